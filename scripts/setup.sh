@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs every Debian package thinsnap needs to build, test and run, idempotently:
+# nothing is fetched when all are present. Run as root (CI and the README commands call it).
+set -eu
+
+PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev
+      comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
+      clang libclang-rt-14-dev util-linux kmod bc"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "setup: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+echo "setup: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,43 @@
+# Shared helpers for tests/integration/tNNNN-*.sh. Source it first thing:
+#   . "$(dirname "$0")/lib.sh"
+# It gives each test a scratch directory $T (removed on exit, with every loop device,
+# mount and dm device the test registered), skip/fail helpers and assertions.
+set -eu
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+THINSNAP=${THINSNAP:-$TOP/build/release/thinsnap}
+T=$(mktemp -d "${TMPDIR:-/tmp}/t.XXXXXX")
+_cleanups=()
+
+at_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" > /dev/null 2>&1 || true
+	done
+	rm -rf "$T"
+}
+trap _run_cleanups EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# Runs the command; fails the test unless it exits 0.
+ok() { "$@" || fail "expected success: $*"; }
+# Runs the command; fails the test unless it exits non-zero. Output goes to $T/last.err.
+nok() { if "$@" > "$T/last.out" 2> "$T/last.err"; then fail "expected failure: $*"; fi; }
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: got '$1', want '$2'"; }
+assert_contains() { grep -q -- "$2" "$1" || { cat "$1" >&2; fail "'$1' lacks '$2'"; }; }
+
+require_thin() {
+	[ -e /dev/mapper/control ] || skip "no device-mapper"
+	dmsetup targets 2>/dev/null | grep -q '^thin-pool' || skip "no thin-pool target"
+}
+
+# Attaches a new sparse file of SIZE (e.g. 256M) to a loop device; prints the device.
+make_loop() {
+	local f dev
+	f=$(mktemp "$T/loop.XXXXXX")
+	truncate -s "$1" "$f"
+	dev=$(losetup --find --show "$f")
+	at_exit "losetup -d $dev"
+	echo "$dev"
+}
