@@ -1,0 +1,201 @@
+/*
+ * The snapshotter: containerd's snapshot model on the thin volumes of one dm-thin pool.
+ * Keys are arbitrary strings (no NUL, up to 4 KiB); kinds view, active, committed; only
+ * committed snapshots are parents. Every pool change is journaled (intent, pool messages,
+ * transaction id compare-and-swap, completion), so a crash leaks no thin device and loses
+ * no key.
+ *
+ * Errors: functions return >= 0 or -errno and fill *reterr; thinsnap_code_from_errno()
+ * gives containerd's code: -ENOENT NotFound, -EEXIST AlreadyExists, -EINVAL InvalidArgument,
+ * -EBUSY/-ENOTEMPTY/-ENOSPC/-EROFS FailedPrecondition, -EAGAIN/-ENODEV Unavailable.
+ *
+ * Threads: one handle may be shared by several threads; the handle serialises pool changes,
+ * and reads (stat, walk, mounts, usage) never wait behind a slow pool operation or mkfs.
+ * Ownership: **ret results belong to the caller, who frees them with the matching _free.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <thinsnap/common.h>
+#include <thinsnap/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct thinsnap_snapshotter;
+
+/* containerd's numbering (snapshots.Kind). */
+enum thinsnap_kind {
+	THINSNAP_KIND_UNKNOWN = 0,
+	THINSNAP_KIND_VIEW = 1,
+	THINSNAP_KIND_ACTIVE = 2,
+	THINSNAP_KIND_COMMITTED = 3,
+};
+
+/* "view", "active", "committed" or "unknown"; a static string. */
+THINSNAP_API const char *thinsnap_kind_name(enum thinsnap_kind kind);
+
+struct thinsnap_label {
+	const char *key;
+	const char *value;
+};
+
+/* A snapshot's description. */
+struct thinsnap_info {
+	char *name;
+	char *parent; /* NULL when it has none */
+	enum thinsnap_kind kind;
+	int64_t created_ns; /* Unix time in nanoseconds */
+	int64_t updated_ns;
+	struct thinsnap_label *labels; /* n_labels pairs of owned strings */
+	size_t n_labels;
+};
+
+/* Frees an info returned by the library, and its strings. NULL is fine. */
+THINSNAP_API void thinsnap_info_free(struct thinsnap_info *info);
+
+/*
+ * What to mount for a snapshot: always exactly one block-device mount,
+ * source "/dev/mapper/<device name>" (VM runtimes hot-plug it), type the fs type,
+ * options including "ro" for views.
+ */
+struct thinsnap_mount {
+	char *type;
+	char *source;
+	char **options; /* n_options owned strings */
+	size_t n_options;
+};
+
+THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
+
+struct thinsnap_usage {
+	int64_t size_bytes; /* bytes this snapshot maps beyond its parent, never negative */
+	int64_t inodes;     /* inodes in use in its filesystem */
+};
+
+/* Log levels for the optional log callback (library code logs only through it). */
+enum thinsnap_log_level {
+	THINSNAP_LOG_ERROR = 3,
+	THINSNAP_LOG_WARNING = 4,
+	THINSNAP_LOG_INFO = 6,
+	THINSNAP_LOG_DEBUG = 7,
+};
+
+struct thinsnap_options {
+	const char *state_dir;  /* journal, lock and the pool's identity; containerd's root_path */
+	const char *pool_name;  /* the thin pool's dm name; it must exist or be recorded in state_dir */
+	uint64_t base_size_bytes; /* size of parentless snapshots; 0 = 10 GiB */
+	const char *fs_type;      /* "ext4" (default) */
+	const char *fs_options;   /* mkfs.ext4-style options for the base, e.g. "-E nodiscard" */
+	bool async_remove;        /* remove only marks; cleanup() deletes */
+	bool discard_blocks;      /* discard a thin device's blocks before deleting it */
+	bool read_only;           /* open for reading (no lock; mutating calls give -EROFS) */
+	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
+	void *log_userdata;
+};
+
+/*
+ * Opens the snapshotter: opens the pool, takes the state directory's writer lock
+ * (held by another process: -EAGAIN), replays the journal, resolves unfinished pool
+ * operations against the pool's transaction id, re-activates active snapshots and views
+ * whose devices are gone (after a reboot), and makes sure the base device exists.
+ */
+THINSNAP_API int thinsnap_open(const struct thinsnap_options *opts,
+			       struct thinsnap_snapshotter **ret, struct thinsnap_error *reterr);
+
+/* Releases the journal and the lock; a second call is a no-op. Devices stay active. */
+THINSNAP_API void thinsnap_close(struct thinsnap_snapshotter *s);
+
+/* Closes (if needed) and frees the handle. NULL is fine. */
+THINSNAP_API void thinsnap_free(struct thinsnap_snapshotter *s);
+
+/*
+ * A new active snapshot `key` on top of committed `parent` (NULL or "" for an empty
+ * filesystem). labels may be NULL. *ret_mount (optional) receives its mount.
+ */
+THINSNAP_API int thinsnap_prepare(struct thinsnap_snapshotter *s, const char *key,
+				  const char *parent, const struct thinsnap_label *labels,
+				  size_t n_labels, struct thinsnap_mount **ret_mount,
+				  struct thinsnap_error *reterr);
+
+/* Like prepare, but read-only: the device is read-only at the dm level, the mount has "ro". */
+THINSNAP_API int thinsnap_view(struct thinsnap_snapshotter *s, const char *key, const char *parent,
+			       const struct thinsnap_label *labels, size_t n_labels,
+			       struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr);
+
+/* The mount of an active snapshot or view. Committed: -EINVAL. */
+THINSNAP_API int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
+				 struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr);
+
+/* commit flag: snapshot the active device and keep `key` active and writable. */
+#define THINSNAP_COMMIT_KEEP_ACTIVE 0x1u
+
+/*
+ * Commits active `key` as `name`. Without flags the key is retired and its device becomes
+ * the committed snapshot (no copy), deactivated. labels replace the snapshot's labels.
+ */
+THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name,
+				 const char *key, const struct thinsnap_label *labels,
+				 size_t n_labels, unsigned flags, struct thinsnap_error *reterr);
+
+/* Removes a snapshot; -ENOENT if absent, -ENOTEMPTY (FailedPrecondition) if it has children. */
+THINSNAP_API int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,
+				 struct thinsnap_error *reterr);
+
+THINSNAP_API int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key,
+			       struct thinsnap_info **ret, struct thinsnap_error *reterr);
+
+/*
+ * Updates the labels of info->name. fieldpaths: "labels" replaces all, "labels.<k>" sets or
+ * (when info has no such label) removes one; none = replace all labels. Anything else: -EINVAL.
+ * *ret (optional) receives the updated info.
+ */
+THINSNAP_API int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *info,
+				 const char *const *fieldpaths, size_t n_fieldpaths,
+				 struct thinsnap_info **ret, struct thinsnap_error *reterr);
+
+THINSNAP_API int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key,
+				struct thinsnap_usage *ret, struct thinsnap_error *reterr);
+
+/*
+ * Calls fn for every snapshot matching the filters (containerd's filter syntax; several
+ * filters are OR'ed; none matches all). info is borrowed for the call. fn may call
+ * thinsnap_stat(); a negative return from fn stops the walk and is returned.
+ */
+typedef int (*thinsnap_walk_fn)(void *userdata, const struct thinsnap_info *info);
+THINSNAP_API int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters,
+			       size_t n_filters, thinsnap_walk_fn fn, void *userdata,
+			       struct thinsnap_error *reterr);
+
+/* Deletes devices whose removal is pending (busy at remove time, or async remove). */
+THINSNAP_API int thinsnap_cleanup(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr);
+
+/* What check found: journal and pool agree when every count is 0. */
+struct thinsnap_check_report {
+	uint32_t *leaked_ids; /* thin ids in the pool that the journal does not know */
+	size_t n_leaked;
+	char **dangling_keys; /* keys whose thin id is missing from the pool */
+	size_t n_dangling;
+	size_t n_pending_deletes; /* deletes waiting for cleanup (not an error) */
+	size_t n_unfinished;      /* unresolved intents (0 after a successful open) */
+};
+
+THINSNAP_API void thinsnap_check_report_free(struct thinsnap_check_report *r);
+
+/* Compares the journal with the pool's own device list. */
+THINSNAP_API int thinsnap_check(struct thinsnap_snapshotter *s,
+				struct thinsnap_check_report **ret, struct thinsnap_error *reterr);
+
+/*
+ * Fixes what check reports: deletes leaked thin ids from the pool, removes dangling keys
+ * (and their descendants) from the journal. *ret (optional) receives what was found.
+ */
+THINSNAP_API int thinsnap_repair(struct thinsnap_snapshotter *s,
+				 struct thinsnap_check_report **ret, struct thinsnap_error *reterr);
+
+#ifdef __cplusplus
+}
+#endif
