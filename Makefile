@@ -36,11 +36,15 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 
 R := build/release
 C := build/check
+F := build/fault
 
 LIB_OBJS_R := $(LIB_SRCS:%.c=$(R)/%.o)
 LIB_OBJS_C := $(LIB_SRCS:%.c=$(C)/%.o)
 CLI_OBJS_R := $(CLI_SRCS:%.c=$(R)/%.o)
 TLIB_OBJS_C := $(TLIB_SRCS:%.c=$(C)/%.o)
+LIB_OBJS_F := $(LIB_SRCS:%.c=$(F)/%.o)
+ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(F)/itest/%)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(C)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(R)/bench/%)
 FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
@@ -49,12 +53,12 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 .PHONY: all lib cli check check-unit check-fuzz check-integration check-headers check-format \
         format bench fuzz install uninstall clean test
 
-all: lib cli $(BENCH_BINS)
+all: lib cli $(BENCH_BINS) $(ITEST_BINS)
 
 lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
 
--include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
+-include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(LIB_OBJS_F:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
 
 $(R)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,6 +67,22 @@ $(R)/%.o: %.c
 $(C)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The fault build: release code plus THINSNAP_FAULT() points, without sanitizers, for the
+# integration tests that kill a process at a fault point on the real pool.
+$(F)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(F)/libthinsnap.a: $(LIB_OBJS_F)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Integration test programs (cmocka, run as root on the real pool by tNNNN-*.sh scripts).
+$(F)/itest/%: tests/integration/%.c $(F)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION $(CFLAGS) -o $@ $< \
+	    $(F)/libthinsnap.a $(PKG_LIBS) -lcmocka
 
 $(R)/libthinsnap.a: $(LIB_OBJS_R)
 	@rm -f $@
