@@ -156,3 +156,9 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# The integration tests' formatting helper (tests/tools/mkfs-tool.c), built with `all`.
+$(R)/tests/thinsnap-mkfs-tool: tests/tools/mkfs-tool.c $(R)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
+all: $(R)/tests/thinsnap-mkfs-tool
