@@ -3,14 +3,18 @@
  * e2fsprogs tools (e2fsck -fn, dumpe2fs -h, debugfs) and thinsnap_mkfs_verify(): an empty ext4
  * with a journal, root 0755, no lost+found; bad options fail before the file is touched.
  */
-#include <cmocka.h>
-#include <errno.h>
-#include <fcntl.h>
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
