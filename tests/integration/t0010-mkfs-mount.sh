@@ -16,6 +16,9 @@ check_fs() { # DEV NAME
 	assert_eq "$(ls -A "$mnt")" "" "root of a fresh filesystem"
 	assert_eq "$(stat -c %a "$mnt")" "755" "root mode"
 	assert_eq "$(stat -c %u:%g "$mnt")" "0:0" "root owner"
+	# A mounted device is refused (O_EXCL), and left alone.
+	nok "$TOOL" "$dev" ext4
+	assert_contains "$T/last.err" "busy"
 	echo "hello from $2" > "$mnt/file"
 	mkdir "$mnt/dir"
 	sync
