@@ -29,6 +29,7 @@ struct thinsnap_mkfs_opts {
 /*
  * Writes a new, empty filesystem on dev_path (a block device or a regular file) covering its
  * first size_bytes (0: the whole device). Root is 0755 owned 0:0 and there is no lost+found.
+ * o may be NULL (ext4, defaults). The device is opened O_EXCL: -EBUSY while it is mounted.
  * The device must read as zeros where nothing was written (a new thin device or sparse file):
  * the blocks are discarded first (unless -E nodiscard), and then inode tables and the journal are
  * marked initialised without being written, so formatting a large thin device provisions little.
