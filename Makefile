@@ -176,3 +176,13 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# The integration tests' formatting helper (tests/tools/mkfs-tool.c), built with `all`.
+$(R)/tests/thinsnap-mkfs-tool: tests/tools/mkfs-tool.c $(R)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
+all: $(R)/tests/thinsnap-mkfs-tool
+
+# test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
+TEST_LDFLAGS_test-snap-filter-alloc = \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
