@@ -4,8 +4,6 @@
  * through dmsetup processes; median and p90 over N cycles (default 200), and pool/bare ratios.
  * Run where dm-thin works: scripts/dmrun -- build/release/bench/bench-pool [CYCLES]
  */
-#include <thinsnap/pool.h>
-
 #include <errno.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
@@ -15,6 +13,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <thinsnap/pool.h>
 
 #define SNAP_BYTES (64ull << 20)
 
@@ -120,7 +120,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(pname, sizeof(pname), "tsbench%d", (int)getpid());
-	struct thinsnap_pool_create_opts o = { .name = pname, .state_dir = dir,
+	struct thinsnap_pool_create_opts o = { .name = pname,
+					       .state_dir = dir,
 					       .data_size_bytes = 1ull << 30 };
 	if (thinsnap_pool_create(&o, &pool, &e) < 0)
 		die("pool create", &e);

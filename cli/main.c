@@ -2,10 +2,10 @@
  * The thinsnap command: parses global options and dispatches to a verb.
  * Verbs live in cli/<area>.c and register in the table below.
  */
-#include <thinsnap/common.h>
-
 #include <stdio.h>
 #include <string.h>
+
+#include <thinsnap/common.h>
 
 #include "cli/cli.h"
 

@@ -2,9 +2,6 @@
  * `thinsnap pool ...` and the low-level `thinsnap thin ...` debug verbs, on the public
  * <thinsnap/pool.h> only. Minimal on purpose: a later pass reworks the CLI.
  */
-#include <thinsnap/error.h>
-#include <thinsnap/pool.h>
-
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <thinsnap/error.h>
+#include <thinsnap/pool.h>
 
 #include "cli/cli.h"
 
@@ -26,7 +26,7 @@ struct args {
 };
 
 __attribute__((format(printf, 2, 3))) static int usage_error(const struct args *a, const char *fmt,
-							    ...)
+							     ...)
 {
 	va_list ap;
 
@@ -60,10 +60,22 @@ static int parse_size(const char *s, uint64_t *ret)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	case 't': case 'T': shift = 40; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -91,8 +103,23 @@ static int parse_num(const char *s, uint64_t *ret)
 }
 
 enum {
-	O_STATE = 1000, O_NAME, O_DATA_SIZE, O_META_SIZE, O_BLOCK, O_DATA_DEV, O_META_DEV,
-	O_FORCE, O_ID, O_ORIGIN, O_ORIGIN_DM, O_DM_NAME, O_SIZE, O_RO, O_OLD, O_NEW, O_LOW,
+	O_STATE = 1000,
+	O_NAME,
+	O_DATA_SIZE,
+	O_META_SIZE,
+	O_BLOCK,
+	O_DATA_DEV,
+	O_META_DEV,
+	O_FORCE,
+	O_ID,
+	O_ORIGIN,
+	O_ORIGIN_DM,
+	O_DM_NAME,
+	O_SIZE,
+	O_RO,
+	O_OLD,
+	O_NEW,
+	O_LOW,
 	O_ERR_NOSPACE,
 };
 
@@ -126,26 +153,69 @@ static int parse_args(int argc, char **argv, struct args *a)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int r = 0;
 		switch (c) {
-		case O_STATE: a->state_dir = optarg; break;
-		case O_NAME: a->name = optarg; break;
-		case O_DATA_DEV: a->data_dev = optarg; break;
-		case O_META_DEV: a->metadata_dev = optarg; break;
-		case O_DM_NAME: a->dm_name = optarg; break;
-		case O_ORIGIN_DM: a->origin_dm = optarg; break;
-		case O_FORCE: a->force = true; break;
-		case O_RO: a->read_only = true; break;
-		case O_ERR_NOSPACE: a->error_if_no_space = true; break;
-		case O_DATA_SIZE: r = parse_size(optarg, &a->data_size); a->has_data_size = true; break;
-		case O_META_SIZE: r = parse_size(optarg, &a->metadata_size); break;
-		case O_BLOCK: r = parse_size(optarg, &a->block_size); break;
-		case O_SIZE: r = parse_size(optarg, &a->size); a->has_size = true; break;
-		case O_LOW: r = parse_num(optarg, &a->low_water); break;
-		case O_ID: r = parse_num(optarg, &a->id); a->has_id = true; break;
-		case O_ORIGIN: r = parse_num(optarg, &a->origin); a->has_origin = true; break;
-		case O_OLD: r = parse_num(optarg, &a->old_tid); a->has_old = true; break;
-		case O_NEW: r = parse_num(optarg, &a->new_tid); a->has_new = true; break;
+		case O_STATE:
+			a->state_dir = optarg;
+			break;
+		case O_NAME:
+			a->name = optarg;
+			break;
+		case O_DATA_DEV:
+			a->data_dev = optarg;
+			break;
+		case O_META_DEV:
+			a->metadata_dev = optarg;
+			break;
+		case O_DM_NAME:
+			a->dm_name = optarg;
+			break;
+		case O_ORIGIN_DM:
+			a->origin_dm = optarg;
+			break;
+		case O_FORCE:
+			a->force = true;
+			break;
+		case O_RO:
+			a->read_only = true;
+			break;
+		case O_ERR_NOSPACE:
+			a->error_if_no_space = true;
+			break;
+		case O_DATA_SIZE:
+			r = parse_size(optarg, &a->data_size);
+			a->has_data_size = true;
+			break;
+		case O_META_SIZE:
+			r = parse_size(optarg, &a->metadata_size);
+			break;
+		case O_BLOCK:
+			r = parse_size(optarg, &a->block_size);
+			break;
+		case O_SIZE:
+			r = parse_size(optarg, &a->size);
+			a->has_size = true;
+			break;
+		case O_LOW:
+			r = parse_num(optarg, &a->low_water);
+			break;
+		case O_ID:
+			r = parse_num(optarg, &a->id);
+			a->has_id = true;
+			break;
+		case O_ORIGIN:
+			r = parse_num(optarg, &a->origin);
+			a->has_origin = true;
+			break;
+		case O_OLD:
+			r = parse_num(optarg, &a->old_tid);
+			a->has_old = true;
+			break;
+		case O_NEW:
+			r = parse_num(optarg, &a->new_tid);
+			a->has_new = true;
+			break;
 		default:
-			return usage_error(a, "unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage_error(a, "unknown or incomplete option '%s'",
+					   argv[optind - 1]);
 		}
 		if (r < 0)
 			return usage_error(a, "invalid number or size '%s'", optarg);

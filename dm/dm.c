@@ -20,9 +20,9 @@
 
 #include "base/cleanup.h"
 
-#define UDEV_WAIT_MS     10000
-#define REMOVE_RETRIES   20
-#define REMOVE_RETRY_MS  50
+#define UDEV_WAIT_MS    10000
+#define REMOVE_RETRIES  20
+#define REMOVE_RETRY_MS 50
 
 DEFINE_CLEANUP(struct dm_task *, dm_task_destroy)
 DEFINE_CLEANUP(DIR *, closedir)
@@ -49,9 +49,8 @@ static pthread_mutex_t *lock_dm(void)
 	return &dm_lock;
 }
 
-__attribute__((format(printf, 5, 6))) static void log_hook(int level, const char *file, int line,
-							    int dm_errno_or_class, const char *f,
-							    ...)
+__attribute__((format(printf, 5, 6))) static void
+log_hook(int level, const char *file, int line, int dm_errno_or_class, const char *f, ...)
 {
 	va_list ap;
 
@@ -127,8 +126,9 @@ int thinsnap_dm_init(struct thinsnap_error *reterr)
 {
 	(void)pthread_once(&dm_once, init_once);
 	if (init_result < 0)
-		return thinsnap_error_setf(reterr, init_result,
-					   "device-mapper is not available (no /dev/mapper/control)");
+		return thinsnap_error_setf(
+			reterr, init_result,
+			"device-mapper is not available (no /dev/mapper/control)");
 	return 0;
 }
 
@@ -386,8 +386,8 @@ int thinsnap_dm_remove(const char *name, bool deferred, struct thinsnap_error *r
 		sleep_ms(REMOVE_RETRY_MS);
 	}
 	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EBUSY, "dm device '%s' is in use (open or mounted)",
-					   name);
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "dm device '%s' is in use (open or mounted)", name);
 	return r;
 }
 
@@ -463,7 +463,8 @@ int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sector
 	LOCKED;
 	dmt = new_task(status ? DM_DEVICE_STATUS : DM_DEVICE_TABLE, name);
 	if (!dmt)
-		return thinsnap_error_setf(reterr, -ENOMEM, "dm %s '%s': out of memory", what, name);
+		return thinsnap_error_setf(reterr, -ENOMEM, "dm %s '%s': out of memory", what,
+					   name);
 	if (!dm_task_run(dmt))
 		return task_failed(dmt, what, name, reterr);
 	if (!dm_task_get_info(dmt, &di) || !di.exists)
@@ -509,8 +510,8 @@ int thinsnap_dm_message(const char *name, const char *message, char **ret_respon
 			e = EIO;
 		(void)snprintf(desc, sizeof(desc), "%s", strerror(e));
 		desc[0] = (char)tolower((unsigned char)desc[0]);
-		return thinsnap_error_setf(reterr, -e, "dm message '%s' to '%s': %s", message,
-					   name, desc);
+		return thinsnap_error_setf(reterr, -e, "dm message '%s' to '%s': %s", message, name,
+					   desc);
 	}
 	if (ret_response) {
 		resp = dm_task_get_message_response(dmt);
@@ -561,7 +562,8 @@ int thinsnap_dm_list(char ***ret_names, size_t *ret_n, struct thinsnap_error *re
 			if (n + 1 >= cap) {
 				char **nn = realloc(names, 2 * cap * sizeof(char *));
 				if (!nn)
-					return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+					return thinsnap_error_setf(reterr, -ENOMEM,
+								   "out of memory");
 				names = nn;
 				cap *= 2;
 			}

@@ -5,11 +5,11 @@
  */
 #pragma once
 
-#include <thinsnap/error.h>
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <thinsnap/error.h>
 
 /* Longest dm name and uuid (without the NUL), as the kernel's DM_NAME_LEN/DM_UUID_LEN - 1. */
 #define THINSNAP_DM_NAME_MAX 127
@@ -125,9 +125,9 @@ struct thinsnap_dm_pool_status {
 	bool has_held_root;
 	uint64_t held_metadata_root;
 	bool discard_passdown;
-	bool discard_ignored;     /* "ignore_discard" */
-	bool discard_nopassdown;  /* "no_discard_passdown" */
-	bool error_if_no_space;   /* else queue_if_no_space */
+	bool discard_ignored;    /* "ignore_discard" */
+	bool discard_nopassdown; /* "no_discard_passdown" */
+	bool error_if_no_space;  /* else queue_if_no_space */
 	bool needs_check;
 	bool has_metadata_low_watermark; /* absent on old kernels */
 	uint64_t metadata_low_watermark;

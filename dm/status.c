@@ -3,12 +3,12 @@
  * drivers/md/dm-thin.c prints them (pool_status, thin_status, emit_flags). Pure functions,
  * unit-tested with real lines and fuzzed (tests/fuzz/fuzz-dm-status.c).
  */
-#include "dm/dm.h"
-
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "dm/dm.h"
 
 #define MAX_TOKENS 32
 

@@ -2,14 +2,13 @@
  * What does a device hold? libblkid's safe probe for filesystems, RAID members and partition
  * tables, so that pool/ refuses to overwrite one unless forced.
  */
-#include "mkfs/mkfs.h"
-
 #include <blkid/blkid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "mkfs/mkfs.h"
 
 DEFINE_CLEANUP(blkid_probe, blkid_free_probe)
 

@@ -3,8 +3,6 @@
  * <state_dir>/identity (so a swapped pool is refused and a reboot re-activates it after
  * thin_check), thin devices by 24-bit dev_id, transaction id compare-and-swap, status.
  */
-#include <thinsnap/pool.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,18 +19,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thinsnap/pool.h>
+
 #include "base/cleanup.h"
 #include "dm/dm.h"
 #include "mkfs/mkfs.h"
 #include "pool/loop.h"
 
-#define IDENTITY_FILE   "identity"
-#define DATA_FILE       "data"
-#define METADATA_FILE   "metadata"
-#define UUID_PREFIX     "THINSNAP-"
-#define MIN_META_BYTES  (4ull << 20)
-#define MAX_META_BYTES  (16ull << 30)
-#define DEFAULT_BLOCK   128u
+#define IDENTITY_FILE  "identity"
+#define DATA_FILE      "data"
+#define METADATA_FILE  "metadata"
+#define UUID_PREFIX    "THINSNAP-"
+#define MIN_META_BYTES (4ull << 20)
+#define MAX_META_BYTES (16ull << 30)
+#define DEFAULT_BLOCK  128u
 
 extern char **environ;
 
@@ -40,7 +40,7 @@ struct thinsnap_pool {
 	char *name;
 	char *state_dir;
 	char uuid[33];
-	char dm_uuid[64];   /* THINSNAP-<uuid>-pool */
+	char dm_uuid[64];     /* THINSNAP-<uuid>-pool */
 	char thin_prefix[64]; /* THINSNAP-<uuid>- */
 	bool loop;
 	char *data_dev; /* device paths (device-backed) */
@@ -136,8 +136,7 @@ static void thin_uuid(const struct thinsnap_pool *pool, uint32_t dev_id, char *b
 static void set_uuids(struct thinsnap_pool *pool)
 {
 	(void)snprintf(pool->dm_uuid, sizeof(pool->dm_uuid), UUID_PREFIX "%s-pool", pool->uuid);
-	(void)snprintf(pool->thin_prefix, sizeof(pool->thin_prefix), UUID_PREFIX "%s-",
-		       pool->uuid);
+	(void)snprintf(pool->thin_prefix, sizeof(pool->thin_prefix), UUID_PREFIX "%s-", pool->uuid);
 }
 
 static int path_in(const struct thinsnap_pool *pool, const char *file, char *buf, size_t size)
@@ -325,10 +324,10 @@ static int pool_table_params(const struct thinsnap_pool *pool, char *buf, size_t
 	if (pool->error_if_no_space)
 		feat[nf++] = "error_if_no_space";
 	n = snprintf(buf, size, "%u:%u %u:%u %" PRIu32 " %" PRIu64 " %d%s%s%s%s",
-		     major(pool->metadata_rdev), minor(pool->metadata_rdev),
-		     major(pool->data_rdev), minor(pool->data_rdev), pool->data_block_sectors,
-		     pool->low_water_blocks, nf, nf > 0 ? " " : "", nf > 0 ? feat[0] : "",
-		     nf > 1 ? " " : "", nf > 1 ? feat[1] : "");
+		     major(pool->metadata_rdev), minor(pool->metadata_rdev), major(pool->data_rdev),
+		     minor(pool->data_rdev), pool->data_block_sectors, pool->low_water_blocks, nf,
+		     nf > 0 ? " " : "", nf > 0 ? feat[0] : "", nf > 1 ? " " : "",
+		     nf > 1 ? feat[1] : "");
 	return n < 0 || n >= (int)size ? -ENAMETOOLONG : 0;
 }
 
@@ -387,8 +386,8 @@ static int zero_head(int fd)
 /* Finds prog in the usual system directories (the library does not read PATH). */
 static int find_tool(const char *prog, char *buf, size_t size)
 {
-	static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin",
-					    "/usr/local/sbin", "/usr/local/bin" };
+	static const char *const dirs[] = { "/usr/sbin", "/sbin",           "/usr/bin",
+					    "/bin",      "/usr/local/sbin", "/usr/local/bin" };
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 		if (snprintf(buf, size, "%s/%s", dirs[i], prog) >= (int)size)
 			return -ENAMETOOLONG;
@@ -582,8 +581,8 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 	if (!pool)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	pool->loop = !opts->data_dev;
-	pool->data_block_sectors = opts->data_block_sectors ? opts->data_block_sectors
-							    : DEFAULT_BLOCK;
+	pool->data_block_sectors =
+		opts->data_block_sectors ? opts->data_block_sectors : DEFAULT_BLOCK;
 	if (pool->data_block_sectors < 128 || pool->data_block_sectors > 2097152 ||
 	    pool->data_block_sectors % 128)
 		return thinsnap_error_setf(reterr, -EINVAL,
@@ -638,30 +637,34 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 		pool->data_size_bytes = opts->data_size_bytes;
 		pool->metadata_size_bytes = meta;
 		if (path_in(pool, DATA_FILE, path, sizeof(path)) < 0)
-			return thinsnap_error_setf(reterr, -ENAMETOOLONG, "state dir path too long");
+			return thinsnap_error_setf(reterr, -ENAMETOOLONG,
+						   "state dir path too long");
 		r = make_file(path, pool->data_size_bytes, reterr);
 		if (r < 0)
 			return r;
 		memcpy(undo.data, path, sizeof(path));
 		if (path_in(pool, METADATA_FILE, path, sizeof(path)) < 0)
-			return thinsnap_error_setf(reterr, -ENAMETOOLONG, "state dir path too long");
+			return thinsnap_error_setf(reterr, -ENAMETOOLONG,
+						   "state dir path too long");
 		r = make_file(path, pool->metadata_size_bytes, reterr);
 		if (r < 0)
 			return r;
 		memcpy(undo.meta, path, sizeof(path));
 		r = thinsnap_pool_loop_attach(undo.data, &data_fd, &pool->data_rdev);
 		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "cannot attach '%s' to a loop device: %s",
+			return thinsnap_error_setf(reterr, r,
+						   "cannot attach '%s' to a loop device: %s",
 						   undo.data, strerror(-r));
 		r = thinsnap_pool_loop_attach(undo.meta, &meta_fd, &pool->metadata_rdev);
 		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "cannot attach '%s' to a loop device: %s",
+			return thinsnap_error_setf(reterr, r,
+						   "cannot attach '%s' to a loop device: %s",
 						   undo.meta, strerror(-r));
 	} else {
 		if (strcmp(opts->data_dev, opts->metadata_dev) == 0)
-			return thinsnap_error_setf(reterr, -EINVAL,
-						   "pool '%s': data and metadata are the same device",
-						   opts->name);
+			return thinsnap_error_setf(
+				reterr, -EINVAL, "pool '%s': data and metadata are the same device",
+				opts->name);
 		r = refuse_signature(opts->data_dev, opts->force, reterr);
 		if (r < 0)
 			return r;
@@ -675,7 +678,8 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 		data_fd = open(opts->data_dev, O_RDWR | O_CLOEXEC);
 		if (data_fd < 0 || fstat(data_fd, &st) < 0 || !S_ISBLK(st.st_mode))
 			return thinsnap_error_setf(reterr, data_fd < 0 ? -errno : -ENOTBLK,
-						   "cannot use '%s' as a data device", opts->data_dev);
+						   "cannot use '%s' as a data device",
+						   opts->data_dev);
 		pool->data_rdev = st.st_rdev;
 		meta_fd = open(opts->metadata_dev, O_RDWR | O_CLOEXEC);
 		if (meta_fd < 0 || fstat(meta_fd, &st) < 0 || !S_ISBLK(st.st_mode))
@@ -795,9 +799,9 @@ int thinsnap_pool_open(const char *name, const char *state_dir, struct thinsnap_
 		return r;
 	if (info.exists) {
 		if (strcmp(info.uuid, pool->dm_uuid) != 0)
-			return thinsnap_error_setf(reterr, -EINVAL,
-						   "dm device '%s' is not the pool recorded in '%s'",
-						   name, state_dir);
+			return thinsnap_error_setf(
+				reterr, -EINVAL, "dm device '%s' is not the pool recorded in '%s'",
+				name, state_dir);
 		r = check_live_table(pool, reterr);
 		if (r < 0)
 			return r;
@@ -891,8 +895,9 @@ int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	(void)snprintf(msg, sizeof(msg), "create_thin %" PRIu32, dev_id);
 	r = pool_message(pool, msg, reterr);
 	if (r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST, "pool '%s': dev_id %" PRIu32
-					   " already exists", pool->name, dev_id);
+		return thinsnap_error_setf(reterr, -EEXIST,
+					   "pool '%s': dev_id %" PRIu32 " already exists",
+					   pool->name, dev_id);
 	if (r == -ENXIO)
 		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
 	return r;
@@ -915,9 +920,9 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 	if (r < 0)
 		return r;
 	if (dev_id == origin_id)
-		return thinsnap_error_setf(reterr, -EINVAL,
-					   "pool '%s': snapshot and origin are both dev_id %" PRIu32,
-					   pool->name, dev_id);
+		return thinsnap_error_setf(
+			reterr, -EINVAL, "pool '%s': snapshot and origin are both dev_id %" PRIu32,
+			pool->name, dev_id);
 	(void)snprintf(msg, sizeof(msg), "create_snap %" PRIu32 " %" PRIu32, dev_id, origin_id);
 	/* everything that can fail happens before the suspend */
 	thin_uuid(pool, origin_id, uuid, sizeof(uuid));
@@ -1078,7 +1083,8 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 			return r;
 		if (info.exists)
 			return thinsnap_error_setf(reterr, -EBUSY,
-						   "pool '%s': dev_id %" PRIu32 " is already active as '%s'",
+						   "pool '%s': dev_id %" PRIu32
+						   " is already active as '%s'",
 						   pool->name, dev_id, other);
 	}
 	return thinsnap_error_setf(reterr, -EBUSY, "cannot activate '%s': busy", dm_name);
@@ -1099,8 +1105,8 @@ int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_nam
 		return 0;
 	if (!is_our_thin(pool, info.uuid, NULL))
 		return thinsnap_error_setf(reterr, -EINVAL,
-					   "dm device '%s' is not a thin device of pool '%s'", dm_name,
-					   pool->name);
+					   "dm device '%s' is not a thin device of pool '%s'",
+					   dm_name, pool->name);
 	r = thinsnap_dm_remove(dm_name, false, reterr);
 	if (r == -ENXIO)
 		return 0; /* gone meanwhile */
@@ -1130,8 +1136,8 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 	}
 	if (!is_our_thin(pool, info.uuid, &ti.dev_id))
 		return thinsnap_error_setf(reterr, -EINVAL,
-					   "dm device '%s' is not a thin device of pool '%s'", dm_name,
-					   pool->name);
+					   "dm device '%s' is not a thin device of pool '%s'",
+					   dm_name, pool->name);
 	ti.exists = true;
 	ti.read_only = info.read_only;
 	ti.suspended = info.suspended;
@@ -1143,8 +1149,8 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 		if (r < 0)
 			return r;
 		if (thinsnap_dm_parse_thin_status(params, &ts) < 0)
-			return thinsnap_error_setf(reterr, -EIO, "'%s': unexpected thin status '%s'",
-						   dm_name, params);
+			return thinsnap_error_setf(
+				reterr, -EIO, "'%s': unexpected thin status '%s'", dm_name, params);
 		ti.mapped_sectors = ts.mapped_sectors;
 		ti.size_bytes = len * 512;
 	}
@@ -1171,8 +1177,8 @@ int thinsnap_pool_transaction_id(struct thinsnap_pool *pool, uint64_t *ret_tid,
 	return 0;
 }
 
-int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_tid,
-				     uint64_t new_tid, struct thinsnap_error *reterr)
+int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_tid, uint64_t new_tid,
+				     struct thinsnap_error *reterr)
 {
 	char msg[80];
 	uint64_t cur;
@@ -1292,9 +1298,9 @@ int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *ret
 		return r;
 	if (info.exists) {
 		if (strcmp(info.uuid, pool->dm_uuid) != 0)
-			return thinsnap_error_setf(reterr, -EINVAL,
-						   "dm device '%s' is not the pool recorded in '%s'",
-						   pool->name, pool->state_dir);
+			return thinsnap_error_setf(
+				reterr, -EINVAL, "dm device '%s' is not the pool recorded in '%s'",
+				pool->name, pool->state_dir);
 		if (info.open_count > 0)
 			return thinsnap_error_setf(reterr, -EBUSY,
 						   "pool '%s' has active thin devices (open count "
@@ -1365,7 +1371,7 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 					   pool->name, r);
 	if (r2 < 0)
 		return r2;
-	for (const char *p = out; (p = strstr(p, "<device dev_id=\"")); ) {
+	for (const char *p = out; (p = strstr(p, "<device dev_id=\""));) {
 		uint64_t v = 0;
 		p += strlen("<device dev_id=\"");
 		while (*p >= '0' && *p <= '9' && v <= THINSNAP_POOL_DEV_ID_MAX)

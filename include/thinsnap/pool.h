@@ -5,19 +5,19 @@
  */
 #pragma once
 
-#include <thinsnap/common.h>
-#include <thinsnap/error.h>
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <thinsnap/common.h>
+#include <thinsnap/error.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* dev_id is 24 bits: 0 .. THINSNAP_POOL_DEV_ID_MAX. */
-#define THINSNAP_POOL_DEV_ID_MAX ((1u << 24) - 1)
+#define THINSNAP_POOL_DEV_ID_MAX  ((1u << 24) - 1)
 /* Longest dm name of a pool or a thin device. */
 #define THINSNAP_POOL_DM_NAME_MAX 127
 
@@ -133,8 +133,7 @@ THINSNAP_API int thinsnap_pool_dev_path(const char *dm_name, char *buf, size_t s
 THINSNAP_API int thinsnap_pool_transaction_id(struct thinsnap_pool *pool, uint64_t *ret_tid,
 					      struct thinsnap_error *reterr);
 THINSNAP_API int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_tid,
-						  uint64_t new_tid,
-						  struct thinsnap_error *reterr);
+						  uint64_t new_tid, struct thinsnap_error *reterr);
 
 enum thinsnap_pool_mode {
 	THINSNAP_POOL_MODE_RW = 0,

@@ -1,11 +1,10 @@
 /* dm/: the thin-pool and thin status parsers and the pool table parser, on real lines. */
+#include <cmocka.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-#include <errno.h>
 #include <string.h>
 
 #include "dm/dm.h"
@@ -16,10 +15,10 @@ static void test_pool_rw(void **state)
 
 	(void)state;
 	/* a fresh 256 MiB pool on thin-pool v1.22 (UML 6.1) */
-	assert_int_equal(thinsnap_dm_parse_pool_status(
-				 "0 9/1024 0/4096 - rw discard_passdown queue_if_no_space - 1024",
-				 &s),
-			 0);
+	assert_int_equal(
+		thinsnap_dm_parse_pool_status(
+			"0 9/1024 0/4096 - rw discard_passdown queue_if_no_space - 1024", &s),
+		0);
 	assert_int_equal(s.mode, THINSNAP_DM_POOL_RW);
 	assert_int_equal(s.transaction_id, 0);
 	assert_int_equal(s.used_metadata_blocks, 9);
@@ -40,10 +39,11 @@ static void test_pool_variants(void **state)
 
 	(void)state;
 	/* held metadata root (reserve_metadata_snap), error_if_no_space, needs_check */
-	assert_int_equal(thinsnap_dm_parse_pool_status("5 20/1024 526/8192 17 ro no_discard_passdown "
-						       "error_if_no_space needs_check 1024",
-						       &s),
-			 0);
+	assert_int_equal(
+		thinsnap_dm_parse_pool_status("5 20/1024 526/8192 17 ro no_discard_passdown "
+					      "error_if_no_space needs_check 1024",
+					      &s),
+		0);
 	assert_int_equal(s.transaction_id, 5);
 	assert_true(s.has_held_root);
 	assert_int_equal(s.held_metadata_root, 17);

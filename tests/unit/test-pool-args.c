@@ -1,15 +1,15 @@
 /* pool/ argument checks that fail before any device-mapper call (no kernel needed). */
+#include <cmocka.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <thinsnap/pool.h>
 #include <unistd.h>
+
+#include <thinsnap/pool.h>
 
 static void test_create_args(void **state)
 {
