@@ -1,10 +1,13 @@
 /* dm/: the thin-pool and thin status parsers and the pool table parser, on real lines. */
-#include <cmocka.h>
-#include <errno.h>
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <errno.h>
 #include <string.h>
 
 #include "dm/dm.h"

@@ -1,10 +1,13 @@
 /* pool/ argument checks that fail before any device-mapper call (no kernel needed). */
-#include <cmocka.h>
-#include <errno.h>
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
