@@ -1356,6 +1356,11 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
 	}
 	r = pool_message(pool, "reserve_metadata_snap", reterr);
+	if (r == -EBUSY) {
+		/* a snapshot left held by a crash between reserve and release: drop it, retry */
+		(void)pool_message(pool, "release_metadata_snap", NULL);
+		r = pool_message(pool, "reserve_metadata_snap", reterr);
+	}
 	if (r < 0)
 		return r;
 	{

@@ -59,6 +59,11 @@ umount "$T/snap"
 
 # list ids from the pool's own metadata
 assert_eq "$(ts pool list-ids --state-dir "$S" --name "$P" | tr '\n' ' ')" "1 2 " "list-ids"
+# a metadata snapshot left held (as by a crash between reserve and release) is dropped
+dmsetup message "$P" 0 reserve_metadata_snap
+dmsetup status "$P" | awk '{print $7}' | grep -qx -- - && fail "no held root after reserve"
+assert_eq "$(ts pool list-ids --state-dir "$S" --name "$P" | tr '\n' ' ')" "1 2 " "list-ids, stale snap"
+dmsetup status "$P" | awk '{print $7}' | grep -qx -- - || fail "metadata snapshot left held"
 
 # delete frees blocks: write to the snapshot's own blocks first
 ok ts thin deactivate --state-dir "$S" --name "$P" --dm-name "$P-2"

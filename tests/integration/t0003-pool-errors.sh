@@ -21,6 +21,15 @@ nok ts pool create --state-dir "$T/dev" --name "$P" --data-dev "$data" --metadat
 assert_contains "$T/last.err" "thinsnap: pool create: '$data' holds ext4; refusing to overwrite it"
 dmsetup info "$P" > /dev/null 2>&1 && fail "a pool was created on an ext4 device"
 [ ! -e "$T/dev/identity" ] || fail "identity written for a refused pool"
+# a partition table (an MBR with one partition) on the data device is refused too
+pt=$(make_loop 64M)
+at_exit "losetup -d $pt"
+printf '\000\000\000\000\203\000\000\000\000\010\000\000\000\020\000\000' |
+	dd of="$pt" bs=1 seek=446 conv=notrunc status=none
+printf '\125\252' | dd of="$pt" bs=1 seek=510 conv=notrunc status=none
+nok ts pool create --state-dir "$T/pt" --name "$P" --data-dev "$pt" --metadata-dev "$meta"
+assert_contains "$T/last.err" "'$pt' holds partition table (dos)"
+dmsetup info "$P" > /dev/null 2>&1 && fail "a pool was created on a partitioned device"
 # with --force it is taken, then destroyed (the devices stay)
 ok ts pool create --state-dir "$T/dev" --name "$P" --data-dev "$data" --metadata-dev "$meta" --force
 at_exit "dmsetup remove $P"
