@@ -2,6 +2,15 @@
  * A dm-thin pool and its thin devices: create (on two devices or on sparse loop files under a
  * state directory), open, destroy, grow; thin devices by 24-bit dev_id; the pool's
  * transaction id (compare-and-swap); status. One thread uses a struct thinsnap_pool at a time.
+ *
+ * Errors: functions return 0 or a negative errno and fill reterr (may be NULL). Common ones:
+ * -EINVAL caller mistakes, -ERANGE dev_id > THINSNAP_POOL_DEV_ID_MAX, -ENOENT unknown pool or
+ * dev_id, -EEXIST taken name or dev_id, -EBUSY in use, -ESTALE transaction id mismatch,
+ * -EUCLEAN metadata that thin_check rejects, -ENXIO pool not active.
+ * The pool's dm uuid is "THINSNAP-<pool uuid>-pool"; a thin device activated through this API
+ * gets "THINSNAP-<pool uuid>-<dev_id>", which is how an active dev_id is found (a device made
+ * by other tools without that uuid is not recognised). pool/ takes no lock on state_dir: the
+ * writer that owns the state dir (snap/, the CLI) serialises access.
  */
 #pragma once
 
