@@ -49,7 +49,8 @@ struct thinsnap_dm_table {
 
 /*
  * Creates and resumes device name (uuid may be NULL) with table, read-only if asked; makes
- * /dev/mapper/<name>. -EEXIST when name (or uuid) is taken; on failure nothing is left behind.
+ * /dev/mapper/<name>. -EBUSY (the kernel's errno) when name or uuid is taken, or a table
+ * device is claimed by another holder; on failure nothing is left behind.
  */
 int thinsnap_dm_create(const char *name, const char *uuid, const struct thinsnap_dm_table *table,
 		       bool read_only, struct thinsnap_dm_info *ret_info,

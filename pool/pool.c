@@ -355,9 +355,13 @@ static int activate_pool(struct thinsnap_pool *pool, struct thinsnap_error *rete
 					   "pool '%s': data device is smaller than one block",
 					   pool->name);
 	r = thinsnap_dm_create(pool->name, pool->dm_uuid, &table, false, &info, reterr);
-	if (r == -EBUSY || r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST, "dm device '%s' already exists",
-					   pool->name);
+	if (r == -EBUSY || r == -EEXIST) {
+		/* the name is taken, or a device is held by something else (kept as is) */
+		struct thinsnap_dm_info other;
+		if (thinsnap_dm_info(pool->name, &other, NULL) == 0 && other.exists)
+			return thinsnap_error_setf(reterr, -EEXIST, "dm device '%s' already exists",
+						   pool->name);
+	}
 	if (r < 0)
 		return r;
 	pool->pool_rdev = makedev(info.major, info.minor);
@@ -675,13 +679,22 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 		pool->metadata_dev = strdup(opts->metadata_dev);
 		if (!pool->data_dev || !pool->metadata_dev)
 			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-		data_fd = open(opts->data_dev, O_RDWR | O_CLOEXEC);
+		/* O_EXCL on a block device: refused while mounted or held by dm (another pool) */
+		data_fd = open(opts->data_dev, O_RDWR | O_CLOEXEC | O_EXCL);
+		if (data_fd < 0 && errno == EBUSY)
+			return thinsnap_error_setf(reterr, -EBUSY,
+						   "'%s' is in use (mounted or held by a device)",
+						   opts->data_dev);
 		if (data_fd < 0 || fstat(data_fd, &st) < 0 || !S_ISBLK(st.st_mode))
 			return thinsnap_error_setf(reterr, data_fd < 0 ? -errno : -ENOTBLK,
 						   "cannot use '%s' as a data device",
 						   opts->data_dev);
 		pool->data_rdev = st.st_rdev;
-		meta_fd = open(opts->metadata_dev, O_RDWR | O_CLOEXEC);
+		meta_fd = open(opts->metadata_dev, O_RDWR | O_CLOEXEC | O_EXCL);
+		if (meta_fd < 0 && errno == EBUSY)
+			return thinsnap_error_setf(reterr, -EBUSY,
+						   "'%s' is in use (mounted or held by a device)",
+						   opts->metadata_dev);
 		if (meta_fd < 0 || fstat(meta_fd, &st) < 0 || !S_ISBLK(st.st_mode))
 			return thinsnap_error_setf(reterr, meta_fd < 0 ? -errno : -ENOTBLK,
 						   "cannot use '%s' as a metadata device",
@@ -706,6 +719,10 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': cannot zero the metadata: %s",
 					   opts->name, strerror(-r));
+	if (!pool->loop) { /* let dm claim the devices (loop fds stay open: autoclear) */
+		(void)close(TAKE_FD(data_fd));
+		(void)close(TAKE_FD(meta_fd));
+	}
 	r = write_identity(pool, reterr);
 	if (r < 0)
 		return r;

@@ -33,6 +33,11 @@ dmsetup info "$P" > /dev/null 2>&1 && fail "a pool was created on a partitioned 
 # with --force it is taken, then destroyed (the devices stay)
 ok ts pool create --state-dir "$T/dev" --name "$P" --data-dev "$data" --metadata-dev "$meta" --force
 at_exit "dmsetup remove $P"
+# a second pool on devices held by the first is refused, and the first is untouched
+nok ts pool create --state-dir "$T/dev2" --name "$P-2" --data-dev "$data" --metadata-dev "$meta" --force
+assert_contains "$T/last.err" "'$data' is in use"
+dmsetup info "$P-2" > /dev/null 2>&1 && fail "a second pool was created on busy devices"
+dmsetup status "$P" | grep -q ' rw ' || fail "the first pool was disturbed"
 dmsetup table "$P" | grep -q "thin-pool $(stat -c '%t:%T' "$meta" | xargs -I{} sh -c 'printf "%d:%d" 0x$(echo {} | cut -d: -f1) 0x$(echo {} | cut -d: -f2)')" ||
 	{ dmsetup table "$P"; fail "pool table does not use the metadata device"; }
 ok ts pool destroy --state-dir "$T/dev" --name "$P"
