@@ -143,6 +143,7 @@ int thinsnap_pool_loop_backs(dev_t rdev, const char *file)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	memset(&info, 0, sizeof(info)); /* valgrind does not know this ioctl */
 	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
 		return errno == ENXIO || errno == ENOTTY ? 0 : -errno;
 	return info.lo_inode == st.st_ino && info.lo_device == st.st_dev;
