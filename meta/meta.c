@@ -26,6 +26,8 @@
 #define LOCK_NAME	 "lock"
 #define DEFAULT_COMPACT	 (16ull << 20)
 #define ID_WORDS	 (THINSNAP_META_DEV_ID_LIMIT / 64)
+#define CHUNK_WORDS	 1024u /* dev_id bitmaps in 8 KiB chunks, allocated on first use */
+#define N_CHUNKS	 (ID_WORDS / CHUNK_WORDS)
 
 struct lblk { /* fs_type and labels of an entry, one allocation, replaced as a whole */
 	size_t n;
@@ -91,7 +93,7 @@ struct thinsnap_meta {
 	struct entry **slots;
 	size_t n_slots; /* power of 2 */
 	size_t count;
-	uint64_t *maps[N_MAPS];
+	uint64_t *maps[N_MAPS][N_CHUNKS];
 	struct intent *intents_head;
 	struct intent *intents_tail;
 	size_t n_intents;
@@ -125,17 +127,42 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static uint64_t map_word(struct thinsnap_meta *m, int map, size_t w)
+{
+	const uint64_t *c = m->maps[map][w / CHUNK_WORDS];
+
+	return c ? c[w % CHUNK_WORDS] : 0;
+}
+
 static bool map_get(struct thinsnap_meta *m, int map, uint32_t id)
 {
-	return (m->maps[map][id / 64] >> (id % 64)) & 1;
+	return (map_word(m, map, id / 64) >> (id % 64)) & 1;
+}
+
+/* Allocates the chunk holding id, so that setting its bit cannot fail. */
+static int map_prepare(struct thinsnap_meta *m, int map, uint32_t id)
+{
+	uint64_t **c = &m->maps[map][id / 64 / CHUNK_WORDS];
+
+	if (!*c)
+		*c = calloc(CHUNK_WORDS, sizeof(uint64_t));
+	return *c ? 0 : -ENOMEM;
 }
 
 static void map_put(struct thinsnap_meta *m, int map, uint32_t id, bool v)
 {
+	uint64_t *c = m->maps[map][id / 64 / CHUNK_WORDS];
+	size_t w = id / 64 % CHUNK_WORDS;
+
+	if (!c) {
+		if (v)
+			abort(); /* map_prepare() first */
+		return;
+	}
 	if (v)
-		m->maps[map][id / 64] |= 1ull << (id % 64);
+		c[w] |= 1ull << (id % 64);
 	else
-		m->maps[map][id / 64] &= ~(1ull << (id % 64));
+		c[w] &= ~(1ull << (id % 64));
 }
 
 static const struct intent *intent_touching(struct thinsnap_meta *m, uint32_t id)
@@ -566,7 +593,9 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 		return thinsnap_error_setf(reterr, -EBUSY,
 					   "dev_id %" PRIu32 " is touched by unfinished intent %" PRIu64,
 					   o->dev_id, in->id);
-	r = new_entry(o, o->key, parent, &e);
+	r = map_prepare(m, MAP_ENTRY, o->dev_id);
+	if (r == 0)
+		r = new_entry(o, o->key, parent, &e);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
 	e->pub.kind = o->kind;
@@ -672,6 +701,8 @@ static int op_ids(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 
 	if (r < 0)
 		return r;
+	if (map_prepare(m, MAP_RESERVED, id) < 0 || map_prepare(m, MAP_PENDING, id) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	switch (o->type) {
 	case THINSNAP_META_OP_ID_ALLOC:
 		if (map_get(m, MAP_ENTRY, id) || map_get(m, MAP_RESERVED, id) ||
@@ -1159,8 +1190,8 @@ int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 	if (!m || !ret_dev_id)
 		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
 	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t used = m->maps[MAP_ENTRY][w] | m->maps[MAP_RESERVED][w] |
-				m->maps[MAP_PENDING][w];
+		uint64_t used = map_word(m, MAP_ENTRY, w) | map_word(m, MAP_RESERVED, w) |
+				map_word(m, MAP_PENDING, w);
 		if (w == 0)
 			used |= 1; /* dev_id 0 is reserved */
 		while (~used) {
@@ -1187,7 +1218,7 @@ int thinsnap_meta_each_delete_pending(struct thinsnap_meta *m,
 	if (!m || !cb)
 		return -EINVAL;
 	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits = m->maps[MAP_PENDING][w];
+		uint64_t bits = map_word(m, MAP_PENDING, w);
 		while (bits) {
 			unsigned b = (unsigned)__builtin_ctzll(bits);
 			int r = cb((uint32_t)(w * 64 + b), userdata);
@@ -1219,7 +1250,8 @@ static int random_salt(uint64_t *ret)
  * Writes a whole new journal file: temp name, fsync, rename over JOURNAL_NAME, fsync the
  * directory. On success *ret_fd is the new file, open read-write.
  */
-static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd)
+static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
+			   bool *ret_renamed)
 {
 	CLEANUP_CLOSE int fd = -EBADF;
 	int r;
@@ -1239,6 +1271,7 @@ static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t l
 		(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
 		return r;
 	}
+	*ret_renamed = true;
 	r = io_sync(m, m->dirfd, false); /* make the rename durable */
 	if (r < 0)
 		return r;
@@ -1274,15 +1307,15 @@ static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt,
 	return r;
 }
 
-static int emit_ids(struct buf *b, uint64_t *seq, uint64_t salt, uint64_t *map,
-		    enum thinsnap_meta_op_type type)
+static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint64_t salt,
+		    int map, enum thinsnap_meta_op_type type)
 {
 	size_t start = 0, count_at = 0;
 	uint32_t count = 0;
 	int r = 0;
 
 	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits = map[w];
+		uint64_t bits = map_word(m, map, w);
 		while (bits) {
 			unsigned bit = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
@@ -1347,8 +1380,8 @@ static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_h
 			e = e->next_sib;
 		}
 	}
-	if ((r = emit_ids(b, &seq, h->salt, m->maps[MAP_RESERVED], THINSNAP_META_OP_ID_ALLOC)) < 0 ||
-	    (r = emit_ids(b, &seq, h->salt, m->maps[MAP_PENDING],
+	if ((r = emit_ids(m, b, &seq, h->salt, MAP_RESERVED, THINSNAP_META_OP_ID_ALLOC)) < 0 ||
+	    (r = emit_ids(m, b, &seq, h->salt, MAP_PENDING,
 			  THINSNAP_META_OP_DELETE_PENDING_ADD)) < 0)
 		return r;
 	for (struct intent *in = m->intents_head; in; in = in->next) {
@@ -1370,6 +1403,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	struct jnl_header h;
 	uint64_t old_seq;
 	int fd = -EBADF, r;
+	bool renamed = false;
 
 	if (!m)
 		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
@@ -1383,13 +1417,13 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
 					   m->state_dir, strerror(-r));
 	}
-	r = replace_journal(m, b.p, b.len, &fd);
+	r = replace_journal(m, b.p, b.len, &fd, &renamed);
 	if (r < 0) {
 		buf_free(&b);
 		m->next_seq = old_seq;
 		/* unknown whether the rename is durable: both files hold the same state, but
 		 * appends must not go to a file that may vanish */
-		if (faccessat(m->dirfd, JOURNAL_TMP, F_OK, 0) < 0)
+		if (renamed)
 			m->failed = r;
 		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
 					   m->state_dir, strerror(-r));
@@ -1635,6 +1669,7 @@ static int create_journal(struct thinsnap_meta *m, const char *pool_uuid,
 			  struct thinsnap_error *reterr)
 {
 	uint8_t h[JNL_HEADER_SIZE];
+	bool renamed = false;
 	int r;
 
 	m->hdr = (struct jnl_header){
@@ -1649,7 +1684,7 @@ static int create_journal(struct thinsnap_meta *m, const char *pool_uuid,
 	r = random_salt(&m->hdr.salt);
 	if (r == 0) {
 		fmt_header_encode(&m->hdr, h);
-		r = replace_journal(m, h, sizeof(h), &m->fd);
+		r = replace_journal(m, h, sizeof(h), &m->fd, &renamed);
 	}
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "creating the journal in '%s': %s",
@@ -1684,7 +1719,8 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 		intent_free(in);
 	}
 	for (int i = 0; i < N_MAPS; i++)
-		free(m->maps[i]);
+		for (size_t c = 0; c < N_CHUNKS; c++)
+			free(m->maps[i][c]);
 	free(m->undo);
 	buf_free(&m->wbuf);
 	op_scratch_free(&m->scratch);
@@ -1725,11 +1761,6 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	m->state_dir = strdup(opts->state_dir);
 	if (!m->state_dir)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	for (int i = 0; i < N_MAPS; i++) {
-		m->maps[i] = calloc(ID_WORDS, sizeof(uint64_t));
-		if (!m->maps[i])
-			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
 	if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
 		return thinsnap_error_setf(reterr, -errno, "creating state directory '%s': %m",
 					   m->state_dir);

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A fresh directory under $TMPDIR or /tmp; returns a static-lifetime malloc'd path. */
+/* A fresh directory under $TMPDIR, else /dev/shm, else /tmp; a malloc'd path. */
 char *tu_mkdtemp(void);
 /* rm -rf path (best effort), then frees it. */
 void tu_rmrf(char *path);
