@@ -91,6 +91,9 @@ $(C)/tests/%: tests/unit/%.c $(C)/libthinsnap.a $(TLIB_OBJS_C)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TLIB_OBJS_C) \
 	    $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
 
+# Per-test link flags: allocation failure injection (tests/lib/failalloc.c).
+TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
 $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(C)/libthinsnap.a
 	@mkdir -p $(dir $@)
