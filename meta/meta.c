@@ -91,7 +91,8 @@ struct thinsnap_meta {
 	uint64_t next_seq;
 
 	struct entry **slots;
-	size_t n_slots; /* power of 2 */
+	uint64_t *slot_hash; /* the key hash of each slot, to skip entries without touching them */
+	size_t n_slots;	     /* power of 2 */
 	size_t count;
 	uint64_t *maps[N_MAPS][N_CHUNKS];
 	struct intent *intents_head;
@@ -110,13 +111,20 @@ struct thinsnap_meta {
 
 static uint64_t hash_key(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ull;
+	for (; i + 8 <= n; i += 8) { /* 8 bytes at a time, multiply-xorshift */
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
 	}
-	return h ^ (h >> 29);
+	w = 0;
+	memcpy(&w, s + i, n - i);
+	h = (h ^ w) * 0x94d049bb133111ebull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
 }
 
 static int64_t now_ns(void)
@@ -221,7 +229,8 @@ static size_t slot_of(struct thinsnap_meta *m, const char *key, size_t len, uint
 
 	for (;; i = (i + 1) & mask) {
 		struct entry *e = m->slots[i];
-		if (!e || (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0))
+		if (!e || (m->slot_hash[i] == h && e->key_len == len &&
+			   memcmp(e->key, key, len) == 0))
 			return i;
 	}
 }
@@ -243,14 +252,16 @@ static int hash_reserve(struct thinsnap_meta *m, size_t more)
 {
 	size_t want = m->count + more, n = m->n_slots ? m->n_slots : 64;
 	struct entry **s;
+	uint64_t *sh;
 
 	while (want > n / 2) /* load factor <= 1/2 */
 		n *= 2;
 	if (n == m->n_slots)
 		return 0;
-	s = calloc(n, sizeof(*s));
+	s = calloc(n, sizeof(*s) + sizeof(*sh)); /* one block: pointers, then hashes */
 	if (!s)
 		return -ENOMEM;
+	sh = (uint64_t *)(s + n);
 	for (size_t i = 0; i < m->n_slots; i++) {
 		struct entry *e = m->slots[i];
 		size_t j;
@@ -259,9 +270,11 @@ static int hash_reserve(struct thinsnap_meta *m, size_t more)
 		for (j = e->hash & (n - 1); s[j]; j = (j + 1) & (n - 1))
 			;
 		s[j] = e;
+		sh[j] = e->hash;
 	}
 	free(m->slots);
 	m->slots = s;
+	m->slot_hash = sh;
 	m->n_slots = n;
 	return 0;
 }
@@ -273,6 +286,7 @@ static void link_entry(struct thinsnap_meta *m, struct entry *e)
 	if (m->slots[i])
 		abort(); /* callers checked for duplicates */
 	m->slots[i] = e;
+	m->slot_hash[i] = e->hash;
 	m->count++;
 	map_put(m, MAP_ENTRY, e->pub.dev_id, true);
 	e->pub.parent = e->parent ? e->parent->pub.key : NULL;
@@ -296,9 +310,10 @@ static void unlink_entry(struct thinsnap_meta *m, struct entry *e)
 		j = (j + 1) & mask;
 		if (!m->slots[j])
 			break;
-		home = m->slots[j]->hash & mask;
+		home = m->slot_hash[j] & mask;
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			m->slots[i] = m->slots[j];
+			m->slot_hash[i] = m->slot_hash[j];
 			m->slots[j] = NULL;
 			i = j;
 		}
@@ -1523,77 +1538,130 @@ static bool valid_record_after(const uint8_t *p, size_t size, size_t from, uint6
 	return false;
 }
 
-static int read_file(int fd, uint8_t **ret, size_t *ret_len)
+/*
+ * Reads the journal through a window of at most two maximal records, refilled as replay moves
+ * on: open stays cache-friendly and needs no memory proportional to the file. At any offset
+ * the window holds min(one maximal record, the rest of the file), so a torn tail (which is
+ * within one maximal record of the end) is always wholly in it.
+ */
+#define WINDOW_MAX (2 * (size_t)(REC_HEADER_SIZE + REC_PAYLOAD_MAX))
+
+struct window {
+	int fd;
+	uint8_t *buf;
+	size_t cap;
+	size_t len;	/* valid bytes in buf */
+	uint64_t base;	/* file offset of buf[0] */
+	uint64_t size;	/* file size when opened (a writer may append meanwhile) */
+	bool eof;
+};
+
+/* Makes [off, off + min(want, rest)) available; returns a pointer to off and *ret_avail. */
+static int window_at(struct window *w, uint64_t off, size_t want, const uint8_t **ret,
+		     size_t *ret_avail)
+{
+	if (off < w->base || off > w->base + w->len)
+		return -EINVAL;
+	if (w->base + w->len - off < want && !w->eof) {
+		size_t keep = (size_t)(w->base + w->len - off);
+		memmove(w->buf, w->buf + (off - w->base), keep);
+		w->base = off;
+		w->len = keep;
+		while (w->len < w->cap && w->base + w->len < w->size) {
+			size_t n = (size_t)(w->size - w->base - w->len);
+			ssize_t k;
+			if (n > w->cap - w->len)
+				n = w->cap - w->len;
+			k = pread(w->fd, w->buf + w->len, n, (off_t)(w->base + w->len));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return -errno;
+			if (k == 0) { /* shrank (a writer cut a torn tail): use what is there */
+				w->size = w->base + w->len;
+				break;
+			}
+			w->len += (size_t)k;
+		}
+		if (w->base + w->len >= w->size)
+			w->eof = true;
+	}
+	*ret = w->buf + (off - w->base);
+	*ret_avail = (size_t)(w->base + w->len - off);
+	return 0;
+}
+
+static int window_open(struct window *w, int fd)
 {
 	struct stat st;
-	uint8_t *p;
-	size_t got = 0;
 
+	*w = (struct window){ .fd = fd };
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX / 2)
-		return -EFBIG;
-	p = malloc((size_t)st.st_size + 1);
-	if (!p)
-		return -ENOMEM;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, p + got, (size_t)st.st_size - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? -errno : 0;
-			if (e == 0)
-				break; /* shrank (a writer truncated a torn tail): use what we got */
-			free(p);
-			return e;
-		}
-		got += (size_t)n;
-	}
-	*ret = p;
-	*ret_len = got;
-	return 0;
+	w->size = (uint64_t)st.st_size;
+	w->cap = w->size < WINDOW_MAX ? (size_t)w->size : WINDOW_MAX;
+	w->buf = malloc(w->cap ? w->cap : 1);
+	return w->buf ? 0 : -ENOMEM;
 }
 
 static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 		  struct thinsnap_error *reterr)
 {
-	CLEANUP_FREE uint8_t *p = NULL;
 	struct thinsnap_error rerr = { 0 };
-	size_t size = 0, off;
+	struct window w;
+	const uint8_t *p = NULL;
+	size_t avail = 0;
+	uint64_t off = JNL_HEADER_SIZE;
 	int r;
 
-	r = read_file(m->fd, &p, &size);
-	if (r < 0)
+	r = window_open(&w, m->fd);
+	if (r == 0)
+		r = window_at(&w, 0, JNL_HEADER_SIZE + REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+	if (r < 0) {
+		free(w.buf);
 		return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s", m->state_dir,
 					   strerror(-r));
-	r = fmt_header_decode(p, size, &m->hdr);
-	if (r == -EOPNOTSUPP)
+	}
+	r = fmt_header_decode(p, avail, &m->hdr);
+	if (r == -EOPNOTSUPP) {
+		free(w.buf);
 		return thinsnap_error_setf(reterr, r,
 					   "journal in '%s' needs a newer thinsnap (version or "
 					   "incompatible features)",
 					   m->state_dir);
-	if (r < 0)
+	}
+	if (r < 0 || m->hdr.checkpoint_end < JNL_HEADER_SIZE) {
+		free(w.buf);
 		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': damaged header",
 					   m->state_dir);
-	if (m->hdr.checkpoint_end < JNL_HEADER_SIZE)
-		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': damaged header",
-					   m->state_dir);
+	}
 	m->next_seq = m->hdr.first_seq;
 	*ret_damaged = false;
-	for (off = JNL_HEADER_SIZE; off < size;) {
+	for (;;) {
 		struct rec_view v;
-		if (!fmt_rec_check(p + off, size - off, &v) || v.salt != m->hdr.salt ||
-		    v.seq != m->next_seq)
+		r = window_at(&w, off, REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+		if (r < 0) {
+			free(w.buf);
+			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
+						   m->state_dir, strerror(-r));
+		}
+		if (avail == 0)
+			break;
+		if (!fmt_rec_check(p, avail, &v) || v.salt != m->hdr.salt || v.seq != m->next_seq)
 			break;
 		r = replay_record(m, &v, &rerr);
-		if (r == -ENOMEM)
+		if (r == -ENOMEM) {
+			free(w.buf);
 			return thinsnap_error_setf(reterr, r, "out of memory");
+		}
 		if (r < 0) {
-			if (!salvage)
+			if (!salvage) {
+				free(w.buf);
 				return thinsnap_error_setf(reterr, -EUCLEAN,
-							   "journal in '%s': record at offset %zu "
-							   "does not apply: %s",
+							   "journal in '%s': record at offset %" PRIu64
+							   " does not apply: %s",
 							   m->state_dir, off, rerr.msg);
+			}
 			*ret_damaged = true;
 			break;
 		}
@@ -1601,18 +1669,23 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 		m->next_seq++;
 		off += REC_HEADER_SIZE + v.len;
 	}
-	if (off < size && !*ret_damaged) {
-		bool torn = off >= m->hdr.checkpoint_end &&
-			    size - off <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
-			    !valid_record_after(p, size, off, m->hdr.salt);
-		if (!torn && !salvage)
+	if (avail > 0 && !*ret_damaged) {
+		/* p, avail: the rest of the file, if it is within one maximal record */
+		bool torn = off >= m->hdr.checkpoint_end && w.size - off == avail &&
+			    avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
+			    !valid_record_after(p, avail, 0, m->hdr.salt);
+		if (!torn && !salvage) {
+			free(w.buf);
 			return thinsnap_error_setf(reterr, -EUCLEAN,
-						   "journal in '%s' is damaged at offset %zu of %zu "
-						   "(before its tail); open with salvage to keep "
-						   "the valid prefix",
-						   m->state_dir, off, size);
+						   "journal in '%s' is damaged at offset %" PRIu64
+						   " of %" PRIu64 " (before its tail); open with "
+						   "salvage to keep the valid prefix",
+						   m->state_dir, off, w.size);
+		}
 		*ret_damaged = !torn;
 		if (torn && !m->read_only) {
+			free(w.buf);
+			w.buf = NULL;
 			if (ftruncate(m->fd, (off_t)off) < 0)
 				return thinsnap_error_setf(reterr, -errno,
 							   "truncating the torn tail of the journal "
@@ -1625,6 +1698,7 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 							   m->state_dir, strerror(-r));
 		}
 	}
+	free(w.buf);
 	if (off < m->hdr.checkpoint_end && !*ret_damaged)
 		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': checkpoint truncated",
 					   m->state_dir);
