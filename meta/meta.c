@@ -43,6 +43,7 @@ struct entry {
 	struct entry *next_sib;
 	struct entry *prev_sib;
 	struct lblk *lb;
+	struct lblk *lb_inline; /* the one allocated with the entry (not freed on its own) */
 	size_t key_len;
 	char key[];
 };
@@ -337,18 +338,21 @@ static void set_lblk(struct entry *e, struct lblk *lb)
 	e->pub.n_labels = lb->n;
 }
 
-static struct lblk *lblk_new(const char *fs_type, const struct thinsnap_meta_label *l, size_t n)
+static size_t lblk_size(const char *fs_type, const struct thinsnap_meta_label *l, size_t n)
 {
-	size_t sz = sizeof(struct lblk) + n * sizeof(l[0]), fl = fs_type ? strlen(fs_type) : 0;
-	struct lblk *lb;
-	char *p;
+	size_t sz = sizeof(struct lblk) + n * sizeof(l[0]) + (fs_type ? strlen(fs_type) : 0) + 1;
 
-	sz += fl + 1;
 	for (size_t i = 0; i < n; i++)
 		sz += strlen(l[i].key) + strlen(l[i].value) + 2;
-	lb = malloc(sz);
-	if (!lb)
-		return NULL;
+	return sz;
+}
+
+static void lblk_fill(struct lblk *lb, const char *fs_type, const struct thinsnap_meta_label *l,
+		      size_t n)
+{
+	size_t fl = fs_type ? strlen(fs_type) : 0;
+	char *p;
+
 	lb->n = n;
 	p = (char *)&lb->labels[n];
 	memcpy(p, fs_type ? fs_type : "", fl + 1);
@@ -363,14 +367,29 @@ static struct lblk *lblk_new(const char *fs_type, const struct thinsnap_meta_lab
 		lb->labels[i].value = p;
 		p += vl;
 	}
+}
+
+static struct lblk *lblk_new(const char *fs_type, const struct thinsnap_meta_label *l, size_t n)
+{
+	struct lblk *lb = malloc(lblk_size(fs_type, l, n));
+
+	if (lb)
+		lblk_fill(lb, fs_type, l, n);
 	return lb;
+}
+
+/* Frees a label block of e unless it is the one allocated with e. */
+static void lblk_release(struct entry *e, struct lblk *lb)
+{
+	if (lb != e->lb_inline)
+		free(lb);
 }
 
 static void entry_free(struct entry *e)
 {
 	if (!e)
 		return;
-	free(e->lb);
+	lblk_release(e, e->lb);
 	free(e);
 }
 
@@ -463,7 +482,7 @@ static void rollback(struct thinsnap_meta *m)
 			cur = u->e->lb;
 			set_lblk(u->e, u->lb);
 			u->e->pub.updated_ns = u->updated_ns;
-			free(cur);
+			lblk_release(u->e, cur);
 			break;
 		case U_USAGE:
 			u->e->pub.usage_bytes = u->a;
@@ -490,7 +509,7 @@ static void commit_undo(struct thinsnap_meta *m)
 		if (u->type == U_REMOVE)
 			entry_free(u->e);
 		else if (u->type == U_LABELS)
-			free(u->lb);
+			lblk_release(u->e, u->lb);
 		else if (u->type == U_INTENT_DEL)
 			intent_free(u->in);
 	}
@@ -543,24 +562,23 @@ static int check_dev_id(uint32_t id, struct thinsnap_error *reterr)
 	return 0;
 }
 
-static int new_entry(const struct thinsnap_meta_op *o, const char *key, struct entry *parent,
-		     struct entry **ret)
+/* One allocation: the entry, its key, and its first label block. */
+static int new_entry(const struct thinsnap_meta_op *o, const char *key, size_t kl, uint64_t h,
+		     struct entry *parent, struct entry **ret)
 {
-	size_t kl = strlen(key);
-	struct entry *e = calloc(1, sizeof(*e) + kl + 1);
+	size_t koff = (kl + 1 + 7) & ~(size_t)7;
+	struct entry *e = malloc(sizeof(*e) + koff + lblk_size(o->fs_type, o->labels, o->n_labels));
 
 	if (!e)
 		return -ENOMEM;
-	e->lb = lblk_new(o->fs_type, o->labels, o->n_labels);
-	if (!e->lb) {
-		free(e);
-		return -ENOMEM;
-	}
+	memset(e, 0, sizeof(*e));
 	memcpy(e->key, key, kl + 1);
 	e->key_len = kl;
-	e->hash = hash_key(key, kl);
+	e->hash = h;
 	e->parent = parent;
 	e->pub.key = e->key;
+	e->lb = e->lb_inline = (struct lblk *)(void *)(e->key + koff);
+	lblk_fill(e->lb, o->fs_type, o->labels, o->n_labels);
 	set_lblk(e, e->lb);
 	*ret = e;
 	return 0;
@@ -571,6 +589,8 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 {
 	struct entry *parent = NULL, *e = NULL;
 	const struct intent *in;
+	size_t kl;
+	uint64_t h;
 	int r;
 
 	if ((r = check_key(o->key, "key", reterr)) < 0 ||
@@ -583,7 +603,9 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	if (o->fs_type && strnlen(o->fs_type, FS_TYPE_MAX + 1) > FS_TYPE_MAX)
 		return thinsnap_error_setf(reterr, -EINVAL, "fs_type longer than %u bytes",
 					   FS_TYPE_MAX);
-	if (find(m, o->key))
+	kl = strlen(o->key);
+	h = hash_key(o->key, kl);
+	if (m->slots[slot_of(m, o->key, kl, h)]) /* apply_ops made the table non-empty */
 		return thinsnap_error_setf(reterr, -EEXIST, "key '%.200s' already exists", o->key);
 	if (o->parent) {
 		if ((r = check_key(o->parent, "parent", reterr)) < 0)
@@ -610,7 +632,7 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 					   o->dev_id, in->id);
 	r = map_prepare(m, MAP_ENTRY, o->dev_id);
 	if (r == 0)
-		r = new_entry(o, o->key, parent, &e);
+		r = new_entry(o, o->key, kl, h, parent, &e);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
 	e->pub.kind = o->kind;
@@ -672,7 +694,8 @@ static int op_commit(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	{
 		struct thinsnap_meta_op c = *o;
 		c.fs_type = e->pub.fs_type;
-		r = new_entry(&c, o->name, e->parent, &n);
+		r = new_entry(&c, o->name, strlen(o->name), hash_key(o->name, strlen(o->name)),
+			      e->parent, &n);
 	}
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
