@@ -5,8 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <ftw.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +82,8 @@ static void bench_append(const char *dir)
 	}
 	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
 				       .key = "default/1/sha256:0123456789abcdef",
-				       .kind = THINSNAP_META_ACTIVE, .dev_id = 1 };
+				       .kind = THINSNAP_META_ACTIVE,
+				       .dev_id = 1 };
 	if (thinsnap_meta_apply(m, &op, 1, &err) < 0)
 		exit(1);
 	/* interleave both so that both see the same disk conditions */
@@ -92,7 +93,8 @@ static void bench_append(const char *dir)
 		exit(1);
 	memset(rec, 0x5a, sizeof(rec));
 	for (int i = 0; i < N_LAT; i++) {
-		struct thinsnap_meta_op u = { .type = THINSNAP_META_OP_USAGE_SET, .key = op.key,
+		struct thinsnap_meta_op u = { .type = THINSNAP_META_OP_USAGE_SET,
+					      .key = op.key,
 					      .usage_bytes = (uint64_t)i * 4096 };
 		double t0 = now_ms();
 		if (thinsnap_meta_apply(m, &u, 1, &err) < 0)
@@ -133,29 +135,41 @@ static void build(const char *dir, int n, double *ret_label_key_bytes)
 		fprintf(stderr, "open: %s\n", err.msg);
 		exit(1);
 	}
-	struct thinsnap_meta_op b = { .type = THINSNAP_META_OP_SNAP_CREATE, .key = "base",
-				      .kind = THINSNAP_META_INTERNAL, .dev_id = 1,
-				      .fs_type = "ext4", .size_bytes = 10ull << 30 };
+	struct thinsnap_meta_op b = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				      .key = "base",
+				      .kind = THINSNAP_META_INTERNAL,
+				      .dev_id = 1,
+				      .fs_type = "ext4",
+				      .size_bytes = 10ull << 30 };
 	if (thinsnap_meta_apply(m, &b, 1, &err) < 0)
 		exit(1);
 	for (int i = 0; i < n;) {
 		int k = 0;
 		for (; k < 1000 && i < n; k++, i++) {
 			bool chain_start = i % 10 == 0;
-			snprintf(keys[k], sizeof(keys[k]), "default/%d/sha256:%064x", i + 1, i * 7919);
+			snprintf(keys[k], sizeof(keys[k]), "default/%d/sha256:%064x", i + 1,
+				 i * 7919);
 			snprintf(vals[k], sizeof(vals[k]), "sha256:%064x", i);
 			labels[k][0] = (struct thinsnap_meta_label){ "containerd.io/snapshot.ref",
 								     vals[k] };
 			labels[k][1] = (struct thinsnap_meta_label){ "containerd.io/gc.root",
 								     "2026-11-27T21:00:00Z" };
 			ops[k] = (struct thinsnap_meta_op){
-				.type = THINSNAP_META_OP_SNAP_CREATE, .key = keys[k],
+				.type = THINSNAP_META_OP_SNAP_CREATE,
+				.key = keys[k],
 				.parent = chain_start ? "base" : (k ? keys[k - 1] : prev),
-				.kind = (i % 40 == 39) ? THINSNAP_META_ACTIVE : THINSNAP_META_COMMITTED,
-				.dev_id = (uint32_t)i + 2, .size_bytes = 10ull << 30,
-				.fs_type = "ext4", .labels = labels[k], .n_labels = 2,
-				.created_ns = 1, .updated_ns = 2, .usage_bytes = 1 << 20,
-				.usage_inodes = 100 };
+				.kind = (i % 40 == 39) ? THINSNAP_META_ACTIVE
+						       : THINSNAP_META_COMMITTED,
+				.dev_id = (uint32_t)i + 2,
+				.size_bytes = 10ull << 30,
+				.fs_type = "ext4",
+				.labels = labels[k],
+				.n_labels = 2,
+				.created_ns = 1,
+				.updated_ns = 2,
+				.usage_bytes = 1 << 20,
+				.usage_inodes = 100
+			};
 			if (ops[k].kind == THINSNAP_META_ACTIVE)
 				ops[k].parent = k ? keys[k - 1] : prev; /* still a committed one */
 			bytes += strlen(keys[k]) + 1 + strlen(labels[k][0].key) + strlen(vals[k]) +

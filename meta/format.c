@@ -150,7 +150,8 @@ static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
 		return r;
 	switch (o->type) {
 	case THINSNAP_META_OP_SNAP_CREATE:
-		if ((r = fmt_put_u8(b, (uint8_t)o->kind)) < 0 || (r = fmt_put_u32(b, o->dev_id)) < 0 ||
+		if ((r = fmt_put_u8(b, (uint8_t)o->kind)) < 0 ||
+		    (r = fmt_put_u32(b, o->dev_id)) < 0 ||
 		    (r = fmt_put_u64(b, o->size_bytes)) < 0 ||
 		    (r = fmt_put_u64(b, (uint64_t)o->created_ns)) < 0 ||
 		    (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0 ||
@@ -167,7 +168,8 @@ static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
 			return r;
 		return put_labels(b, o->labels, o->n_labels);
 	case THINSNAP_META_OP_LABELS_SET:
-		if ((r = put_str(b, o->key)) < 0 || (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
+		if ((r = put_str(b, o->key)) < 0 ||
+		    (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
 			return r;
 		return put_labels(b, o->labels, o->n_labels);
 	case THINSNAP_META_OP_USAGE_SET:

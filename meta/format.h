@@ -10,19 +10,19 @@
 
 #include "meta/meta.h"
 
-#define JNL_MAGIC	    "TSNPJRNL"
-#define JNL_VERSION	    1u
-#define JNL_INCOMPAT_KNOWN  0u /* no incompatible features yet */
-#define JNL_HEADER_SIZE	    256u
-#define JNL_POOL_ID_MAX	    128u
-#define REC_MAGIC	    0x43525354u /* "TSRC" little-endian */
-#define REC_HEADER_SIZE	    32u
-#define REC_PAYLOAD_MAX	    (4u << 20)
-#define FS_TYPE_MAX	    64u
+#define JNL_MAGIC          "TSNPJRNL"
+#define JNL_VERSION        1u
+#define JNL_INCOMPAT_KNOWN 0u /* no incompatible features yet */
+#define JNL_HEADER_SIZE    256u
+#define JNL_POOL_ID_MAX    128u
+#define REC_MAGIC          0x43525354u /* "TSRC" little-endian */
+#define REC_HEADER_SIZE    32u
+#define REC_PAYLOAD_MAX    (4u << 20)
+#define FS_TYPE_MAX        64u
 
 enum rec_type {
-	REC_GROUP = 1,	    /* an atomic group of ops */
-	REC_INTENT = 2,	    /* a pool operation in flight, with its ops */
+	REC_GROUP = 1,      /* an atomic group of ops */
+	REC_INTENT = 2,     /* a pool operation in flight, with its ops */
 	REC_INTENT_END = 3, /* completion (ops applied) or abort of an intent */
 };
 

@@ -21,13 +21,13 @@
 #include "base/fault.h"
 #include "meta/format.h"
 
-#define JOURNAL_NAME	 "journal"
-#define JOURNAL_TMP	 ".journal.tmp"
-#define LOCK_NAME	 "lock"
-#define DEFAULT_COMPACT	 (16ull << 20)
-#define ID_WORDS	 (THINSNAP_META_DEV_ID_LIMIT / 64)
-#define CHUNK_WORDS	 1024u /* dev_id bitmaps in 8 KiB chunks, allocated on first use */
-#define N_CHUNKS	 (ID_WORDS / CHUNK_WORDS)
+#define JOURNAL_NAME    "journal"
+#define JOURNAL_TMP     ".journal.tmp"
+#define LOCK_NAME       "lock"
+#define DEFAULT_COMPACT (16ull << 20)
+#define ID_WORDS        (THINSNAP_META_DEV_ID_LIMIT / 64)
+#define CHUNK_WORDS     1024u /* dev_id bitmaps in 8 KiB chunks, allocated on first use */
+#define N_CHUNKS        (ID_WORDS / CHUNK_WORDS)
 
 struct lblk { /* fs_type and labels of an entry, one allocation, replaced as a whole */
 	size_t n;
@@ -88,12 +88,12 @@ struct thinsnap_meta {
 	uint64_t compact_threshold;
 
 	struct jnl_header hdr;
-	uint64_t end;	   /* file size: where the next record goes */
+	uint64_t end; /* file size: where the next record goes */
 	uint64_t next_seq;
 
 	struct entry **slots;
 	uint64_t *slot_hash; /* the key hash of each slot, to skip entries without touching them */
-	size_t n_slots;	     /* power of 2 */
+	size_t n_slots;      /* power of 2 */
 	size_t count;
 	uint64_t *maps[N_MAPS][N_CHUNKS];
 	struct intent *intents_head;
@@ -230,8 +230,8 @@ static size_t slot_of(struct thinsnap_meta *m, const char *key, size_t len, uint
 
 	for (;; i = (i + 1) & mask) {
 		struct entry *e = m->slots[i];
-		if (!e || (m->slot_hash[i] == h && e->key_len == len &&
-			   memcmp(e->key, key, len) == 0))
+		if (!e ||
+		    (m->slot_hash[i] == h && e->key_len == len && memcmp(e->key, key, len) == 0))
 			return i;
 	}
 }
@@ -460,7 +460,8 @@ static void undo_push(struct thinsnap_meta *m, struct undo u)
 
 static void bit_set(struct thinsnap_meta *m, int map, uint32_t id, bool v)
 {
-	undo_push(m, (struct undo){ .type = U_BIT, .map = map, .id = id, .old = map_get(m, map, id) });
+	undo_push(m,
+		  (struct undo){ .type = U_BIT, .map = map, .id = id, .old = map_get(m, map, id) });
 	map_put(m, map, id, v);
 }
 
@@ -541,15 +542,17 @@ static int check_labels(const struct thinsnap_meta_label *l, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		size_t kl, vl;
 		if (!l[i].key || !l[i].value)
-			return thinsnap_error_setf(reterr, -EINVAL, "label %zu: key or value missing", i);
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "label %zu: key or value missing", i);
 		kl = strnlen(l[i].key, THINSNAP_META_LABEL_MAX + 1);
 		vl = strnlen(l[i].value, THINSNAP_META_LABEL_MAX + 1);
 		if (kl == 0)
 			return thinsnap_error_setf(reterr, -EINVAL, "label %zu: empty key", i);
 		if (kl + vl > THINSNAP_META_LABEL_MAX)
-			return thinsnap_error_setf(reterr, -EINVAL,
-						   "label '%.64s': key and value longer than %u bytes",
-						   l[i].key, THINSNAP_META_LABEL_MAX);
+			return thinsnap_error_setf(
+				reterr, -EINVAL,
+				"label '%.64s': key and value longer than %u bytes", l[i].key,
+				THINSNAP_META_LABEL_MAX);
 	}
 	return 0;
 }
@@ -557,8 +560,9 @@ static int check_labels(const struct thinsnap_meta_label *l, size_t n,
 static int check_dev_id(uint32_t id, struct thinsnap_error *reterr)
 {
 	if (id == 0 || id >= THINSNAP_META_DEV_ID_LIMIT)
-		return thinsnap_error_setf(reterr, -ERANGE, "dev_id %" PRIu32 " out of range (1..%u)",
-					   id, THINSNAP_META_DEV_ID_LIMIT - 1);
+		return thinsnap_error_setf(reterr, -ERANGE,
+					   "dev_id %" PRIu32 " out of range (1..%u)", id,
+					   THINSNAP_META_DEV_ID_LIMIT - 1);
 	return 0;
 }
 
@@ -628,7 +632,8 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	in = intent_touching(m, o->dev_id);
 	if (in)
 		return thinsnap_error_setf(reterr, -EBUSY,
-					   "dev_id %" PRIu32 " is touched by unfinished intent %" PRIu64,
+					   "dev_id %" PRIu32
+					   " is touched by unfinished intent %" PRIu64,
 					   o->dev_id, in->id);
 	r = map_prepare(m, MAP_ENTRY, o->dev_id);
 	if (r == 0)
@@ -690,7 +695,8 @@ static int op_commit(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	if (e->pub.kind != THINSNAP_META_ACTIVE)
 		return thinsnap_error_setf(reterr, -EINVAL, "key '%.200s' is not active", o->key);
 	if (find(m, o->name))
-		return thinsnap_error_setf(reterr, -EEXIST, "name '%.200s' already exists", o->name);
+		return thinsnap_error_setf(reterr, -EEXIST, "name '%.200s' already exists",
+					   o->name);
 	{
 		struct thinsnap_meta_op c = *o;
 		c.fs_type = e->pub.fs_type;
@@ -723,8 +729,9 @@ static int op_labels(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	lb = lblk_new(e->pub.fs_type, o->labels, o->n_labels);
 	if (!lb)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	undo_push(m, (struct undo){ .type = U_LABELS, .e = e, .lb = e->lb,
-				    .updated_ns = e->pub.updated_ns });
+	undo_push(m,
+		  (struct undo){
+			  .type = U_LABELS, .e = e, .lb = e->lb, .updated_ns = e->pub.updated_ns });
 	set_lblk(e, lb);
 	e->pub.updated_ns = o->updated_ns;
 	return 0;
@@ -745,8 +752,8 @@ static int op_ids(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	case THINSNAP_META_OP_ID_ALLOC:
 		if (map_get(m, MAP_ENTRY, id) || map_get(m, MAP_RESERVED, id) ||
 		    map_get(m, MAP_PENDING, id))
-			return thinsnap_error_setf(reterr, -EEXIST, "dev_id %" PRIu32 " already in use",
-						   id);
+			return thinsnap_error_setf(reterr, -EEXIST,
+						   "dev_id %" PRIu32 " already in use", id);
 		in = intent_touching(m, id);
 		if (in)
 			return thinsnap_error_setf(reterr, -EBUSY,
@@ -757,8 +764,8 @@ static int op_ids(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 		return 0;
 	case THINSNAP_META_OP_ID_RELEASE:
 		if (!map_get(m, MAP_RESERVED, id))
-			return thinsnap_error_setf(reterr, -ENOENT, "dev_id %" PRIu32 " not reserved",
-						   id);
+			return thinsnap_error_setf(reterr, -ENOENT,
+						   "dev_id %" PRIu32 " not reserved", id);
 		bit_set(m, MAP_RESERVED, id, false);
 		return 0;
 	case THINSNAP_META_OP_DELETE_PENDING_ADD:
@@ -800,7 +807,9 @@ static int apply_op(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 		r = lookup(m, o->key, &e, reterr);
 		if (r < 0)
 			return r;
-		undo_push(m, (struct undo){ .type = U_USAGE, .e = e, .a = e->pub.usage_bytes,
+		undo_push(m, (struct undo){ .type = U_USAGE,
+					    .e = e,
+					    .a = e->pub.usage_bytes,
 					    .b = e->pub.usage_inodes });
 		e->pub.usage_bytes = o->usage_bytes;
 		e->pub.usage_inodes = o->usage_inodes;
@@ -876,8 +885,8 @@ static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 	return 0;
 }
 
-static int encode_group(struct thinsnap_meta *m, enum rec_type type, const struct thinsnap_meta_op *ops,
-			size_t n, struct thinsnap_error *reterr)
+static int encode_group(struct thinsnap_meta *m, enum rec_type type,
+			const struct thinsnap_meta_op *ops, size_t n, struct thinsnap_error *reterr)
 {
 	size_t start = 0;
 	int r;
@@ -1004,7 +1013,9 @@ static int put_intent(struct buf *b, uint64_t id, uint64_t before, uint64_t afte
 		if (r == 0)
 			r = fmt_put_u32(b, p[i].dev_id);
 		if (r == 0)
-			r = fmt_put_u32(b, p[i].type == THINSNAP_META_POOL_CREATE_SNAP ? p[i].origin_id : 0);
+			r = fmt_put_u32(b, p[i].type == THINSNAP_META_POOL_CREATE_SNAP
+						   ? p[i].origin_id
+						   : 0);
 	}
 	if (r == 0 && (r = buf_reserve(b, ops_len)) == 0) {
 		memcpy(b->p + b->len, ops, ops_len);
@@ -1050,8 +1061,8 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 	m->wbuf.len = 0;
 	r = fmt_rec_begin(&m->wbuf, &start);
 	if (r == 0)
-		r = put_intent(&m->wbuf, id, in->tid_before, in->tid_after, in->pool_ops, in->n_pool,
-			       in->ops, in->ops_len);
+		r = put_intent(&m->wbuf, id, in->tid_before, in->tid_after, in->pool_ops,
+			       in->n_pool, in->ops, in->ops_len);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
 	if (m->wbuf.len - REC_HEADER_SIZE > REC_PAYLOAD_MAX)
@@ -1081,7 +1092,8 @@ static int intent_resolve(struct thinsnap_meta *m, struct intent *in, bool compl
 		r = fmt_get_ops(&rd, &m->scratch, &ops, &n);
 		if (r < 0)
 			return thinsnap_error_setf(reterr, r == -ENOMEM ? r : -EUCLEAN,
-						   "intent %" PRIu64 ": cannot decode its ops", in->id);
+						   "intent %" PRIu64 ": cannot decode its ops",
+						   in->id);
 		m->exclude = in;
 		r = apply_ops(m, ops, n, reterr);
 		m->exclude = NULL;
@@ -1317,8 +1329,7 @@ static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t l
 	return 0;
 }
 
-static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt,
-		      const struct entry *e)
+static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
 {
 	struct thinsnap_meta_op o = {
 		.type = THINSNAP_META_OP_SNAP_CREATE,
@@ -1345,8 +1356,8 @@ static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt,
 	return r;
 }
 
-static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint64_t salt,
-		    int map, enum thinsnap_meta_op_type type)
+static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint64_t salt, int map,
+		    enum thinsnap_meta_op_type type)
 {
 	size_t start = 0, count_at = 0;
 	uint32_t count = 0;
@@ -1419,13 +1430,13 @@ static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_h
 		}
 	}
 	if ((r = emit_ids(m, b, &seq, h->salt, MAP_RESERVED, THINSNAP_META_OP_ID_ALLOC)) < 0 ||
-	    (r = emit_ids(m, b, &seq, h->salt, MAP_PENDING,
-			  THINSNAP_META_OP_DELETE_PENDING_ADD)) < 0)
+	    (r = emit_ids(m, b, &seq, h->salt, MAP_PENDING, THINSNAP_META_OP_DELETE_PENDING_ADD)) <
+		    0)
 		return r;
 	for (struct intent *in = m->intents_head; in; in = in->next) {
 		if ((r = fmt_rec_begin(b, &start)) < 0 ||
-		    (r = put_intent(b, in->id, in->tid_before, in->tid_after, in->pool_ops, in->n_pool,
-				    in->ops, in->ops_len)) < 0)
+		    (r = put_intent(b, in->id, in->tid_before, in->tid_after, in->pool_ops,
+				    in->n_pool, in->ops, in->ops_len)) < 0)
 			return r;
 		fmt_rec_end(b, start, REC_INTENT, seq++, h->salt);
 	}
@@ -1521,7 +1532,8 @@ static int replay_record(struct thinsnap_meta *m, const struct rec_view *v,
 			return thinsnap_error_setf(reterr, r == -ENOMEM ? r : -EBADMSG,
 						   "malformed intent ops");
 		if (intent_find(m, id))
-			return thinsnap_error_setf(reterr, -EBADMSG, "duplicate intent %" PRIu64, id);
+			return thinsnap_error_setf(reterr, -EBADMSG, "duplicate intent %" PRIu64,
+						   id);
 		r = intent_new(&src, id, v->payload + ops_at, v->len - ops_at, ops, n, &in);
 		if (r == 0)
 			r = undo_reserve(m, 1);
@@ -1542,8 +1554,8 @@ static int replay_record(struct thinsnap_meta *m, const struct rec_view *v,
 			return thinsnap_error_setf(reterr, -EBADMSG, "malformed intent end");
 		in = intent_find(m, id);
 		if (!in)
-			return thinsnap_error_setf(reterr, -EBADMSG, "end of unknown intent %" PRIu64,
-						   id);
+			return thinsnap_error_setf(reterr, -EBADMSG,
+						   "end of unknown intent %" PRIu64, id);
 		return intent_resolve(m, in, done, reterr);
 	}
 	}
@@ -1555,7 +1567,8 @@ static bool valid_record_after(const uint8_t *p, size_t size, size_t from, uint6
 {
 	for (size_t o = from + 1; o + REC_HEADER_SIZE <= size; o++) {
 		struct rec_view v;
-		if (p[o] == (REC_MAGIC & 0xff) && fmt_rec_check(p + o, size - o, &v) && v.salt == salt)
+		if (p[o] == (REC_MAGIC & 0xff) && fmt_rec_check(p + o, size - o, &v) &&
+		    v.salt == salt)
 			return true;
 	}
 	return false;
@@ -1573,9 +1586,9 @@ struct window {
 	int fd;
 	uint8_t *buf;
 	size_t cap;
-	size_t len;	/* valid bytes in buf */
-	uint64_t base;	/* file offset of buf[0] */
-	uint64_t size;	/* file size when opened (a writer may append meanwhile) */
+	size_t len;    /* valid bytes in buf */
+	uint64_t base; /* file offset of buf[0] */
+	uint64_t size; /* file size when opened (a writer may append meanwhile) */
 	bool eof;
 };
 
@@ -1639,11 +1652,12 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 
 	r = window_open(&w, m->fd);
 	if (r == 0)
-		r = window_at(&w, 0, JNL_HEADER_SIZE + REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+		r = window_at(&w, 0, JNL_HEADER_SIZE + REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p,
+			      &avail);
 	if (r < 0) {
 		free(w.buf);
-		return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s", m->state_dir,
-					   strerror(-r));
+		return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
 	}
 	r = fmt_header_decode(p, avail, &m->hdr);
 	if (r == -EOPNOTSUPP) {
@@ -1680,10 +1694,11 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 		if (r < 0) {
 			if (!salvage) {
 				free(w.buf);
-				return thinsnap_error_setf(reterr, -EUCLEAN,
-							   "journal in '%s': record at offset %" PRIu64
-							   " does not apply: %s",
-							   m->state_dir, off, rerr.msg);
+				return thinsnap_error_setf(
+					reterr, -EUCLEAN,
+					"journal in '%s': record at offset %" PRIu64
+					" does not apply: %s",
+					m->state_dir, off, rerr.msg);
 			}
 			*ret_damaged = true;
 			break;
@@ -1710,10 +1725,11 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 			free(w.buf);
 			w.buf = NULL;
 			if (ftruncate(m->fd, (off_t)off) < 0)
-				return thinsnap_error_setf(reterr, -errno,
-							   "truncating the torn tail of the journal "
-							   "in '%s': %m",
-							   m->state_dir);
+				return thinsnap_error_setf(
+					reterr, -errno,
+					"truncating the torn tail of the journal "
+					"in '%s': %m",
+					m->state_dir);
 			r = io_sync(m, m->fd, true);
 			if (r < 0)
 				return thinsnap_error_setf(reterr, r,
@@ -1723,8 +1739,8 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 	}
 	free(w.buf);
 	if (off < m->hdr.checkpoint_end && !*ret_damaged)
-		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': checkpoint truncated",
-					   m->state_dir);
+		return thinsnap_error_setf(reterr, -EUCLEAN,
+					   "journal in '%s': checkpoint truncated", m->state_dir);
 	m->end = off;
 	return 0;
 }
@@ -1751,9 +1767,10 @@ static int take_lock(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 			pid[k] = '\0';
 			holder = strtol(pid, NULL, 10);
 		}
-		return thinsnap_error_setf(reterr, -EAGAIN,
-					   "state directory '%s' is locked by another writer (pid %ld)",
-					   m->state_dir, holder);
+		return thinsnap_error_setf(
+			reterr, -EAGAIN,
+			"state directory '%s' is locked by another writer (pid %ld)", m->state_dir,
+			holder);
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(m->lockfd, 0) < 0 || pwrite(m->lockfd, pid, (size_t)n, 0) != n)
@@ -1797,8 +1814,8 @@ static int keep_corrupt(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 
 	snprintf(name, sizeof(name), JOURNAL_NAME ".corrupt-%lld", (long long)time(NULL));
 	if (linkat(m->dirfd, JOURNAL_NAME, m->dirfd, name, 0) < 0 && errno != EEXIST)
-		return thinsnap_error_setf(reterr, -errno, "keeping the damaged journal in '%s': %m",
-					   m->state_dir);
+		return thinsnap_error_setf(reterr, -errno,
+					   "keeping the damaged journal in '%s': %m", m->state_dir);
 	return 0;
 }
 
@@ -1853,8 +1870,8 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	m->dirfd = m->lockfd = m->fd = -EBADF;
 	m->read_only = opts->read_only;
 	m->io = opts->io;
-	m->compact_threshold = opts->compact_threshold_bytes ? opts->compact_threshold_bytes
-							     : DEFAULT_COMPACT;
+	m->compact_threshold =
+		opts->compact_threshold_bytes ? opts->compact_threshold_bytes : DEFAULT_COMPACT;
 	m->state_dir = strdup(opts->state_dir);
 	if (!m->state_dir)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");

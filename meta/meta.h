@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
 #include <thinsnap/error.h>
 
-#define THINSNAP_META_KEY_MAX	  4096u	      /* bytes, without the NUL */
-#define THINSNAP_META_LABEL_MAX	  4096u	      /* a label's key + value, bytes */
+#define THINSNAP_META_KEY_MAX      4096u      /* bytes, without the NUL */
+#define THINSNAP_META_LABEL_MAX    4096u      /* a label's key + value, bytes */
 #define THINSNAP_META_DEV_ID_LIMIT (1u << 24) /* dev_id < this; dev_id 0 is reserved */
 
 struct thinsnap_meta;
@@ -134,7 +135,7 @@ struct thinsnap_meta_op {
 enum thinsnap_meta_pool_op_type {
 	THINSNAP_META_POOL_CREATE_THIN = 1, /* dev_id */
 	THINSNAP_META_POOL_CREATE_SNAP = 2, /* dev_id, origin_id */
-	THINSNAP_META_POOL_DELETE = 3,	    /* dev_id */
+	THINSNAP_META_POOL_DELETE = 3,      /* dev_id */
 };
 
 struct thinsnap_meta_pool_op {
@@ -223,8 +224,7 @@ int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, boo
  * must not mutate. Return < 0 from cb to stop (returned).
  */
 typedef int (*thinsnap_meta_intent_cb)(const struct thinsnap_meta_intent *in, void *userdata);
-int thinsnap_meta_unfinished(struct thinsnap_meta *m, thinsnap_meta_intent_cb cb,
-			     void *userdata);
+int thinsnap_meta_unfinished(struct thinsnap_meta *m, thinsnap_meta_intent_cb cb, void *userdata);
 
 /*
  * Lowest dev_id >= 1 not used by an entry, an ID_ALLOC reservation, a pending delete or an

@@ -4,12 +4,12 @@
  * and records' crc32c are fixed up first, so the fuzzer gets past the checksums into decoding.
  * Must never crash or leak, whatever the bytes.
  */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <ftw.h>
 
 #include "base/crc32c.h"
 #include "meta/format.h"
@@ -100,7 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.read_only = false;
 	o.salvage = true;
 	if (thinsnap_meta_open(&o, &m, NULL) == 0) {
-		struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE, .key = "fuzz",
+		struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+					       .key = "fuzz",
 					       .kind = THINSNAP_META_ACTIVE };
 		exercise(m);
 		if (thinsnap_meta_alloc_dev_id(m, &op.dev_id, NULL) == 0)

@@ -37,51 +37,70 @@ static void save(const char *dir, const char *name, int mode, size_t cut)
 int main(void)
 {
 	char dir[] = "/tmp/gen-meta-XXXXXX";
-	struct thinsnap_meta_open_opts o = { .state_dir = dir, .pool_uuid = "pool-uuid-1",
+	struct thinsnap_meta_open_opts o = { .state_dir = dir,
+					     .pool_uuid = "pool-uuid-1",
 					     .compact_threshold_bytes = UINT64_MAX };
 	struct thinsnap_meta *m = NULL;
 	struct thinsnap_meta_label l[] = { { "containerd.io/gc.root", "x" }, { "a", "b" } };
 	struct thinsnap_meta_op ops[4];
 	struct thinsnap_meta_pool_op po[2] = { { THINSNAP_META_POOL_CREATE_SNAP, 5, 2 },
 					       { THINSNAP_META_POOL_DELETE, 4, 0 } };
-	struct thinsnap_meta_intent in = { .pool_ops = po, .n_pool_ops = 2,
-					   .transaction_id_before = 3, .transaction_id_after = 4,
-					   .ops = ops, .n_ops = 1 };
+	struct thinsnap_meta_intent in = { .pool_ops = po,
+					   .n_pool_ops = 2,
+					   .transaction_id_before = 3,
+					   .transaction_id_after = 4,
+					   .ops = ops,
+					   .n_ops = 1 };
 	uint64_t iid = 0;
 	FILE *g;
 
 	if (!mkdtemp(dir) || thinsnap_meta_open(&o, &m, NULL) < 0)
 		return 1;
 	save(dir, "empty", 0, 0);
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE, .key = "base",
-					    .kind = THINSNAP_META_INTERNAL, .dev_id = 1,
-					    .fs_type = "ext4", .size_bytes = 1 << 30 };
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+					    .key = "base",
+					    .kind = THINSNAP_META_INTERNAL,
+					    .dev_id = 1,
+					    .fs_type = "ext4",
+					    .size_bytes = 1 << 30 };
 	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
-					    .key = "default/1/sha256:aa", .parent = "base",
-					    .kind = THINSNAP_META_COMMITTED, .dev_id = 2,
-					    .labels = l, .n_labels = 2 };
-	ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE, .key = "act",
+					    .key = "default/1/sha256:aa",
+					    .parent = "base",
+					    .kind = THINSNAP_META_COMMITTED,
+					    .dev_id = 2,
+					    .labels = l,
+					    .n_labels = 2 };
+	ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+					    .key = "act",
 					    .parent = "default/1/sha256:aa",
-					    .kind = THINSNAP_META_ACTIVE, .dev_id = 3 };
+					    .kind = THINSNAP_META_ACTIVE,
+					    .dev_id = 3 };
 	if (thinsnap_meta_apply(m, ops, 3, NULL) < 0)
 		return 2;
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_LABELS_SET, .key = "act",
-					    .labels = l, .n_labels = 1 };
-	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_USAGE_SET, .key = "act",
+	ops[0] = (struct thinsnap_meta_op){
+		.type = THINSNAP_META_OP_LABELS_SET, .key = "act", .labels = l, .n_labels = 1
+	};
+	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_USAGE_SET,
+					    .key = "act",
 					    .usage_bytes = 4096 };
 	ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_ALLOC, .dev_id = 4 };
 	if (thinsnap_meta_apply(m, ops, 3, NULL) < 0)
 		return 3;
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT, .key = "act",
-					    .name = "default/2/sha256:bb", .labels = l,
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT,
+					    .key = "act",
+					    .name = "default/2/sha256:bb",
+					    .labels = l,
 					    .n_labels = 2 };
 	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_RELEASE, .dev_id = 4 };
-	ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 4 };
+	ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+					    .dev_id = 4 };
 	if (thinsnap_meta_apply(m, ops, 3, NULL) < 0)
 		return 4;
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE, .key = "view",
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+					    .key = "view",
 					    .parent = "default/2/sha256:bb",
-					    .kind = THINSNAP_META_VIEW, .dev_id = 5 };
+					    .kind = THINSNAP_META_VIEW,
+					    .dev_id = 5 };
 	if (thinsnap_meta_intent_begin(m, &in, &iid, NULL) < 0)
 		return 5;
 	save(dir, "intent-open", 1, 0);
@@ -101,7 +120,8 @@ int main(void)
 	ops[0].parent = "base";
 	ops[0].kind = THINSNAP_META_VIEW;
 	ops[0].dev_id = 6;
-	if (thinsnap_meta_intent_begin(m, &in, &iid, NULL) < 0 || thinsnap_meta_compact(m, NULL) < 0)
+	if (thinsnap_meta_intent_begin(m, &in, &iid, NULL) < 0 ||
+	    thinsnap_meta_compact(m, NULL) < 0)
 		return 8;
 	save(dir, "compacted", 1, 0);
 	thinsnap_meta_free(m);

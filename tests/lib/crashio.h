@@ -22,9 +22,9 @@ struct crashio {
 	struct thinsnap_meta_io io;
 	long fail_write_at; /* 1-based; 0 = never */
 	long fail_sync_at;
-	int err;	     /* e.g. -ENOSPC */
-	bool partial;	     /* a failing write writes half first */
-	long crash_at;	     /* 1-based sync count; 0 = no crash mode */
+	int err;       /* e.g. -ENOSPC */
+	bool partial;  /* a failing write writes half first */
+	long crash_at; /* 1-based sync count; 0 = no crash mode */
 	unsigned seed;
 	bool real_sync; /* also fsync for real (off: durability is simulated, tests run fast) */
 	long writes;

@@ -1,11 +1,12 @@
 /* meta/: every allocation of open, apply, intents and compaction fails in turn (failalloc):
  * each returns -ENOMEM, leaks nothing (ASan), leaves ret_ untouched and the state unchanged. */
-#include <setjmp.h>
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,14 @@ static const struct thinsnap_meta_label labels[] = { { "containerd.io/gc.root", 
 static struct thinsnap_meta_op mkcreate(const char *key, const char *parent,
 					enum thinsnap_meta_kind kind, uint32_t id)
 {
-	return (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE, .key = key,
-					  .parent = parent, .kind = kind, .dev_id = id,
-					  .fs_type = "ext4", .labels = labels, .n_labels = 2 };
+	return (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+					  .key = key,
+					  .parent = parent,
+					  .kind = kind,
+					  .dev_id = id,
+					  .fs_type = "ext4",
+					  .labels = labels,
+					  .n_labels = 2 };
 }
 
 static void populate(const char *dir)
@@ -39,10 +45,13 @@ static void populate(const char *dir)
 	ops[2] = mkcreate("a1", "c1", THINSNAP_META_ACTIVE, 3);
 	assert_int_equal(thinsnap_meta_apply(m, ops, 3, NULL), 0);
 	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_ALLOC, .dev_id = 5 };
-	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 6 };
+	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+					    .dev_id = 6 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 2, NULL), 0);
 	ops[0] = mkcreate("v1", "c1", THINSNAP_META_VIEW, 7);
-	struct thinsnap_meta_intent in = { .pool_ops = &po, .n_pool_ops = 1, .ops = ops, .n_ops = 1 };
+	struct thinsnap_meta_intent in = {
+		.pool_ops = &po, .n_pool_ops = 1, .ops = ops, .n_ops = 1
+	};
 	assert_int_equal(thinsnap_meta_intent_begin(m, &in, &iid, NULL), 0);
 	thinsnap_meta_free(m);
 }
@@ -112,18 +121,24 @@ static void loop(enum what w)
 		struct thinsnap_meta *m = NULL;
 		struct thinsnap_meta_op ops[3];
 		struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_THIN, 9, 0 };
-		struct thinsnap_meta_intent in = { .pool_ops = &po, .n_pool_ops = 1, .ops = ops,
-						   .n_ops = 2 };
+		struct thinsnap_meta_intent in = {
+			.pool_ops = &po, .n_pool_ops = 1, .ops = ops, .n_ops = 2
+		};
 		uint64_t iid = 0;
 		int r = 0;
 
 		assert_int_equal(thinsnap_meta_open(&o, &m, NULL), 0);
 		uint64_t bytes = thinsnap_meta_journal_bytes(m);
 		ops[0] = mkcreate("x/1", "c1", THINSNAP_META_ACTIVE, 9);
-		ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_LABELS_SET, .key = "c1",
-						    .labels = labels, .n_labels = 1 };
-		ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT, .key = "a1",
-						    .name = "c2", .labels = labels, .n_labels = 2 };
+		ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_LABELS_SET,
+						    .key = "c1",
+						    .labels = labels,
+						    .n_labels = 1 };
+		ops[2] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT,
+						    .key = "a1",
+						    .name = "c2",
+						    .labels = labels,
+						    .n_labels = 2 };
 		failalloc_arm(n);
 		switch (w) {
 		case APPLY:
@@ -157,7 +172,8 @@ static void loop(enum what w)
 		assert_int_equal(thinsnap_meta_get(m, "c1")->n_labels, 2);
 		ops[0] = mkcreate("y", NULL, THINSNAP_META_ACTIVE, 11);
 		assert_int_equal(thinsnap_meta_apply(m, ops, 1, NULL), 0);
-		ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = "y" };
+		ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE,
+						    .key = "y" };
 		assert_int_equal(thinsnap_meta_apply(m, ops, 1, NULL), 0);
 		thinsnap_meta_free(m);
 	}
@@ -193,8 +209,8 @@ static void test_compact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open),	     cmocka_unit_test(test_create_journal),
-		cmocka_unit_test(test_apply),	     cmocka_unit_test(test_intent_begin),
+		cmocka_unit_test(test_open),          cmocka_unit_test(test_create_journal),
+		cmocka_unit_test(test_apply),         cmocka_unit_test(test_intent_begin),
 		cmocka_unit_test(test_intent_finish), cmocka_unit_test(test_compact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

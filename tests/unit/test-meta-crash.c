@@ -1,12 +1,13 @@
 /* meta/: crash safety. The journal is cut at every byte of its last records, garbled, hit by
  * simulated power loss at every sync (crashio) and by ENOSPC/EIO; each time it must reopen with
  * a prefix of the acknowledged steps, the in-flight one all or nothing. */
-#include <setjmp.h>
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +76,7 @@ static int step(struct thinsnap_meta *m, int k, uint64_t *intent_id)
 {
 	struct thinsnap_error err = { 0 };
 	char key[128], parent[128];
-	struct thinsnap_meta_label l[2] = { { "containerd.io/snapshot/label", key },
-					    { "k", "v" } };
+	struct thinsnap_meta_label l[2] = { { "containerd.io/snapshot/label", key }, { "k", "v" } };
 	struct thinsnap_meta_op op = { 0 };
 	int i = k / 4;
 
@@ -85,17 +85,25 @@ static int step(struct thinsnap_meta *m, int k, uint64_t *intent_id)
 	switch (k % 4) {
 	case 0: /* create an active snapshot on the previous committed one */
 		op = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
-						.key = "active", .parent = i ? parent : NULL,
-						.kind = THINSNAP_META_ACTIVE, .dev_id = (uint32_t)(i + 1),
-						.labels = l, .n_labels = 2, .fs_type = "ext4" };
+						.key = "active",
+						.parent = i ? parent : NULL,
+						.kind = THINSNAP_META_ACTIVE,
+						.dev_id = (uint32_t)(i + 1),
+						.labels = l,
+						.n_labels = 2,
+						.fs_type = "ext4" };
 		return thinsnap_meta_apply(m, &op, 1, &err);
 	case 1: /* usage + labels + an old pending delete done, in one group */
 	{
 		struct thinsnap_meta_op g[3] = {
-			{ .type = THINSNAP_META_OP_USAGE_SET, .key = "active",
+			{ .type = THINSNAP_META_OP_USAGE_SET,
+			  .key = "active",
 			  .usage_bytes = (uint64_t)k * 4096 },
-			{ .type = THINSNAP_META_OP_LABELS_SET, .key = "active", .labels = l + 1,
-			  .n_labels = 1, .updated_ns = k },
+			{ .type = THINSNAP_META_OP_LABELS_SET,
+			  .key = "active",
+			  .labels = l + 1,
+			  .n_labels = 1,
+			  .updated_ns = k },
 			{ .type = THINSNAP_META_OP_DELETE_PENDING_REMOVE,
 			  .dev_id = 1000 + (uint32_t)i - 1 },
 		};
@@ -103,17 +111,24 @@ static int step(struct thinsnap_meta *m, int k, uint64_t *intent_id)
 	}
 	case 2: /* commit it via an intent (begin) */
 	{
-		struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_THIN, 1000 + (uint32_t)i,
-						    0 };
+		struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_THIN,
+						    1000 + (uint32_t)i, 0 };
 		struct thinsnap_meta_op g[2] = {
-			{ .type = THINSNAP_META_OP_SNAP_COMMIT, .key = "active", .name = key,
-			  .labels = l, .n_labels = 1, .updated_ns = k },
-			{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 1000 + (uint32_t)i },
+			{ .type = THINSNAP_META_OP_SNAP_COMMIT,
+			  .key = "active",
+			  .name = key,
+			  .labels = l,
+			  .n_labels = 1,
+			  .updated_ns = k },
+			{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+			  .dev_id = 1000 + (uint32_t)i },
 		};
-		struct thinsnap_meta_intent in = { .pool_ops = &po, .n_pool_ops = 1,
+		struct thinsnap_meta_intent in = { .pool_ops = &po,
+						   .n_pool_ops = 1,
 						   .transaction_id_before = (uint64_t)k,
 						   .transaction_id_after = (uint64_t)k + 1,
-						   .ops = g, .n_ops = 2 };
+						   .ops = g,
+						   .n_ops = 2 };
 		return thinsnap_meta_intent_begin(m, &in, intent_id, &err);
 	}
 	default: /* finish it */
@@ -258,7 +273,8 @@ static void test_bit_flips(void **state)
 /* Runs the workload on io until a step fails; returns the number of acknowledged steps. */
 static int run_until_failure(const char *dir, struct crashio *c, uint64_t compact)
 {
-	struct thinsnap_meta_open_opts o = { .state_dir = dir, .io = &c->io,
+	struct thinsnap_meta_open_opts o = { .state_dir = dir,
+					     .io = &c->io,
 					     .compact_threshold_bytes = compact };
 	struct thinsnap_meta *m = NULL;
 	uint64_t iid = 0;

@@ -1,11 +1,12 @@
 /* meta/: round trips of every op and record type, validation, intents, compaction, locking,
  * read-only opens, pool identity, damage detection and salvage. */
-#include <setjmp.h>
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +36,19 @@ static int create(struct thinsnap_meta *m, const char *key, const char *parent,
 {
 	static const struct thinsnap_meta_label l[] = { { "containerd.io/gc.root", "x" },
 							{ "a", "" } };
-	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE, .key = key,
-				       .parent = parent, .kind = kind, .dev_id = id,
-				       .size_bytes = 10ull << 30, .fs_type = "ext4", .labels = l,
-				       .n_labels = 2, .created_ns = 111, .updated_ns = 222,
-				       .usage_bytes = 5, .usage_inodes = 6 };
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				       .key = key,
+				       .parent = parent,
+				       .kind = kind,
+				       .dev_id = id,
+				       .size_bytes = 10ull << 30,
+				       .fs_type = "ext4",
+				       .labels = l,
+				       .n_labels = 2,
+				       .created_ns = 111,
+				       .updated_ns = 222,
+				       .usage_bytes = 5,
+				       .usage_inodes = 6 };
 	struct thinsnap_error err = { 0 };
 	return thinsnap_meta_apply(m, &op, 1, &err);
 }
@@ -100,24 +109,32 @@ static void build_state(struct thinsnap_meta *m)
 	assert_int_equal(create(m, "base", NULL, THINSNAP_META_INTERNAL, 1), 0);
 	assert_int_equal(create(m, "active-1", "base", THINSNAP_META_ACTIVE, 2), 0);
 	/* commit: active-1 -> default/1/sha256:abc */
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT, .key = "active-1",
-					    .name = "default/1/sha256:abc", .labels = nl,
-					    .n_labels = 1, .updated_ns = 999 };
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT,
+					    .key = "active-1",
+					    .name = "default/1/sha256:abc",
+					    .labels = nl,
+					    .n_labels = 1,
+					    .updated_ns = 999 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 1, &err), 0);
 	assert_int_equal(create(m, "/abs/view", "default/1/sha256:abc", THINSNAP_META_VIEW, 3), 0);
 	assert_int_equal(create(m, "active-2", "default/1/sha256:abc", THINSNAP_META_ACTIVE, 4), 0);
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_LABELS_SET, .key = "/abs/view",
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_LABELS_SET,
+					    .key = "/abs/view",
 					    .updated_ns = 5 };
-	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_USAGE_SET, .key = "/abs/view",
-					    .usage_bytes = 77, .usage_inodes = 88 };
+	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_USAGE_SET,
+					    .key = "/abs/view",
+					    .usage_bytes = 77,
+					    .usage_inodes = 88 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 2, &err), 0);
 	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_ALLOC, .dev_id = 8 };
 	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_ALLOC, .dev_id = 9 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 2, &err), 0);
 	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_RELEASE, .dev_id = 8 };
-	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 9 };
+	ops[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+					    .dev_id = 9 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 2, &err), 0);
-	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 10 };
+	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+					    .dev_id = 10 };
 	assert_int_equal(thinsnap_meta_apply(m, ops, 1, &err), 0);
 	ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_REMOVE,
 					    .dev_id = 10 };
@@ -162,8 +179,9 @@ static void test_validation(void **state)
 	struct thinsnap_error err = { 0 };
 	char *big = malloc(THINSNAP_META_KEY_MAX + 2);
 	struct thinsnap_meta_label l = { "k", NULL };
-	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_LABELS_SET, .key = "base",
-				       .labels = &l, .n_labels = 1 };
+	struct thinsnap_meta_op op = {
+		.type = THINSNAP_META_OP_LABELS_SET, .key = "base", .labels = &l, .n_labels = 1
+	};
 	struct thinsnap_meta_op two[2];
 	uint64_t bytes;
 
@@ -203,21 +221,25 @@ static void test_validation(void **state)
 	assert_int_equal(thinsnap_meta_apply(m, two, 1, &err), -ENOTEMPTY);
 	two[0].key = "nope";
 	assert_int_equal(thinsnap_meta_apply(m, two, 1, &err), -ENOENT);
-	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT, .key = "base",
+	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_COMMIT,
+					    .key = "base",
 					    .name = "n" };
 	assert_int_equal(thinsnap_meta_apply(m, two, 1, &err), -EINVAL);
 	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_ID_RELEASE, .dev_id = 40 };
 	assert_int_equal(thinsnap_meta_apply(m, two, 1, &err), -ENOENT);
 	/* a group is atomic: the second op fails, the first is not applied */
 	bytes = thinsnap_meta_journal_bytes(m);
-	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = "/abs/view" };
+	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE,
+					    .key = "/abs/view" };
 	two[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = "nope" };
 	assert_int_equal(thinsnap_meta_apply(m, two, 2, &err), -ENOENT);
 	assert_non_null(thinsnap_meta_get(m, "/abs/view"));
 	assert_int_equal(thinsnap_meta_journal_bytes(m), bytes);
 	/* remove + create of the same dev_id in one group */
-	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = "/abs/view" };
-	two[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = 3 };
+	two[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE,
+					    .key = "/abs/view" };
+	two[1] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_DELETE_PENDING_ADD,
+					    .dev_id = 3 };
 	assert_int_equal(thinsnap_meta_apply(m, two, 2, &err), 0);
 	assert_null(thinsnap_meta_get(m, "/abs/view"));
 	assert_true(thinsnap_meta_delete_pending(m, 3));
@@ -264,12 +286,17 @@ static void test_intents(void **state)
 	assert_int_equal(thinsnap_meta_alloc_dev_id(m, &id, NULL), 0);
 	assert_int_equal(id, 5);
 	struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_SNAP, id, 2 };
-	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE, .key = "new",
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				       .key = "new",
 				       .parent = "default/1/sha256:abc",
-				       .kind = THINSNAP_META_ACTIVE, .dev_id = id };
-	struct thinsnap_meta_intent in = { .pool_ops = &po, .n_pool_ops = 1,
-					   .transaction_id_before = 7, .transaction_id_after = 8,
-					   .ops = &op, .n_ops = 1 };
+				       .kind = THINSNAP_META_ACTIVE,
+				       .dev_id = id };
+	struct thinsnap_meta_intent in = { .pool_ops = &po,
+					   .n_pool_ops = 1,
+					   .transaction_id_before = 7,
+					   .transaction_id_after = 8,
+					   .ops = &op,
+					   .n_ops = 1 };
 	assert_int_equal(thinsnap_meta_intent_begin(m, &in, &iid, &err), 0);
 	assert_null(thinsnap_meta_get(m, "new"));
 	/* the allocator skips ids touched by the intent; others may not touch it */
@@ -334,12 +361,13 @@ static void test_compaction(void **state)
 	assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
 	assert_int_equal(create(m, "base", NULL, THINSNAP_META_INTERNAL, 1), 0);
 	for (int i = 0; i < 500; i++) {
-		struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_USAGE_SET, .key = "base",
+		struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_USAGE_SET,
+					       .key = "base",
 					       .usage_bytes = (uint64_t)i };
 		snprintf(key, sizeof(key), "k%d", i % 50);
 		if (i < 50)
-			assert_int_equal(create(m, key, "base", THINSNAP_META_VIEW, (uint32_t)(i + 2)),
-					 0);
+			assert_int_equal(
+				create(m, key, "base", THINSNAP_META_VIEW, (uint32_t)(i + 2)), 0);
 		assert_int_equal(thinsnap_meta_apply(m, &op, 1, &err), 0);
 		assert_true(thinsnap_meta_journal_bytes(m) < 30000);
 	}
