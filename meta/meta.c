@@ -1268,7 +1268,12 @@ int thinsnap_meta_each_delete_pending(struct thinsnap_meta *m,
 	if (!m || !cb)
 		return -EINVAL;
 	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits = map_word(m, MAP_PENDING, w);
+		uint64_t bits;
+		if (w % CHUNK_WORDS == 0 && !m->maps[MAP_PENDING][w / CHUNK_WORDS]) {
+			w += CHUNK_WORDS - 1; /* a chunk never used */
+			continue;
+		}
+		bits = map_word(m, MAP_PENDING, w);
 		while (bits) {
 			unsigned b = (unsigned)__builtin_ctzll(bits);
 			int r = cb((uint32_t)(w * 64 + b), userdata);
@@ -1364,7 +1369,12 @@ static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint6
 	int r = 0;
 
 	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits = map_word(m, map, w);
+		uint64_t bits;
+		if (w % CHUNK_WORDS == 0 && !m->maps[map][w / CHUNK_WORDS]) {
+			w += CHUNK_WORDS - 1; /* a chunk never used */
+			continue;
+		}
+		bits = map_word(m, map, w);
 		while (bits) {
 			unsigned bit = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
