@@ -1650,7 +1650,7 @@ static int window_open(struct window *w, int fd)
 	return w->buf ? 0 : -ENOMEM;
 }
 
-static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
+static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, bool *ret_damaged,
 		  struct thinsnap_error *reterr)
 {
 	struct thinsnap_error rerr = { 0 };
@@ -1681,6 +1681,12 @@ static int replay(struct thinsnap_meta *m, bool salvage, bool *ret_damaged,
 		free(w.buf);
 		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': damaged header",
 					   m->state_dir);
+	}
+	if (pool_uuid && strcmp(pool_uuid, m->hdr.pool_id) != 0) { /* before touching anything */
+		free(w.buf);
+		return thinsnap_error_setf(reterr, -EXDEV,
+					   "journal in '%s' belongs to pool '%s', not '%s'",
+					   m->state_dir, m->hdr.pool_id, pool_uuid);
 	}
 	m->next_seq = m->hdr.first_seq;
 	*ret_damaged = false;
@@ -1829,6 +1835,30 @@ static int keep_corrupt(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 	return 0;
 }
 
+/* Makes a new state directory's name durable: fsync its parent. */
+static int sync_parent(struct thinsnap_meta *m)
+{
+	CLEANUP_FREE char *parent = strdup(m->state_dir);
+	CLEANUP_CLOSE int fd = -EBADF;
+	char *slash;
+
+	if (!parent)
+		return -ENOMEM;
+	while ((slash = strrchr(parent, '/')) && slash[1] == '\0' && slash != parent)
+		*slash = '\0'; /* "a/b/" -> "a/b" */
+	slash = strrchr(parent, '/');
+	if (!slash)
+		strcpy(parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return io_sync(m, fd, false);
+}
+
 void thinsnap_meta_free(struct thinsnap_meta *m)
 {
 	if (!m)
@@ -1885,9 +1915,15 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	m->state_dir = strdup(opts->state_dir);
 	if (!m->state_dir)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
-		return thinsnap_error_setf(reterr, -errno, "creating state directory '%s': %m",
-					   m->state_dir);
+	if (!m->read_only) {
+		if (mkdir(m->state_dir, 0700) == 0)
+			r = sync_parent(m);
+		else
+			r = errno == EEXIST ? 0 : -errno;
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "creating state directory '%s': %s",
+						   m->state_dir, strerror(-r));
+	}
 	m->dirfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->dirfd < 0)
 		return thinsnap_error_setf(reterr, -errno, "opening state directory '%s': %m",
@@ -1906,14 +1942,10 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	} else {
 		if (!m->read_only)
 			(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
-		r = replay(m, opts->salvage, &damaged, reterr);
+		r = replay(m, opts->pool_uuid, opts->salvage, &damaged, reterr);
 		if (r < 0)
 			return r;
 	}
-	if (opts->pool_uuid && strcmp(opts->pool_uuid, m->hdr.pool_id) != 0)
-		return thinsnap_error_setf(reterr, -EXDEV,
-					   "journal in '%s' belongs to pool '%s', not '%s'",
-					   m->state_dir, m->hdr.pool_id, opts->pool_uuid);
 	if (damaged) {
 		r = keep_corrupt(m, reterr);
 		if (r < 0)

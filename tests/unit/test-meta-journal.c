@@ -429,6 +429,22 @@ static void test_pool_identity(void **state)
 	assert_null(m);
 	o.read_only = true;
 	assert_int_equal(thinsnap_meta_open(&o, &m, &err), -EXDEV);
+	/* a writer of another pool refuses before touching the file (no torn-tail cut) */
+	{
+		const char *jp = tu_path(dir, "journal");
+		size_t len = 0, len2 = 0;
+		uint8_t *p = tu_read(jp, &len);
+		uint8_t *q = calloc(1, len + 10);
+		memcpy(q, p, len);
+		assert_int_equal(tu_write(jp, q, len + 10), 0);
+		o.read_only = false;
+		assert_int_equal(thinsnap_meta_open(&o, &m, &err), -EXDEV);
+		free(tu_read(jp, &len2));
+		assert_int_equal(len2, len + 10);
+		free(p);
+		free(q);
+		o.read_only = true;
+	}
 	o.pool_uuid = NULL;
 	assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
 	thinsnap_meta_free(m);
