@@ -524,6 +524,57 @@ static void test_damage_and_salvage(void **state)
 	tu_rmrf(dir);
 }
 
+/* Read-only opens while a writer process appends and compacts: each sees a consistent prefix
+ * (never -EUCLEAN), and the state never goes backwards. */
+static void test_readers_during_writes(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta *m = open_w(dir, NULL);
+	int status = 0, opens = 0;
+	size_t last = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(create(m, "base", NULL, THINSNAP_META_INTERNAL, 1), 0);
+	thinsnap_meta_free(m);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct thinsnap_meta_open_opts o = { .state_dir = dir,
+						     .compact_threshold_bytes = 8192 };
+		char key[32];
+		if (thinsnap_meta_open(&o, &m, NULL) < 0)
+			_exit(1);
+		for (int i = 0; i < 400; i++) {
+			snprintf(key, sizeof(key), "k%d", i);
+			if (create(m, key, "base", THINSNAP_META_VIEW, (uint32_t)i + 2) < 0)
+				_exit(2);
+		}
+		thinsnap_meta_free(m);
+		_exit(0);
+	}
+	for (;;) {
+		struct thinsnap_meta_open_opts o = { .state_dir = dir, .read_only = true };
+		struct thinsnap_meta *ro = NULL;
+		struct thinsnap_error err = { 0 };
+		bool done = waitpid(pid, &status, WNOHANG) == pid;
+		int r = thinsnap_meta_open(&o, &ro, &err);
+		if (r < 0)
+			fail_msg("read-only open during writes: %s", err.msg);
+		assert_true(thinsnap_meta_count(ro) >= last);
+		last = thinsnap_meta_count(ro);
+		thinsnap_meta_free(ro);
+		opens++;
+		if (done)
+			break;
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(last, 401);
+	assert_true(opens > 1);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_lock_and_readonly),
 		cmocka_unit_test(test_pool_identity),
 		cmocka_unit_test(test_damage_and_salvage),
+		cmocka_unit_test(test_readers_during_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
