@@ -7,6 +7,22 @@
  * Threads: one thread uses a handle at a time (callers serialise; no group commit).
  * Every mutation is durable (pwrite + fdatasync) before it returns 0.
  * Errors: -errno, with *reterr filled (NULL allowed); ret_* written only on success.
+ * Lifetimes: every pointer handed out (entries, labels, intents in callbacks) is borrowed and
+ * valid until the next mutation (apply, intent_begin/finish, compact) or thinsnap_meta_free().
+ * Ops only read their inputs during the call; nothing is kept.
+ *
+ * Recipes for snap/ (each line is one call, one durable record):
+ *  prepare/view:  alloc_dev_id; intent_begin{pool: create_snap id origin (or create_thin id),
+ *                 tid N -> N+1, ops: [SNAP_CREATE key parent kind id ...]}; pool messages +
+ *                 set_transaction_id N N+1; intent_finish(completed) -> the entry exists.
+ *  commit (rename, same device): apply [SNAP_COMMIT key -> name, labels, updated_ns].
+ *  commit (kept): an intent with create_snap new_id origin=active's id and
+ *                 ops [SNAP_CREATE name COMMITTED new_id parent=active's parent ...].
+ *  remove:        intent_begin{pool: delete id, ops: [SNAP_REMOVE key]} ... finish; or
+ *                 apply [SNAP_REMOVE key, DELETE_PENDING_ADD id] now and
+ *                 apply [DELETE_PENDING_REMOVE id] once the pool delete is done.
+ *  after open:    thinsnap_meta_unfinished() -> resolve each intent against the pool's
+ *                 transaction_id; thinsnap_meta_each_delete_pending() -> retry deletes.
  */
 #pragma once
 
