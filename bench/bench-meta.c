@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,15 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static long rss_kib(void)
@@ -198,19 +208,19 @@ static int open_child(const char *dir, int n, const char *what, double kl)
 	struct thinsnap_error err = { 0 };
 	long r0 = rss_kib();
 	size_t h0 = mallinfo2().uordblks + mallinfo2().hblkhd;
-	double t0 = now_ms();
+	double t0 = now_ms(), c0 = cpu_ms();
 
 	if (thinsnap_meta_open(&o, &m, &err) < 0) {
 		fprintf(stderr, "open: %s\n", err.msg);
 		return 1;
 	}
-	double t = now_ms() - t0;
+	double t = now_ms() - t0, c = cpu_ms() - c0;
 	long r1 = rss_kib();
 	size_t h1 = mallinfo2().uordblks + mallinfo2().hblkhd;
 	double per = (double)(h1 - h0) / n;
-	printf("  %6d snapshots, %-10s open %6.1f ms, file %5.1f MiB, RSS +%5.1f MiB, heap "
-	       "%4.0f B/snapshot = key+labels %3.0f B + %3.0f B\n",
-	       (int)thinsnap_meta_count(m) - 1, what, t,
+	printf("  %6d snapshots, %-10s open %6.1f ms (cpu %6.1f ms), file %5.1f MiB, RSS +%5.1f "
+	       "MiB, heap %4.0f B/snapshot = key+labels %3.0f B + %3.0f B\n",
+	       (int)thinsnap_meta_count(m) - 1, what, t, c,
 	       (double)thinsnap_meta_journal_bytes(m) / 1048576.0, (double)(r1 - r0) / 1024.0, per,
 	       kl, per - kl);
 	thinsnap_meta_free(m);

@@ -100,6 +100,7 @@ struct thinsnap_meta {
 	struct intent *intents_tail;
 	size_t n_intents;
 	const struct intent *exclude; /* the intent being completed: its ids are not "touched" */
+	struct entry *last_created;   /* often the next create's parent (checkpoints, chains) */
 
 	struct undo *undo;
 	size_t n_undo;
@@ -280,10 +281,9 @@ static int hash_reserve(struct thinsnap_meta *m, size_t more)
 	return 0;
 }
 
-static void link_entry(struct thinsnap_meta *m, struct entry *e)
+/* Links e into the index at slot i (its free slot, found by slot_of()). */
+static void link_entry_at(struct thinsnap_meta *m, struct entry *e, size_t i)
 {
-	size_t i = slot_of(m, e->key, e->key_len, e->hash);
-
 	if (m->slots[i])
 		abort(); /* callers checked for duplicates */
 	m->slots[i] = e;
@@ -298,6 +298,11 @@ static void link_entry(struct thinsnap_meta *m, struct entry *e)
 			e->next_sib->prev_sib = e;
 		e->parent->first_child = e;
 	}
+}
+
+static void link_entry(struct thinsnap_meta *m, struct entry *e)
+{
+	link_entry_at(m, e, slot_of(m, e->key, e->key_len, e->hash));
 }
 
 static void unlink_entry(struct thinsnap_meta *m, struct entry *e)
@@ -320,6 +325,8 @@ static void unlink_entry(struct thinsnap_meta *m, struct entry *e)
 		}
 	}
 	m->count--;
+	if (m->last_created == e)
+		m->last_created = NULL;
 	map_put(m, MAP_ENTRY, e->pub.dev_id, false);
 	if (e->prev_sib)
 		e->prev_sib->next_sib = e->next_sib;
@@ -591,9 +598,9 @@ static int new_entry(const struct thinsnap_meta_op *o, const char *key, size_t k
 static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 		     struct thinsnap_error *reterr)
 {
-	struct entry *parent = NULL, *e = NULL;
+	struct entry *parent = NULL, *e = NULL, *last = m->last_created;
 	const struct intent *in;
-	size_t kl;
+	size_t kl, slot;
 	uint64_t h;
 	int r;
 
@@ -609,12 +616,16 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 					   FS_TYPE_MAX);
 	kl = strlen(o->key);
 	h = hash_key(o->key, kl);
-	if (m->slots[slot_of(m, o->key, kl, h)]) /* apply_ops made the table non-empty */
+	slot = slot_of(m, o->key, kl, h); /* apply_ops made the table non-empty */
+	if (m->slots[slot])
 		return thinsnap_error_setf(reterr, -EEXIST, "key '%.200s' already exists", o->key);
 	if (o->parent) {
 		if ((r = check_key(o->parent, "parent", reterr)) < 0)
 			return r;
-		parent = find(m, o->parent);
+		if (last && strncmp(last->key, o->parent, last->key_len + 1) == 0)
+			parent = last; /* no hash lookup */
+		else
+			parent = find(m, o->parent);
 		if (!parent)
 			return thinsnap_error_setf(reterr, -ENOENT, "parent '%.200s' not found",
 						   o->parent);
@@ -649,7 +660,8 @@ static int op_create(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	e->pub.usage_inodes = o->usage_inodes;
 	if (map_get(m, MAP_RESERVED, o->dev_id))
 		bit_set(m, MAP_RESERVED, o->dev_id, false); /* the reservation is consumed */
-	link_entry(m, e);
+	link_entry_at(m, e, slot);                          /* no table change since slot_of() */
+	m->last_created = e;
 	undo_push(m, (struct undo){ .type = U_INSERT, .e = e });
 	return 0;
 }
