@@ -119,6 +119,9 @@ DM_WRAPPED = dm_task_create dm_task_destroy dm_task_run dm_task_get_errno dm_tas
     dm_task_get_message_response dm_udev_wait
 TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
 
+# Per-test link flags: allocation failure injection (tests/lib/failalloc.c).
+TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
 $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(C)/libthinsnap.a
 	@mkdir -p $(dir $@)
