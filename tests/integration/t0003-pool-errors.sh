@@ -11,19 +11,15 @@ P=tse$$
 S=$T/state
 
 # --- a device holding ext4 is refused; nothing is created ---
-# make_loop runs in a $(...) subshell, so register the detach here too
-data=$(make_loop 128M)
-at_exit "losetup -d $data"
-meta=$(make_loop 8M)
-at_exit "losetup -d $meta"
+make_loop data 128M
+make_loop meta 8M
 mkfs.ext4 -q "$data"
 nok ts pool create --state-dir "$T/dev" --name "$P" --data-dev "$data" --metadata-dev "$meta"
 assert_contains "$T/last.err" "thinsnap: pool create: '$data' holds ext4; refusing to overwrite it"
 dmsetup info "$P" > /dev/null 2>&1 && fail "a pool was created on an ext4 device"
 [ ! -e "$T/dev/identity" ] || fail "identity written for a refused pool"
 # a partition table (an MBR with one partition) on the data device is refused too
-pt=$(make_loop 64M)
-at_exit "losetup -d $pt"
+make_loop pt 64M
 printf '\000\000\000\000\203\000\000\000\000\010\000\000\000\020\000\000' |
 	dd of="$pt" bs=1 seek=446 conv=notrunc status=none
 printf '\125\252' | dd of="$pt" bs=1 seek=510 conv=notrunc status=none
@@ -100,10 +96,8 @@ ok ts thin deactivate --state-dir "$S" --name "$P" --dm-name "$P-1"
 
 # --- a swapped pool: same name, other devices ---
 dmsetup remove "$P"
-o_meta=$(make_loop 8M)
-at_exit "losetup -d $o_meta"
-o_data=$(make_loop 64M)
-at_exit "losetup -d $o_data"
+make_loop o_meta 8M
+make_loop o_data 64M
 dmsetup create "$P" --table "0 131072 thin-pool $o_meta $o_data 128 0"
 nok ts pool status --state-dir "$S" --name "$P"
 assert_contains "$T/last.err" "is not the pool recorded in '$S'"

@@ -49,8 +49,7 @@ at_exit "$THINSNAP thin deactivate --state-dir $S --name $P --dm-name $P-c"
 assert_eq "$(head -c 1M "/dev/mapper/$P-c" | md5sum)" "$sum" "content of the snapshot's snapshot"
 
 # deactivation: not ours refused, absent a no-op
-lin=$(make_loop 1M)
-at_exit "losetup -d $lin"
+make_loop lin 1M
 dmsetup create "$P-z" --table "0 8 linear $lin 0"
 at_exit "dmsetup remove $P-z"
 nok ts thin deactivate "${A[@]}" --dm-name "$P-z"
