@@ -12,6 +12,8 @@ void *__real_malloc(size_t n) __attribute__((weak));
 void *__real_calloc(size_t n, size_t m) __attribute__((weak));
 void *__real_realloc(void *p, size_t n) __attribute__((weak));
 char *__real_strdup(const char *s) __attribute__((weak));
+char *__real_strndup(const char *s, size_t n) __attribute__((weak));
+char *__wrap_strndup(const char *s, size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t m);
 void *__wrap_realloc(void *p, size_t n);
@@ -66,4 +68,9 @@ void *__wrap_realloc(void *p, size_t n)
 char *__wrap_strdup(const char *s)
 {
 	return fail_now() ? NULL : __real_strdup(s);
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+	return fail_now() ? NULL : __real_strndup(s, n);
 }
