@@ -1,0 +1,540 @@
+/*
+ * The pool verbs (create, status, grow, destroy) and the embedded default: with no pool
+ * configured, a loop-file-backed pool in the state directory, created on first use with sizes
+ * that fit the free disk. Uses the public <thinsnap/pool.h>.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "base/cleanup.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/format.h"
+
+#if __has_include(<thinsnap/pool.h>)
+#include <thinsnap/pool.h>
+#define HAVE_POOL_API 1
+#else
+#define HAVE_POOL_API 0
+#endif
+
+static const struct {
+	const char *name, *synopsis, *help;
+} subverbs[] = {
+	{ "create",
+	  "pool create [--data DEV --metadata DEV | --data-size SIZE [--metadata-size SIZE]]\n"
+	  "            [--block-size SIZE] [--force]",
+	  "Creates the pool named by --pool (or pool_name) and records it in the state directory:\n"
+	  "on two devices, or on sparse loop files in the state directory.\n"
+	  "  --data DEV, --metadata DEV   the pool's devices\n"
+	  "  --data-size SIZE             loop files: the data file's size (default: half the\n"
+	  "                               free space, at most 100 GiB)\n"
+	  "  --metadata-size SIZE         loop files: the metadata file's size\n"
+	  "  --block-size SIZE            data block size, a multiple of 64 KiB (default 64K)\n"
+	  "  --force                      overwrite devices that hold a filesystem\n"
+	  "SIZEs as 10G, 512MiB, 1.5T (binary units).\n" },
+	{ "status", "pool status [--json] [-b]",
+	  "Prints the pool's mode, transaction id, data and metadata used/total, and the number\n"
+	  "of snapshots of each kind.\n"
+	  "  -b, --bytes      sizes in bytes\n" },
+	{ "grow", "pool grow [+]SIZE",
+	  "Grows a loop-file pool's data to SIZE (or by +SIZE).\n" },
+	{ "destroy", "pool destroy [--force]",
+	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless --force,\n"
+	  "which removes them all first.\n" },
+};
+
+static void pool_usage(FILE *f)
+{
+	fprintf(f, "usage:\n");
+	for (size_t i = 0; i < sizeof(subverbs) / sizeof(subverbs[0]); i++)
+		fprintf(f, "  thinsnap %s\n", subverbs[i].synopsis);
+}
+
+/* mkdir -p, mode 0700 for what it creates. */
+static int mkdir_p(const char *path)
+{
+	CLEANUP_FREE char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char ch = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			*s = ch;
+			if (!ch)
+				break;
+		}
+	}
+	return 0;
+}
+
+static bool has_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+#if HAVE_POOL_API
+
+DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
+DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
+
+/* The embedded pool lives in the state directory itself (identity, data, metadata), where
+ * thinsnap_open() looks for the pool it records. */
+static const char *pool_dir(const struct thinsnap_cli *c)
+{
+	return c->cfg.state_dir;
+}
+
+int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
+					       .state_dir = pool_dir(c) };
+	struct statvfs st;
+	char ds[32], ms[32];
+	int r;
+
+	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
+	if (r == 0)
+		return 0;
+	if (r != -ENOENT)
+		return thinsnap_cli_fail_err(c, key, r, &e);
+	r = mkdir_p(pool_dir(c));
+	if (r < 0)
+		return thinsnap_cli_fail(c, key, "creating '%s': %s", pool_dir(c), strerror(-r));
+	if (statvfs(pool_dir(c), &st) < 0)
+		return thinsnap_cli_fail(c, key, "'%s': %s", pool_dir(c), strerror(errno));
+	r = thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize,
+					    &o.data_size_bytes, &o.metadata_size_bytes);
+	if (r < 0)
+		return thinsnap_cli_fail(c, key,
+					 "not enough free space in '%s' for the default pool "
+					 "(512 MiB needed); create one with 'thinsnap pool create'",
+					 pool_dir(c));
+	r = thinsnap_pool_create(&o, &p, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, key, r, &e);
+	if (!c->quiet) {
+		thinsnap_cli_format_size((int64_t)o.data_size_bytes, false, ds, sizeof(ds));
+		thinsnap_cli_format_size((int64_t)o.metadata_size_bytes, false, ms, sizeof(ms));
+		fprintf(stderr,
+			"thinsnap: created pool '%s' on sparse files in '%s' (data %s, metadata "
+			"%s)\n",
+			c->cfg.pool_name, pool_dir(c), ds, ms);
+	}
+	return 0;
+}
+
+/* A size argument: reports a usage error and returns EXIT_USAGE on a bad one. */
+static int size_arg(struct thinsnap_cli *c, const char *what, const char *s, uint64_t *ret)
+{
+	int r = thinsnap_config_parse_size(s, ret);
+	if (r < 0 || *ret == 0)
+		return thinsnap_cli_usage_error(c, "bad size '%s' for %s", s, what);
+	return 0;
+}
+
+static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "metadata", required_argument, NULL, 'm' },
+		{ "data-size", required_argument, NULL, 'D' },
+		{ "metadata-size", required_argument, NULL, 'M' },
+		{ "block-size", required_argument, NULL, 'B' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
+					       .state_dir = pool_dir(c) };
+	struct thinsnap_error e = { 0 };
+	uint64_t block = 64 * 1024;
+	int opt, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":f", opts, NULL)) != -1) {
+		r = 0;
+		switch (opt) {
+		case 'd':
+			o.data_dev = optarg;
+			break;
+		case 'm':
+			o.metadata_dev = optarg;
+			break;
+		case 'D':
+			r = size_arg(c, "--data-size", optarg, &o.data_size_bytes);
+			break;
+		case 'M':
+			r = size_arg(c, "--metadata-size", optarg, &o.metadata_size_bytes);
+			break;
+		case 'B':
+			r = size_arg(c, "--block-size", optarg, &block);
+			if (r == 0 && (block % (64 * 1024) || block > (1ull << 30)))
+				r = thinsnap_cli_usage_error(
+					c, "--block-size must be a multiple of 64 KiB, at most 1 GiB");
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case ':':
+			return thinsnap_cli_usage_error(c, "option '%s' needs a value",
+							argv[optind - 1]);
+		default:
+			return thinsnap_cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		}
+		if (r)
+			return r;
+	}
+	if (optind != argc)
+		return thinsnap_cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (!o.data_dev != !o.metadata_dev)
+		return thinsnap_cli_usage_error(c, "give both --data and --metadata, or neither");
+	o.data_block_sectors = (uint32_t)(block / 512);
+	r = mkdir_p(pool_dir(c));
+	if (r < 0)
+		return thinsnap_cli_fail(c, c->cfg.pool_name, "creating '%s': %s", pool_dir(c),
+					 strerror(-r));
+	if (!o.data_dev && !o.data_size_bytes) {
+		struct statvfs st;
+		uint64_t meta = 0;
+		if (statvfs(pool_dir(c), &st) < 0)
+			return thinsnap_cli_fail(c, c->cfg.pool_name, "'%s': %s", pool_dir(c),
+						 strerror(errno));
+		if (thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize,
+						    &o.data_size_bytes, &meta) < 0)
+			return thinsnap_cli_fail(c, c->cfg.pool_name,
+						 "not enough free space in '%s'; give --data-size",
+						 pool_dir(c));
+		if (!o.metadata_size_bytes)
+			o.metadata_size_bytes = meta;
+	}
+	r = thinsnap_pool_create(&o, &p, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	if (!c->quiet)
+		printf("pool '%s' created%s%s\n", c->cfg.pool_name,
+		       o.data_dev ? "" : " on sparse files in ", o.data_dev ? "" : pool_dir(c));
+	return 0;
+}
+
+struct counts {
+	json_int_t committed, active, view;
+};
+
+static int count_fn(void *userdata, const struct thinsnap_info *info)
+{
+	struct counts *n = userdata;
+
+	if (info->kind == THINSNAP_KIND_COMMITTED)
+		n->committed++;
+	else if (info->kind == THINSNAP_KIND_ACTIVE)
+		n->active++;
+	else if (info->kind == THINSNAP_KIND_VIEW)
+		n->view++;
+	return 0;
+}
+
+static double percent(uint64_t used, uint64_t total)
+{
+	return total ? 100.0 * (double)used / (double)total : 0.0;
+}
+
+static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_pool_status st;
+	struct thinsnap_error e = { 0 }, se = { 0 };
+	struct thinsnap_options so;
+	struct counts n = { 0, 0, 0 };
+	bool bytes = false, have_counts = false;
+	char du[32], dt[32], mu[32], mt[32], bs[32];
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c->json = true;
+		else if (strcmp(argv[i], "-b") == 0 || strcmp(argv[i], "--bytes") == 0)
+			bytes = true;
+		else
+			return thinsnap_cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	}
+	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
+	if (r == 0)
+		r = thinsnap_pool_status(p, &st, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	thinsnap_cli_options(c, true, &so);
+	if (thinsnap_open(&so, &s, &se) == 0 && thinsnap_walk(s, NULL, 0, count_fn, &n, &se) == 0)
+		have_counts = true;
+	if (c->json) {
+		json_t *snaps = have_counts ? json_pack("{s:I, s:I, s:I}", "committed", n.committed,
+							"active", n.active, "view", n.view)
+					    : json_null();
+		json_t *o = json_pack(
+			"{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:f}, s:{s:I, s:I, s:f}, s:o}",
+			"name", thinsnap_pool_name(p), "uuid", thinsnap_pool_uuid(p), "mode",
+			thinsnap_pool_mode_name(st.mode), "needs_check", st.needs_check,
+			"transaction_id", (json_int_t)st.transaction_id, "data_block_bytes",
+			(json_int_t)st.data_block_sectors * 512, "data", "used_bytes",
+			(json_int_t)st.used_data_bytes, "total_bytes",
+			(json_int_t)st.total_data_bytes, "used_percent",
+			percent(st.used_data_bytes, st.total_data_bytes), "metadata", "used_bytes",
+			(json_int_t)st.used_metadata_bytes, "total_bytes",
+			(json_int_t)st.total_metadata_bytes, "used_percent",
+			percent(st.used_metadata_bytes, st.total_metadata_bytes), "snapshots", snaps);
+		if (thinsnap_cli_json_print(o, stdout) < 0)
+			return thinsnap_cli_fail(c, NULL, "writing output failed");
+		return 0;
+	}
+	thinsnap_cli_format_size((int64_t)st.used_data_bytes, bytes, du, sizeof(du));
+	thinsnap_cli_format_size((int64_t)st.total_data_bytes, bytes, dt, sizeof(dt));
+	thinsnap_cli_format_size((int64_t)st.used_metadata_bytes, bytes, mu, sizeof(mu));
+	thinsnap_cli_format_size((int64_t)st.total_metadata_bytes, bytes, mt, sizeof(mt));
+	thinsnap_cli_format_size((int64_t)st.data_block_sectors * 512, bytes, bs, sizeof(bs));
+	printf("pool:           %s\n", thinsnap_pool_name(p));
+	printf("uuid:           %s\n", thinsnap_pool_uuid(p));
+	printf("mode:           %s%s\n", thinsnap_pool_mode_name(st.mode),
+	       st.needs_check ? " (needs check)" : "");
+	printf("transaction id: %llu\n", (unsigned long long)st.transaction_id);
+	printf("data:           %s / %s (%.1f%%)\n", du, dt,
+	       percent(st.used_data_bytes, st.total_data_bytes));
+	printf("metadata:       %s / %s (%.1f%%)\n", mu, mt,
+	       percent(st.used_metadata_bytes, st.total_metadata_bytes));
+	printf("block size:     %s\n", bs);
+	if (have_counts)
+		printf("snapshots:      %lld committed, %lld active, %lld view\n",
+		       (long long)n.committed, (long long)n.active, (long long)n.view);
+	else
+		printf("snapshots:      unknown (%s)\n", se.msg[0] ? se.msg : "no journal");
+	return 0;
+}
+
+static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	struct thinsnap_pool_status st;
+	struct thinsnap_error e = { 0 };
+	uint64_t size = 0;
+	bool by = false;
+	char buf[32];
+	int r;
+
+	if (argc != 2)
+		return thinsnap_cli_usage_error(c, "want [+]SIZE");
+	const char *arg = argv[1];
+	if (arg[0] == '+') {
+		by = true;
+		arg++;
+	}
+	r = size_arg(c, "the new size", arg, &size);
+	if (r)
+		return r;
+	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
+	if (r == 0 && by) {
+		r = thinsnap_pool_status(p, &st, &e);
+		size += st.total_data_bytes;
+	}
+	if (r == 0)
+		r = thinsnap_pool_grow(p, size, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	thinsnap_cli_format_size((int64_t)size, false, buf, sizeof(buf));
+	if (!c->quiet)
+		printf("pool '%s' data grown to %s\n", c->cfg.pool_name, buf);
+	return 0;
+}
+
+struct names {
+	char **name, **parent;
+	size_t n, cap;
+};
+
+static int names_fn(void *userdata, const struct thinsnap_info *info)
+{
+	struct names *l = userdata;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		char **a = reallocarray(l->name, cap, sizeof(char *));
+		if (!a)
+			return -ENOMEM;
+		l->name = a;
+		a = reallocarray(l->parent, cap, sizeof(char *));
+		if (!a)
+			return -ENOMEM;
+		l->parent = a;
+		l->cap = cap;
+	}
+	l->name[l->n] = strdup(info->name);
+	l->parent[l->n] = strdup(info->parent ? info->parent : "");
+	if (!l->name[l->n] || !l->parent[l->n]) {
+		free(l->name[l->n]);
+		free(l->parent[l->n]);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+static void names_clear(struct names *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->name[i]);
+		free(l->parent[i]);
+	}
+	free(l->name);
+	free(l->parent);
+}
+
+/* Removes every snapshot, children before parents. */
+static int remove_all(struct thinsnap_cli *c, struct thinsnap_snapshotter *s, struct names *l)
+{
+	CLEANUP_FREE bool *gone = calloc(l->n + 1, sizeof(bool));
+	size_t left = l->n;
+
+	if (!gone)
+		return thinsnap_cli_fail(c, NULL, "out of memory");
+	while (left) {
+		size_t before = left;
+		for (size_t i = 0; i < l->n; i++) {
+			bool has_child = false;
+			struct thinsnap_error e = { 0 };
+			if (gone[i])
+				continue;
+			for (size_t k = 0; k < l->n && !has_child; k++)
+				has_child = !gone[k] && strcmp(l->parent[k], l->name[i]) == 0;
+			if (has_child)
+				continue;
+			int r = thinsnap_remove(s, l->name[i], &e);
+			if (r < 0)
+				return thinsnap_cli_fail_err(c, l->name[i], r, &e);
+			gone[i] = true;
+			left--;
+		}
+		if (left == before)
+			return thinsnap_cli_fail(c, NULL, "cannot order the removal of %zu snapshots",
+						 left);
+	}
+	return 0;
+}
+
+static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_options so;
+	struct names l = { NULL, NULL, 0, 0 };
+	bool force = false;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+			force = true;
+		else
+			return thinsnap_cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	}
+	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	thinsnap_cli_options(c, false, &so);
+	r = thinsnap_open(&so, &s, &e);
+	if (r < 0 && (!force || r == -EAGAIN))
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	if (r == 0) {
+		r = thinsnap_walk(s, NULL, 0, names_fn, &l, &e);
+		if (r < 0)
+			r = thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+		else if (l.n && !force)
+			r = thinsnap_cli_fail(c, c->cfg.pool_name,
+					      "the pool holds %zu snapshots; remove them or use "
+					      "--force",
+					      l.n);
+		else
+			r = remove_all(c, s, &l);
+		names_clear(&l);
+		thinsnap_free(s);
+		if (r)
+			return r;
+	}
+	r = thinsnap_pool_destroy(p, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	p = NULL; /* freed by destroy */
+	if (!c->quiet)
+		printf("pool '%s' destroyed\n", c->cfg.pool_name);
+	return 0;
+}
+
+#else /* !HAVE_POOL_API */
+
+int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
+{
+	(void)c;
+	(void)key;
+	return 0; /* without the pool API, thinsnap_open() reports the missing pool */
+}
+
+static int no_pool_api(struct thinsnap_cli *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	(void)mkdir_p;
+	return thinsnap_cli_fail(c, NULL, "this build has no pool support");
+}
+
+#define pool_create  no_pool_api
+#define pool_status  no_pool_api
+#define pool_grow    no_pool_api
+#define pool_destroy no_pool_api
+
+#endif
+
+int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(struct thinsnap_cli *c, int argc, char **argv);
+		const char *verb;
+	} table[] = {
+		{ "create", pool_create, "pool create" },
+		{ "status", pool_status, "pool status" },
+		{ "grow", pool_grow, "pool grow" },
+		{ "destroy", pool_destroy, "pool destroy" },
+	};
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		pool_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(argv[1], table[i].name) != 0)
+			continue;
+		c->verb = table[i].verb;
+		if (has_help(argc - 1, argv + 1)) {
+			printf("usage: thinsnap %s\n\n%s", subverbs[i].synopsis, subverbs[i].help);
+			return 0;
+		}
+		return table[i].run(c, argc - 1, argv + 1);
+	}
+	return thinsnap_cli_usage_error(c, "unknown pool verb '%s'", argv[1]);
+}
