@@ -51,7 +51,7 @@ static const struct {
 
 static void pool_usage(FILE *f)
 {
-	fprintf(f, "usage:\n");
+	fprintf(f, "usage: thinsnap pool create|status|grow|destroy [ARG...]\n\n");
 	for (size_t i = 0; i < sizeof(subverbs) / sizeof(subverbs[0]); i++)
 		fprintf(f, "  thinsnap %s\n", subverbs[i].synopsis);
 }

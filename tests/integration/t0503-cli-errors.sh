@@ -72,7 +72,7 @@ assert_contains "$T/err" "^thinsnap: pool status nosuchpool$$: "
 
 # a state directory locked by another writer: writers fail at once, readers still work
 [ -e "$st/lock" ] || fail "no lock file in the state directory"
-flock "$st/lock" sleep 60 &
+flock -o "$st/lock" sleep 30 &
 locker=$!
 at_exit "kill $locker"
 sleep 0.5
