@@ -159,6 +159,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 		{ "metadata-size", required_argument, NULL, 'M' },
 		{ "block-size", required_argument, NULL, 'B' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
@@ -170,7 +171,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":f", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":fq", opts, NULL)) != -1) {
 		r = 0;
 		switch (opt) {
 		case 'd':
@@ -193,6 +194,9 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 			break;
 		case 'f':
 			o.force = true;
+			break;
+		case 'q':
+			c->quiet = true;
 			break;
 		case ':':
 			return thinsnap_cli_usage_error(c, "option '%s' needs a value",
@@ -450,6 +454,8 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
 			force = true;
+		else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0)
+			c->quiet = true;
 		else
 			return thinsnap_cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	}
