@@ -39,8 +39,8 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
 	return 0;
 }
 
-int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret,
-			       char *err, size_t errlen)
+int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
+			       size_t errlen)
 {
 	struct thinsnap_cli_globals g = { .verb = argc };
 	int i;

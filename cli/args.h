@@ -22,8 +22,8 @@ struct thinsnap_cli_globals {
  * Parses `thinsnap [--state-dir DIR] [--pool NAME] [--config FILE] [--json] [-q|--quiet]
  * [-h|--help] [--version] VERB ...` (also --opt=VALUE). -EINVAL with a reason in err.
  */
-int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret,
-			       char *err, size_t errlen);
+int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
+			       size_t errlen);
 
 /*
  * Splits "KEY=VALUE" (at the first '='); *ret_key and *ret_value are malloc'd. An empty value

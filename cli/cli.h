@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+
 #include <thinsnap/snapshotter.h>
 
 #include "cli/config.h"

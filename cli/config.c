@@ -201,9 +201,8 @@ static const char *check_string(enum thinsnap_config_key key, const char *value)
 	return NULL;
 }
 
-int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
-			const char *value, enum thinsnap_config_source source,
-			struct thinsnap_error *reterr)
+int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key, const char *value,
+			enum thinsnap_config_source source, struct thinsnap_error *reterr)
 {
 	const char *name = thinsnap_config_key_name(key);
 	const char *why;
@@ -281,8 +280,8 @@ int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,
 /* ---- the TOML subset ---- */
 
 enum table {
-	TABLE_ROOT,	 /* keys before any [table] */
-	TABLE_THINSNAP,	 /* [thinsnap] */
+	TABLE_ROOT,      /* keys before any [table] */
+	TABLE_THINSNAP,  /* [thinsnap] */
 	TABLE_DEVMAPPER, /* [plugins."io.containerd.snapshotter.v1.devmapper"] */
 	TABLE_N,
 };
@@ -554,8 +553,8 @@ static int parse_integer(struct parser *ps, int64_t *ret)
 		neg = *ps->p++ == '-';
 	if (ps->p + 1 < ps->end && ps->p[0] == '0' && is_digit(ps->p[1]))
 		return perr(ps, "leading zeros in an integer");
-	if (ps->p + 1 < ps->end && ps->p[0] == '0' && (ps->p[1] == 'x' || ps->p[1] == 'o' ||
-							ps->p[1] == 'b'))
+	if (ps->p + 1 < ps->end && ps->p[0] == '0' &&
+	    (ps->p[1] == 'x' || ps->p[1] == 'o' || ps->p[1] == 'b'))
 		return perr(ps, "only decimal integers are supported");
 	while (ps->p < ps->end && (is_digit(*ps->p) || *ps->p == '_')) {
 		if (*ps->p == '_') {
@@ -650,12 +649,13 @@ static int apply_value(struct parser *ps, struct thinsnap_config *c, enum thinsn
 	return 0;
 }
 
-int thinsnap_config_parse(struct thinsnap_config *c, const char *name, const char *text,
-			  size_t len, struct thinsnap_error *reterr)
+int thinsnap_config_parse(struct thinsnap_config *c, const char *name, const char *text, size_t len,
+			  struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE char *buf_owner = NULL;
-	struct parser ps = { .p = text, .end = text + len, .line = 0, .reterr = reterr,
-			     .name = name };
+	struct parser ps = {
+		.p = text, .end = text + len, .line = 0, .reterr = reterr, .name = name
+	};
 	unsigned key_line[THINSNAP_CONFIG_N_KEYS] = { 0 };
 	bool table_seen[TABLE_N] = { false };
 	bool version_seen = false;

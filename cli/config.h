@@ -8,12 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <thinsnap/error.h>
 
 #define THINSNAP_CONFIG_DEFAULT_STATE_DIR "/var/lib/thinsnap"
-#define THINSNAP_CONFIG_DEFAULT_POOL	  "thinsnap-pool"
-#define THINSNAP_CONFIG_DEFAULT_FILE	  "/etc/thinsnap/config.toml"
-#define THINSNAP_CONFIG_DEFAULT_FS_TYPE	  "ext4"
+#define THINSNAP_CONFIG_DEFAULT_POOL      "thinsnap-pool"
+#define THINSNAP_CONFIG_DEFAULT_FILE      "/etc/thinsnap/config.toml"
+#define THINSNAP_CONFIG_DEFAULT_FS_TYPE   "ext4"
 #define THINSNAP_CONFIG_DEFAULT_BASE_SIZE (10ull << 30)
 
 /* Where a value came from; a value is only replaced from a source of the same or higher rank. */
@@ -25,11 +26,11 @@ enum thinsnap_config_source {
 };
 
 enum thinsnap_config_key {
-	THINSNAP_CONFIG_STATE_DIR, /* file key root_path, env THINSNAP_STATE_DIR, --state-dir */
-	THINSNAP_CONFIG_POOL_NAME, /* pool_name, THINSNAP_POOL, --pool */
-	THINSNAP_CONFIG_BASE_SIZE, /* base_image_size, THINSNAP_BASE_IMAGE_SIZE */
-	THINSNAP_CONFIG_FS_TYPE,   /* fs_type, THINSNAP_FS_TYPE */
-	THINSNAP_CONFIG_FS_OPTIONS, /* fs_options, THINSNAP_FS_OPTIONS */
+	THINSNAP_CONFIG_STATE_DIR,    /* file key root_path, env THINSNAP_STATE_DIR, --state-dir */
+	THINSNAP_CONFIG_POOL_NAME,    /* pool_name, THINSNAP_POOL, --pool */
+	THINSNAP_CONFIG_BASE_SIZE,    /* base_image_size, THINSNAP_BASE_IMAGE_SIZE */
+	THINSNAP_CONFIG_FS_TYPE,      /* fs_type, THINSNAP_FS_TYPE */
+	THINSNAP_CONFIG_FS_OPTIONS,   /* fs_options, THINSNAP_FS_OPTIONS */
 	THINSNAP_CONFIG_ASYNC_REMOVE, /* async_remove, THINSNAP_ASYNC_REMOVE */
 	THINSNAP_CONFIG_DISCARD_BLOCKS, /* discard_blocks, THINSNAP_DISCARD_BLOCKS */
 	THINSNAP_CONFIG_N_KEYS,
@@ -56,9 +57,8 @@ void thinsnap_config_clear(struct thinsnap_config *c);
  * Sets one value from its text form (a size like "10GB" for BASE_SIZE, true/false/1/0/yes/no
  * for booleans), unless a higher-ranked source already set it. -EINVAL on a bad value.
  */
-int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
-			const char *value, enum thinsnap_config_source source,
-			struct thinsnap_error *reterr);
+int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key, const char *value,
+			enum thinsnap_config_source source, struct thinsnap_error *reterr);
 
 /*
  * Parses a config file's text (len bytes, NUL not required). Accepted: comments, blank lines,
@@ -69,8 +69,8 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
  * `name` prefixes the message ("NAME: line N: ..."); may be NULL.
  * On failure *c may hold values from earlier lines.
  */
-int thinsnap_config_parse(struct thinsnap_config *c, const char *name, const char *text,
-			  size_t len, struct thinsnap_error *reterr);
+int thinsnap_config_parse(struct thinsnap_config *c, const char *name, const char *text, size_t len,
+			  struct thinsnap_error *reterr);
 
 /* Reads and parses a file. A missing file is -ENOENT (callers decide if that matters). */
 int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,

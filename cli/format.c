@@ -12,7 +12,6 @@
 
 #include "base/cleanup.h"
 
-
 const char *thinsnap_cli_kind_name(enum thinsnap_kind kind)
 {
 	switch (kind) {
@@ -244,7 +243,8 @@ static json_t *json_node(struct tree *t, size_t i)
 		if (!children ||
 		    json_array_append_new(arr, json_pack("{s:o, s:s, s:o}", "name",
 							 thinsnap_cli_json_string(t->nodes[i].name),
-							 "kind", thinsnap_cli_kind_name(t->nodes[i].kind),
+							 "kind",
+							 thinsnap_cli_kind_name(t->nodes[i].kind),
 							 "children", children))) {
 			json_decref(arr);
 			return NULL;
@@ -261,8 +261,13 @@ int thinsnap_cli_tree_print(const struct thinsnap_cli_node *nodes, size_t n, boo
 	CLEANUP_FREE size_t *next = calloc(n + 1, sizeof(size_t));
 	CLEANUP_FREE size_t *last = calloc(n + 1, sizeof(size_t));
 	CLEANUP_FREE bool *seen = calloc(n + 1, sizeof(bool));
-	struct tree t = { .nodes = nodes, .n = n, .by_name = by_name, .order = order,
-			  .first_child = first, .next_sibling = next, .seen = seen };
+	struct tree t = { .nodes = nodes,
+			  .n = n,
+			  .by_name = by_name,
+			  .order = order,
+			  .first_child = first,
+			  .next_sibling = next,
+			  .seen = seen };
 	size_t root_first = SIZE_MAX, root_last = SIZE_MAX;
 
 	if (!by_name || !order || !first || !next || !last || !seen)
@@ -432,12 +437,12 @@ json_t *thinsnap_cli_info_json(const struct thinsnap_info *info)
 	}
 	thinsnap_cli_format_time(info->created_ns, created, sizeof(created));
 	thinsnap_cli_format_time(info->updated_ns, updated, sizeof(updated));
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:O}", "name",
-			 thinsnap_cli_json_string(info->name), "parent",
-			 thinsnap_cli_json_string(info->parent && *info->parent ? info->parent
-										 : NULL),
-			 "kind", thinsnap_cli_kind_name(info->kind), "created", created, "updated",
-			 updated, "labels", labels);
+	return json_pack(
+		"{s:o, s:o, s:s, s:s, s:s, s:O}", "name", thinsnap_cli_json_string(info->name),
+		"parent",
+		thinsnap_cli_json_string(info->parent && *info->parent ? info->parent : NULL),
+		"kind", thinsnap_cli_kind_name(info->kind), "created", created, "updated", updated,
+		"labels", labels);
 }
 
 json_t *thinsnap_cli_mount_json(const struct thinsnap_mount *m, const char *target)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
 #include <thinsnap/snapshotter.h>
 
 /* "view", "active", "committed", "unknown" (as thinsnap_kind_name(), without the library). */

@@ -41,8 +41,8 @@ static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_repo
 		for (size_t i = 0; leaked && i < rep->n_leaked; i++)
 			(void)json_array_append_new(leaked, json_integer(rep->leaked_ids[i]));
 		for (size_t i = 0; dangling && i < rep->n_dangling; i++)
-			(void)json_array_append_new(dangling,
-						    thinsnap_cli_json_string(rep->dangling_keys[i]));
+			(void)json_array_append_new(
+				dangling, thinsnap_cli_json_string(rep->dangling_keys[i]));
 		json_t *o = json_pack("{s:b, s:o, s:o, s:I, s:I}", repaired ? "repaired" : "agree",
 				      repaired ? true : agree(rep), "leaked_ids", leaked,
 				      "dangling_keys", dangling, "pending_deletes",

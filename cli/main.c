@@ -3,14 +3,14 @@
  * table with ctr's names and aliases, --help for every verb, and one-line error reporting.
  * Verbs live in cli/snapshots.c, cli/pool.c and cli/health.c.
  */
-#include <thinsnap/common.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <thinsnap/common.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -26,46 +26,87 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{ "prepare", { NULL }, thinsnap_cli_prepare,
+	{ "prepare",
+	  { NULL },
+	  thinsnap_cli_prepare,
 	  "prepare [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
 	  "Creates active snapshot KEY (writable) on committed PARENT, or on an empty filesystem.\n"
 	  "  --target DIR     mount it at DIR\n"
 	  "  --mounts         print the mount command line\n"
 	  "  --label K=V      set a label (repeatable)\n"
 	  "  --json           print the mount as JSON\n" },
-	{ "view", { NULL }, thinsnap_cli_view,
+	{ "view",
+	  { NULL },
+	  thinsnap_cli_view,
 	  "view [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
 	  "Creates read-only view KEY of committed PARENT; options as for prepare.\n" },
-	{ "commit", { NULL }, thinsnap_cli_commit, "commit [--keep-active] [--label K=V]... NAME KEY",
+	{ "commit",
+	  { NULL },
+	  thinsnap_cli_commit,
+	  "commit [--keep-active] [--label K=V]... NAME KEY",
 	  "Commits active snapshot KEY as NAME.\n"
 	  "  --keep-active    keep KEY active and writable (snapshot it instead of retiring it)\n"
 	  "  --label K=V      the committed snapshot's labels (repeatable)\n" },
-	{ "remove", { "rm", "delete", "del" }, thinsnap_cli_remove, "remove KEY...",
+	{ "remove",
+	  { "rm", "delete", "del" },
+	  thinsnap_cli_remove,
+	  "remove KEY...",
 	  "Removes snapshots; one with children is refused. Exits 1 if any removal failed.\n" },
-	{ "list", { "ls" }, thinsnap_cli_list, "list [--json] [-q] [FILTER...]",
+	{ "list",
+	  { "ls" },
+	  thinsnap_cli_list,
+	  "list [--json] [-q] [FILTER...]",
 	  "Lists snapshots (KEY PARENT KIND) matching any of containerd's FILTERs,\n"
 	  "e.g. 'kind==committed', 'parent==base', 'labels.\"a\"==b', 'name~=^app'.\n"
-	  "  --json           one JSON array of infos (name, parent, kind, created, updated, labels)\n"
+	  "  --json           one JSON array of infos (name, parent, kind, created, updated, "
+	  "labels)\n"
 	  "  -q, --quiet      keys only\n" },
-	{ "info", { NULL }, thinsnap_cli_info, "info KEY",
+	{ "info",
+	  { NULL },
+	  thinsnap_cli_info,
+	  "info KEY",
 	  "Prints snapshot KEY's info as JSON (name, parent, kind, created, updated, labels).\n" },
-	{ "mounts", { "mount", "m" }, thinsnap_cli_mounts, "mounts [--json] TARGET KEY",
+	{ "mounts",
+	  { "mount", "m" },
+	  thinsnap_cli_mounts,
+	  "mounts [--json] TARGET KEY",
 	  "Prints the mount command line of active snapshot or view KEY at TARGET.\n" },
-	{ "label", { NULL }, thinsnap_cli_label, "label [--json] NAME [KEY=VALUE...]",
+	{ "label",
+	  { NULL },
+	  thinsnap_cli_label,
+	  "label [--json] NAME [KEY=VALUE...]",
 	  "Sets labels of snapshot NAME (an empty VALUE removes KEY) and prints its labels.\n" },
-	{ "tree", { NULL }, thinsnap_cli_tree, "tree [--json]",
+	{ "tree",
+	  { NULL },
+	  thinsnap_cli_tree,
+	  "tree [--json]",
 	  "Draws the parent forest: children under parents, committed first, then the others.\n" },
-	{ "usage", { "du" }, thinsnap_cli_usage, "usage [-b] [--json] [KEY]",
+	{ "usage",
+	  { "du" },
+	  thinsnap_cli_usage,
+	  "usage [-b] [--json] [KEY]",
 	  "Prints KEY SIZE INODES for KEY or every snapshot; SIZE is what the snapshot maps\n"
 	  "beyond its parent.\n"
 	  "  -b, --bytes      sizes in bytes\n" },
-	{ "pool", { NULL }, thinsnap_cli_pool, "pool create|status|grow|destroy ...",
+	{ "pool",
+	  { NULL },
+	  thinsnap_cli_pool,
+	  "pool create|status|grow|destroy ...",
 	  "Manages the thin pool; 'thinsnap pool VERB --help' for each.\n" },
-	{ "check", { NULL }, thinsnap_cli_check, "check [--json]",
+	{ "check",
+	  { NULL },
+	  thinsnap_cli_check,
+	  "check [--json]",
 	  "Compares the journal with the pool's devices; exits 0 only when they agree.\n" },
-	{ "repair", { NULL }, thinsnap_cli_repair, "repair [--json]",
+	{ "repair",
+	  { NULL },
+	  thinsnap_cli_repair,
+	  "repair [--json]",
 	  "Deletes leaked thin devices from the pool and dangling keys from the journal.\n" },
-	{ "cleanup", { NULL }, thinsnap_cli_cleanup, "cleanup",
+	{ "cleanup",
+	  { NULL },
+	  thinsnap_cli_cleanup,
+	  "cleanup",
 	  "Deletes the devices whose removal is pending (async_remove, or busy at remove).\n" },
 };
 
@@ -77,10 +118,11 @@ static void usage(FILE *f)
 		   "verbs:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %s\n", verbs[i].synopsis);
-	fprintf(f, "\nconfiguration: flags, then THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_CONFIG,\n"
-		   "THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE, THINSNAP_FS_OPTIONS,\n"
-		   "THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, then the TOML file\n"
-		   "(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n");
+	fprintf(f,
+		"\nconfiguration: flags, then THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_CONFIG,\n"
+		"THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE, THINSNAP_FS_OPTIONS,\n"
+		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, then the TOML file\n"
+		"(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n");
 }
 
 static const struct verb *find_verb(const char *name)

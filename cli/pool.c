@@ -42,10 +42,10 @@ static const struct {
 	  "Prints the pool's mode, transaction id, data and metadata used/total, and the number\n"
 	  "of snapshots of each kind.\n"
 	  "  -b, --bytes      sizes in bytes\n" },
-	{ "grow", "pool grow [+]SIZE",
-	  "Grows a loop-file pool's data to SIZE (or by +SIZE).\n" },
+	{ "grow", "pool grow [+]SIZE", "Grows a loop-file pool's data to SIZE (or by +SIZE).\n" },
 	{ "destroy", "pool destroy [--force]",
-	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless --force,\n"
+	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless "
+	  "--force,\n"
 	  "which removes them all first.\n" },
 };
 
@@ -104,8 +104,7 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 {
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
-					       .state_dir = pool_dir(c) };
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name, .state_dir = pool_dir(c) };
 	struct statvfs st;
 	char ds[32], ms[32];
 	int r;
@@ -120,8 +119,8 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 		return thinsnap_cli_fail(c, key, "creating '%s': %s", pool_dir(c), strerror(-r));
 	if (statvfs(pool_dir(c), &st) < 0)
 		return thinsnap_cli_fail(c, key, "'%s': %s", pool_dir(c), strerror(errno));
-	r = thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize,
-					    &o.data_size_bytes, &o.metadata_size_bytes);
+	r = thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize, &o.data_size_bytes,
+					    &o.metadata_size_bytes);
 	if (r < 0)
 		return thinsnap_cli_fail(c, key,
 					 "not enough free space in '%s' for the default pool "
@@ -163,8 +162,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
-					       .state_dir = pool_dir(c) };
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name, .state_dir = pool_dir(c) };
 	struct thinsnap_error e = { 0 };
 	uint64_t block = 64 * 1024;
 	int opt, r;
@@ -190,7 +188,8 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 			r = size_arg(c, "--block-size", optarg, &block);
 			if (r == 0 && (block % (64 * 1024) || block > (1ull << 30)))
 				r = thinsnap_cli_usage_error(
-					c, "--block-size must be a multiple of 64 KiB, at most 1 GiB");
+					c,
+					"--block-size must be a multiple of 64 KiB, at most 1 GiB");
 			break;
 		case 'f':
 			o.force = true;
@@ -304,7 +303,8 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 			percent(st.used_data_bytes, st.total_data_bytes), "metadata", "used_bytes",
 			(json_int_t)st.used_metadata_bytes, "total_bytes",
 			(json_int_t)st.total_metadata_bytes, "used_percent",
-			percent(st.used_metadata_bytes, st.total_metadata_bytes), "snapshots", snaps);
+			percent(st.used_metadata_bytes, st.total_metadata_bytes), "snapshots",
+			snaps);
 		if (thinsnap_cli_json_print(o, stdout) < 0)
 			return thinsnap_cli_fail(c, NULL, "writing output failed");
 		return 0;
@@ -435,8 +435,8 @@ static int remove_all(struct thinsnap_cli *c, struct thinsnap_snapshotter *s, st
 			left--;
 		}
 		if (left == before)
-			return thinsnap_cli_fail(c, NULL, "cannot order the removal of %zu snapshots",
-						 left);
+			return thinsnap_cli_fail(c, NULL,
+						 "cannot order the removal of %zu snapshots", left);
 	}
 	return 0;
 }

@@ -95,8 +95,8 @@ static int mount_at(struct thinsnap_cli *c, const char *key, const struct thinsn
 	CLEANUP_FREE char *data = NULL;
 	unsigned long flags = 0;
 
-	if (thinsnap_cli_mount_flags((const char *const *)m->options, m->n_options, &flags,
-				     &data) < 0)
+	if (thinsnap_cli_mount_flags((const char *const *)m->options, m->n_options, &flags, &data) <
+	    0)
 		return thinsnap_cli_fail(c, key, "out of memory");
 	if (mount(m->source, target, m->type, flags, data[0] ? data : NULL) < 0)
 		return thinsnap_cli_fail(c, key, "mounting %s on '%s': %s", m->source, target,
@@ -109,7 +109,7 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, 't' }, { "mounts", no_argument, NULL, 'm' },
 		{ "label", required_argument, NULL, 'l' },  { "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },	    { NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' },        { NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
@@ -386,7 +386,7 @@ int thinsnap_cli_list(struct thinsnap_cli *c, int argc, char **argv)
 		(void)snprintf(Kind, sizeof(Kind), "%c%s", kind[0] ? kind[0] - 'a' + 'A' : ' ',
 			       kind[0] ? kind + 1 : "");
 		r = thinsnap_cli_table_add(t, (const char *[]){ jstr(col.v[i], "name"),
-								 jstr(col.v[i], "parent"), Kind });
+								jstr(col.v[i], "parent"), Kind });
 	}
 	collect_clear(&col);
 	if (r == 0)
@@ -491,7 +491,8 @@ int thinsnap_cli_label(struct thinsnap_cli *c, int argc, char **argv)
 			}
 		}
 		if (r == 0) {
-			struct thinsnap_info want = { .name = (char *)name, .labels = set,
+			struct thinsnap_info want = { .name = (char *)name,
+						      .labels = set,
 						      .n_labels = n_set };
 			r = thinsnap_update(s, &want, (const char *const *)paths, l.n, &info, &e);
 		} else {

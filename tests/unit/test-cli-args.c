@@ -1,11 +1,13 @@
 /* cli/args.c: global options before the verb, KEY=VALUE labels, mount options to mount(2)
  * flags and data, and the embedded pool's sizes from the free disk. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 static void test_globals(void **state)
 {
 	char *argv[] = { "thinsnap", "--state-dir", "/s", "--pool=p", "--config", "/c.toml",
-			 "--json", "-q", "ls", "--json", "x", NULL };
+			 "--json",   "-q",          "ls", "--json",   "x",        NULL };
 	struct thinsnap_cli_globals g;
 	char err[128] = "";
 	(void)state;
@@ -94,8 +96,7 @@ static void test_labels(void **state)
 
 static void test_mount_flags(void **state)
 {
-	const char *opts[] = { "ro", "nosuid", "errors=remount-ro", "nodev", "", "discard",
-			       "dev" };
+	const char *opts[] = { "ro", "nosuid", "errors=remount-ro", "nodev", "", "discard", "dev" };
 	unsigned long flags = 0;
 	char *data = NULL;
 	(void)state;
@@ -135,8 +136,8 @@ static void test_pool_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_globals),	    cmocka_unit_test(test_globals_edges),
-		cmocka_unit_test(test_labels),	    cmocka_unit_test(test_mount_flags),
+		cmocka_unit_test(test_globals),    cmocka_unit_test(test_globals_edges),
+		cmocka_unit_test(test_labels),     cmocka_unit_test(test_mount_flags),
 		cmocka_unit_test(test_pool_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

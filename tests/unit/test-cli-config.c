@@ -1,11 +1,13 @@
 /* cli/config.c: the TOML subset (accepted forms, every rejection with its line), sizes as
  * containerd's base_image_size, booleans, the environment, and flag > env > file > default. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,18 +112,17 @@ static void test_bools(void **state)
 	assert_int_equal(thinsnap_config_parse_bool("", &b), -EINVAL);
 }
 
-static const char containerd_cfg[] =
-	"version = 2\n"
-	"\n"
-	"# the devmapper snapshotter, as in containerd's docs\n"
-	"[plugins.\"io.containerd.snapshotter.v1.devmapper\"]\n"
-	"  pool_name = \"containerd-pool\"\n"
-	"  root_path = \"/var/lib/containerd/devmapper\"   # state\n"
-	"  base_image_size = \"8GB\"\n"
-	"  async_remove = true\n"
-	"  discard_blocks = true\n"
-	"  fs_type = \"ext4\"\n"
-	"  fs_options = \"-E nodiscard\"\r\n";
+static const char containerd_cfg[] = "version = 2\n"
+				     "\n"
+				     "# the devmapper snapshotter, as in containerd's docs\n"
+				     "[plugins.\"io.containerd.snapshotter.v1.devmapper\"]\n"
+				     "  pool_name = \"containerd-pool\"\n"
+				     "  root_path = \"/var/lib/containerd/devmapper\"   # state\n"
+				     "  base_image_size = \"8GB\"\n"
+				     "  async_remove = true\n"
+				     "  discard_blocks = true\n"
+				     "  fs_type = \"ext4\"\n"
+				     "  fs_options = \"-E nodiscard\"\r\n";
 
 static void test_containerd_file(void **state)
 {
@@ -130,8 +131,8 @@ static void test_containerd_file(void **state)
 	(void)state;
 
 	assert_int_equal(thinsnap_config_init(&c), 0);
-	assert_int_equal(thinsnap_config_parse(&c, NULL, containerd_cfg, strlen(containerd_cfg), &e),
-			 0);
+	assert_int_equal(
+		thinsnap_config_parse(&c, NULL, containerd_cfg, strlen(containerd_cfg), &e), 0);
 	assert_string_equal(c.pool_name, "containerd-pool");
 	assert_string_equal(c.state_dir, "/var/lib/containerd/devmapper");
 	assert_true(c.base_size_bytes == 8ull << 30);
@@ -253,8 +254,12 @@ static void test_precedence(void **state)
 {
 	static const char text[] = "pool_name = \"from-file\"\nroot_path = \"/file\"\n"
 				   "fs_type = \"xfs\"\nasync_remove = true\n";
-	char *env[] = { "THINSNAP_POOL=from-env", "THINSNAP_STATE_DIR=/env",
-			"THINSNAP_DISCARD_BLOCKS=yes", "THINSNAP_FS_OPTIONS=", "PATH=/bin", NULL };
+	char *env[] = { "THINSNAP_POOL=from-env",
+			"THINSNAP_STATE_DIR=/env",
+			"THINSNAP_DISCARD_BLOCKS=yes",
+			"THINSNAP_FS_OPTIONS=",
+			"PATH=/bin",
+			NULL };
 	struct thinsnap_config c;
 	struct thinsnap_error e = { 0 };
 	(void)state;
@@ -277,9 +282,9 @@ static void test_precedence(void **state)
 	assert_int_equal(c.source[THINSNAP_CONFIG_FS_TYPE], THINSNAP_CONFIG_FILE);
 	assert_int_equal(c.source[THINSNAP_CONFIG_BASE_SIZE], THINSNAP_CONFIG_DEFAULT);
 	/* a lower source later does not override, a same-rank one does */
-	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_POOL_NAME, "env2",
-					     THINSNAP_CONFIG_ENV, &e),
-			 0);
+	assert_int_equal(
+		thinsnap_config_set(&c, THINSNAP_CONFIG_POOL_NAME, "env2", THINSNAP_CONFIG_ENV, &e),
+		0);
 	assert_string_equal(c.pool_name, "from-flag");
 	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_POOL_NAME, "flag2",
 					     THINSNAP_CONFIG_FLAG, &e),
@@ -303,8 +308,8 @@ static void test_env_errors(void **state)
 
 	assert_int_equal(thinsnap_config_init(&c), 0);
 	assert_int_equal(thinsnap_config_apply_env(&c, env, &e), -EINVAL);
-	assert_string_equal(e.msg,
-			    "environment THINSNAP_BASE_IMAGE_SIZE: base_image_size: bad size 'lots'");
+	assert_string_equal(
+		e.msg, "environment THINSNAP_BASE_IMAGE_SIZE: base_image_size: bad size 'lots'");
 	assert_int_equal(thinsnap_config_apply_env(&c, env2, &e), 0);
 	assert_true(c.base_size_bytes == 2ull << 30);
 	assert_true(c.async_remove);

@@ -1,11 +1,13 @@
 /* cli/format.c: sizes as ctr prints them, times, table alignment, the parent forest (text and
  * JSON), mount lines with quoting, and the JSON form of an info (parsed back with jansson). */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +84,9 @@ static void test_table(void **state)
 	struct thinsnap_cli_table *t = thinsnap_cli_table_new(3);
 	const char *h[] = { "KEY", "PARENT", "KIND" };
 	const char *r1[] = { "base", "", "Committed" };
-	const char *r2[] = { "w\xc3\xa9" "b", "base", "Active" };
+	const char *r2[] = { "w\xc3\xa9"
+			     "b",
+			     "base", "Active" };
 	const char *r3[] = { "a-much-longer-key", NULL, "" };
 	struct mem m;
 	(void)state;
@@ -101,11 +105,13 @@ static void test_table(void **state)
 	assert_memory_equal(out,
 			    "KEY               PARENT KIND\n"
 			    "base                     Committed\n"
-			    "w\xc3\xa9" "b               base   Active\n"
+			    "w\xc3\xa9"
+			    "b               base   Active\n"
 			    "a-much-longer-key\n",
 			    strlen("KEY               PARENT KIND\n"
 				   "base                     Committed\n"
-				   "w\xc3\xa9" "b               base   Active\n"
+				   "w\xc3\xa9"
+				   "b               base   Active\n"
 				   "a-much-longer-key\n"));
 	free(out);
 	thinsnap_cli_table_free(t);
@@ -113,14 +119,10 @@ static void test_table(void **state)
 }
 
 static const struct thinsnap_cli_node forest[] = {
-	{ "layer2", "layer1", THINSNAP_KIND_COMMITTED },
-	{ "work", "layer2", THINSNAP_KIND_ACTIVE },
-	{ "layer1", NULL, THINSNAP_KIND_COMMITTED },
-	{ "aview", "layer2", THINSNAP_KIND_VIEW },
-	{ "zlayer", "layer2", THINSNAP_KIND_COMMITTED },
-	{ "scratch", "", THINSNAP_KIND_ACTIVE },
-	{ "orphan", "gone", THINSNAP_KIND_ACTIVE },
-	{ "other", NULL, THINSNAP_KIND_COMMITTED },
+	{ "layer2", "layer1", THINSNAP_KIND_COMMITTED }, { "work", "layer2", THINSNAP_KIND_ACTIVE },
+	{ "layer1", NULL, THINSNAP_KIND_COMMITTED },     { "aview", "layer2", THINSNAP_KIND_VIEW },
+	{ "zlayer", "layer2", THINSNAP_KIND_COMMITTED }, { "scratch", "", THINSNAP_KIND_ACTIVE },
+	{ "orphan", "gone", THINSNAP_KIND_ACTIVE },      { "other", NULL, THINSNAP_KIND_COMMITTED },
 };
 
 static void test_tree(void **state)
@@ -129,9 +131,8 @@ static void test_tree(void **state)
 	(void)state;
 
 	mem_open(&m);
-	assert_int_equal(thinsnap_cli_tree_print(forest, sizeof(forest) / sizeof(forest[0]), false,
-						 m.f),
-			 0);
+	assert_int_equal(
+		thinsnap_cli_tree_print(forest, sizeof(forest) / sizeof(forest[0]), false, m.f), 0);
 	char *out = mem_close(&m);
 	assert_string_equal(out, " layer1\n"
 				 "  \\_ layer2\n"
@@ -195,8 +196,9 @@ static void test_tree_json(void **state)
 static void test_mount_line(void **state)
 {
 	char *opts[] = { "ro", "errors=remount-ro" };
-	struct thinsnap_mount m = { .type = "ext4", .source = "/dev/mapper/tp-snap-3",
-				    .options = opts, .n_options = 2 };
+	struct thinsnap_mount m = {
+		.type = "ext4", .source = "/dev/mapper/tp-snap-3", .options = opts, .n_options = 2
+	};
 	struct mem mm;
 	(void)state;
 
@@ -205,8 +207,9 @@ static void test_mount_line(void **state)
 	m.n_options = 0;
 	thinsnap_cli_mount_line(&m, "/mnt/with space/it's", mm.f);
 	char *out = mem_close(&mm);
-	assert_string_equal(out, "mount -t ext4 /dev/mapper/tp-snap-3 /mnt/x -o ro,errors=remount-ro\n"
-				 "mount -t ext4 /dev/mapper/tp-snap-3 '/mnt/with space/it'\\''s'\n");
+	assert_string_equal(out,
+			    "mount -t ext4 /dev/mapper/tp-snap-3 /mnt/x -o ro,errors=remount-ro\n"
+			    "mount -t ext4 /dev/mapper/tp-snap-3 '/mnt/with space/it'\\''s'\n");
 	free(out);
 }
 
@@ -214,11 +217,13 @@ static void test_info_json(void **state)
 {
 	struct thinsnap_label labels[] = { { "containerd.io/gc.root", "yes" },
 					   { "bad\xff", "v\xfe" } };
-	struct thinsnap_info info = { .name = "work", .parent = "base",
+	struct thinsnap_info info = { .name = "work",
+				      .parent = "base",
 				      .kind = THINSNAP_KIND_ACTIVE,
 				      .created_ns = 1795812304500000000ll,
 				      .updated_ns = 1795812305000000000ll,
-				      .labels = labels, .n_labels = 2 };
+				      .labels = labels,
+				      .n_labels = 2 };
 	struct mem m;
 	json_error_t err;
 	(void)state;
@@ -257,8 +262,9 @@ static void test_info_json(void **state)
 static void test_mount_json(void **state)
 {
 	char *opts[] = { "ro" };
-	struct thinsnap_mount m = { .type = "ext4", .source = "/dev/mapper/x", .options = opts,
-				    .n_options = 1 };
+	struct thinsnap_mount m = {
+		.type = "ext4", .source = "/dev/mapper/x", .options = opts, .n_options = 1
+	};
 	json_t *v = thinsnap_cli_mount_json(&m, "/t");
 	(void)state;
 
@@ -273,10 +279,14 @@ static void test_mount_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sizes),	    cmocka_unit_test(test_times),
-		cmocka_unit_test(test_table),	    cmocka_unit_test(test_tree),
-		cmocka_unit_test(test_tree_cycle_and_self), cmocka_unit_test(test_tree_json),
-		cmocka_unit_test(test_mount_line),  cmocka_unit_test(test_info_json),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_tree_cycle_and_self),
+		cmocka_unit_test(test_tree_json),
+		cmocka_unit_test(test_mount_line),
+		cmocka_unit_test(test_info_json),
 		cmocka_unit_test(test_mount_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
