@@ -17,7 +17,8 @@ struct thinsnap_cli {
 	struct thinsnap_config cfg;
 	const char *verb; /* for messages: "prepare", "pool create" */
 	bool json, quiet;
-	bool embedded; /* no pool named anywhere: the loop-file pool, created on first use */
+	bool embedded;  /* no pool named anywhere: the loop-file pool, created on first use */
+	char *pool_dir; /* <state_dir>/pool: the pool's identity and loop files */
 };
 
 /* Prints "thinsnap: VERB[ KEY]: MESSAGE" on stderr; returns 1. */

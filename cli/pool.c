@@ -93,11 +93,10 @@ static bool has_help(int argc, char **argv)
 DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
 DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
 
-/* The embedded pool lives in the state directory itself (identity, data, metadata), where
- * thinsnap_open() looks for the pool it records. */
+/* The pool's own directory (identity, loop files), where thinsnap_open() looks for it. */
 static const char *pool_dir(const struct thinsnap_cli *c)
 {
-	return c->cfg.state_dir;
+	return c->pool_dir;
 }
 
 int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)

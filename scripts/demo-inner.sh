@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/build/release:$PATH"
 state=${THINSNAP_STATE_DIR:-/var/lib/thinsnap}
 fresh=0
-[ -e "$state/identity" ] || fresh=1
+[ -e "$state/pool/identity" ] || fresh=1
 mnt=$(mktemp -d /tmp/thinsnap-demo.XXXXXX)
 cleanup() {
 	umount "$mnt/app" "$mnt/look" 2> /dev/null || true

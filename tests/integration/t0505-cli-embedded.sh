@@ -10,7 +10,7 @@ ts() { env -u THINSNAP_POOL -u THINSNAP_CONFIG "$THINSNAP" --state-dir "$st" "$@
 ts prepare demo 2> "$T/err" || { cat "$T/err" >&2; fail "first prepare on the default"; }
 at_exit "$THINSNAP --state-dir $st pool destroy --force"
 assert_contains "$T/err" "created pool 'thinsnap-pool' on sparse files"
-[ -e "$st/identity" ] || fail "no pool identity in the state directory"
+[ -e "$st/pool/identity" ] || fail "no pool identity in <state-dir>/pool"
 ts ls -q | grep -qx demo || fail "demo not listed"
 ts pool status | grep -q '^pool: *thinsnap-pool' || fail "pool status on the default"
 # a second use reuses the pool, silently
