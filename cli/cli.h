@@ -38,6 +38,13 @@ void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_options *ret);
 
 /*
+ * thinsnap_open() with the configuration; a read-only open of a pool that has no journal yet
+ * (created, never written) opens for writing once, which creates it. Reports nothing.
+ */
+int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
+			  struct thinsnap_snapshotter **ret, struct thinsnap_error *e);
+
+/*
  * Opens the snapshotter on the configured pool (creating the embedded pool first when it is
  * the default and missing). On failure reports it (naming key, may be NULL) and returns 1.
  */

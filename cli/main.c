@@ -201,17 +201,50 @@ void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 	};
 }
 
+/* A pool that was created but never opened for writing has no journal yet. */
+static bool journal_missing(const struct thinsnap_cli *c)
+{
+	char *j = NULL, *id = NULL;
+	bool missing;
+
+	if (asprintf(&j, "%s/journal", c->cfg.state_dir) < 0)
+		return false;
+	if (asprintf(&id, "%s/identity", c->pool_dir) < 0) {
+		free(j);
+		return false;
+	}
+	missing = access(j, F_OK) < 0 && errno == ENOENT && access(id, F_OK) == 0;
+	free(j);
+	free(id);
+	return missing;
+}
+
+int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
+			  struct thinsnap_snapshotter **ret, struct thinsnap_error *e)
+{
+	struct thinsnap_options o;
+	int r;
+
+	thinsnap_cli_options(c, read_only, &o);
+	r = thinsnap_open(&o, ret, e);
+	if (r == -ENOENT && read_only && journal_missing(c)) {
+		/* the first use: a writer creates the journal; reading through it is fine */
+		o.read_only = false;
+		thinsnap_error_clear(e);
+		r = thinsnap_open(&o, ret, e);
+	}
+	return r;
+}
+
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret)
 {
 	struct thinsnap_error e = { 0 };
-	struct thinsnap_options o;
 	int r;
 
 	if (c->embedded && thinsnap_cli_ensure_embedded_pool(c, key) != 0)
 		return 1;
-	thinsnap_cli_options(c, read_only, &o);
-	r = thinsnap_open(&o, ret, &e);
+	r = thinsnap_cli_try_open(c, read_only, ret, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, key, r, &e);
 	return 0;

@@ -265,7 +265,6 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_pool_status st;
 	struct thinsnap_error e = { 0 }, se = { 0 };
-	struct thinsnap_options so;
 	struct counts n = { 0, 0, 0 };
 	bool bytes = false, have_counts = false;
 	char du[32], dt[32], mu[32], mt[32], bs[32];
@@ -284,8 +283,8 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 		r = thinsnap_pool_status(p, &st, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
-	thinsnap_cli_options(c, true, &so);
-	if (thinsnap_open(&so, &s, &se) == 0 && thinsnap_walk(s, NULL, 0, count_fn, &n, &se) == 0)
+	if (thinsnap_cli_try_open(c, true, &s, &se) == 0 &&
+	    thinsnap_walk(s, NULL, 0, count_fn, &n, &se) == 0)
 		have_counts = true;
 	if (c->json) {
 		json_t *snaps = have_counts ? json_pack("{s:I, s:I, s:I}", "committed", n.committed,
@@ -445,7 +444,6 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_error e = { 0 };
-	struct thinsnap_options so;
 	struct names l = { NULL, NULL, 0, 0 };
 	bool force = false;
 	int r;
@@ -461,26 +459,36 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
-	thinsnap_cli_options(c, false, &so);
-	r = thinsnap_open(&so, &s, &e);
-	if (r < 0 && (!force || r == -EAGAIN))
-		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	/* what the journal holds, read-only: a pool never written to has nothing to remove */
+	r = thinsnap_cli_try_open(c, true, &s, &e);
 	if (r == 0) {
 		r = thinsnap_walk(s, NULL, 0, names_fn, &l, &e);
-		if (r < 0)
-			r = thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
-		else if (l.n && !force)
-			r = thinsnap_cli_fail(c, c->cfg.pool_name,
-					      "the pool holds %zu snapshots; remove them or use "
-					      "--force",
-					      l.n);
-		else
-			r = remove_all(c, s, &l);
-		names_clear(&l);
-		thinsnap_free(s);
-		if (r)
-			return r;
+		thinsnap_free(TAKE_PTR(s));
+		if (r < 0) {
+			names_clear(&l);
+			return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+		}
+	} else if (!force) {
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	}
+	if (l.n && !force) {
+		r = thinsnap_cli_fail(c, c->cfg.pool_name,
+				      "the pool holds %zu snapshots; remove them or use --force",
+				      l.n);
+		names_clear(&l);
+		return r;
+	}
+	if (l.n) {
+		r = thinsnap_cli_try_open(c, false, &s, &e);
+		r = r < 0 ? thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e)
+			  : remove_all(c, s, &l);
+		thinsnap_free(TAKE_PTR(s));
+		if (r) {
+			names_clear(&l);
+			return r;
+		}
+	}
+	names_clear(&l);
 	r = thinsnap_pool_destroy(p, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
