@@ -3,6 +3,8 @@
 # and exit 1: unknown key, bad filter, parent not committed, commit of a view, remove with
 # children, a pool that does not exist, a state directory locked by another writer.
 . "$(dirname "$0")/lib.sh"
+unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
+	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 st="$T/state"
 pool=tserr$$
