@@ -125,4 +125,11 @@ ok ts pool grow +256M
 ts pool status -b | grep -q '^data: *[0-9]* / 805306368 ' || fail "grow"
 ok ts pool destroy
 if ts pool status 2> "$T/err"; then fail "status after destroy"; fi
+# a new pool in the same state directory starts with a fresh journal
+ok ts pool create --data-size 256M
+ok ts prepare again
+assert_eq "$(ts ls -q)" "again" "fresh journal after re-create"
+ok ts rm again
+ok ts pool destroy -q
+ls "$st"/journal.*.destroyed > /dev/null || fail "the old journal was not set aside"
 echo "cli lifecycle: ok"
