@@ -17,6 +17,12 @@
 
 extern char **environ;
 
+static int thin_verb(struct thinsnap_cli *c, int argc, char **argv)
+{
+	(void)c;
+	return thinsnap_cli_thin(argc, argv);
+}
+
 struct verb {
 	const char *name;
 	const char *aliases[4];
@@ -108,6 +114,14 @@ static const struct verb verbs[] = {
 	  thinsnap_cli_cleanup,
 	  "cleanup",
 	  "Deletes the devices whose removal is pending (async_remove, or busy at remove).\n" },
+	{ "thin",
+	  { NULL },
+	  thin_verb,
+	  "thin create|snap|activate|deactivate|delete|info --state-dir POOL_DIR --name POOL ...",
+	  "Low-level debugging of a pool's thin devices, bypassing the journal:\n"
+	  "  create --id N | snap --id N --origin M [--origin-dm-name DM] |\n"
+	  "  activate --id N --dm-name DM --size SIZE [--read-only] | deactivate --dm-name DM |\n"
+	  "  delete --id N | info --dm-name DM\n" },
 };
 
 static void usage(FILE *f)

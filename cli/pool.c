@@ -55,6 +55,8 @@ static const struct {
 static void pool_usage(FILE *f)
 {
 	fprintf(f, "usage: thinsnap pool create|status|grow|destroy [ARG...]\n\n");
+	fprintf(f, "  (low level, bypassing the journal: thinsnap pool VERB --state-dir POOL_DIR "
+		   "--name NAME ...,\n   thinsnap pool transaction-id|list-ids ...)\n");
 	for (size_t i = 0; i < sizeof(subverbs) / sizeof(subverbs[0]); i++)
 		fprintf(f, "  thinsnap %s\n", subverbs[i].synopsis);
 }
@@ -597,6 +599,12 @@ int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv)
 		pool_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
+	/* the low-level form: an explicit pool directory and name (cli/debug.c) */
+	bool low_level = strcmp(argv[1], "transaction-id") == 0 || strcmp(argv[1], "list-ids") == 0;
+	for (int i = 2; i < argc && !low_level; i++)
+		low_level = strcmp(argv[i], "--name") == 0 || strncmp(argv[i], "--name=", 7) == 0;
+	if (low_level)
+		return thinsnap_cli_pool_debug(argc, argv);
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		if (strcmp(argv[1], table[i].name) != 0)
 			continue;
