@@ -328,23 +328,30 @@ static int cmp_json_name(const void *a, const void *b)
 	return strcmp(jstr(*(json_t *const *)a, "name"), jstr(*(json_t *const *)b, "name"));
 }
 
-/* Walks with filters into col, sorted by name. Reports failures; returns 0 or 1. */
-static int walk_all(struct thinsnap_cli *c, const char *const *filters, size_t n_filters,
-		    struct collect *col)
+/* Walks s with filters into col, sorted by name. Reports failures; returns 0 or 1. */
+static int walk_with(struct thinsnap_cli *c, struct thinsnap_snapshotter *s,
+		     const char *const *filters, size_t n_filters, struct collect *col)
 {
-	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_error e = { 0 };
 	int r;
 
-	r = thinsnap_cli_open(c, NULL, true, &s);
-	if (r)
-		return r;
 	r = thinsnap_walk(s, filters, n_filters, collect_fn, col, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, NULL, r, &e);
 	if (col->n)
 		qsort(col->v, col->n, sizeof(*col->v), cmp_json_name);
 	return 0;
+}
+
+/* The same on a read-only handle of its own. */
+static int walk_all(struct thinsnap_cli *c, const char *const *filters, size_t n_filters,
+		    struct collect *col)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	int r;
+
+	r = thinsnap_cli_open(c, NULL, true, &s);
+	return r ? r : walk_with(c, s, filters, n_filters, col);
 }
 
 int thinsnap_cli_list(struct thinsnap_cli *c, int argc, char **argv)
@@ -572,14 +579,9 @@ int thinsnap_cli_usage(struct thinsnap_cli *c, int argc, char **argv)
 	if (argc - optind > 1)
 		return thinsnap_cli_usage_error(c, "want [KEY]");
 	const char *one = argc - optind == 1 ? argv[optind] : NULL;
-	if (!one) {
-		r = walk_all(c, NULL, 0, &col);
-		if (r) {
-			collect_clear(&col);
-			return r;
-		}
-	}
 	r = thinsnap_cli_open(c, one, true, &s);
+	if (r == 0 && !one)
+		r = walk_with(c, s, NULL, 0, &col);
 	arr = json_array();
 	t = thinsnap_cli_table_new(3);
 	if (r == 0 && (!arr || !t))
