@@ -158,6 +158,8 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "metadata", required_argument, NULL, 'm' },
+		{ "data-dev", required_argument, NULL, 'd' }, /* the low-level form's names */
+		{ "metadata-dev", required_argument, NULL, 'm' },
 		{ "data-size", required_argument, NULL, 'D' },
 		{ "metadata-size", required_argument, NULL, 'M' },
 		{ "block-size", required_argument, NULL, 'B' },
