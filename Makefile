@@ -41,11 +41,15 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 
 R := build/release
 C := build/check
+F := build/fault
 
 LIB_OBJS_R := $(LIB_SRCS:%.c=$(R)/%.o)
 LIB_OBJS_C := $(LIB_SRCS:%.c=$(C)/%.o)
 CLI_OBJS_R := $(CLI_SRCS:%.c=$(R)/%.o)
 TLIB_OBJS_C := $(TLIB_SRCS:%.c=$(C)/%.o)
+LIB_OBJS_F := $(LIB_SRCS:%.c=$(F)/%.o)
+ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(F)/itest/%)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(C)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(R)/bench/%)
 FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
@@ -54,12 +58,12 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 .PHONY: all lib cli check check-unit check-fuzz check-integration check-headers check-format \
         format bench fuzz install uninstall clean test
 
-all: lib cli $(BENCH_BINS)
+all: lib cli $(BENCH_BINS) $(ITEST_BINS)
 
 lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
 
--include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
+-include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(LIB_OBJS_F:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
 
 $(R)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +72,22 @@ $(R)/%.o: %.c
 $(C)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The fault build: release code plus THINSNAP_FAULT() points, without sanitizers, for the
+# integration tests that kill a process at a fault point on the real pool.
+$(F)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(F)/libthinsnap.a: $(LIB_OBJS_F)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Integration test programs (cmocka, run as root on the real pool by tNNNN-*.sh scripts).
+$(F)/itest/%: tests/integration/%.c $(F)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION $(CFLAGS) -o $@ $< \
+	    $(F)/libthinsnap.a $(PKG_LIBS) -lcmocka
 
 $(R)/libthinsnap.a: $(LIB_OBJS_R)
 	@rm -f $@
@@ -104,6 +124,14 @@ $(C)/tests/%: tests/unit/%.c $$(TEST_EXTRA_$$*) $(C)/libthinsnap.a $(TLIB_OBJS_C
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TEST_EXTRA_$*) \
 	    $(TLIB_OBJS_C) $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
+
+# dm/'s unit test replaces libdm's ioctl-facing calls at link time (STYLE.md section 7).
+DM_WRAPPED = dm_task_create dm_task_destroy dm_task_run dm_task_get_errno dm_task_get_info \
+    dm_driver_version dm_task_get_uuid dm_task_get_name dm_task_set_name dm_task_set_uuid \
+    dm_task_add_target dm_task_set_ro dm_task_set_cookie dm_task_no_flush \
+    dm_task_deferred_remove dm_task_set_sector dm_task_set_message \
+    dm_task_get_message_response dm_udev_wait
+TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
 
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
 $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(FUZZ_EXTRA_$$*) $(C)/libthinsnap.a
@@ -174,3 +202,13 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# The integration tests' formatting helper (tests/tools/mkfs-tool.c), built with `all`.
+$(R)/tests/thinsnap-mkfs-tool: tests/tools/mkfs-tool.c $(R)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
+all: $(R)/tests/thinsnap-mkfs-tool
+
+# test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
+TEST_LDFLAGS_test-snap-filter-alloc = \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup

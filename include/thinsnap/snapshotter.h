@@ -126,7 +126,7 @@ THINSNAP_API int thinsnap_view(struct thinsnap_snapshotter *s, const char *key, 
 			       const struct thinsnap_label *labels, size_t n_labels,
 			       struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr);
 
-/* The mount of an active snapshot or view. Committed: -EINVAL. */
+/* The mount of an active snapshot or view. Committed: -EROFS (FailedPrecondition). */
 THINSNAP_API int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 				 struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr);
 
@@ -195,6 +195,18 @@ THINSNAP_API int thinsnap_check(struct thinsnap_snapshotter *s,
  */
 THINSNAP_API int thinsnap_repair(struct thinsnap_snapshotter *s,
 				 struct thinsnap_check_report **ret, struct thinsnap_error *reterr);
+
+/* How many snapshots of each kind the journal holds (for `pool status`). */
+struct thinsnap_counts {
+	size_t active;
+	size_t views;
+	size_t committed;
+	size_t base_devices;    /* formatted base devices (one per fs configuration) */
+	size_t pending_deletes; /* devices waiting for cleanup */
+};
+
+THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
+				 struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }
