@@ -244,23 +244,6 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 	return 0;
 }
 
-struct counts {
-	json_int_t committed, active, view;
-};
-
-static int count_fn(void *userdata, const struct thinsnap_info *info)
-{
-	struct counts *n = userdata;
-
-	if (info->kind == THINSNAP_KIND_COMMITTED)
-		n->committed++;
-	else if (info->kind == THINSNAP_KIND_ACTIVE)
-		n->active++;
-	else if (info->kind == THINSNAP_KIND_VIEW)
-		n->view++;
-	return 0;
-}
-
 static double percent(uint64_t used, uint64_t total)
 {
 	return total ? 100.0 * (double)used / (double)total : 0.0;
@@ -272,7 +255,7 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_pool_status st;
 	struct thinsnap_error e = { 0 }, se = { 0 };
-	struct counts n = { 0, 0, 0 };
+	struct thinsnap_counts n = { 0 };
 	bool bytes = false, have_counts = false;
 	char du[32], dt[32], mu[32], mt[32], bs[32];
 	int r;
@@ -290,13 +273,15 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 		r = thinsnap_pool_status(p, &st, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
-	if (thinsnap_cli_try_open(c, true, &s, &se) == 0 &&
-	    thinsnap_walk(s, NULL, 0, count_fn, &n, &se) == 0)
+	if (thinsnap_cli_try_open(c, true, &s, &se) == 0 && thinsnap_counts(s, &n, &se) == 0)
 		have_counts = true;
 	if (c->json) {
-		json_t *snaps = have_counts ? json_pack("{s:I, s:I, s:I}", "committed", n.committed,
-							"active", n.active, "view", n.view)
-					    : json_null();
+		json_t *snaps =
+			have_counts ? json_pack("{s:I, s:I, s:I, s:I}", "committed",
+						(json_int_t)n.committed, "active",
+						(json_int_t)n.active, "view", (json_int_t)n.views,
+						"pending_deletes", (json_int_t)n.pending_deletes)
+				    : json_null();
 		json_t *o = json_pack(
 			"{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:f}, s:{s:I, s:I, s:f}, s:o}",
 			"name", thinsnap_pool_name(p), "uuid", thinsnap_pool_uuid(p), "mode",
@@ -330,8 +315,10 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 	       percent(st.used_metadata_bytes, st.total_metadata_bytes));
 	printf("block size:     %s\n", bs);
 	if (have_counts)
-		printf("snapshots:      %lld committed, %lld active, %lld view\n",
-		       (long long)n.committed, (long long)n.active, (long long)n.view);
+		printf("snapshots:      %zu committed, %zu active, %zu view (%zu pending "
+		       "delete%s)\n",
+		       n.committed, n.active, n.views, n.pending_deletes,
+		       n.pending_deletes == 1 ? "" : "s");
 	else
 		printf("snapshots:      unknown (%s)\n", se.msg[0] ? se.msg : "no journal");
 	return 0;
