@@ -605,9 +605,13 @@ static void test_usage(void **state)
 	thinsnap_mount_free(m);
 	must(thinsnap_usage(S, "us-a", &u1, &e), &e, "usage");
 	assert_true(u1.size_bytes >= u0.size_bytes + (8 << 20));
+	/* an empty ext4 uses only its reserved inodes; the blob is one more */
+	assert_true(u0.inodes >= 10); /* the reserved inodes 1..10, root among them */
+	assert_int_equal(u1.inodes, u0.inodes + 1);
 	must(thinsnap_commit(S, "us-c", "us-a", NULL, 0, 0, &e), &e, "commit");
 	must(thinsnap_usage(S, "us-c", &uc, &e), &e, "usage");
 	assert_true(uc.size_bytes >= (8 << 20));
+	assert_int_equal(uc.inodes, u1.inodes);
 	/* a child that writes nothing maps nothing beyond its parent */
 	must(thinsnap_prepare(S, "us-child", "us-c", NULL, 0, NULL, &e), &e, "prepare");
 	must(thinsnap_usage(S, "us-child", &u0, &e), &e, "usage");
