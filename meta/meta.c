@@ -722,6 +722,8 @@ static int op_commit(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 	n->pub.key = n->key;
 	set_lblk(n, n->lb);
 	n->pub.kind = THINSNAP_META_COMMITTED;
+	/* a committed snapshot is created by its commit, as in containerd */
+	n->pub.created_ns = o->updated_ns;
 	n->pub.updated_ns = o->updated_ns;
 	unlink_entry(m, e);
 	undo_push(m, (struct undo){ .type = U_REMOVE, .e = e });

@@ -114,7 +114,8 @@ enum thinsnap_meta_op_type {
 	 * delete (DELETE_PENDING_ADD) or an intent still touches it */
 	THINSNAP_META_OP_SNAP_REMOVE = 2,
 	/* key (must be ACTIVE) is renamed to name and becomes COMMITTED; its labels are replaced by
-	 * labels, updated_ns set. The dev_id stays. ("Kept" commits: a SNAP_CREATE of the
+	 * labels, created_ns and updated_ns both set to updated_ns (containerd's committed
+	 * snapshot is created by the commit). The dev_id stays. ("Kept" commits: a SNAP_CREATE of the
 	 * committed entry with its own dev_id, inside an intent with the create_snap pool op.) */
 	THINSNAP_META_OP_SNAP_COMMIT = 3,
 	/* key: replace the whole label set with labels; updated_ns set */

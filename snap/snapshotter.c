@@ -1021,6 +1021,63 @@ static uint64_t origin_mapped_bytes(struct thinsnap_snapshotter *s,
 	return p ? p->usage_bytes : 0;
 }
 
+/*
+ * Commits active e as `name` by a thin snapshot of its device (suspended around it when
+ * active). retire: the key goes too, and its device becomes a pending delete (deleted by
+ * cleanup once nothing holds it open); else the key stays active.
+ */
+static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
+			      const struct thinsnap_meta_snap *e,
+			      const struct thinsnap_meta_label *ml, size_t n_labels,
+			      const struct thinsnap_pool_thin_info *ti, const char *dm, int64_t now,
+			      bool retire, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *parent = e->parent ? strdup(e->parent) : NULL;
+	CLEANUP_FREE char *fs_type = strdup(e->fs_type);
+	CLEANUP_FREE char *key = strdup(e->key);
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	uint64_t inodes = e->usage_inodes;
+	uint32_t dev_id, old_id = e->dev_id;
+	int r;
+
+	if ((e->parent && !parent) || !fs_type || !key)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (ti->exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
+		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
+	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
+	if (r < 0)
+		return r;
+	struct thinsnap_meta_op ops[3] = {
+		{ .type = THINSNAP_META_OP_SNAP_CREATE,
+		  .key = name,
+		  .parent = parent,
+		  .kind = THINSNAP_META_COMMITTED,
+		  .dev_id = dev_id,
+		  .size_bytes = e->size_bytes,
+		  .fs_type = fs_type,
+		  .labels = ml,
+		  .n_labels = n_labels,
+		  .created_ns = now,
+		  .updated_ns = now,
+		  .usage_bytes = ti->mapped_sectors * 512,
+		  .usage_inodes = inodes },
+		{ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key },
+		{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = old_id },
+	};
+	struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_CREATE_SNAP,
+					     .dev_id = dev_id,
+					     .origin_id = old_id };
+	struct create_ctx c = { .dev_id = dev_id,
+				.origin_id = old_id,
+				.origin_dm_name = ti->exists ? dm : NULL };
+	struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
+	r = pool_txn(s, &pop, 1, ops, retire ? 3 : 1, &step, reterr);
+	if (r >= 0 && retire)
+		logf_(s, THINSNAP_LOG_INFO,
+		      "committed '%s' from its open device %s: deleting it at cleanup", name, dm);
+	return r;
+}
+
 int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char *key,
 		    const struct thinsnap_label *labels, size_t n_labels, unsigned flags,
 		    struct thinsnap_error *reterr)
@@ -1079,38 +1136,11 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (r < 0)
 		return r;
 
-	if (flags & THINSNAP_COMMIT_KEEP_ACTIVE) {
-		CLEANUP_FREE char *parent = e->parent ? strdup(e->parent) : NULL;
-		CLEANUP_FREE char *fs_type = strdup(e->fs_type);
-		uint32_t dev_id;
-		if ((e->parent && !parent) || !fs_type)
-			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-		r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
-		if (r < 0)
-			return r;
-		struct thinsnap_meta_op ops[2] = {
-			{ .type = THINSNAP_META_OP_SNAP_CREATE,
-			  .key = name,
-			  .parent = parent,
-			  .kind = THINSNAP_META_COMMITTED,
-			  .dev_id = dev_id,
-			  .size_bytes = e->size_bytes,
-			  .fs_type = fs_type,
-			  .labels = ml,
-			  .n_labels = n_labels,
-			  .created_ns = now,
-			  .updated_ns = now,
-			  .usage_bytes = ti.mapped_sectors * 512 },
-		};
-		struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_CREATE_SNAP,
-						     .dev_id = dev_id,
-						     .origin_id = e->dev_id };
-		struct create_ctx c = { .dev_id = dev_id,
-					.origin_id = e->dev_id,
-					.origin_dm_name = ti.exists ? dm : NULL };
-		struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
-		return pool_txn(s, &pop, 1, ops, 1, &step, reterr);
-	}
+	/* A kept key, or one still open (mounted): the committed snapshot is a thin snapshot
+	 * of the live device, taken while it is suspended (the filesystem frozen). */
+	if ((flags & THINSNAP_COMMIT_KEEP_ACTIVE) || (ti.exists && ti.open_count > 0))
+		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now,
+					  !(flags & THINSNAP_COMMIT_KEEP_ACTIVE), reterr);
 
 	/* retire the key: its device becomes the committed snapshot, inactive */
 	uint64_t inodes = e->usage_inodes;
@@ -1118,11 +1148,8 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
 		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
 	r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
-	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EBUSY,
-					   "snapshot '%s' is in use (mounted?): unmount it before "
-					   "committing",
-					   shown(key, kb));
+	if (r == -EBUSY) /* opened after we looked */
+		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now, true, reterr);
 	if (r < 0)
 		return r;
 	struct thinsnap_meta_op ops[2] = {

@@ -851,6 +851,38 @@ static void test_crash_points(void **state)
 	rm("x-base");
 }
 
+/* Committing a mounted active snapshot: the commit is a snapshot of the frozen device, the
+ * key is retired, and its device is deleted by cleanup once unmounted. */
+static void test_commit_while_mounted(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	struct thinsnap_info *info = NULL;
+	struct thinsnap_counts c;
+
+	(void)state;
+	must(thinsnap_prepare(S, "cm-a", NULL, NULL, 0, &m, &e), &e, "prepare");
+	uint32_t old_id = dev_id_of(m);
+	do_mount(m, mnt);
+	write_file(mnt, "f", "written before the commit");
+	must(thinsnap_commit(S, "cm-c", "cm-a", NULL, 0, 0, &e), &e, "commit while mounted");
+	write_file(mnt, "f", "written after the commit");
+	expect_err(thinsnap_stat(S, "cm-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	must(thinsnap_stat(S, "cm-c", &info, &e), &e, "stat");
+	assert_int_equal(info->kind, THINSNAP_KIND_COMMITTED);
+	assert_true(info->created_ns == info->updated_ns); /* created by the commit */
+	thinsnap_info_free(info);
+	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	assert_int_equal(c.pending_deletes, 1);
+	do_umount(mnt);
+	thinsnap_mount_free(m);
+	assert_string_equal(view_read("cm-c", "f"), "written before the commit");
+	must(thinsnap_cleanup(S, &e), &e, "cleanup");
+	assert_false(pool_has_id(old_id));
+	rm("cm-c");
+	assert_check_clean();
+}
+
 /* Several threads share one handle: writers serialise, readers never fail. */
 struct thread_arg {
 	int id;
@@ -925,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_async_remove),
 		cmocka_unit_test(test_reopen_reactivates),
 		cmocka_unit_test(test_check_and_repair),
+		cmocka_unit_test(test_commit_while_mounted),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_crash_points),
 		cmocka_unit_test(test_deep_chain),
