@@ -1,0 +1,59 @@
+#!/bin/bash
+# Starts and stops one thinsnapd per conformance case (THINSNAP_SUITE_HELPER).
+#   helper.sh start ROOT   prints the socket of a new daemon with its state in ROOT
+#   helper.sh stop ROOT    stops it (SIGTERM) and, with a pool, removes the pool
+# THINSNAPD is the daemon binary (default build/check/thinsnapd-fake). With THINSNAP_SUITE_POOL=1
+# each case gets its own dm-thin pool on loop files (needs the real core and root).
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+daemon=${THINSNAPD:-$top/build/check/thinsnapd-fake}
+verb=$1
+root=$2
+case $verb in
+start)
+	args=(--state-dir "$root/state" --address "$root/thinsnapd.sock" --log-level "${THINSNAP_SUITE_LOG:-warning}")
+	mkdir -p "$root/state"
+	if [ "${THINSNAP_SUITE_POOL:-0}" = 1 ]; then
+		truncate -s 16M "$root/meta.img"
+		truncate -s "${THINSNAP_SUITE_POOL_SIZE:-2G}" "$root/data.img"
+		meta=$(losetup --find --show "$root/meta.img")
+		data=$(losetup --find --show "$root/data.img")
+		echo "$meta $data" > "$root/loops"
+		pool=tsuite$(basename "$(dirname "$root")" | tr -dc 'a-z0-9' | tail -c 12)
+		sectors=$(( $(blockdev --getsz "$data") ))
+		dmsetup create "$pool" --table "0 $sectors thin-pool $meta $data 128 0" >&2
+		echo "$pool" > "$root/pool"
+		args+=(--pool "$pool")
+	fi
+	"$daemon" "${args[@]}" > "$root/thinsnapd.log" 2>&1 < /dev/null &
+	echo $! > "$root/thinsnapd.pid"
+	for _ in $(seq 1 200); do
+		[ -S "$root/thinsnapd.sock" ] && { echo "$root/thinsnapd.sock"; exit 0; }
+		kill -0 "$(cat "$root/thinsnapd.pid")" 2> /dev/null || break
+		sleep 0.05
+	done
+	echo "helper: thinsnapd did not come up:" >&2
+	cat "$root/thinsnapd.log" >&2
+	exit 1
+	;;
+stop)
+	pid=$(cat "$root/thinsnapd.pid")
+	kill -TERM "$pid" 2> /dev/null || true
+	for _ in $(seq 1 200); do kill -0 "$pid" 2> /dev/null || break; sleep 0.05; done
+	rc=0
+	if grep -E 'ERROR: AddressSanitizer|runtime error' "$root/thinsnapd.log" >&2; then rc=1; fi
+	[ "${THINSNAP_SUITE_VERBOSE:-0}" = 1 ] && cat "$root/thinsnapd.log" >&2
+	if [ -f "$root/pool" ]; then
+		pool=$(cat "$root/pool")
+		for d in $(dmsetup ls 2> /dev/null | awk '{print $1}' | grep "^$pool" | sort -r); do
+			dmsetup remove "$d" >&2 || true
+		done
+		for l in $(cat "$root/loops"); do losetup -d "$l" || true; done
+	fi
+	exit $rc
+	;;
+*)
+	echo "usage: helper.sh start|stop ROOT" >&2
+	exit 2
+	;;
+esac
