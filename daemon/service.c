@@ -351,9 +351,12 @@ static void do_stat(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_
 	reply_info(reply, &PB(stat_snapshot_response__descriptor), info);
 }
 
+/* Nanoseconds since the epoch; 0 for times int64 ns can't hold (Go's zero time, year 1). */
 static int64_t ts_ns(const Google__Protobuf__Timestamp *ts)
 {
-	return ts ? ts->seconds * 1000000000 + ts->nanos : 0;
+	if (!ts || ts->seconds <= INT64_MIN / 1000000000 || ts->seconds >= INT64_MAX / 1000000000)
+		return 0;
+	return ts->seconds * 1000000000 + ts->nanos;
 }
 
 static void do_update(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
