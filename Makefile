@@ -134,7 +134,7 @@ $(DAEMON_OBJS_R) $(DAEMON_OBJS_C) $(C)/tests/test-daemon-grpc: CFLAGS_COMMON += 
 $(DAEMON_OBJS_R) $(DAEMON_OBJS_C): | $(G)/.stamp
 -include $(DAEMON_OBJS_R:.o=.d) $(DAEMON_OBJS_C:.o=.d)
 
-daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake
+daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake
 
 $(R)/thinsnapd: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
 	$(CC) -o $@ $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) $(PKG_LIBS) $(LDFLAGS)
@@ -142,6 +142,11 @@ $(R)/thinsnapd: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
 # The daemon on tests/lib/fake-snap.c (in memory, no pool): unit tests and bring-up only.
 $(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS) $(LDFLAGS)
+
+# The same without sanitizers, for user-mode-linux (ASan can't map its shadow memory there).
+$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
+		$(filter $(R)/base/%,$(LIB_OBJS_R))
+	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(LDFLAGS)
 
 $(C)/tests/test-daemon-grpc: tests/unit/test-daemon-grpc.c $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) \
 		$(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)

@@ -3,7 +3,8 @@
 # the proxy plugin "thinsnap": `ctr snapshots --snapshotter thinsnap` prepare, view, commit,
 # ls, info, label, tree, usage, rm behave, errors come back with containerd's codes, and
 # SIGTERM stops the daemon cleanly. THINSNAPD picks the daemon: the real build/release/thinsnapd
-# on a loop-file pool when it exists, else build/check/thinsnapd-fake (in memory, no pool).
+# on a loop-file pool when it exists, else build/release/thinsnapd-fake (in memory, no pool;
+# the sanitizer build can't run in user-mode-linux).
 . "$(dirname "$0")/lib.sh"
 command -v containerd > /dev/null || skip "no containerd"
 command -v ctr > /dev/null || skip "no ctr"
@@ -13,7 +14,7 @@ if [ -z "$daemon" ]; then
 	if [ -x "$TOP/build/release/thinsnapd" ]; then
 		daemon=$TOP/build/release/thinsnapd
 	else
-		daemon=$TOP/build/check/thinsnapd-fake
+		daemon=$TOP/build/release/thinsnapd-fake
 	fi
 fi
 [ -x "$daemon" ] || fail "no daemon binary '$daemon'"
