@@ -566,5 +566,18 @@ void thinsnap_daemon_method_call(const struct thinsnap_daemon_method *m,
 				 struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
 				 struct thinsnap_daemon_reply *reply)
 {
+	char verb[16], msgbuf[sizeof(reply->msg) - sizeof(verb) - 2];
+	size_t i;
+
 	m->call(snap, msg, len, reply);
+	if (reply->status == 0)
+		return;
+	/* "remove: snapshot 'x' has children": the verb first, as containerd's own errors
+	 * read (its conformance suite looks for "remove"). */
+	for (i = 0; m->name[i] && i < sizeof(verb) - 1; i++)
+		verb[i] = (char)(m->name[i] | 0x20);
+	verb[i] = '\0';
+	memcpy(msgbuf, reply->msg, sizeof(msgbuf) - 1);
+	msgbuf[sizeof(msgbuf) - 1] = '\0';
+	(void)snprintf(reply->msg, sizeof(reply->msg), "%s: %s", verb, msgbuf);
 }

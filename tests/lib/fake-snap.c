@@ -3,16 +3,20 @@
  * with containerd's semantics, for daemon/'s unit tests and for bringing thinsnapd up against
  * containerd before the real core exists. Never linked into the product.
  * THINSNAP_FAKE_WRITE_DELAY_MS makes every mutating call sleep first (outside the lock), so
- * tests can check that reads never wait behind a slow write.
+ * tests can check that reads never wait behind a slow write. THINSNAP_FAKE_BIND=1 backs each
+ * snapshot with a directory under state_dir/fs (a copy of its parent's) and returns bind mounts,
+ * so containerd's conformance suite can run its file checks through the daemon.
  */
 #include <thinsnap/snapshotter.h>
 
 #include <errno.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/cleanup.h"
@@ -36,6 +40,7 @@ struct thinsnap_snapshotter {
 	bool closed;
 	bool read_only;
 	long write_delay_ms;
+	char *bind_root; /* THINSNAP_FAKE_BIND: state_dir/fs */
 };
 
 const char *thinsnap_kind_name(enum thinsnap_kind kind)
@@ -150,6 +155,13 @@ int thinsnap_open(const struct thinsnap_options *opts, struct thinsnap_snapshott
 	s->next_id = 1;
 	s->read_only = opts->read_only;
 	s->write_delay_ms = d ? atol(d) : 0;
+	if (getenv("THINSNAP_FAKE_BIND") && opts->state_dir) {
+		if (asprintf(&s->bind_root, "%s/fs", opts->state_dir) < 0 ||
+		    (mkdir(s->bind_root, 0755) < 0 && errno != EEXIST)) {
+			free(s);
+			return thinsnap_error_setf(reterr, -EIO, "cannot make the fake's fs dir");
+		}
+	}
 	*ret = s;
 	return 0;
 }
@@ -168,6 +180,7 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	for (size_t i = 0; i < s->n_snaps; i++)
 		snap_free(s->snaps[i]);
 	free(s->snaps);
+	free(s->bind_root);
 	pthread_rwlock_destroy(&s->lock);
 	free(s);
 }
@@ -193,23 +206,42 @@ static int write_begin(struct thinsnap_snapshotter *s, struct thinsnap_error *re
 	return 0;
 }
 
-static int make_mount(const struct fake_snap *f, struct thinsnap_mount **ret)
+/* Runs a shell command for the bind-backed mode (test code only). */
+static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int shell(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static int make_mount(const struct thinsnap_snapshotter *s, const struct fake_snap *f,
+		      struct thinsnap_mount **ret)
 {
 	struct thinsnap_mount *m = calloc(1, sizeof(*m));
-	char src[64];
+	char src[4200];
 	bool ro = f->kind == THINSNAP_KIND_VIEW;
 
 	if (!m)
 		return -ENOMEM;
-	snprintf(src, sizeof(src), "/dev/mapper/fake-%u", f->id);
-	m->type = strdup("ext4");
+	if (s->bind_root)
+		snprintf(src, sizeof(src), "%s/%u", s->bind_root, f->id);
+	else
+		snprintf(src, sizeof(src), "/dev/mapper/fake-%u", f->id);
+	m->type = strdup(s->bind_root ? "bind" : "ext4");
 	m->source = strdup(src);
-	m->options = calloc(1, sizeof(char *));
+	m->options = calloc(2, sizeof(char *));
 	if (m->options) {
-		m->options[0] = strdup(ro ? "ro" : "rw");
-		m->n_options = 1;
+		m->options[m->n_options++] = strdup(ro ? "ro" : "rw");
+		if (s->bind_root)
+			m->options[m->n_options++] = strdup("rbind");
 	}
-	if (!m->type || !m->source || !m->options || !m->options[0]) {
+	if (!m->type || !m->source || !m->options || !m->options[0] ||
+	    (s->bind_root && !m->options[1])) {
 		thinsnap_mount_free(m);
 		return -ENOMEM;
 	}
@@ -260,7 +292,14 @@ static int create(struct thinsnap_snapshotter *s, enum thinsnap_kind kind, const
 	f->kind = kind;
 	f->created_ns = f->updated_ns = now_ns();
 	f->id = s->next_id++;
-	if (ret_mount && make_mount(f, &m) < 0) {
+	if (s->bind_root &&
+	    (p ? shell("cp -a '%s/%u' '%s/%u'", s->bind_root, p->id, s->bind_root, f->id) :
+		 shell("mkdir -m 0755 '%s/%u'", s->bind_root, f->id)) < 0) {
+		snap_free(f);
+		r = thinsnap_error_setf(reterr, -EIO, "cannot make the fake's directory");
+		goto out;
+	}
+	if (ret_mount && make_mount(s, f, &m) < 0) {
 		snap_free(f);
 		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 		goto out;
@@ -302,7 +341,7 @@ int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
 	else if (f->kind == THINSNAP_KIND_COMMITTED)
 		r = thinsnap_error_setf(reterr, -EINVAL, "snapshot '%s' is committed", key);
-	else if ((r = make_mount(f, ret_mount)) < 0)
+	else if ((r = make_mount(s, f, ret_mount)) < 0)
 		r = thinsnap_error_setf(reterr, r, "out of memory");
 	pthread_rwlock_unlock(&s->lock);
 	return r;
@@ -351,6 +390,9 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 			goto out;
 		}
 		c->id = s->next_id++;
+		if (s->bind_root)
+			(void)shell("cp -a '%s/%u' '%s/%u'", s->bind_root, f->id, s->bind_root,
+				    c->id);
 		s->snaps[s->n_snaps++] = c;
 	} else {
 		char *nm = strdup(name);
@@ -399,6 +441,8 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 						"snapshot '%s' has children", key);
 			goto out;
 		}
+	if (s->bind_root)
+		(void)shell("rm -rf '%s/%u'", s->bind_root, s->snaps[i]->id);
 	snap_free(s->snaps[i]);
 	memmove(&s->snaps[i], &s->snaps[i + 1], (s->n_snaps - i - 1) * sizeof(s->snaps[0]));
 	s->n_snaps--;
