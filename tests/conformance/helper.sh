@@ -15,7 +15,7 @@ start)
 	mkdir -p "$root/state"
 	if [ "${THINSNAP_SUITE_POOL:-0}" = 1 ]; then
 		truncate -s 16M "$root/meta.img"
-		truncate -s "${THINSNAP_SUITE_POOL_SIZE:-2G}" "$root/data.img"
+		truncate -s "${THINSNAP_SUITE_POOL_SIZE:-4G}" "$root/data.img"
 		meta=$(losetup --find --show "$root/meta.img")
 		data=$(losetup --find --show "$root/data.img")
 		echo "$meta $data" > "$root/loops"
@@ -38,9 +38,12 @@ start)
 	;;
 stop)
 	pid=$(cat "$root/thinsnapd.pid")
-	kill -TERM "$pid" 2> /dev/null || true
-	for _ in $(seq 1 200); do kill -0 "$pid" 2> /dev/null || break; sleep 0.05; done
 	rc=0
+	kill -TERM "$pid" 2> /dev/null || true
+	# Gone, or a zombie waiting for init (the daemon's parent was an earlier helper).
+	alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+	for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
+	if alive "$pid"; then echo "helper: thinsnapd $pid ignored SIGTERM" >&2; kill -KILL "$pid"; rc=1; fi
 	if grep -E 'ERROR: AddressSanitizer|runtime error' "$root/thinsnapd.log" >&2; then rc=1; fi
 	[ "${THINSNAP_SUITE_VERBOSE:-0}" = 1 ] && cat "$root/thinsnapd.log" >&2
 	if [ -f "$root/pool" ]; then
