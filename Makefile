@@ -138,7 +138,7 @@ daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
 
 # containerd's snapshotter conformance suite, built offline (GOPATH mode) from Debian's sources.
 SUITE := build/conformance/thinsnap-suite.test
-$(SUITE): tests/conformance/suite_test.go tests/conformance/build.sh
+$(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
 $(R)/thinsnapd: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a

@@ -6,73 +6,11 @@
 # on a loop-file pool when it exists, else build/release/thinsnapd-fake (in memory, no pool;
 # the sanitizer build can't run in user-mode-linux).
 . "$(dirname "$0")/lib.sh"
-command -v containerd > /dev/null || skip "no containerd"
-command -v ctr > /dev/null || skip "no ctr"
+. "$(dirname "$0")/daemon-lib.sh"
 
-daemon=${THINSNAPD:-}
-if [ -z "$daemon" ]; then
-	if [ -x "$TOP/build/release/thinsnapd" ]; then
-		daemon=$TOP/build/release/thinsnapd
-	else
-		daemon=$TOP/build/release/thinsnapd-fake
-	fi
-fi
-[ -x "$daemon" ] || fail "no daemon binary '$daemon'"
-args=(--state-dir "$T/state" --address "$T/run/thinsnapd.sock" --log-level info)
-real=0
-case $daemon in *-fake) ;; *) real=1 ;; esac
-if [ "$real" = 1 ]; then
-	require_thin
-	meta=$(make_loop 16M)
-	data=$(make_loop 1G)
-	pool=tctrd$$
-	dmsetup create "$pool" --table "0 $((1024 * 2048)) thin-pool $meta $data 128 0"
-	at_exit "for d in \$(dmsetup ls | awk '{print \$1}' | grep '^$pool' | sort -r); do dmsetup remove \$d; done"
-	args+=(--pool "$pool")
-fi
-echo "daemon: $daemon"
-
-mkdir -p "$T/state" "$T/run"
-"$daemon" "${args[@]}" 2> "$T/thinsnapd.log" &
-dpid=$!
-at_exit "kill -KILL $dpid"
-fail() {
-	echo "--- thinsnapd log (tail)"
-	tail -n 40 "$T/thinsnapd.log"
-	echo "FAIL: $*" >&2
-	exit 1
-}
-for _ in $(seq 1 200); do [ -S "$T/run/thinsnapd.sock" ] && break; sleep 0.05; done
-[ -S "$T/run/thinsnapd.sock" ] || { cat "$T/thinsnapd.log"; fail "thinsnapd did not start"; }
+start_thinsnapd
 assert_eq "$(stat -c %a "$T/run/thinsnapd.sock")" 660 "socket mode"
-
-cat > "$T/containerd.toml" << EOF
-version = 2
-root = "$T/ctrd/root"
-state = "$T/ctrd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$T/ctrd.sock"
-[ttrpc]
-  address = "$T/ctrd.sock.ttrpc"
-[debug]
-  address = ""
-[proxy_plugins]
-  [proxy_plugins.thinsnap]
-    type = "snapshot"
-    address = "$T/run/thinsnapd.sock"
-EOF
-containerd --config "$T/containerd.toml" > "$T/containerd.log" 2>&1 &
-cpid=$!
-at_exit "kill -KILL $cpid"
-c() { ctr --address "$T/ctrd.sock" --namespace t0601 "$@"; }
-s() { c snapshots --snapshotter thinsnap "$@"; }
-for _ in $(seq 1 300); do c version > /dev/null 2>&1 && break; sleep 0.1; done
-c version > /dev/null || { tail -n 30 "$T/containerd.log"; fail "containerd did not start"; }
-c plugins ls | grep -qE 'snapshotter.v1 +thinsnap .* ok' || { c plugins ls; fail "no thinsnap plugin"; }
+start_containerd
 
 # prepare, commit, view, a child of the committed one.
 ok s prepare base-work
@@ -124,12 +62,7 @@ s ls > "$T/ls"
 assert_eq "$(awk 'NR > 1' "$T/ls" | wc -l)" 0 "snapshots left"
 
 # A graceful stop.
-kill -TERM $dpid
-for _ in $(seq 1 100); do kill -0 $dpid 2> /dev/null || break; sleep 0.1; done
-if kill -0 $dpid 2> /dev/null; then fail "thinsnapd ignored SIGTERM"; fi
-wait $dpid || { cat "$T/thinsnapd.log"; fail "thinsnapd exited with an error"; }
-[ -e "$T/run/thinsnapd.sock" ] && fail "socket left behind"
+stop_thinsnapd
 cat "$T/thinsnapd.log"
-grep -q "stopped" "$T/thinsnapd.log" || fail "no stop message"
 if grep -E 'AddressSanitizer|runtime error' "$T/thinsnapd.log"; then fail "sanitizer report"; fi
 echo "t0601: containerd + thinsnapd ok"

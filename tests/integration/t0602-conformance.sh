@@ -3,7 +3,8 @@
 # proxy client against thinsnapd, one fresh daemon per case (tests/conformance/helper.sh):
 # the real build/release/thinsnapd on a fresh loop-file pool per case when it exists, else
 # build/release/thinsnapd-fake backing snapshots with directories (THINSNAP_FAKE_BIND=1).
-# Every case that runs must pass; the suite skips Rename itself (20 of 21 run).
+# Every case that runs must pass; the suite skips Rename itself (20 of 21 run). TestBadRequests
+# (badreq_test.go) checks the codes of bad requests and that the daemon keeps serving.
 . "$(dirname "$0")/lib.sh"
 suite=$TOP/build/conformance/thinsnap-suite.test
 [ -x "$suite" ] || skip "no $suite (make daemon builds it)"

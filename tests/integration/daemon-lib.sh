@@ -1,0 +1,90 @@
+# Helpers for the thinsnapd tests (t06NN): source after lib.sh.
+#   start_thinsnapd      starts the daemon on $T/run/thinsnapd.sock (sets $dpid, $daemon):
+#                        THINSNAPD, else the real build/release/thinsnapd on a loop-file pool,
+#                        else build/release/thinsnapd-fake (in memory; THINSNAP_FAKE_BIND=1
+#                        backs snapshots with directories so they can be mounted)
+#   start_containerd     a private containerd (own config, root, state and socket) with
+#                        proxy_plugins.thinsnap; c ARGS runs ctr against it, s ARGS is
+#                        `ctr snapshots --snapshotter thinsnap ARGS`
+command -v containerd > /dev/null || skip "no containerd"
+command -v ctr > /dev/null || skip "no ctr"
+
+fail() {
+	echo "--- thinsnapd log (tail)"
+	tail -n 40 "$T/thinsnapd.log" 2> /dev/null
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+start_thinsnapd() {
+	daemon=${THINSNAPD:-}
+	if [ -z "$daemon" ]; then
+		if [ -x "$TOP/build/release/thinsnapd" ]; then
+			daemon=$TOP/build/release/thinsnapd
+		else
+			daemon=$TOP/build/release/thinsnapd-fake
+		fi
+	fi
+	[ -x "$daemon" ] || fail "no daemon binary '$daemon'"
+	local args=(--state-dir "$T/state" --address "$T/run/thinsnapd.sock" --log-level info)
+	real=0
+	case $daemon in *-fake) ;; *) real=1 ;; esac
+	if [ "$real" = 1 ]; then
+		require_thin
+		local meta data pool
+		meta=$(make_loop 16M)
+		data=$(make_loop "${POOL_SIZE:-2G}")
+		pool=tctrd$$
+		dmsetup create "$pool" --table "0 $(blockdev --getsz "$data") thin-pool $meta $data 128 0"
+		at_exit "for d in \$(dmsetup ls | awk '{print \$1}' | grep '^$pool' | sort -r); do dmsetup remove \$d; done"
+		args+=(--pool "$pool")
+	fi
+	echo "daemon: $daemon"
+	mkdir -p "$T/state" "$T/run"
+	"$daemon" "${args[@]}" 2> "$T/thinsnapd.log" &
+	dpid=$!
+	at_exit "kill -KILL $dpid"
+	for _ in $(seq 1 200); do [ -S "$T/run/thinsnapd.sock" ] && break; sleep 0.05; done
+	[ -S "$T/run/thinsnapd.sock" ] || fail "thinsnapd did not start"
+}
+
+c() { ctr --address "$T/ctrd.sock" --namespace t06 "$@"; }
+s() { c snapshots --snapshotter thinsnap "$@"; }
+
+start_containerd() {
+	cat > "$T/containerd.toml" <<- EOF
+	version = 2
+	root = "$T/ctrd/root"
+	state = "$T/ctrd/state"
+	disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+	  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs",
+	  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
+	  "io.containerd.internal.v1.tracing"]
+	[grpc]
+	  address = "$T/ctrd.sock"
+	[ttrpc]
+	  address = "$T/ctrd.sock.ttrpc"
+	[debug]
+	  address = ""
+	[proxy_plugins]
+	  [proxy_plugins.thinsnap]
+	    type = "snapshot"
+	    address = "$T/run/thinsnapd.sock"
+	EOF
+	containerd --config "$T/containerd.toml" > "$T/containerd.log" 2>&1 &
+	cpid=$!
+	at_exit "kill -KILL $cpid"
+	for _ in $(seq 1 300); do c version > /dev/null 2>&1 && break; sleep 0.1; done
+	c version > /dev/null || { tail -n 30 "$T/containerd.log"; fail "containerd did not start"; }
+	c plugins ls | grep -qE 'snapshotter.v1 +thinsnap .* ok' || { c plugins ls; fail "no thinsnap plugin"; }
+}
+
+stop_thinsnapd() {
+	kill -TERM "$dpid"
+	for _ in $(seq 1 100); do kill -0 "$dpid" 2> /dev/null || break; sleep 0.1; done
+	if kill -0 "$dpid" 2> /dev/null; then fail "thinsnapd ignored SIGTERM"; fi
+	wait "$dpid" || fail "thinsnapd exited with an error"
+	[ -e "$T/run/thinsnapd.sock" ] && fail "socket left behind"
+	grep -q "stopped" "$T/thinsnapd.log" || fail "no stop message"
+	return 0
+}
