@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <thinsnap/snapshotter.h>
 
 /* ---- logging (stderr, one line per message) ---- */
@@ -21,22 +22,22 @@ void thinsnap_daemon_log(enum thinsnap_log_level level, const char *fmt, ...)
 /* A thinsnap_options.log callback that forwards the library's messages. */
 void thinsnap_daemon_log_lib(void *userdata, enum thinsnap_log_level level, const char *msg);
 
-#define log_error(...)	 thinsnap_daemon_log(THINSNAP_LOG_ERROR, __VA_ARGS__)
+#define log_error(...)   thinsnap_daemon_log(THINSNAP_LOG_ERROR, __VA_ARGS__)
 #define log_warning(...) thinsnap_daemon_log(THINSNAP_LOG_WARNING, __VA_ARGS__)
-#define log_info(...)	 thinsnap_daemon_log(THINSNAP_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)	 thinsnap_daemon_log(THINSNAP_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)    thinsnap_daemon_log(THINSNAP_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)   thinsnap_daemon_log(THINSNAP_LOG_DEBUG, __VA_ARGS__)
 
 /* ---- the service: containerd.services.snapshots.v1.Snapshots ---- */
 
 #define THINSNAP_DAEMON_SERVICE_PREFIX "/containerd.services.snapshots.v1.Snapshots/"
 /* The gRPC message limit, both ways (containerd's default). */
-#define THINSNAP_DAEMON_MAX_MESSAGE (16u << 20)
+#define THINSNAP_DAEMON_MAX_MESSAGE    (16u << 20)
 /* Infos per ListSnapshotsResponse message on the List stream. */
-#define THINSNAP_DAEMON_LIST_BATCH 100
+#define THINSNAP_DAEMON_LIST_BATCH     100
 
 /* gRPC codes the daemon itself produces, beyond enum thinsnap_code. */
 #define THINSNAP_DAEMON_CODE_RESOURCE_EXHAUSTED 8
-#define THINSNAP_DAEMON_CODE_INTERNAL		13
+#define THINSNAP_DAEMON_CODE_INTERNAL           13
 
 struct thinsnap_daemon_method;
 
@@ -60,8 +61,8 @@ void thinsnap_daemon_method_call(const struct thinsnap_daemon_method *m,
 				 struct thinsnap_daemon_reply *reply);
 void thinsnap_daemon_reply_clear(struct thinsnap_daemon_reply *reply);
 /* Sets status and a formatted message (for errors found before a method runs). */
-void thinsnap_daemon_reply_error(struct thinsnap_daemon_reply *reply, int status,
-				 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void thinsnap_daemon_reply_error(struct thinsnap_daemon_reply *reply, int status, const char *fmt,
+				 ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- worker pool: tasks run on threads, finished tasks come back through an eventfd ---- */
 

@@ -3,8 +3,6 @@
  * unix socket. Parses options, opens the snapshotter, serves until SIGTERM or SIGINT, then
  * finishes the calls in flight and exits.
  */
-#include <thinsnap/snapshotter.h>
-
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -14,12 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thinsnap/snapshotter.h>
+
 #include "base/cleanup.h"
 #include "daemon/daemon.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/thinsnap"
-#define DEFAULT_POOL	  "thinsnap"
-#define DEFAULT_ADDRESS	  "/run/thinsnap/thinsnapd.sock"
+#define DEFAULT_POOL      "thinsnap"
+#define DEFAULT_ADDRESS   "/run/thinsnap/thinsnapd.sock"
 
 static struct thinsnap_daemon_server *the_server;
 
@@ -32,11 +32,12 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: thinsnapd [--config FILE] [--state-dir DIR] [--pool NAME] "
-		   "[--address SOCKET]\n"
-		   "                 [--log-level error|warning|info|debug] [--version] [--help]\n"
-		   "Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
-		   "for the thinsnap pool NAME (default %s) with state in DIR (default %s).\n",
+	fprintf(f,
+		"usage: thinsnapd [--config FILE] [--state-dir DIR] [--pool NAME] "
+		"[--address SOCKET]\n"
+		"                 [--log-level error|warning|info|debug] [--version] [--help]\n"
+		"Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
+		"for the thinsnap pool NAME (default %s) with state in DIR (default %s).\n",
 		DEFAULT_ADDRESS, DEFAULT_POOL, DEFAULT_STATE_DIR);
 }
 

@@ -24,8 +24,8 @@
 
 /* How long a graceful stop waits for in-flight calls before it gives up. */
 #define STOP_TIMEOUT_MS 30000
-#define N_READERS	2
-#define N_WRITERS	2
+#define N_READERS       2
+#define N_WRITERS       2
 
 struct conn;
 
@@ -130,9 +130,9 @@ static void percent_encode(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
-#define NV(n, v)                                                                                   \
-	{                                                                                          \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE     \
+#define NV(n, v)                                                                               \
+	{                                                                                      \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
 	}
 
 /* A trailers-only reply: one HEADERS frame with END_STREAM. */
@@ -276,8 +276,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
-			 const uint8_t *data, size_t len, void *user_data)
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
+			 size_t len, void *user_data)
 {
 	struct stream *s = nghttp2_session_get_stream_user_data(h2, stream_id);
 	size_t cap;
@@ -604,9 +604,9 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv)
 		pfds[n++] = (struct pollfd){ srv->listen_fd, POLLIN, 0 }; /* -1 is ignored */
 		for (struct conn *c = srv->conns; c; c = c->next) {
 			pconns[n] = c;
-			pfds[n++] = (struct pollfd){ c->dead ? -1 : c->fd,
-						     (short)(POLLIN | (c->want_out ? POLLOUT : 0)),
-						     0 };
+			pfds[n++] =
+				(struct pollfd){ c->dead ? -1 : c->fd,
+						 (short)(POLLIN | (c->want_out ? POLLOUT : 0)), 0 };
 		}
 		if (srv->stopping && srv->jobs == 0 && !srv->conns)
 			break;

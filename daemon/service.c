@@ -99,15 +99,15 @@ static void reply_message(struct thinsnap_daemon_reply *reply, const ProtobufCMe
 }
 
 /* The request's labels as a borrowed array (map entries all share one layout: key, value). */
-#define LABELS_OF(req, ret)                                                                        \
-	({                                                                                         \
-		struct thinsnap_label *_l = calloc((req)->n_labels + 1, sizeof(*_l));              \
-		for (size_t _i = 0; _l && _i < (req)->n_labels; _i++) {                            \
-			_l[_i].key = (req)->labels[_i]->key;                                       \
-			_l[_i].value = (req)->labels[_i]->value;                                   \
-		}                                                                                  \
-		*(ret) = _l;                                                                       \
-		_l ? 0 : -ENOMEM;                                                                  \
+#define LABELS_OF(req, ret)                                                           \
+	({                                                                            \
+		struct thinsnap_label *_l = calloc((req)->n_labels + 1, sizeof(*_l)); \
+		for (size_t _i = 0; _l && _i < (req)->n_labels; _i++) {               \
+			_l[_i].key = (req)->labels[_i]->key;                          \
+			_l[_i].value = (req)->labels[_i]->value;                      \
+		}                                                                     \
+		*(ret) = _l;                                                          \
+		_l ? 0 : -ENOMEM;                                                     \
 	})
 
 static const char *opt_str(const char *s)
@@ -135,14 +135,14 @@ static void reply_mounts(struct thinsnap_daemon_reply *reply, const ProtobufCMes
 	reply_message(reply, &resp.base);
 }
 
-#define UNPACK(type, name, msg, len, reply)                                                        \
-	({                                                                                         \
-		type *_r = (type *)protobuf_c_message_unpack(&PB(name##__descriptor), NULL, len,   \
-							     msg);                                 \
-		if (!_r)                                                                           \
-			thinsnap_daemon_reply_error(reply, THINSNAP_CODE_INVALID_ARGUMENT,         \
-						    "malformed " #name " message");                \
-		_r;                                                                                \
+#define UNPACK(type, name, msg, len, reply)                                                      \
+	({                                                                                       \
+		type *_r = (type *)protobuf_c_message_unpack(&PB(name##__descriptor), NULL, len, \
+							     msg);                               \
+		if (!_r)                                                                         \
+			thinsnap_daemon_reply_error(reply, THINSNAP_CODE_INVALID_ARGUMENT,       \
+						    "malformed " #name " message");              \
+		_r;                                                                              \
 	})
 
 static void unpacked_freep(void *p)
@@ -163,8 +163,8 @@ static void create(bool view, struct thinsnap_snapshotter *snap, const uint8_t *
 	/* PrepareSnapshotRequest and ViewSnapshotRequest have the same fields. */
 	CLEANUP_PB Containerd__Services__Snapshots__V1__PrepareSnapshotRequest *req =
 		view ? (void *)UNPACK(Containerd__Services__Snapshots__V1__ViewSnapshotRequest,
-				      view_snapshot_request, msg, len, reply) :
-		       UNPACK(Containerd__Services__Snapshots__V1__PrepareSnapshotRequest,
+				      view_snapshot_request, msg, len, reply)
+		     : UNPACK(Containerd__Services__Snapshots__V1__PrepareSnapshotRequest,
 			      prepare_snapshot_request, msg, len, reply);
 	CLEANUP_FREE struct thinsnap_label *labels = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
@@ -180,8 +180,8 @@ static void create(bool view, struct thinsnap_snapshotter *snap, const uint8_t *
 	if (r < 0)
 		return reply_errno(reply, r, &err);
 	reply_mounts(reply,
-		     view ? &PB(view_snapshot_response__descriptor) :
-			    &PB(prepare_snapshot_response__descriptor),
+		     view ? &PB(view_snapshot_response__descriptor)
+			  : &PB(prepare_snapshot_response__descriptor),
 		     m);
 }
 
@@ -200,8 +200,9 @@ static void do_view(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_
 static void do_mounts(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
 		      struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__MountsRequest *req = UNPACK(
-		Containerd__Services__Snapshots__V1__MountsRequest, mounts_request, msg, len, reply);
+	CLEANUP_PB Containerd__Services__Snapshots__V1__MountsRequest *req =
+		UNPACK(Containerd__Services__Snapshots__V1__MountsRequest, mounts_request, msg, len,
+		       reply);
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
 	struct thinsnap_error err = { 0 };
 	int r;
@@ -385,8 +386,9 @@ static void do_update(struct thinsnap_snapshotter *snap, const uint8_t *msg, siz
 	in.updated_ns = ts_ns(req->info->updated_at);
 	in.labels = labels;
 	in.n_labels = req->info->n_labels;
-	r = thinsnap_update(snap, &in, (const char *const *)(req->update_mask ? req->update_mask->paths : NULL),
-			    req->update_mask ? req->update_mask->n_paths : 0, &out, &err);
+	r = thinsnap_update(
+		snap, &in, (const char *const *)(req->update_mask ? req->update_mask->paths : NULL),
+		req->update_mask ? req->update_mask->n_paths : 0, &out, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
 	reply_info(reply, &PB(update_snapshot_response__descriptor), out);
@@ -428,8 +430,9 @@ static int list_one(void *userdata, const struct thinsnap_info *info)
 		return r;
 	n = protobuf_c_message_get_packed_size(&p.info.base);
 	need = 1 + varint_len(n) + n;
-	if (st->n_in_msg > 0 && (st->n_in_msg >= THINSNAP_DAEMON_LIST_BATCH ||
-				 st->b.len - st->msg_start - 5 + need > THINSNAP_DAEMON_MAX_MESSAGE))
+	if (st->n_in_msg > 0 &&
+	    (st->n_in_msg >= THINSNAP_DAEMON_LIST_BATCH ||
+	     st->b.len - st->msg_start - 5 + need > THINSNAP_DAEMON_MAX_MESSAGE))
 		close_msg(st);
 	if (st->n_in_msg == 0) {
 		r = buf_reserve(&st->b, 5);
@@ -446,7 +449,7 @@ static int list_one(void *userdata, const struct thinsnap_info *info)
 	if (r < 0)
 		goto out;
 	st->b.p[st->b.len++] = 0x0a; /* field 1, length-delimited */
-	for (size_t v = n; ; v >>= 7) {
+	for (size_t v = n;; v >>= 7) {
 		st->b.p[st->b.len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
 		if (v < 0x80)
 			break;
@@ -512,8 +515,9 @@ static void do_usage(struct thinsnap_snapshotter *snap, const uint8_t *msg, size
 static void do_cleanup(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
 		       struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__CleanupRequest *req = UNPACK(
-		Containerd__Services__Snapshots__V1__CleanupRequest, cleanup_request, msg, len, reply);
+	CLEANUP_PB Containerd__Services__Snapshots__V1__CleanupRequest *req =
+		UNPACK(Containerd__Services__Snapshots__V1__CleanupRequest, cleanup_request, msg,
+		       len, reply);
 	struct thinsnap_error err = { 0 };
 	int r;
 
@@ -534,10 +538,10 @@ struct thinsnap_daemon_method {
 
 static const struct thinsnap_daemon_method methods[] = {
 	{ "Prepare", false, do_prepare }, { "View", false, do_view },
-	{ "Mounts", true, do_mounts },	  { "Commit", false, do_commit },
-	{ "Remove", false, do_remove },	  { "Stat", true, do_stat },
-	{ "Update", false, do_update },	  { "List", true, do_list },
-	{ "Usage", true, do_usage },	  { "Cleanup", false, do_cleanup },
+	{ "Mounts", true, do_mounts },    { "Commit", false, do_commit },
+	{ "Remove", false, do_remove },   { "Stat", true, do_stat },
+	{ "Update", false, do_update },   { "List", true, do_list },
+	{ "Usage", true, do_usage },      { "Cleanup", false, do_cleanup },
 };
 
 const struct thinsnap_daemon_method *thinsnap_daemon_method_find(const char *path)

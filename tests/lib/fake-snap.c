@@ -7,8 +7,6 @@
  * snapshot with a directory under state_dir/fs (a copy of its parent's) and returns bind mounts,
  * so containerd's conformance suite can run its file checks through the daemon.
  */
-#include <thinsnap/snapshotter.h>
-
 #include <errno.h>
 #include <pthread.h>
 #include <regex.h>
@@ -18,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <thinsnap/snapshotter.h>
 
 #include "base/cleanup.h"
 
@@ -199,7 +199,8 @@ static int write_begin(struct thinsnap_snapshotter *s, struct thinsnap_error *re
 	if (s->read_only)
 		return thinsnap_error_setf(reterr, -EROFS, "snapshotter opened read-only");
 	if (s->write_delay_ms > 0) {
-		struct timespec ts = { s->write_delay_ms / 1000, (s->write_delay_ms % 1000) * 1000000 };
+		struct timespec ts = { s->write_delay_ms / 1000,
+				       (s->write_delay_ms % 1000) * 1000000 };
 		nanosleep(&ts, NULL);
 	}
 	pthread_rwlock_wrlock(&s->lock);
@@ -282,8 +283,8 @@ static int create(struct thinsnap_snapshotter *s, enum thinsnap_kind kind, const
 	n = realloc(s->snaps, (s->n_snaps + 1) * sizeof(*n));
 	if (n)
 		s->snaps = n;
-	if (!f || !n || !(f->name = strdup(key)) ||
-	    (p && !(f->parent = strdup(parent))) || labels_dup(labels, n_labels, &f->labels) < 0) {
+	if (!f || !n || !(f->name = strdup(key)) || (p && !(f->parent = strdup(parent))) ||
+	    labels_dup(labels, n_labels, &f->labels) < 0) {
 		snap_free(f);
 		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 		goto out;
@@ -293,8 +294,8 @@ static int create(struct thinsnap_snapshotter *s, enum thinsnap_kind kind, const
 	f->created_ns = f->updated_ns = now_ns();
 	f->id = s->next_id++;
 	if (s->bind_root &&
-	    (p ? shell("cp -a '%s/%u' '%s/%u'", s->bind_root, p->id, s->bind_root, f->id) :
-		 shell("mkdir -m 0755 '%s/%u'", s->bind_root, f->id)) < 0) {
+	    (p ? shell("cp -a '%s/%u' '%s/%u'", s->bind_root, p->id, s->bind_root, f->id)
+	       : shell("mkdir -m 0755 '%s/%u'", s->bind_root, f->id)) < 0) {
 		snap_free(f);
 		r = thinsnap_error_setf(reterr, -EIO, "cannot make the fake's directory");
 		goto out;
@@ -437,8 +438,8 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	}
 	for (size_t j = 0; j < s->n_snaps; j++)
 		if (s->snaps[j]->parent && strcmp(s->snaps[j]->parent, key) == 0) {
-			r = thinsnap_error_setf(reterr, -ENOTEMPTY,
-						"snapshot '%s' has children", key);
+			r = thinsnap_error_setf(reterr, -ENOTEMPTY, "snapshot '%s' has children",
+						key);
 			goto out;
 		}
 	if (s->bind_root)
@@ -548,7 +549,8 @@ int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *
 	if (!s || !info || !info->name)
 		return thinsnap_error_setf(reterr, -EINVAL, "no name");
 	for (size_t i = 0; i < n_fieldpaths; i++)
-		if (strcmp(fieldpaths[i], "labels") != 0 && strncmp(fieldpaths[i], "labels.", 7) != 0)
+		if (strcmp(fieldpaths[i], "labels") != 0 &&
+		    strncmp(fieldpaths[i], "labels.", 7) != 0)
 			return thinsnap_error_setf(reterr, -EINVAL, "cannot update field '%s'",
 						   fieldpaths[i]);
 	r = write_begin(s, reterr);

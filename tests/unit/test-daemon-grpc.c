@@ -3,15 +3,14 @@
  * and the server (on tests/lib/fake-snap.c) on a thread: replies, trailers-only errors and
  * their codes, bad requests, List batching, reads overtaking a slow write, graceful stop.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include <cmocka.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +70,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
 		r->grpc_status = atoi((const char *)value);
 	if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0) {
-		size_t n = valuelen < sizeof(r->grpc_message) - 1 ? valuelen :
-								    sizeof(r->grpc_message) - 1;
+		size_t n = valuelen < sizeof(r->grpc_message) - 1 ? valuelen
+								  : sizeof(r->grpc_message) - 1;
 		memcpy(r->grpc_message, value, n);
 		r->grpc_message[n] = '\0';
 	}
@@ -157,17 +156,19 @@ static void client_io(struct client *cl, bool block)
 		assert_int_equal(nghttp2_session_mem_recv(cl->h2, buf, (size_t)n), n);
 }
 
-#define NV(n, v)                                                                                   \
-	{                                                                                          \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE     \
+#define NV(n, v)                                                                               \
+	{                                                                                      \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
 	}
 
 /* Starts a call with a raw body (prefix included); returns its response record. */
-static struct resp *start_raw(struct client *cl, const char *path, const uint8_t *body,
-			      size_t len)
+static struct resp *start_raw(struct client *cl, const char *path, const uint8_t *body, size_t len)
 {
-	nghttp2_nv nva[] = { NV(":method", "POST"), NV(":scheme", "http"), NV(":path", path),
-			     NV(":authority", "localhost"), NV("content-type", "application/grpc"),
+	nghttp2_nv nva[] = { NV(":method", "POST"),
+			     NV(":scheme", "http"),
+			     NV(":path", path),
+			     NV(":authority", "localhost"),
+			     NV("content-type", "application/grpc"),
 			     NV("te", "trailers") };
 	struct body_src *b = calloc(1, sizeof(*b));
 	uint8_t *copy = malloc(len + 1);
@@ -292,7 +293,8 @@ static int prepare(struct client *cl, const char *key, const char *parent, const
 		   const char *lv)
 {
 	PrepareReq req = CONTAINERD__SERVICES__SNAPSHOTS__V1__PREPARE_SNAPSHOT_REQUEST__INIT;
-	PrepareLabel l = CONTAINERD__SERVICES__SNAPSHOTS__V1__PREPARE_SNAPSHOT_REQUEST__LABELS_ENTRY__INIT;
+	PrepareLabel l =
+		CONTAINERD__SERVICES__SNAPSHOTS__V1__PREPARE_SNAPSHOT_REQUEST__LABELS_ENTRY__INIT;
 	PrepareLabel *ls[1] = { &l };
 	struct resp *r;
 	int status;
@@ -316,7 +318,7 @@ static int prepare(struct client *cl, const char *key, const char *parent, const
 		assert_int_equal(resp->n_mounts, 1);
 		assert_string_equal(resp->mounts[0]->type, "ext4");
 		containerd__services__snapshots__v1__prepare_snapshot_response__free_unpacked(resp,
-											     NULL);
+											      NULL);
 	}
 	resp_free(cl, r);
 	return status;
@@ -360,7 +362,7 @@ static void test_prepare_stat_roundtrip(void **state)
 	assert_int_equal(r->grpc_status, 0);
 	assert_int_equal(r->header_blocks, 2); /* headers, then trailers */
 	resp = containerd__services__snapshots__v1__stat_snapshot_response__unpack(NULL, r->len - 5,
-										  r->body + 5);
+										   r->body + 5);
 	assert_non_null(resp);
 	assert_string_equal(resp->info->name, "ns/1/a");
 	assert_string_equal(resp->info->parent, "");
