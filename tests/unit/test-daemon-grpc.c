@@ -3,14 +3,18 @@
  * and the server (on tests/lib/fake-snap.c) on a thread: replies, trailers-only errors and
  * their codes, bad requests, List batching, reads overtaking a slow write, graceful stop.
  */
-#include <cmocka.h>
-#include <errno.h>
-#include <nghttp2/nghttp2.h>
-#include <pthread.h>
+/* cmocka needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
