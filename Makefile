@@ -111,6 +111,11 @@ DAEMON_LIBS := $(shell pkg-config --libs libnghttp2 libprotobuf-c 2>/dev/null ||
 DAEMON_OBJS_R := $(DAEMON_SRCS:%.c=$(R)/%.o)
 DAEMON_OBJS_C := $(DAEMON_SRCS:%.c=$(C)/%.o)
 DAEMON_LIB_OBJS_C := $(filter-out $(C)/daemon/main.o,$(DAEMON_OBJS_C))
+# The CLI's configuration module, when present, gives the daemon the same config resolution.
+DAEMON_CONFIG_R := $(if $(wildcard cli/config.c),$(R)/cli/config.o)
+DAEMON_CONFIG_C := $(if $(wildcard cli/config.c),$(C)/cli/config.o)
+$(R)/daemon/main.o $(C)/daemon/main.o: CFLAGS_COMMON += $(if $(wildcard cli/config.c),-DTHINSNAPD_HAVE_CONFIG)
+$(R)/daemon/main.o $(C)/daemon/main.o: $(wildcard cli/config.h)
 
 $(G)/.stamp: $(CTRD_API)/services/snapshots/v1/snapshots.proto $(CTRD_API)/types/mount.proto Makefile
 	@rm -rf $(G) && mkdir -p $(G)/proto
@@ -141,15 +146,16 @@ SUITE := build/conformance/thinsnap-suite.test
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
-$(R)/thinsnapd: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) $(PKG_LIBS) $(LDFLAGS)
+$(R)/thinsnapd: $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
+	$(CC) -o $@ $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
+	    $(PKG_LIBS) $(LDFLAGS)
 
 # The daemon on tests/lib/fake-snap.c (in memory, no pool): unit tests and bring-up only.
-$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(DAEMON_CONFIG_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS) $(LDFLAGS)
 
 # The same without sanitizers, for user-mode-linux (ASan can't map its shadow memory there).
-$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
+$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
 		$(filter $(R)/base/%,$(LIB_OBJS_R))
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(LDFLAGS)
 

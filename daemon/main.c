@@ -17,9 +17,22 @@
 #include "base/cleanup.h"
 #include "daemon/daemon.h"
 
+/*
+ * With the CLI's configuration module (cli/config.c, built in when present) the daemon reads
+ * the same file, environment and defaults as the thinsnap command: flag > env > file >
+ * default. Without it, flags and these defaults (the CLI's) only.
+ */
+#ifdef THINSNAPD_HAVE_CONFIG
+#include "cli/config.h"
+#define DEFAULT_STATE_DIR THINSNAP_CONFIG_DEFAULT_STATE_DIR
+#define DEFAULT_POOL      THINSNAP_CONFIG_DEFAULT_POOL
+#else
 #define DEFAULT_STATE_DIR "/var/lib/thinsnap"
-#define DEFAULT_POOL      "thinsnap"
-#define DEFAULT_ADDRESS   "/run/thinsnap/thinsnapd.sock"
+#define DEFAULT_POOL      "thinsnap-pool"
+#endif
+#define DEFAULT_ADDRESS "/run/thinsnap/thinsnapd.sock"
+
+extern char **environ;
 
 static struct thinsnap_daemon_server *the_server;
 
@@ -39,6 +52,13 @@ static void usage(FILE *f)
 		"Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
 		"for the thinsnap pool NAME (default %s) with state in DIR (default %s).\n",
 		DEFAULT_ADDRESS, DEFAULT_POOL, DEFAULT_STATE_DIR);
+#ifdef THINSNAPD_HAVE_CONFIG
+	fprintf(f,
+		"Configuration as the thinsnap command's: flags, then THINSNAP_STATE_DIR,\n"
+		"THINSNAP_POOL, ... from the environment, then FILE (or $THINSNAP_CONFIG,\n"
+		"or %s when it exists).\n",
+		THINSNAP_CONFIG_DEFAULT_FILE);
+#endif
 }
 
 /* mkdir -p for the socket's directory (0755: the socket itself is 0660). */
@@ -66,6 +86,38 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+#ifdef THINSNAPD_HAVE_CONFIG
+/* flag > env > file > default, exactly as the thinsnap command resolves it. 0 or exit code. */
+static int configure(struct thinsnap_config *cfg, const char *file, const char *state_dir,
+		     const char *pool)
+{
+	struct thinsnap_error e = { 0 };
+	int r = 0;
+
+	if (!file)
+		file = thinsnap_config_getenv(environ, "THINSNAP_CONFIG");
+	if (file && !*file)
+		file = NULL;
+	if (file)
+		r = thinsnap_config_load_file(cfg, file, &e);
+	else if ((r = thinsnap_config_load_file(cfg, THINSNAP_CONFIG_DEFAULT_FILE, &e)) == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = thinsnap_config_apply_env(cfg, environ, &e);
+	if (r == 0 && state_dir)
+		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_STATE_DIR, state_dir,
+					THINSNAP_CONFIG_FLAG, &e);
+	if (r == 0 && pool)
+		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_POOL_NAME, pool, THINSNAP_CONFIG_FLAG,
+					&e);
+	if (r < 0) {
+		log_error("configuration: %s", e.msg);
+		return 2;
+	}
+	return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -84,6 +136,7 @@ int main(int argc, char **argv)
 		.log = thinsnap_daemon_log_lib,
 	};
 	const char *address = DEFAULT_ADDRESS;
+	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;
 	struct thinsnap_snapshotter *snap = NULL;
 	struct thinsnap_error err = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -93,15 +146,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			/* The config file format belongs to the CLI (cli/config.c); until it
-			 * lands the daemon takes flags only. */
-			fprintf(stderr, "thinsnapd: --config is not supported yet; use flags\n");
-			return 2;
+			config_file = optarg;
+			break;
 		case 's':
-			opts.state_dir = optarg;
+			state_dir = optarg;
 			break;
 		case 'p':
-			opts.pool_name = optarg;
+			pool = optarg;
 			break;
 		case 'a':
 			address = optarg;
@@ -128,6 +179,33 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+#ifdef THINSNAPD_HAVE_CONFIG
+	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
+	if (thinsnap_config_init(&cfg) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	r = configure(&cfg, config_file, state_dir, pool);
+	if (r != 0)
+		return r;
+	opts.state_dir = cfg.state_dir;
+	opts.pool_name = cfg.pool_name;
+	opts.base_size_bytes = cfg.base_size_bytes;
+	opts.fs_type = cfg.fs_type;
+	opts.fs_options = cfg.fs_options[0] ? cfg.fs_options : NULL;
+	opts.async_remove = cfg.async_remove;
+	opts.discard_blocks = cfg.discard_blocks;
+#else
+	if (config_file) {
+		fprintf(stderr, "thinsnapd: --config needs the CLI's config module (cli/config.c), "
+				"not built in; use flags\n");
+		return 2;
+	}
+	if (state_dir)
+		opts.state_dir = state_dir;
+	if (pool)
+		opts.pool_name = pool;
+#endif
 
 	r = thinsnap_open(&opts, &snap, &err);
 	if (r < 0) {
