@@ -52,8 +52,9 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 .PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
         format bench fuzz install uninstall clean test
 
-# thinsnapd links the real core; until snap/ exists only the fake-backed test build is made.
-DAEMON_BIN := $(if $(wildcard snap/*.c),$(R)/thinsnapd)
+# thinsnapd links the real core; until snap/ implements thinsnap_open() only the fake-backed
+# builds are made.
+DAEMON_BIN := $(if $(shell grep -l '^int thinsnap_open' snap/*.c 2>/dev/null),$(R)/thinsnapd)
 
 all: lib cli daemon $(BENCH_BINS)
 
@@ -193,7 +194,11 @@ $(R)/bench/%: bench/%.c $(R)/libthinsnap.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
 
-bench: $(BENCH_BINS)
+# thinsnapd vs containerd's devmapper through containerd's clients: bench/ctrbench/run.sh.
+$(R)/bench/ctrbench: $(wildcard bench/ctrbench/*.go) bench/ctrbench/build.sh
+	bench/ctrbench/build.sh $@
+
+bench: $(BENCH_BINS) $(R)/bench/ctrbench
 
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)

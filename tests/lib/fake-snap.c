@@ -341,7 +341,7 @@ int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 	if (!f)
 		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
 	else if (f->kind == THINSNAP_KIND_COMMITTED)
-		r = thinsnap_error_setf(reterr, -EINVAL, "snapshot '%s' is committed", key);
+		r = thinsnap_error_setf(reterr, -EROFS, "snapshot '%s' is committed", key);
 	else if ((r = make_mount(s, f, ret_mount)) < 0)
 		r = thinsnap_error_setf(reterr, r, "out of memory");
 	pthread_rwlock_unlock(&s->lock);
