@@ -140,10 +140,11 @@ $(DAEMON_OBJS_R) $(DAEMON_OBJS_C) $(C)/tests/test-daemon-grpc: CFLAGS_COMMON += 
 $(DAEMON_OBJS_R) $(DAEMON_OBJS_C): | $(G)/.stamp
 -include $(DAEMON_OBJS_R:.o=.d) $(DAEMON_OBJS_C:.o=.d)
 
-daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
-
 # containerd's snapshotter conformance suite, built offline (GOPATH mode) from Debian's sources.
 SUITE := build/conformance/thinsnap-suite.test
+
+daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
+
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
