@@ -24,6 +24,8 @@ start)
 		dmsetup create "$pool" --table "0 $sectors thin-pool $meta $data 128 0" >&2
 		echo "$pool" > "$root/pool"
 		args+=(--pool "$pool")
+		# Small base devices keep 21 pools and their mkfs quick (read by the config module).
+		export THINSNAP_BASE_IMAGE_SIZE=${THINSNAP_BASE_IMAGE_SIZE:-512MB}
 	fi
 	"$daemon" "${args[@]}" > "$root/thinsnapd.log" 2>&1 < /dev/null &
 	echo $! > "$root/thinsnapd.pid"
