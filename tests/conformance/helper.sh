@@ -3,25 +3,28 @@
 #   helper.sh start ROOT   prints the socket of a new daemon with its state in ROOT
 #   helper.sh stop ROOT    stops it (SIGTERM) and, with a pool, removes the pool
 # THINSNAPD is the daemon binary (default build/check/thinsnapd-fake). With THINSNAP_SUITE_POOL=1
-# each case gets its own dm-thin pool on loop files (needs the real core and root).
+# each case gets its own pool (`thinsnap pool create` on loop files; needs the core and root).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 daemon=${THINSNAPD:-$top/build/check/thinsnapd-fake}
+thinsnap=${THINSNAP:-$top/build/release/thinsnap}
 verb=$1
 root=$2
+# Alive and not a zombie (once an earlier helper exits, the daemon's parent is init).
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
 case $verb in
 start)
 	args=(--state-dir "$root/state" --address "$root/thinsnapd.sock" --log-level "${THINSNAP_SUITE_LOG:-warning}")
 	mkdir -p "$root/state"
 	if [ "${THINSNAP_SUITE_POOL:-0}" = 1 ]; then
-		truncate -s 16M "$root/meta.img"
-		truncate -s "${THINSNAP_SUITE_POOL_SIZE:-4G}" "$root/data.img"
-		meta=$(losetup --find --show "$root/meta.img")
-		data=$(losetup --find --show "$root/data.img")
-		echo "$meta $data" > "$root/loops"
+		# The core opens only pools the command made (recorded in <state_dir>/pool).
 		pool=tsuite$(basename "$(dirname "$root")" | tr -dc 'a-z0-9' | tail -c 12)
-		sectors=$(( $(blockdev --getsz "$data") ))
-		dmsetup create "$pool" --table "0 $sectors thin-pool $meta $data 128 0" >&2
+		"$thinsnap" --state-dir "$root/state" --pool "$pool" pool create \
+			--data-size "${THINSNAP_SUITE_POOL_SIZE:-4G}" >&2
 		echo "$pool" > "$root/pool"
 		args+=(--pool "$pool")
 		# Small base devices keep 21 pools and their mkfs quick (read by the config module).
@@ -29,9 +32,9 @@ start)
 	fi
 	"$daemon" "${args[@]}" > "$root/thinsnapd.log" 2>&1 < /dev/null &
 	echo $! > "$root/thinsnapd.pid"
-	for _ in $(seq 1 200); do
+	for _ in $(seq 1 1200); do
 		[ -S "$root/thinsnapd.sock" ] && { echo "$root/thinsnapd.sock"; exit 0; }
-		kill -0 "$(cat "$root/thinsnapd.pid")" 2> /dev/null || break
+		alive "$(cat "$root/thinsnapd.pid")" || break
 		sleep 0.05
 	done
 	echo "helper: thinsnapd did not come up:" >&2
@@ -42,18 +45,13 @@ stop)
 	pid=$(cat "$root/thinsnapd.pid")
 	rc=0
 	kill -TERM "$pid" 2> /dev/null || true
-	# Gone, or a zombie waiting for init (the daemon's parent was an earlier helper).
-	alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
 	for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
 	if alive "$pid"; then echo "helper: thinsnapd $pid ignored SIGTERM" >&2; kill -KILL "$pid"; rc=1; fi
 	if grep -E 'ERROR: AddressSanitizer|runtime error' "$root/thinsnapd.log" >&2; then rc=1; fi
 	[ "${THINSNAP_SUITE_VERBOSE:-0}" = 1 ] && cat "$root/thinsnapd.log" >&2
 	if [ -f "$root/pool" ]; then
-		pool=$(cat "$root/pool")
-		for d in $(dmsetup ls 2> /dev/null | awk '{print $1}' | grep "^$pool" | sort -r); do
-			dmsetup remove "$d" >&2 || true
-		done
-		for l in $(cat "$root/loops"); do losetup -d "$l" || true; done
+		"$thinsnap" --state-dir "$root/state" --pool "$(cat "$root/pool")" pool destroy --force >&2 ||
+			rc=1
 	fi
 	exit $rc
 	;;

@@ -1,8 +1,9 @@
 # Helpers for the thinsnapd tests (t06NN): source after lib.sh.
 #   start_thinsnapd      starts the daemon on $T/run/thinsnapd.sock (sets $dpid, $daemon):
-#                        THINSNAPD, else the real build/release/thinsnapd on a loop-file pool,
-#                        else build/release/thinsnapd-fake (in memory; THINSNAP_FAKE_BIND=1
-#                        backs snapshots with directories so they can be mounted)
+#                        THINSNAPD, else the real build/release/thinsnapd on a pool that
+#                        `thinsnap pool create` makes on loop files under $T/state/pool, else
+#                        build/release/thinsnapd-fake (in memory; THINSNAP_FAKE_BIND=1 backs
+#                        snapshots with directories so they can be mounted)
 #   start_containerd     a private containerd (own config, root, state and socket) with
 #                        proxy_plugins.thinsnap; c ARGS runs ctr against it, s ARGS is
 #                        `ctr snapshots --snapshotter thinsnap ARGS`
@@ -16,10 +17,16 @@ fail() {
 	exit 1
 }
 
+# The real daemon needs the core (build/release/thinsnapd) and a pool made by the command
+# (`thinsnap pool create`: the core opens only pools recorded in <state_dir>/pool).
+have_real() {
+	[ -x "$TOP/build/release/thinsnapd" ] && "$THINSNAP" pool --help > /dev/null 2>&1
+}
+
 start_thinsnapd() {
 	daemon=${THINSNAPD:-}
 	if [ -z "$daemon" ]; then
-		if [ -x "$TOP/build/release/thinsnapd" ]; then
+		if have_real; then
 			daemon=$TOP/build/release/thinsnapd
 		else
 			daemon=$TOP/build/release/thinsnapd-fake
@@ -27,24 +34,28 @@ start_thinsnapd() {
 	fi
 	[ -x "$daemon" ] || fail "no daemon binary '$daemon'"
 	local args=(--state-dir "$T/state" --address "$T/run/thinsnapd.sock" --log-level info)
+	mkdir -p "$T/state" "$T/run"
 	real=0
 	case $daemon in *-fake) ;; *) real=1 ;; esac
 	if [ "$real" = 1 ]; then
 		require_thin
-		local meta data pool
-		meta=$(make_loop 16M)
-		data=$(make_loop "${POOL_SIZE:-2G}")
-		pool=tctrd$$
-		dmsetup create "$pool" --table "0 $(blockdev --getsz "$data") thin-pool $meta $data 128 0"
-		at_exit "for d in \$(dmsetup ls | awk '{print \$1}' | grep '^$pool' | sort -r); do dmsetup remove \$d; done"
+		local pool=tctrd$$
+		# Small base devices keep mkfs quick (the daemon reads this like the command).
+		export THINSNAP_BASE_IMAGE_SIZE=${THINSNAP_BASE_IMAGE_SIZE:-512MB}
+		"$THINSNAP" --state-dir "$T/state" --pool "$pool" pool create --data-size "${POOL_SIZE:-2G}" ||
+			fail "thinsnap pool create"
+		at_exit "$THINSNAP --state-dir $T/state --pool $pool pool destroy --force"
 		args+=(--pool "$pool")
 	fi
 	echo "daemon: $daemon"
-	mkdir -p "$T/state" "$T/run"
 	"$daemon" "${args[@]}" 2> "$T/thinsnapd.log" &
 	dpid=$!
 	at_exit "kill -KILL $dpid"
-	for _ in $(seq 1 200); do [ -S "$T/run/thinsnapd.sock" ] && break; sleep 0.05; done
+	for _ in $(seq 1 600); do
+		[ -S "$T/run/thinsnapd.sock" ] && break
+		kill -0 "$dpid" 2> /dev/null || break
+		sleep 0.05
+	done
 	[ -S "$T/run/thinsnapd.sock" ] || fail "thinsnapd did not start"
 }
 

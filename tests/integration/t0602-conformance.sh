@@ -1,7 +1,8 @@
 #!/bin/bash
 # containerd 1.6's snapshotter conformance suite (snapshots/testsuite) through containerd's
 # proxy client against thinsnapd, one fresh daemon per case (tests/conformance/helper.sh):
-# the real build/release/thinsnapd on a fresh loop-file pool per case when it exists, else
+# the real build/release/thinsnapd on a fresh pool per case (`thinsnap pool create`) when the
+# core and the command's pool verbs are built, else
 # build/release/thinsnapd-fake backing snapshots with directories (THINSNAP_FAKE_BIND=1).
 # Every case that runs must pass; the suite skips Rename itself (20 of 21 run). TestBadRequests
 # (badreq_test.go) checks the codes of bad requests and that the daemon keeps serving.
@@ -9,7 +10,8 @@
 suite=$TOP/build/conformance/thinsnap-suite.test
 [ -x "$suite" ] || skip "no $suite (make daemon builds it)"
 export THINSNAP_SUITE_HELPER=$TOP/tests/conformance/helper.sh
-if [ -x "$TOP/build/release/thinsnapd" ] && [ -z "${THINSNAPD:-}" ]; then
+if [ -x "$TOP/build/release/thinsnapd" ] && "$THINSNAP" pool --help > /dev/null 2>&1 &&
+	[ -z "${THINSNAPD:-}" ]; then
 	require_thin
 	export THINSNAPD=$TOP/build/release/thinsnapd THINSNAP_SUITE_POOL=1
 else
