@@ -19,14 +19,17 @@ else
 fi
 echo "daemon: $THINSNAPD"
 cd "$T"
+# Mounts a failed case leaves behind would keep $T from being removed.
+at_exit "grep -o ' $T/[^ ]*' /proc/mounts | sort -r | xargs -r -n 1 umount -l"
+log=$TOP/build/test-logs/t0602-suite.log
 rc=0
-TMPDIR=$T "$suite" -test.v -test.timeout 20m > "$T/suite.log" 2>&1 || rc=$?
-grep -E '^\s+--- (PASS|FAIL|SKIP)' "$T/suite.log"
-passed=$(grep -cE '^\s+--- PASS' "$T/suite.log" || true)
-failed=$(grep -cE '^\s+--- FAIL' "$T/suite.log" || true)
-skipped=$(grep -cE '^\s+--- SKIP' "$T/suite.log" || true)
-echo "conformance: $passed passed, $failed failed, $skipped skipped"
+TMPDIR=$T "$suite" -test.v -test.timeout 20m > "$log" 2>&1 || rc=$?
+grep -E '^\s*--- (PASS|FAIL|SKIP)' "$log" || true
+passed=$(grep -cE '^\s+--- PASS' "$log" || true)
+failed=$(grep -cE '^\s+--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s+--- SKIP' "$log" || true)
+echo "conformance: $passed passed, $failed failed, $skipped skipped (log: $log)"
 if [ "$rc" != 0 ] || [ "$failed" != 0 ] || [ "$passed" -lt 20 ]; then
-	grep -vE 'helpers.go:6[46]' "$T/suite.log" | tail -n 80
+	grep -vE 'helpers.go:6[46]' "$log" | tail -n 80
 	fail "conformance suite (exit $rc)"
 fi
