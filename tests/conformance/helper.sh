@@ -1,6 +1,6 @@
 #!/bin/bash
 # Starts and stops one thinsnapd per conformance case (THINSNAP_SUITE_HELPER).
-#   helper.sh start ROOT   prints the socket of a new daemon with its state in ROOT
+#   helper.sh start ROOT   prints the socket of a new daemon (socket in ROOT, state beside it)
 #   helper.sh stop ROOT    stops it (SIGTERM) and, with a pool, removes the pool
 # THINSNAPD is the daemon binary (default build/check/thinsnapd-fake). With THINSNAP_SUITE_POOL=1
 # each case gets its own pool (`thinsnap pool create` on loop files; needs the core and root).
@@ -16,14 +16,17 @@ alive() {
 	st=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null)
 	[ -n "$st" ] && [ "$st" != Z ]
 }
+# The state (and a pool's sparse loop files) lives outside ROOT: the suite dumps ROOT's files
+# into its log when a case fails, and would read a multi-GiB sparse file into memory.
+state=${TMPDIR:-/tmp}/thinsnap-suite-state.$(basename "$(dirname "$root")")
 case $verb in
 start)
-	args=(--state-dir "$root/state" --address "$root/thinsnapd.sock" --log-level "${THINSNAP_SUITE_LOG:-warning}")
-	mkdir -p "$root/state"
+	args=(--state-dir "$state" --address "$root/thinsnapd.sock" --log-level "${THINSNAP_SUITE_LOG:-warning}")
+	mkdir -p "$state"
 	if [ "${THINSNAP_SUITE_POOL:-0}" = 1 ]; then
 		# The core opens only pools the command made (recorded in <state_dir>/pool).
 		pool=tsuite$(basename "$(dirname "$root")" | tr -dc 'a-z0-9' | tail -c 12)
-		"$thinsnap" --state-dir "$root/state" --pool "$pool" pool create \
+		"$thinsnap" --state-dir "$state" --pool "$pool" pool create \
 			--data-size "${THINSNAP_SUITE_POOL_SIZE:-4G}" >&2
 		echo "$pool" > "$root/pool"
 		args+=(--pool "$pool")
@@ -50,9 +53,10 @@ stop)
 	if grep -E 'ERROR: AddressSanitizer|runtime error' "$root/thinsnapd.log" >&2; then rc=1; fi
 	[ "${THINSNAP_SUITE_VERBOSE:-0}" = 1 ] && cat "$root/thinsnapd.log" >&2
 	if [ -f "$root/pool" ]; then
-		"$thinsnap" --state-dir "$root/state" --pool "$(cat "$root/pool")" pool destroy --force >&2 ||
+		"$thinsnap" --state-dir "$state" --pool "$(cat "$root/pool")" pool destroy --force >&2 ||
 			rc=1
 	fi
+	rm -rf "$state"
 	exit $rc
 	;;
 *)
