@@ -1,0 +1,103 @@
+/*
+ * thinsnapd's internal contract: logging (log.c), the snapshot service methods that turn one
+ * protobuf request into one gRPC reply (service.c), the worker pool (work.c) and the gRPC
+ * server over nghttp2 (server.c). Uses only the public libthinsnap API.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <thinsnap/snapshotter.h>
+
+/* ---- logging (stderr, one line per message) ---- */
+
+/* Messages above this level (THINSNAP_LOG_*) are dropped; default THINSNAP_LOG_INFO. */
+void thinsnap_daemon_log_set_level(enum thinsnap_log_level level);
+/* "error", "warning", "info", "debug"; -EINVAL otherwise. */
+int thinsnap_daemon_log_parse_level(const char *s, enum thinsnap_log_level *ret);
+void thinsnap_daemon_log(enum thinsnap_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A thinsnap_options.log callback that forwards the library's messages. */
+void thinsnap_daemon_log_lib(void *userdata, enum thinsnap_log_level level, const char *msg);
+
+#define log_error(...)   thinsnap_daemon_log(THINSNAP_LOG_ERROR, __VA_ARGS__)
+#define log_warning(...) thinsnap_daemon_log(THINSNAP_LOG_WARNING, __VA_ARGS__)
+#define log_info(...)    thinsnap_daemon_log(THINSNAP_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)   thinsnap_daemon_log(THINSNAP_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- the service: containerd.services.snapshots.v1.Snapshots ---- */
+
+#define THINSNAP_DAEMON_SERVICE_PREFIX "/containerd.services.snapshots.v1.Snapshots/"
+/* The gRPC message limit, both ways (containerd's default). */
+#define THINSNAP_DAEMON_MAX_MESSAGE    (16u << 20)
+/* Infos per ListSnapshotsResponse message on the List stream. */
+#define THINSNAP_DAEMON_LIST_BATCH     100
+
+/* gRPC codes the daemon itself produces, beyond enum thinsnap_code. */
+#define THINSNAP_DAEMON_CODE_RESOURCE_EXHAUSTED 8
+#define THINSNAP_DAEMON_CODE_INTERNAL           13
+
+struct thinsnap_daemon_method;
+
+/* The reply to one call: either status 0 and body, or status != 0 and message. */
+struct thinsnap_daemon_reply {
+	int status;    /* gRPC status code */
+	char msg[512]; /* for status != 0 */
+	uint8_t *body; /* length-prefixed gRPC messages (one, or several for List); malloc'd */
+	size_t len;
+};
+
+/* Finds a method by its HTTP/2 :path; NULL for anything else. */
+const struct thinsnap_daemon_method *thinsnap_daemon_method_find(const char *path);
+const char *thinsnap_daemon_method_name(const struct thinsnap_daemon_method *m);
+/* Reads never wait behind writes: the worker pool keeps threads for them. */
+bool thinsnap_daemon_method_is_read(const struct thinsnap_daemon_method *m);
+/* Decodes one request message (without the 5-byte prefix), calls the snapshotter and fills
+ * *reply (zeroed by the caller). */
+void thinsnap_daemon_method_call(const struct thinsnap_daemon_method *m,
+				 struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+				 struct thinsnap_daemon_reply *reply);
+void thinsnap_daemon_reply_clear(struct thinsnap_daemon_reply *reply);
+/* Sets status and a formatted message (for errors found before a method runs). */
+void thinsnap_daemon_reply_error(struct thinsnap_daemon_reply *reply, int status, const char *fmt,
+				 ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- worker pool: tasks run on threads, finished tasks come back through an eventfd ---- */
+
+struct thinsnap_daemon_task {
+	struct thinsnap_daemon_task *next;
+	bool read; /* a read-only call: may run on a reader thread */
+	void (*run)(struct thinsnap_daemon_task *t);
+};
+
+struct thinsnap_daemon_pool;
+
+/* n_readers threads take only reads; n_writers take writes first, then reads. */
+int thinsnap_daemon_pool_new(unsigned n_readers, unsigned n_writers,
+			     struct thinsnap_daemon_pool **ret);
+/* Stops the threads after the queued tasks ran; returns the finished tasks not yet taken. */
+struct thinsnap_daemon_task *thinsnap_daemon_pool_free(struct thinsnap_daemon_pool *p);
+void thinsnap_daemon_pool_submit(struct thinsnap_daemon_pool *p, struct thinsnap_daemon_task *t);
+/* An eventfd that is readable while finished tasks wait. */
+int thinsnap_daemon_pool_done_fd(struct thinsnap_daemon_pool *p);
+/* Takes every finished task (a list linked by next, oldest first); resets the eventfd. */
+struct thinsnap_daemon_task *thinsnap_daemon_pool_take_done(struct thinsnap_daemon_pool *p);
+
+/* ---- the gRPC server ---- */
+
+struct thinsnap_daemon_server;
+
+int thinsnap_daemon_server_new(struct thinsnap_snapshotter *snap,
+			       struct thinsnap_daemon_server **ret);
+void thinsnap_daemon_server_free(struct thinsnap_daemon_server *srv);
+/* Listens on a unix socket at path (replacing a stale one), mode 0660. */
+int thinsnap_daemon_server_listen(struct thinsnap_daemon_server *srv, const char *path);
+/* Serves an already connected stream socket (tests use a socketpair); takes fd. */
+int thinsnap_daemon_server_add_fd(struct thinsnap_daemon_server *srv, int fd);
+/* Serves until stopped and every in-flight call finished; returns 0 or -errno. */
+int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv);
+/* Asks run() to stop gracefully: no new connections, GOAWAY, finish in-flight calls.
+ * Async-signal-safe. */
+void thinsnap_daemon_server_stop(struct thinsnap_daemon_server *srv);

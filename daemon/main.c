@@ -1,0 +1,246 @@
+/*
+ * thinsnapd: serves containerd's snapshots API (a proxy plugin) for one thinsnap pool on a
+ * unix socket. Parses options, opens the snapshotter, serves until SIGTERM or SIGINT, then
+ * finishes the calls in flight and exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thinsnap/snapshotter.h>
+
+#include "base/cleanup.h"
+#include "daemon/daemon.h"
+
+/*
+ * With the CLI's configuration module (cli/config.c, built in when present) the daemon reads
+ * the same file, environment and defaults as the thinsnap command: flag > env > file >
+ * default. Without it, flags and these defaults (the CLI's) only.
+ */
+#ifdef THINSNAPD_HAVE_CONFIG
+#include "cli/config.h"
+#define DEFAULT_STATE_DIR THINSNAP_CONFIG_DEFAULT_STATE_DIR
+#define DEFAULT_POOL      THINSNAP_CONFIG_DEFAULT_POOL
+#else
+#define DEFAULT_STATE_DIR "/var/lib/thinsnap"
+#define DEFAULT_POOL      "thinsnap-pool"
+#endif
+#define DEFAULT_ADDRESS "/run/thinsnap/thinsnapd.sock"
+
+extern char **environ;
+
+static struct thinsnap_daemon_server *the_server;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (the_server)
+		thinsnap_daemon_server_stop(the_server);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: thinsnapd [--config FILE] [--state-dir DIR] [--pool NAME] "
+		"[--address SOCKET]\n"
+		"                 [--log-level error|warning|info|debug] [--version] [--help]\n"
+		"Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
+		"for the thinsnap pool NAME (default %s) with state in DIR (default %s).\n",
+		DEFAULT_ADDRESS, DEFAULT_POOL, DEFAULT_STATE_DIR);
+#ifdef THINSNAPD_HAVE_CONFIG
+	fprintf(f,
+		"Configuration as the thinsnap command's: flags, then THINSNAP_STATE_DIR,\n"
+		"THINSNAP_POOL, ... from the environment, then FILE (or $THINSNAP_CONFIG,\n"
+		"or %s when it exists).\n",
+		THINSNAP_CONFIG_DEFAULT_FILE);
+#endif
+}
+
+/* mkdir -p for the socket's directory (0755: the socket itself is 0660). */
+static int make_parent(const char *path)
+{
+	CLEANUP_FREE char *d = strdup(path);
+	char *slash;
+
+	if (!d)
+		return -ENOMEM;
+	slash = strrchr(d, '/');
+	if (!slash || slash == d)
+		return 0;
+	*slash = '\0';
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(d, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+#ifdef THINSNAPD_HAVE_CONFIG
+/* flag > env > file > default, exactly as the thinsnap command resolves it. 0 or exit code. */
+static int configure(struct thinsnap_config *cfg, const char *file, const char *state_dir,
+		     const char *pool)
+{
+	struct thinsnap_error e = { 0 };
+	int r = 0;
+
+	if (!file)
+		file = thinsnap_config_getenv(environ, "THINSNAP_CONFIG");
+	if (file && !*file)
+		file = NULL;
+	if (file)
+		r = thinsnap_config_load_file(cfg, file, &e);
+	else if ((r = thinsnap_config_load_file(cfg, THINSNAP_CONFIG_DEFAULT_FILE, &e)) == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = thinsnap_config_apply_env(cfg, environ, &e);
+	if (r == 0 && state_dir)
+		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_STATE_DIR, state_dir,
+					THINSNAP_CONFIG_FLAG, &e);
+	if (r == 0 && pool)
+		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_POOL_NAME, pool, THINSNAP_CONFIG_FLAG,
+					&e);
+	if (r < 0) {
+		log_error("configuration: %s", e.msg);
+		return 2;
+	}
+	return 0;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "address", required_argument, NULL, 'a' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct thinsnap_options opts = {
+		.state_dir = DEFAULT_STATE_DIR,
+		.pool_name = DEFAULT_POOL,
+		.log = thinsnap_daemon_log_lib,
+	};
+	const char *address = DEFAULT_ADDRESS;
+	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;
+	struct thinsnap_snapshotter *snap = NULL;
+	struct thinsnap_error err = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	enum thinsnap_log_level level;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_file = optarg;
+			break;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'p':
+			pool = optarg;
+			break;
+		case 'a':
+			address = optarg;
+			break;
+		case 'l':
+			if (thinsnap_daemon_log_parse_level(optarg, &level) < 0) {
+				fprintf(stderr, "thinsnapd: unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			thinsnap_daemon_log_set_level(level);
+			break;
+		case 'V':
+			printf("thinsnapd %s\n", thinsnap_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+#ifdef THINSNAPD_HAVE_CONFIG
+	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
+	if (thinsnap_config_init(&cfg) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	r = configure(&cfg, config_file, state_dir, pool);
+	if (r != 0)
+		return r;
+	opts.state_dir = cfg.state_dir;
+	opts.pool_name = cfg.pool_name;
+	opts.base_size_bytes = cfg.base_size_bytes;
+	opts.fs_type = cfg.fs_type;
+	opts.fs_options = cfg.fs_options[0] ? cfg.fs_options : NULL;
+	opts.async_remove = cfg.async_remove;
+	opts.discard_blocks = cfg.discard_blocks;
+#else
+	if (config_file) {
+		fprintf(stderr, "thinsnapd: --config needs the CLI's config module (cli/config.c), "
+				"not built in; use flags\n");
+		return 2;
+	}
+	if (state_dir)
+		opts.state_dir = state_dir;
+	if (pool)
+		opts.pool_name = pool;
+#endif
+
+	r = thinsnap_open(&opts, &snap, &err);
+	if (r < 0) {
+		log_error("cannot open pool '%s' (state '%s'): %s", opts.pool_name, opts.state_dir,
+			  err.msg);
+		return 1;
+	}
+	r = thinsnap_daemon_server_new(snap, &the_server);
+	if (r < 0) {
+		log_error("cannot start the server: %s", strerror(-r));
+		thinsnap_free(snap);
+		return 1;
+	}
+	r = make_parent(address);
+	if (r >= 0)
+		r = thinsnap_daemon_server_listen(the_server, address);
+	if (r < 0) {
+		log_error("cannot listen on '%s': %s", address, strerror(-r));
+		thinsnap_daemon_server_free(the_server);
+		thinsnap_free(snap);
+		return 1;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+
+	r = thinsnap_daemon_server_run(the_server);
+	if (r < 0)
+		log_error("server failed: %s", strerror(-r));
+	struct thinsnap_daemon_server *srv = the_server;
+	the_server = NULL;
+	thinsnap_daemon_server_free(srv);
+	thinsnap_free(snap);
+	log_info("stopped");
+	return r < 0 ? 1 : 0;
+}

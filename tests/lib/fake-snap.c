@@ -1,0 +1,819 @@
+/*
+ * An in-memory implementation of the public snapshotter API (include/thinsnap/snapshotter.h)
+ * with containerd's semantics, for daemon/'s unit tests and for bringing thinsnapd up against
+ * containerd before the real core exists. Never linked into the product.
+ * THINSNAP_FAKE_WRITE_DELAY_MS makes every mutating call sleep first (outside the lock), so
+ * tests can check that reads never wait behind a slow write. THINSNAP_FAKE_BIND=1 backs each
+ * snapshot with a directory under state_dir/fs (a copy of its parent's) and returns bind mounts,
+ * so containerd's conformance suite can run its file checks through the daemon.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <thinsnap/snapshotter.h>
+
+#include "base/cleanup.h"
+
+struct fake_snap {
+	char *name;
+	char *parent;
+	enum thinsnap_kind kind;
+	int64_t created_ns;
+	int64_t updated_ns;
+	struct thinsnap_label *labels;
+	size_t n_labels;
+	unsigned id;
+};
+
+struct thinsnap_snapshotter {
+	pthread_rwlock_t lock;
+	struct fake_snap **snaps;
+	size_t n_snaps;
+	unsigned next_id;
+	bool closed;
+	bool read_only;
+	long write_delay_ms;
+	char *bind_root; /* THINSNAP_FAKE_BIND: state_dir/fs */
+};
+
+const char *thinsnap_kind_name(enum thinsnap_kind kind)
+{
+	switch (kind) {
+	case THINSNAP_KIND_VIEW:
+		return "view";
+	case THINSNAP_KIND_ACTIVE:
+		return "active";
+	case THINSNAP_KIND_COMMITTED:
+		return "committed";
+	default:
+		return "unknown";
+	}
+}
+
+static void labels_free(struct thinsnap_label *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)l[i].key);
+		free((char *)l[i].value);
+	}
+	free(l);
+}
+
+void thinsnap_info_free(struct thinsnap_info *info)
+{
+	if (!info)
+		return;
+	free(info->name);
+	free(info->parent);
+	labels_free(info->labels, info->n_labels);
+	free(info);
+}
+
+void thinsnap_mount_free(struct thinsnap_mount *m)
+{
+	if (!m)
+		return;
+	free(m->type);
+	free(m->source);
+	for (size_t i = 0; i < m->n_options; i++)
+		free(m->options[i]);
+	free(m->options);
+	free(m);
+}
+
+void thinsnap_check_report_free(struct thinsnap_check_report *r)
+{
+	if (!r)
+		return;
+	free(r->leaked_ids);
+	for (size_t i = 0; i < r->n_dangling; i++)
+		free(r->dangling_keys[i]);
+	free(r->dangling_keys);
+	free(r);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void snap_free(struct fake_snap *f)
+{
+	if (!f)
+		return;
+	free(f->name);
+	free(f->parent);
+	labels_free(f->labels, f->n_labels);
+	free(f);
+}
+
+static int labels_dup(const struct thinsnap_label *in, size_t n, struct thinsnap_label **ret)
+{
+	struct thinsnap_label *l = NULL;
+
+	if (n == 0) {
+		*ret = NULL;
+		return 0;
+	}
+	l = calloc(n, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		l[i].key = strdup(in[i].key ? in[i].key : "");
+		l[i].value = strdup(in[i].value ? in[i].value : "");
+		if (!l[i].key || !l[i].value) {
+			labels_free(l, i + 1);
+			return -ENOMEM;
+		}
+	}
+	*ret = l;
+	return 0;
+}
+
+int thinsnap_open(const struct thinsnap_options *opts, struct thinsnap_snapshotter **ret,
+		  struct thinsnap_error *reterr)
+{
+	struct thinsnap_snapshotter *s = NULL;
+	const char *d = getenv("THINSNAP_FAKE_WRITE_DELAY_MS");
+
+	if (!opts || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "no options");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	pthread_rwlock_init(&s->lock, NULL);
+	s->next_id = 1;
+	s->read_only = opts->read_only;
+	s->write_delay_ms = d ? atol(d) : 0;
+	if (getenv("THINSNAP_FAKE_BIND") && opts->state_dir) {
+		if (asprintf(&s->bind_root, "%s/fs", opts->state_dir) < 0 ||
+		    (mkdir(s->bind_root, 0755) < 0 && errno != EEXIST)) {
+			free(s);
+			return thinsnap_error_setf(reterr, -EIO, "cannot make the fake's fs dir");
+		}
+	}
+	*ret = s;
+	return 0;
+}
+
+void thinsnap_close(struct thinsnap_snapshotter *s)
+{
+	if (s)
+		s->closed = true;
+}
+
+void thinsnap_free(struct thinsnap_snapshotter *s)
+{
+	if (!s)
+		return;
+	thinsnap_close(s);
+	for (size_t i = 0; i < s->n_snaps; i++)
+		snap_free(s->snaps[i]);
+	free(s->snaps);
+	free(s->bind_root);
+	pthread_rwlock_destroy(&s->lock);
+	free(s);
+}
+
+static struct fake_snap *find(struct thinsnap_snapshotter *s, const char *key)
+{
+	for (size_t i = 0; i < s->n_snaps; i++)
+		if (strcmp(s->snaps[i]->name, key) == 0)
+			return s->snaps[i];
+	return NULL;
+}
+
+/* Sleeps (outside any lock) like a slow pool operation would, then takes the writer lock. */
+static int write_begin(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	if (s->read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "snapshotter opened read-only");
+	if (s->write_delay_ms > 0) {
+		struct timespec ts = { s->write_delay_ms / 1000,
+				       (s->write_delay_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	pthread_rwlock_wrlock(&s->lock);
+	return 0;
+}
+
+/* Runs a shell command for the bind-backed mode (test code only). */
+static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int shell(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static int make_mount(const struct thinsnap_snapshotter *s, const struct fake_snap *f,
+		      struct thinsnap_mount **ret)
+{
+	struct thinsnap_mount *m = calloc(1, sizeof(*m));
+	char src[4200];
+	bool ro = f->kind == THINSNAP_KIND_VIEW;
+
+	if (!m)
+		return -ENOMEM;
+	if (s->bind_root)
+		snprintf(src, sizeof(src), "%s/%u", s->bind_root, f->id);
+	else
+		snprintf(src, sizeof(src), "/dev/mapper/fake-%u", f->id);
+	m->type = strdup(s->bind_root ? "bind" : "ext4");
+	m->source = strdup(src);
+	m->options = calloc(2, sizeof(char *));
+	if (m->options) {
+		m->options[m->n_options++] = strdup(ro ? "ro" : "rw");
+		if (s->bind_root)
+			m->options[m->n_options++] = strdup("rbind");
+	}
+	if (!m->type || !m->source || !m->options || !m->options[0] ||
+	    (s->bind_root && !m->options[1])) {
+		thinsnap_mount_free(m);
+		return -ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+static int create(struct thinsnap_snapshotter *s, enum thinsnap_kind kind, const char *key,
+		  const char *parent, const struct thinsnap_label *labels, size_t n_labels,
+		  struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	struct fake_snap *f = NULL, *p = NULL, **n = NULL;
+	struct thinsnap_mount *m = NULL;
+	int r;
+
+	if (!s || !key || !*key)
+		return thinsnap_error_setf(reterr, -EINVAL, "empty key");
+	r = write_begin(s, reterr);
+	if (r < 0)
+		return r;
+	if (find(s, key)) {
+		r = thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists", key);
+		goto out;
+	}
+	if (parent && *parent) {
+		p = find(s, parent);
+		if (!p) {
+			r = thinsnap_error_setf(reterr, -ENOENT, "parent '%s' not found", parent);
+			goto out;
+		}
+		if (p->kind != THINSNAP_KIND_COMMITTED) {
+			r = thinsnap_error_setf(reterr, -EINVAL, "parent '%s' is not committed",
+						parent);
+			goto out;
+		}
+	}
+	f = calloc(1, sizeof(*f));
+	n = realloc(s->snaps, (s->n_snaps + 1) * sizeof(*n));
+	if (n)
+		s->snaps = n;
+	if (!f || !n || !(f->name = strdup(key)) || (p && !(f->parent = strdup(parent))) ||
+	    labels_dup(labels, n_labels, &f->labels) < 0) {
+		snap_free(f);
+		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	f->n_labels = n_labels;
+	f->kind = kind;
+	f->created_ns = f->updated_ns = now_ns();
+	f->id = s->next_id++;
+	if (s->bind_root &&
+	    (p ? shell("cp -a '%s/%u' '%s/%u'", s->bind_root, p->id, s->bind_root, f->id)
+	       : shell("mkdir -m 0755 '%s/%u'", s->bind_root, f->id)) < 0) {
+		snap_free(f);
+		r = thinsnap_error_setf(reterr, -EIO, "cannot make the fake's directory");
+		goto out;
+	}
+	if (ret_mount && make_mount(s, f, &m) < 0) {
+		snap_free(f);
+		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	s->snaps[s->n_snaps++] = f;
+	if (ret_mount)
+		*ret_mount = m;
+	r = 0;
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+int thinsnap_prepare(struct thinsnap_snapshotter *s, const char *key, const char *parent,
+		     const struct thinsnap_label *labels, size_t n_labels,
+		     struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	return create(s, THINSNAP_KIND_ACTIVE, key, parent, labels, n_labels, ret_mount, reterr);
+}
+
+int thinsnap_view(struct thinsnap_snapshotter *s, const char *key, const char *parent,
+		  const struct thinsnap_label *labels, size_t n_labels,
+		  struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	return create(s, THINSNAP_KIND_VIEW, key, parent, labels, n_labels, ret_mount, reterr);
+}
+
+int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
+		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	struct fake_snap *f;
+	int r;
+
+	if (!s || !key || !ret_mount)
+		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	pthread_rwlock_rdlock(&s->lock);
+	f = find(s, key);
+	if (!f)
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
+	else if (f->kind == THINSNAP_KIND_COMMITTED)
+		r = thinsnap_error_setf(reterr, -EROFS, "snapshot '%s' is committed", key);
+	else if ((r = make_mount(s, f, ret_mount)) < 0)
+		r = thinsnap_error_setf(reterr, r, "out of memory");
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char *key,
+		    const struct thinsnap_label *labels, size_t n_labels, unsigned flags,
+		    struct thinsnap_error *reterr)
+{
+	struct fake_snap *f, *c = NULL, **n = NULL;
+	struct thinsnap_label *l = NULL;
+	int r;
+
+	if (!s || !name || !*name || !key)
+		return thinsnap_error_setf(reterr, -EINVAL, "empty name");
+	r = write_begin(s, reterr);
+	if (r < 0)
+		return r;
+	f = find(s, key);
+	if (!f) {
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
+		goto out;
+	}
+	if (f->kind != THINSNAP_KIND_ACTIVE) {
+		r = thinsnap_error_setf(reterr, -EBUSY, "snapshot '%s' is not active", key);
+		goto out;
+	}
+	if (find(s, name)) {
+		r = thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists", name);
+		goto out;
+	}
+	if (labels_dup(labels, n_labels, &l) < 0) {
+		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (flags & THINSNAP_COMMIT_KEEP_ACTIVE) {
+		c = calloc(1, sizeof(*c));
+		n = realloc(s->snaps, (s->n_snaps + 1) * sizeof(*n));
+		if (n)
+			s->snaps = n;
+		if (!c || !n || !(c->name = strdup(name)) ||
+		    (f->parent && !(c->parent = strdup(f->parent)))) {
+			snap_free(c);
+			labels_free(l, n_labels);
+			r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+		c->id = s->next_id++;
+		if (s->bind_root)
+			(void)shell("cp -a '%s/%u' '%s/%u'", s->bind_root, f->id, s->bind_root,
+				    c->id);
+		s->snaps[s->n_snaps++] = c;
+	} else {
+		char *nm = strdup(name);
+		if (!nm) {
+			labels_free(l, n_labels);
+			r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+		free(f->name);
+		f->name = nm;
+		labels_free(f->labels, f->n_labels);
+		f->labels = NULL;
+		f->n_labels = 0;
+		c = f;
+	}
+	c->kind = THINSNAP_KIND_COMMITTED;
+	c->labels = l;
+	c->n_labels = n_labels;
+	c->created_ns = c->updated_ns = now_ns();
+	r = 0;
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_error *reterr)
+{
+	size_t i;
+	int r;
+
+	if (!s || !key)
+		return thinsnap_error_setf(reterr, -EINVAL, "empty key");
+	r = write_begin(s, reterr);
+	if (r < 0)
+		return r;
+	for (i = 0; i < s->n_snaps; i++)
+		if (strcmp(s->snaps[i]->name, key) == 0)
+			break;
+	if (i == s->n_snaps) {
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
+		goto out;
+	}
+	for (size_t j = 0; j < s->n_snaps; j++)
+		if (s->snaps[j]->parent && strcmp(s->snaps[j]->parent, key) == 0) {
+			r = thinsnap_error_setf(reterr, -ENOTEMPTY, "snapshot '%s' has children",
+						key);
+			goto out;
+		}
+	if (s->bind_root)
+		(void)shell("rm -rf '%s/%u'", s->bind_root, s->snaps[i]->id);
+	snap_free(s->snaps[i]);
+	memmove(&s->snaps[i], &s->snaps[i + 1], (s->n_snaps - i - 1) * sizeof(s->snaps[0]));
+	s->n_snaps--;
+	r = 0;
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+static int info_of(const struct fake_snap *f, struct thinsnap_info **ret)
+{
+	struct thinsnap_info *i = calloc(1, sizeof(*i));
+
+	if (!i)
+		return -ENOMEM;
+	i->name = strdup(f->name);
+	i->parent = f->parent ? strdup(f->parent) : NULL;
+	i->kind = f->kind;
+	i->created_ns = f->created_ns;
+	i->updated_ns = f->updated_ns;
+	if (!i->name || (f->parent && !i->parent) ||
+	    labels_dup(f->labels, f->n_labels, &i->labels) < 0) {
+		thinsnap_info_free(i);
+		return -ENOMEM;
+	}
+	i->n_labels = f->n_labels;
+	*ret = i;
+	return 0;
+}
+
+int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_info **ret,
+		  struct thinsnap_error *reterr)
+{
+	struct fake_snap *f;
+	int r;
+
+	if (!s || !key || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	pthread_rwlock_rdlock(&s->lock);
+	f = find(s, key);
+	if (!f)
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
+	else if ((r = info_of(f, ret)) < 0)
+		r = thinsnap_error_setf(reterr, r, "out of memory");
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+static int label_set(struct fake_snap *f, const char *k, const char *v)
+{
+	struct thinsnap_label *n;
+	char *nv;
+
+	for (size_t i = 0; i < f->n_labels; i++)
+		if (strcmp(f->labels[i].key, k) == 0) {
+			if (!v) {
+				free((char *)f->labels[i].key);
+				free((char *)f->labels[i].value);
+				f->labels[i] = f->labels[--f->n_labels];
+				return 0;
+			}
+			nv = strdup(v);
+			if (!nv)
+				return -ENOMEM;
+			free((char *)f->labels[i].value);
+			f->labels[i].value = nv;
+			return 0;
+		}
+	if (!v)
+		return 0;
+	n = realloc(f->labels, (f->n_labels + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	f->labels = n;
+	n[f->n_labels].key = strdup(k);
+	n[f->n_labels].value = strdup(v);
+	if (!n[f->n_labels].key || !n[f->n_labels].value) {
+		free((char *)n[f->n_labels].key);
+		free((char *)n[f->n_labels].value);
+		return -ENOMEM;
+	}
+	f->n_labels++;
+	return 0;
+}
+
+static const char *info_label(const struct thinsnap_info *info, const char *k)
+{
+	for (size_t i = 0; i < info->n_labels; i++)
+		if (strcmp(info->labels[i].key, k) == 0)
+			return info->labels[i].value;
+	return NULL;
+}
+
+int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *info,
+		    const char *const *fieldpaths, size_t n_fieldpaths, struct thinsnap_info **ret,
+		    struct thinsnap_error *reterr)
+{
+	struct fake_snap *f;
+	struct thinsnap_label *l = NULL;
+	bool replace = n_fieldpaths == 0;
+	int r;
+
+	if (!s || !info || !info->name)
+		return thinsnap_error_setf(reterr, -EINVAL, "no name");
+	for (size_t i = 0; i < n_fieldpaths; i++)
+		if (strcmp(fieldpaths[i], "labels") != 0 &&
+		    strncmp(fieldpaths[i], "labels.", 7) != 0)
+			return thinsnap_error_setf(reterr, -EINVAL, "cannot update field '%s'",
+						   fieldpaths[i]);
+	r = write_begin(s, reterr);
+	if (r < 0)
+		return r;
+	f = find(s, info->name);
+	if (!f) {
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", info->name);
+		goto out;
+	}
+	for (size_t i = 0; i < n_fieldpaths; i++)
+		if (strcmp(fieldpaths[i], "labels") == 0)
+			replace = true;
+	if (replace) {
+		if (labels_dup(info->labels, info->n_labels, &l) < 0) {
+			r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+		labels_free(f->labels, f->n_labels);
+		f->labels = l;
+		f->n_labels = info->n_labels;
+	}
+	for (size_t i = 0; i < n_fieldpaths; i++) {
+		if (strncmp(fieldpaths[i], "labels.", 7) != 0)
+			continue;
+		const char *k = fieldpaths[i] + 7;
+		if (label_set(f, k, info_label(info, k)) < 0) {
+			r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	f->updated_ns = now_ns();
+	r = 0;
+	if (ret && (r = info_of(f, ret)) < 0)
+		r = thinsnap_error_setf(reterr, r, "out of memory");
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+		   struct thinsnap_error *reterr)
+{
+	struct fake_snap *f;
+	int r = 0;
+
+	if (!s || !key || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	pthread_rwlock_rdlock(&s->lock);
+	f = find(s, key);
+	if (!f) {
+		r = thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found", key);
+	} else {
+		ret->size_bytes = 4096 * (int64_t)f->id;
+		ret->inodes = 11;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+/* containerd's filter syntax: sel[op value][,sel[op value]]...; sel = field(.field)*. */
+struct filter_term {
+	char *field; /* "name", "parent", "kind" or "labels" */
+	char *label; /* for labels.<key> */
+	int op;      /* 0 present, '=' ==, '!' !=, '~' ~= */
+	char *value;
+	regex_t re;
+	bool has_re;
+};
+
+static void term_clear(struct filter_term *t)
+{
+	free(t->field);
+	free(t->label);
+	free(t->value);
+	if (t->has_re)
+		regfree(&t->re);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Reads an identifier or a "quoted" string at *p into a new string. */
+static char *scan_word(const char **p, const char *stops)
+{
+	const char *s = *p;
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*s == ' ')
+		s++;
+	if (*s == '"' || *s == '/') {
+		char q = *s++;
+		while (*s && *s != q) {
+			if (*s == '\\' && s[1] && q == '"')
+				s++;
+			*o++ = *s++;
+		}
+		if (*s != q) {
+			free(out);
+			return NULL;
+		}
+		s++;
+	} else {
+		while (*s && !strchr(stops, *s))
+			*o++ = *s++;
+		while (o > out && o[-1] == ' ')
+			o--;
+	}
+	*o = '\0';
+	*p = s;
+	return out;
+}
+
+static int parse_term(const char **p, struct filter_term *t)
+{
+	const char *s = *p;
+
+	t->field = scan_word(&s, ".=!~, ");
+	if (!t->field || !*t->field)
+		return -EINVAL;
+	if (*s == '.') {
+		s++;
+		t->label = scan_word(&s, "=!~, ");
+		if (!t->label || strcmp(t->field, "labels") != 0)
+			return -EINVAL;
+	}
+	while (*s == ' ')
+		s++;
+	if ((s[0] == '=' || s[0] == '!' || s[0] == '~') && s[1] == '=') {
+		t->op = s[0];
+		s += 2;
+		t->value = scan_word(&s, ",");
+		if (!t->value)
+			return -EINVAL;
+		if (t->op == '~') {
+			if (regcomp(&t->re, t->value, REG_EXTENDED | REG_NOSUB) != 0)
+				return -EINVAL;
+			t->has_re = true;
+		}
+	} else if (*s && *s != ',') {
+		return -EINVAL;
+	}
+	while (*s == ' ')
+		s++;
+	*p = s;
+	return 0;
+}
+
+static bool term_match(const struct filter_term *t, const struct fake_snap *f)
+{
+	const char *v = NULL;
+
+	if (strcmp(t->field, "name") == 0)
+		v = *f->name ? f->name : NULL;
+	else if (strcmp(t->field, "parent") == 0)
+		v = f->parent && *f->parent ? f->parent : NULL;
+	else if (strcmp(t->field, "kind") == 0)
+		v = thinsnap_kind_name(f->kind);
+	else if (strcmp(t->field, "labels") == 0 && t->label) {
+		for (size_t i = 0; i < f->n_labels; i++)
+			if (strcmp(f->labels[i].key, t->label) == 0)
+				v = f->labels[i].value;
+	}
+	switch (t->op) {
+	case 0:
+		return v != NULL;
+	case '=':
+		return v && strcmp(v, t->value) == 0;
+	case '!':
+		return !v ? *t->value != '\0' : strcmp(v, t->value) != 0;
+	default:
+		return v && regexec(&t->re, v, 0, NULL, 0) == 0;
+	}
+}
+
+/* Matches one filter (a comma-separated conjunction); -EINVAL when it doesn't parse. */
+static int filter_match(const char *filter, const struct fake_snap *f)
+{
+	const char *p = filter;
+	bool all = true;
+
+	while (*p) {
+		struct filter_term t = { 0 };
+		int r = parse_term(&p, &t);
+		if (r < 0) {
+			term_clear(&t);
+			return r;
+		}
+		if (!term_match(&t, f))
+			all = false;
+		term_clear(&t);
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return -EINVAL;
+	}
+	return all;
+}
+
+int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, size_t n_filters,
+		  thinsnap_walk_fn fn, void *userdata, struct thinsnap_error *reterr)
+{
+	struct thinsnap_info **infos = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (!s || !fn)
+		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	/* Snapshot the matching infos under the lock, call fn without it (fn may stat). */
+	pthread_rwlock_rdlock(&s->lock);
+	infos = calloc(s->n_snaps + 1, sizeof(*infos));
+	if (!infos) {
+		pthread_rwlock_unlock(&s->lock);
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < s->n_snaps && r >= 0; i++) {
+		bool match = n_filters == 0;
+		for (size_t j = 0; j < n_filters && !match; j++) {
+			int m = filter_match(filters[j], s->snaps[i]);
+			if (m < 0) {
+				r = thinsnap_error_setf(reterr, -EINVAL, "bad filter '%s'",
+							filters[j]);
+				break;
+			}
+			match = m;
+		}
+		if (r >= 0 && match && (r = info_of(s->snaps[i], &infos[n])) >= 0)
+			n++;
+		else if (r < 0 && r != -EINVAL)
+			r = thinsnap_error_setf(reterr, r, "out of memory");
+	}
+	pthread_rwlock_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (r >= 0) {
+			int q = fn(userdata, infos[i]);
+			if (q < 0)
+				r = thinsnap_error_setf(reterr, q, "walk stopped");
+		}
+		thinsnap_info_free(infos[i]);
+	}
+	free(infos);
+	return r < 0 ? r : 0;
+}
+
+int thinsnap_cleanup(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	if (!s)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	return 0;
+}
+
+int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+		   struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool to check");
+}
+
+int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+		    struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool to repair");
+}
