@@ -516,15 +516,22 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 		names_clear(&l);
 		return r;
 	}
-	if (l.n) {
-		r = thinsnap_cli_try_open(c, false, &s, &e);
-		r = r < 0 ? thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e)
-			  : remove_all(c, s, &l);
-		thinsnap_free(TAKE_PTR(s));
-		if (r) {
-			names_clear(&l);
-			return r;
-		}
+	/* remove what is left, then delete pending devices (a snapshot committed while
+	 * mounted leaves its old device to cleanup) */
+	r = thinsnap_cli_try_open(c, false, &s, &e);
+	if (r < 0 && l.n)
+		r = thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	else if (r < 0)
+		r = 0; /* nothing to remove: destroy says what is still active */
+	else {
+		r = l.n ? remove_all(c, s, &l) : 0;
+		if (r == 0 && thinsnap_cleanup(s, &e) < 0)
+			r = thinsnap_cli_fail_err(c, c->cfg.pool_name, e.err, &e);
+	}
+	thinsnap_free(TAKE_PTR(s));
+	if (r) {
+		names_clear(&l);
+		return r;
 	}
 	names_clear(&l);
 	r = lock_state_dir(c, &lockfd);
