@@ -35,6 +35,8 @@ static const struct {
 	{ "nodiratime", MS_NODIRATIME },
 	{ "relatime", MS_RELATIME },
 	{ "rw", 0 },
+	{ "bind", MS_BIND },
+	{ "rbind", MS_BIND | MS_REC },
 };
 
 /* Splits a thinsnap_mount's options into mount(2) flags and fs data. */
