@@ -111,6 +111,17 @@ $(C)/tests/%: tests/unit/%.c $(C)/libthinsnap.a $(TLIB_OBJS_C)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TLIB_OBJS_C) \
 	    $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
 
+# dm/'s unit test replaces libdm's ioctl-facing calls at link time (STYLE.md section 7).
+DM_WRAPPED = dm_task_create dm_task_destroy dm_task_run dm_task_get_errno dm_task_get_info \
+    dm_driver_version dm_task_get_uuid dm_task_get_name dm_task_set_name dm_task_set_uuid \
+    dm_task_add_target dm_task_set_ro dm_task_set_cookie dm_task_no_flush \
+    dm_task_deferred_remove dm_task_set_sector dm_task_set_message \
+    dm_task_get_message_response dm_udev_wait
+TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
+
+# Per-test link flags: allocation failure injection (tests/lib/failalloc.c).
+TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
 $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(C)/libthinsnap.a
 	@mkdir -p $(dir $@)

@@ -40,7 +40,11 @@ struct thinsnap_mkfs_opts {
 int thinsnap_mkfs_format(const char *dev_path, uint64_t size_bytes,
 			 const struct thinsnap_mkfs_opts *o, struct thinsnap_error *reterr);
 
-/* On success *ret_fstype is a malloc'd type name ("ext4"), or NULL for a blank device. */
+/*
+ * Probes dev for a filesystem, RAID member or partition table. On success *ret_fstype is a
+ * malloc'd type name ("ext4", "linux_raid_member", "partition table (gpt)"), or NULL for a
+ * blank device. -EIO if dev cannot be probed, -EBUSY if the signatures are ambiguous.
+ */
 int thinsnap_mkfs_probe(const char *dev, char **ret_fstype, struct thinsnap_error *reterr);
 
 /*

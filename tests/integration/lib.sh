@@ -32,12 +32,14 @@ require_thin() {
 	dmsetup targets 2>/dev/null | grep -q '^thin-pool' || skip "no thin-pool target"
 }
 
-# Attaches a new sparse file of SIZE (e.g. 256M) to a loop device; prints the device.
+# Attaches a new sparse file of SIZE (e.g. 256M) to a loop device and stores the device in
+# the variable named VAR (not printed: a $(...) subshell would lose the cleanup).
+#   make_loop VAR SIZE
 make_loop() {
 	local f dev
 	f=$(mktemp "$T/loop.XXXXXX")
-	truncate -s "$1" "$f"
+	truncate -s "$2" "$f"
 	dev=$(losetup --find --show "$f")
 	at_exit "losetup -d $dev"
-	echo "$dev"
+	printf -v "$1" '%s' "$dev"
 }

@@ -5,8 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 require_thin
 
-meta=$(make_loop 16M)
-data=$(make_loop 256M)
+make_loop meta 16M
+make_loop data 256M
 pool=tshar$$
 sectors=$((256 * 1024 * 1024 / 512))
 dmsetup create "$pool" --table "0 $sectors thin-pool $meta $data 128 0"

@@ -29,7 +29,7 @@ check_fs() { # DEV NAME
 	e2fsck -fn "$dev" || fail "e2fsck -fn $dev after use"
 }
 
-loop=$(make_loop 256M) || skip "no loop devices"
+make_loop loop 256M || skip "no loop devices"
 ok "$TOOL" "$loop" ext4
 check_fs "$loop" loop
 
@@ -42,8 +42,8 @@ if ! { [ -e /dev/mapper/control ] && dmsetup targets 2> /dev/null | grep -q '^th
 	echo "t0010: no thin-pool target, loop device only"
 	exit 0
 fi
-meta=$(make_loop 16M)
-data=$(make_loop 1G)
+make_loop meta 16M
+make_loop data 1G
 pool=tsmkfs$$
 sectors=$((1024 * 1024 * 1024 / 512))
 dmsetup create "$pool" --table "0 $sectors thin-pool $meta $data 128 0"

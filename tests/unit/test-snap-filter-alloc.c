@@ -2,7 +2,7 @@
  * snap/filter under allocation failure: for each n, the n-th allocation fails; parse must
  * return -ENOMEM with *ret untouched and nothing leaked (ASan), until it has nothing left to
  * fail and succeeds. The library's malloc family is wrapped at link time (Makefile:
- * TEST_LDFLAGS_test-snap-filter-alloc); regcomp's own allocations inside libc are not.
+ * TEST_LDFLAGS_test-snap-filter-alloc, tests/lib/failalloc.c); regcomp's own allocations inside libc are not.
  */
 /* cmocka.h needs these first */
 /* clang-format off */
@@ -19,58 +19,8 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "failalloc.h"
 #include "snap/filter.h"
-
-/* volatile: the wrapped calls happen in other translation units, behind the compiler's back */
-static volatile long fail_at = -1; /* allocations left before the failing one; -1: off */
-static volatile bool fired;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-
-static bool should_fail(void)
-{
-	if (fail_at < 0)
-		return false;
-	if (fail_at-- == 0) {
-		fired = true;
-		return true;
-	}
-	return false;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m)
-{
-	return should_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-	return should_fail() ? NULL : __real_strndup(s, n);
-}
 
 static bool get(void *userdata, const char *const *path, size_t depth, const char **ret)
 {
@@ -98,11 +48,10 @@ static void test_every_allocation_fails(void **state)
 		bool did_fire;
 		int r;
 
-		fired = false;
-		fail_at = n;
+		failalloc_arm(n);
 		r = thinsnap_filter_parse(filters, ELEMENTSOF(filters), &f, &err);
-		did_fire = fired;
-		fail_at = -1;
+		did_fire = failalloc_fired();
+		failalloc_disarm();
 		if (!did_fire) {
 			assert_int_equal(r, 0);
 			assert_true(thinsnap_filter_match(f, get, NULL));

@@ -1,0 +1,184 @@
+/*
+ * Benchmark of the snapshotter's operations (prepare parentless and from a parent, view,
+ * commit, remove) through the library, beside the pool/ floor (create_snap + activate,
+ * deactivate + delete) measured on the same pool in the same run. Prints median and p90.
+ * Run as root where dm-thin works: scripts/dmrun -- build/release/bench/bench-snap [N]
+ */
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct series {
+	const char *name;
+	double *v;
+	int n;
+};
+
+static void stats(struct series *s, double *med, double *p90)
+{
+	qsort(s->v, (size_t)s->n, sizeof(double), cmp_double);
+	*med = s->v[s->n / 2];
+	*p90 = s->v[(s->n * 9) / 10];
+}
+
+static void die(const char *what, const struct thinsnap_error *e)
+{
+	fprintf(stderr, "bench-snap: %s: %s\n", what, e->msg);
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 200;
+	char dir[] = "/tmp/bench-snap.XXXXXX", pool_dir[64], pool_name[32];
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	struct thinsnap_snapshotter *s = NULL;
+	enum { FLOOR_CREATE, FLOOR_DELETE, PREP0, PREP1, VIEW, COMMIT, REMOVE, NSERIES };
+	static const char *names[NSERIES] = {
+		"pool floor: create_snap+activate", "pool floor: deactivate+delete",
+		"prepare (parentless)", "prepare (from parent)", "view", "commit",
+		"remove (active)",
+	};
+	struct series sr[NSERIES];
+
+	if (n < 10)
+		n = 10;
+	for (int i = 0; i < NSERIES; i++) {
+		sr[i].name = names[i];
+		sr[i].n = n;
+		sr[i].v = calloc((size_t)n, sizeof(double));
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	snprintf(pool_name, sizeof(pool_name), "bsnap%d", (int)getpid());
+	struct thinsnap_pool_create_opts po = { .name = pool_name,
+						.state_dir = pool_dir,
+						.data_size_bytes = 2ull << 30 };
+	if (thinsnap_pool_create(&po, &p, &e) < 0)
+		die("pool create", &e);
+	thinsnap_pool_free(p);
+	struct thinsnap_options o = { .state_dir = dir,
+				      .pool_name = pool_name,
+				      .base_size_bytes = 1ull << 30 };
+	if (thinsnap_open(&o, &s, &e) < 0)
+		die("open", &e);
+	/* the parent: a committed snapshot; the first prepare also formats the base */
+	if (thinsnap_prepare(s, "parent-a", NULL, NULL, 0, NULL, &e) < 0 ||
+	    thinsnap_commit(s, "parent", "parent-a", NULL, 0, 0, &e) < 0)
+		die("parent", &e);
+
+	for (int i = 0; i < n; i++) {
+		char k[64], c[64];
+		double t;
+
+		snprintf(k, sizeof(k), "a-%d", i);
+		snprintf(c, sizeof(c), "c-%d", i);
+		t = now_ms();
+		if (thinsnap_prepare(s, k, NULL, NULL, 0, NULL, &e) < 0)
+			die("prepare", &e);
+		sr[PREP0].v[i] = now_ms() - t;
+		t = now_ms();
+		if (thinsnap_commit(s, c, k, NULL, 0, 0, &e) < 0)
+			die("commit", &e);
+		sr[COMMIT].v[i] = now_ms() - t;
+		t = now_ms();
+		if (thinsnap_prepare(s, k, "parent", NULL, 0, NULL, &e) < 0)
+			die("prepare child", &e);
+		sr[PREP1].v[i] = now_ms() - t;
+		snprintf(k + strlen(k), sizeof(k) - strlen(k), "-v");
+		t = now_ms();
+		if (thinsnap_view(s, k, "parent", NULL, 0, NULL, &e) < 0)
+			die("view", &e);
+		sr[VIEW].v[i] = now_ms() - t;
+		t = now_ms();
+		if (thinsnap_remove(s, k, &e) < 0)
+			die("remove", &e);
+		sr[REMOVE].v[i] = now_ms() - t;
+		k[strlen(k) - 2] = '\0';
+		if (thinsnap_remove(s, k, &e) < 0 || thinsnap_remove(s, c, &e) < 0)
+			die("remove", &e);
+	}
+	/* the floor: the same pool, bare pool/ calls on a free id range */
+	thinsnap_free(s);
+	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) < 0)
+		die("pool open", &e);
+	for (int i = 0; i < n; i++) {
+		uint32_t id = 100000 + (uint32_t)i;
+		char dm[64];
+		double t;
+
+		snprintf(dm, sizeof(dm), "%s-floor", pool_name);
+		t = now_ms();
+		if (thinsnap_pool_create_snap(p, id, 1, NULL, &e) < 0 ||
+		    thinsnap_pool_activate_thin(p, id, dm, 1ull << 30, false, &e) < 0)
+			die("floor create", &e);
+		sr[FLOOR_CREATE].v[i] = now_ms() - t;
+		t = now_ms();
+		if (thinsnap_pool_deactivate_thin(p, dm, &e) < 0 ||
+		    thinsnap_pool_delete_thin(p, id, &e) < 0)
+			die("floor delete", &e);
+		sr[FLOOR_DELETE].v[i] = now_ms() - t;
+	}
+
+	double fm, fp, dm_, dp;
+	stats(&sr[FLOOR_CREATE], &fm, &fp);
+	stats(&sr[FLOOR_DELETE], &dm_, &dp);
+	printf("thinsnap library benchmark, %d cycles (%s)\n", n,
+	       getenv("THINSNAP_HARNESS") ? getenv("THINSNAP_HARNESS") : "native");
+	printf("%-36s %10s %10s %14s\n", "operation", "median ms", "p90 ms", "x floor");
+	for (int i = 0; i < NSERIES; i++) {
+		double m, q;
+		stats(&sr[i], &m, &q);
+		double floor = (i == REMOVE || i == FLOOR_DELETE) ? dm_ : fm;
+		if (i == COMMIT)
+			floor = dm_; /* a commit deactivates: compare with the delete floor */
+		printf("%-36s %10.3f %10.3f %13.2fx\n", sr[i].name, m, q, m / floor);
+	}
+	double p0, p0q, p1, p1q;
+	stats(&sr[PREP0], &p0, &p0q);
+	stats(&sr[PREP1], &p1, &p1q);
+	printf("parentless prepare / child prepare: %.2fx (goal <= 2x)\n", p0 / p1);
+
+	/* clean up: remove the parent, destroy the pool */
+	thinsnap_pool_free(p);
+	if (thinsnap_open(&o, &s, &e) == 0) {
+		thinsnap_remove(s, "parent", NULL);
+		thinsnap_free(s);
+	}
+	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
+		uint32_t *ids = NULL;
+		size_t k = 0;
+		/* the base device stays in the pool; destroy removes everything */
+		(void)thinsnap_pool_list_thin_ids(p, &ids, &k, NULL);
+		free(ids);
+		if (thinsnap_pool_destroy(p, &e) < 0) {
+			fprintf(stderr, "bench-snap: destroy: %s\n", e.msg);
+			thinsnap_pool_free(p);
+		}
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : 1;
+}

@@ -1,0 +1,188 @@
+/*
+ * A dm-thin pool and its thin devices: create (on two devices or on sparse loop files under a
+ * state directory), open, destroy, grow; thin devices by 24-bit dev_id; the pool's
+ * transaction id (compare-and-swap); status. One thread uses a struct thinsnap_pool at a time.
+ *
+ * Errors: functions return 0 or a negative errno and fill reterr (may be NULL). Common ones:
+ * -EINVAL caller mistakes, -ERANGE dev_id > THINSNAP_POOL_DEV_ID_MAX, -ENOENT unknown pool or
+ * dev_id, -EEXIST taken name or dev_id, -EBUSY in use, -ESTALE transaction id mismatch,
+ * -EUCLEAN metadata that thin_check rejects, -ENXIO pool not active.
+ * The pool's dm uuid is "THINSNAP-<pool uuid>-pool"; a thin device activated through this API
+ * gets "THINSNAP-<pool uuid>-<dev_id>", which is how an active dev_id is found (a device made
+ * by other tools without that uuid is not recognised). pool/ takes no lock on state_dir: the
+ * writer that owns the state dir (snap/, the CLI) serialises access.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <thinsnap/common.h>
+#include <thinsnap/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* dev_id is 24 bits: 0 .. THINSNAP_POOL_DEV_ID_MAX. */
+#define THINSNAP_POOL_DEV_ID_MAX  ((1u << 24) - 1)
+/* Longest dm name of a pool or a thin device. */
+#define THINSNAP_POOL_DM_NAME_MAX 127
+
+struct thinsnap_pool;
+
+struct thinsnap_pool_create_opts {
+	const char *name;      /* dm name of the pool device (required) */
+	const char *state_dir; /* holds "identity", and "data"/"metadata" loop files (required) */
+	const char *data_dev;  /* both NULL: sparse loop files under state_dir */
+	const char *metadata_dev;
+	uint64_t data_size_bytes;     /* loop files: required; devices: 0 = the whole device */
+	uint64_t metadata_size_bytes; /* loop files: 0 = 48 * data size / block size, >= 4 MiB */
+	uint32_t data_block_sectors;  /* 0 = 128 (64 KiB); 128 .. 2097152, a multiple of 128 */
+	uint64_t low_water_blocks;    /* 0 = no low-water event */
+	bool force;                   /* overwrite devices that hold a filesystem/RAID/partitions */
+	bool error_if_no_space;       /* else queue I/O when full */
+	bool no_discard_passdown;
+};
+
+/*
+ * Creates a pool and activates it; records its identity in <state_dir>/identity. Devices
+ * holding a filesystem, RAID member or partition table are refused (-EBUSY) unless force.
+ * The metadata device's first 4 KiB are zeroed (a fresh pool). -EEXIST if the name is taken
+ * or state_dir already records a pool. On success *ret_pool is owned by the caller.
+ */
+THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
+				      struct thinsnap_pool **ret_pool,
+				      struct thinsnap_error *reterr);
+
+/*
+ * Opens the pool recorded in <state_dir>/identity under name. If the pool is active, its live
+ * table must match the identity (block size, data and metadata devices) else -EINVAL ("not
+ * the recorded pool"). If it is not active (after a reboot), the loop files are re-attached,
+ * `thin_check -q` checks the metadata (-EUCLEAN if it fails), and the pool is activated.
+ * -ENOENT if state_dir records no pool or another name.
+ */
+THINSNAP_API int thinsnap_pool_open(const char *name, const char *state_dir,
+				    struct thinsnap_pool **ret_pool, struct thinsnap_error *reterr);
+
+/* Closes the handle; the pool stays active. NULL is fine. */
+THINSNAP_API void thinsnap_pool_free(struct thinsnap_pool *pool);
+
+/*
+ * Removes the pool device, detaches its loop devices, deletes the loop files and the identity,
+ * and on success frees pool (on failure pool stays valid and still owned by the caller).
+ * -EBUSY if thin devices of the pool are active. Device-backed pools keep their devices' data.
+ */
+THINSNAP_API int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *reterr);
+
+/* Borrowed strings, valid until free: the random pool uuid (32 hex chars) and the dm name. */
+THINSNAP_API const char *thinsnap_pool_uuid(const struct thinsnap_pool *pool);
+THINSNAP_API const char *thinsnap_pool_name(const struct thinsnap_pool *pool);
+/* Data block size of the pool in 512-byte sectors. */
+THINSNAP_API uint32_t thinsnap_pool_data_block_sectors(const struct thinsnap_pool *pool);
+
+/*
+ * Thin devices. dev_id > THINSNAP_POOL_DEV_ID_MAX gives -ERANGE. create_thin: -EEXIST if the
+ * id is taken. create_snap: snapshot of origin_id; if the origin is active (under
+ * origin_dm_name, or found by its dm uuid when NULL) it is suspended around the kernel message,
+ * with everything that can fail done before the suspend and a resume on every path; -ENOENT if
+ * origin_id does not exist, -EEXIST if dev_id does. delete_thin: -EBUSY if the device is
+ * active, -ENOENT if dev_id does not exist.
+ */
+THINSNAP_API int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
+					   struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id,
+					   uint32_t origin_id, const char *origin_dm_name,
+					   struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
+					   struct thinsnap_error *reterr);
+
+/*
+ * Activates dev_id as /dev/mapper/<dm_name> of size_bytes (a multiple of 512), read-only if
+ * asked (the dm read-only flag: writes fail with EROFS/EPERM). Idempotent: 0 if dm_name is
+ * already active with the same table and read-only flag; -EEXIST if dm_name is something else;
+ * -EBUSY if dev_id is already active under another name (one activation per dev_id);
+ * -ENOENT if dev_id does not exist in the pool.
+ */
+THINSNAP_API int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id,
+					     const char *dm_name, uint64_t size_bytes,
+					     bool read_only, struct thinsnap_error *reterr);
+
+/*
+ * Removes /dev/mapper/<dm_name> (a thin device of this pool), retrying about 1 s while busy:
+ * -EBUSY if it stays open or mounted. An absent device is a no-op returning 0 (so that undo
+ * paths can call it blindly); -EINVAL if dm_name is not a thin device of this pool.
+ */
+THINSNAP_API int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_name,
+					       struct thinsnap_error *reterr);
+
+struct thinsnap_pool_thin_info {
+	bool exists; /* the rest is zero when false */
+	bool read_only;
+	bool suspended;
+	int32_t open_count;
+	uint32_t dev_id;
+	uint32_t major, minor;
+	uint64_t size_bytes;
+	uint64_t mapped_sectors; /* allocated in the pool for this device */
+};
+
+/* Info on the active thin device dm_name; absent gives 0 and exists false. -EINVAL if it is
+ * not a thin device of this pool. */
+THINSNAP_API int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
+					 struct thinsnap_pool_thin_info *ret_info,
+					 struct thinsnap_error *reterr);
+
+/* The path of dm_name's device node, "/dev/mapper/<dm_name>", into buf; -ENAMETOOLONG. */
+THINSNAP_API int thinsnap_pool_dev_path(const char *dm_name, char *buf, size_t size);
+
+/* The pool's transaction id; set: kernel compare-and-swap, -ESTALE if old is not current
+ * (nothing changes). */
+THINSNAP_API int thinsnap_pool_transaction_id(struct thinsnap_pool *pool, uint64_t *ret_tid,
+					      struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_tid,
+						  uint64_t new_tid, struct thinsnap_error *reterr);
+
+enum thinsnap_pool_mode {
+	THINSNAP_POOL_MODE_RW = 0,
+	THINSNAP_POOL_MODE_RO,
+	THINSNAP_POOL_MODE_OUT_OF_DATA_SPACE,
+	THINSNAP_POOL_MODE_FAIL,
+};
+
+struct thinsnap_pool_status {
+	enum thinsnap_pool_mode mode;
+	bool needs_check;
+	uint64_t transaction_id;
+	uint32_t data_block_sectors;
+	uint64_t used_data_blocks, total_data_blocks;
+	uint64_t used_metadata_blocks, total_metadata_blocks; /* 4 KiB blocks */
+	uint64_t used_data_bytes, total_data_bytes;
+	uint64_t used_metadata_bytes, total_metadata_bytes;
+};
+
+THINSNAP_API int thinsnap_pool_status(struct thinsnap_pool *pool,
+				      struct thinsnap_pool_status *ret_status,
+				      struct thinsnap_error *reterr);
+/* "rw", "ro", "out_of_data_space", "fail"; a static string. */
+THINSNAP_API const char *thinsnap_pool_mode_name(enum thinsnap_pool_mode mode);
+
+/*
+ * Grows a loop-backed pool's data file to new_data_size_bytes, refreshes the loop device and
+ * reloads the pool with the new length. -EOPNOTSUPP for device-backed pools, -EINVAL if the
+ * size is smaller than now.
+ */
+THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
+				    struct thinsnap_error *reterr);
+
+/*
+ * The dev_ids in the pool's metadata (a metadata snapshot read by `thin_dump -m`), sorted.
+ * *ret_ids is malloc'd (NULL when *ret_n is 0); free() it.
+ */
+THINSNAP_API int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids,
+					     size_t *ret_n, struct thinsnap_error *reterr);
+
+#ifdef __cplusplus
+}
+#endif

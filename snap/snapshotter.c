@@ -1,0 +1,1823 @@
+/*
+ * The snapshotter core: containerd's snapshot model (keys, kinds, parents) mapped onto the
+ * thin devices of one pool and the journal. Every pool change follows LVM's protocol:
+ * journal an intent, send the pool messages, set_transaction_id N N+1, journal the
+ * completion; open resolves what a crash left in between.
+ */
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/cleanup.h"
+#include "base/fault.h"
+#include "meta/meta.h"
+#include "mkfs/mkfs.h"
+#include "snap/filter.h"
+#include "snap/snap.h"
+
+#define DEFAULT_BASE_SIZE (10ull << 30)
+/* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
+#define INTERNAL_PREFIX "\x1fthinsnap/"
+
+struct thinsnap_snapshotter {
+	char *state_dir;
+	char *pool_name;
+	char *fs_type;
+	char *fs_options;
+	uint64_t base_size_bytes;
+	bool async_remove;
+	bool discard_blocks;
+	bool read_only;
+	bool closed;
+	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
+	void *log_userdata;
+
+	struct thinsnap_pool *pool;  /* for writers, under write_lock */
+	struct thinsnap_pool *rpool; /* for readers (usage), under rpool_lock */
+	pthread_mutex_t rpool_lock;
+	struct thinsnap_meta *meta;
+	uint64_t tid; /* the pool's transaction id as this handle last set it */
+	char *base_key;
+
+	/* write_lock serialises mutations; state_lock guards the journal's in-memory state
+	 * (readers share it, a writer takes it only around journal updates). */
+	pthread_mutex_t write_lock;
+	pthread_rwlock_t state_lock;
+};
+
+static void unlock_mutexp(pthread_mutex_t **m)
+{
+	if (*m)
+		pthread_mutex_unlock(*m);
+}
+
+static void unlock_rwlockp(pthread_rwlock_t **l)
+{
+	if (*l)
+		pthread_rwlock_unlock(*l);
+}
+
+#define CLEANUP_UNLOCK	CLEANUP(unlock_mutexp)
+#define CLEANUP_RUNLOCK CLEANUP(unlock_rwlockp)
+
+static pthread_mutex_t *lock_writes(struct thinsnap_snapshotter *s)
+{
+	pthread_mutex_lock(&s->write_lock);
+	return &s->write_lock;
+}
+
+static pthread_rwlock_t *lock_state_read(struct thinsnap_snapshotter *s)
+{
+	pthread_rwlock_rdlock(&s->state_lock);
+	return &s->state_lock;
+}
+
+static void logf_(struct thinsnap_snapshotter *s, enum thinsnap_log_level level, const char *fmt,
+		  ...) __attribute__((format(printf, 3, 4)));
+static void logf_(struct thinsnap_snapshotter *s, enum thinsnap_log_level level, const char *fmt,
+		  ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!s->log)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	s->log(s->log_userdata, level, buf);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *thinsnap_kind_name(enum thinsnap_kind kind)
+{
+	switch (kind) {
+	case THINSNAP_KIND_VIEW:
+		return "view";
+	case THINSNAP_KIND_ACTIVE:
+		return "active";
+	case THINSNAP_KIND_COMMITTED:
+		return "committed";
+	case THINSNAP_KIND_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+static enum thinsnap_kind kind_from_meta(enum thinsnap_meta_kind k)
+{
+	switch (k) {
+	case THINSNAP_META_VIEW:
+		return THINSNAP_KIND_VIEW;
+	case THINSNAP_META_ACTIVE:
+		return THINSNAP_KIND_ACTIVE;
+	case THINSNAP_META_COMMITTED:
+		return THINSNAP_KIND_COMMITTED;
+	case THINSNAP_META_INTERNAL:
+		break;
+	}
+	return THINSNAP_KIND_UNKNOWN;
+}
+
+/* A short, printable form of a key for messages (keys may be 4 KiB of anything). */
+static const char *shown(const char *key, char buf[static 80])
+{
+	size_t n = strlen(key);
+
+	if (n < 72)
+		return key;
+	snprintf(buf, 80, "%.32s...%s", key, key + n - 32);
+	return buf;
+}
+
+void thinsnap_snap_dm_name(const char *pool_name, uint32_t dev_id, bool base, char *buf,
+			   size_t size)
+{
+	(void)snprintf(buf, size, "%s-%s-%" PRIu32, pool_name, base ? "base" : "snap", dev_id);
+}
+
+static void dm_name_of(const struct thinsnap_snapshotter *s, const struct thinsnap_meta_snap *e,
+		       char buf[static THINSNAP_POOL_DM_NAME_MAX + 1])
+{
+	thinsnap_snap_dm_name(s->pool_name, e->dev_id, e->kind == THINSNAP_META_INTERNAL, buf,
+			      THINSNAP_POOL_DM_NAME_MAX + 1);
+}
+
+static bool is_internal_key(const char *key)
+{
+	return strncmp(key, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0;
+}
+
+static int check_key(const char *what, const char *key, struct thinsnap_error *reterr)
+{
+	size_t n;
+
+	if (!key || !*key)
+		return thinsnap_error_setf(reterr, -EINVAL, "%s must not be empty", what);
+	n = strlen(key);
+	if (n > THINSNAP_META_KEY_MAX)
+		return thinsnap_error_setf(reterr, -EINVAL, "%s is %zu bytes long, more than %u",
+					   what, n, THINSNAP_META_KEY_MAX);
+	if (is_internal_key(key))
+		return thinsnap_error_setf(reterr, -EINVAL, "%s uses the reserved prefix \\x1f",
+					   what);
+	return 0;
+}
+
+static int check_labels(const struct thinsnap_label *labels, size_t n,
+			struct thinsnap_error *reterr)
+{
+	if (n && !labels)
+		return thinsnap_error_setf(reterr, -EINVAL, "labels missing");
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		if (!labels[i].key || !*labels[i].key)
+			return thinsnap_error_setf(reterr, -EINVAL, "label key must not be empty");
+		len = strlen(labels[i].key) + (labels[i].value ? strlen(labels[i].value) : 0);
+		if (len > THINSNAP_META_LABEL_MAX)
+			return thinsnap_error_setf(
+				reterr, -EINVAL,
+				"label key and value of '%.64s' are %zu bytes, more than %u",
+				labels[i].key, len, THINSNAP_META_LABEL_MAX);
+	}
+	return 0;
+}
+
+static int check_open(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	if (!s)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	if (s->closed)
+		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	return 0;
+}
+
+/* Mutations need an open, writable handle and a pool in read-write mode. */
+static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_status st;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	if (s->read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	if (st.needs_check)
+		return thinsnap_error_setf(reterr, -ENODEV,
+					   "pool '%s' needs a check: run 'thinsnap repair'",
+					   s->pool_name);
+	if (st.mode == THINSNAP_POOL_MODE_RO || st.mode == THINSNAP_POOL_MODE_FAIL)
+		return thinsnap_error_setf(reterr, -ENODEV,
+					   "pool '%s' is %s: run 'thinsnap repair'", s->pool_name,
+					   thinsnap_pool_mode_name(st.mode));
+	return 0;
+}
+
+/* ---- conversions ---- */
+
+void thinsnap_info_free(struct thinsnap_info *info)
+{
+	if (!info)
+		return;
+	free(info->name);
+	free(info->parent);
+	for (size_t i = 0; i < info->n_labels; i++) {
+		free((char *)info->labels[i].key);
+		free((char *)info->labels[i].value);
+	}
+	free(info->labels);
+	free(info);
+}
+
+DEFINE_CLEANUP(struct thinsnap_info *, thinsnap_info_free)
+
+static int info_from_meta(const struct thinsnap_meta_snap *e, struct thinsnap_info **ret)
+{
+	CLEANUP(thinsnap_info_freep) struct thinsnap_info *info = NULL;
+
+	info = calloc(1, sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	info->name = strdup(e->key);
+	if (!info->name)
+		return -ENOMEM;
+	if (e->parent) {
+		info->parent = strdup(e->parent);
+		if (!info->parent)
+			return -ENOMEM;
+	}
+	info->kind = kind_from_meta(e->kind);
+	info->created_ns = e->created_ns;
+	info->updated_ns = e->updated_ns;
+	if (e->n_labels) {
+		info->labels = calloc(e->n_labels, sizeof(*info->labels));
+		if (!info->labels)
+			return -ENOMEM;
+		for (size_t i = 0; i < e->n_labels; i++) {
+			info->labels[i].key = strdup(e->labels[i].key);
+			info->labels[i].value = strdup(e->labels[i].value);
+			info->n_labels = i + 1;
+			if (!info->labels[i].key || !info->labels[i].value)
+				return -ENOMEM;
+		}
+	}
+	*ret = TAKE_PTR(info);
+	return 0;
+}
+
+void thinsnap_mount_free(struct thinsnap_mount *m)
+{
+	if (!m)
+		return;
+	free(m->type);
+	free(m->source);
+	for (size_t i = 0; i < m->n_options; i++)
+		free(m->options[i]);
+	free(m->options);
+	free(m);
+}
+
+DEFINE_CLEANUP(struct thinsnap_mount *, thinsnap_mount_free)
+
+static int mount_for(const struct thinsnap_snapshotter *s, const struct thinsnap_meta_snap *e,
+		     struct thinsnap_mount **ret, struct thinsnap_error *reterr)
+{
+	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+
+	dm_name_of(s, e, name);
+	if (thinsnap_pool_dev_path(name, path, sizeof(path)) < 0)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG, "device name '%s' too long",
+					   name);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	m->type = strdup(*e->fs_type ? e->fs_type : "ext4");
+	m->source = strdup(path);
+	m->options = calloc(2, sizeof(char *));
+	if (!m->type || !m->source || !m->options)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (e->kind == THINSNAP_META_VIEW) {
+		/* the device is read-only: ext3/4 must not replay its journal */
+		bool ext = strncmp(m->type, "ext", 3) == 0;
+		m->options[0] = strdup("ro");
+		m->options[1] = ext ? strdup("noload") : NULL;
+		if (!m->options[0] || (ext && !m->options[1]))
+			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		m->n_options = ext ? 2 : 1;
+	}
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+/* ---- the pool transaction: intent, pool step, transaction id, completion ---- */
+
+struct pool_step {
+	/* does the pool work; on failure it has undone what it did */
+	int (*run)(struct thinsnap_snapshotter *s, void *ctx, struct thinsnap_error *reterr);
+	/* undoes a successful run (when the transaction id can't be set) */
+	void (*undo)(struct thinsnap_snapshotter *s, void *ctx);
+	void *ctx;
+};
+
+static int journal_intent_begin(struct thinsnap_snapshotter *s,
+				const struct thinsnap_meta_intent *in, uint64_t *ret_id,
+				struct thinsnap_error *reterr)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&s->state_lock);
+	r = thinsnap_meta_intent_begin(s->meta, in, ret_id, reterr);
+	pthread_rwlock_unlock(&s->state_lock);
+	return r;
+}
+
+static int journal_intent_finish(struct thinsnap_snapshotter *s, uint64_t id, bool completed,
+				 struct thinsnap_error *reterr)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&s->state_lock);
+	r = thinsnap_meta_intent_finish(s->meta, id, completed, reterr);
+	pthread_rwlock_unlock(&s->state_lock);
+	return r;
+}
+
+static int journal_apply(struct thinsnap_snapshotter *s, const struct thinsnap_meta_op *ops,
+			 size_t n, struct thinsnap_error *reterr)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&s->state_lock);
+	r = thinsnap_meta_apply(s->meta, ops, n, reterr);
+	pthread_rwlock_unlock(&s->state_lock);
+	return r;
+}
+
+static int pool_txn(struct thinsnap_snapshotter *s, const struct thinsnap_meta_pool_op *pool_ops,
+		    size_t n_pool_ops, const struct thinsnap_meta_op *ops, size_t n_ops,
+		    const struct pool_step *step, struct thinsnap_error *reterr)
+{
+	struct thinsnap_meta_intent in = {
+		.pool_ops = pool_ops,
+		.n_pool_ops = n_pool_ops,
+		.transaction_id_before = s->tid,
+		.transaction_id_after = s->tid + 1,
+		.ops = ops,
+		.n_ops = n_ops,
+	};
+	uint64_t id = 0;
+	int r;
+
+	r = journal_intent_begin(s, &in, &id, reterr);
+	if (r < 0)
+		return r;
+	r = THINSNAP_FAULT("snap.txn.after_intent");
+	if (r >= 0)
+		r = step->run(s, step->ctx, reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault after the intent");
+	if (r >= 0) {
+		r = THINSNAP_FAULT("snap.txn.after_pool");
+		if (r >= 0)
+			r = thinsnap_pool_set_transaction_id(s->pool, in.transaction_id_before,
+							     in.transaction_id_after, reterr);
+		else
+			thinsnap_error_setf(reterr, r, "injected fault after the pool step");
+		if (r < 0 && step->undo)
+			step->undo(s, step->ctx);
+	}
+	if (r < 0) {
+		/* nothing of it is in the pool now: drop the intent (if this fails, the
+		 * next open rolls it back) */
+		(void)journal_intent_finish(s, id, false, NULL);
+		return r;
+	}
+	s->tid = in.transaction_id_after;
+	r = THINSNAP_FAULT("snap.txn.after_tid");
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "injected fault after the transaction id");
+	r = journal_intent_finish(s, id, true, reterr);
+	if (r < 0)
+		return r; /* the pool has it; the next open completes it */
+	return THINSNAP_FAULT("snap.txn.after_finish");
+}
+
+/* ---- pool steps ---- */
+
+struct create_ctx {
+	uint32_t dev_id;
+	uint32_t origin_id; /* UINT32_MAX: a fresh thin device */
+	const char *origin_dm_name;
+	const char *dm_name; /* NULL: leave inactive */
+	uint64_t size_bytes;
+	bool read_only;
+};
+
+static int create_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
+{
+	struct create_ctx *c = v;
+	int r;
+
+	if (c->origin_id == UINT32_MAX)
+		r = thinsnap_pool_create_thin(s->pool, c->dev_id, reterr);
+	else
+		r = thinsnap_pool_create_snap(s->pool, c->dev_id, c->origin_id, c->origin_dm_name,
+					      reterr);
+	if (r < 0)
+		return r;
+	if (!c->dm_name)
+		return 0;
+	r = thinsnap_pool_activate_thin(s->pool, c->dev_id, c->dm_name, c->size_bytes,
+					c->read_only, reterr);
+	if (r < 0)
+		(void)thinsnap_pool_delete_thin(s->pool, c->dev_id, NULL);
+	return r;
+}
+
+static void create_undo(struct thinsnap_snapshotter *s, void *v)
+{
+	struct create_ctx *c = v;
+
+	if (c->dm_name)
+		(void)thinsnap_pool_deactivate_thin(s->pool, c->dm_name, NULL);
+	(void)thinsnap_pool_delete_thin(s->pool, c->dev_id, NULL);
+}
+
+/* Discards every block of an inactive thin device, so the pool gets them back at once. */
+static int discard_device(struct thinsnap_snapshotter *s, uint32_t dev_id, uint64_t size_bytes,
+			  struct thinsnap_error *reterr)
+{
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	CLEANUP_CLOSE int fd = -EBADF;
+	uint64_t range[2] = { 0, size_bytes };
+	int r;
+
+	(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, dev_id);
+	(void)thinsnap_pool_dev_path(name, path, sizeof(path));
+	r = thinsnap_pool_activate_thin(s->pool, dev_id, name, size_bytes, false, reterr);
+	if (r < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKDISCARD, range) < 0)
+		logf_(s, THINSNAP_LOG_WARNING, "discard of '%s' failed: %s", name, strerror(errno));
+	if (fd >= 0)
+		(void)close(TAKE_FD(fd));
+	return thinsnap_pool_deactivate_thin(s->pool, name, reterr);
+}
+
+struct delete_ctx {
+	uint32_t dev_id;
+	uint64_t size_bytes;
+};
+
+static int delete_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
+{
+	struct delete_ctx *c = v;
+	int r;
+
+	if (s->discard_blocks && c->size_bytes)
+		(void)discard_device(s, c->dev_id, c->size_bytes, NULL);
+	r = thinsnap_pool_delete_thin(s->pool, c->dev_id, reterr);
+	if (r == -ENOENT)
+		return 0; /* already gone: the intent only records it */
+	return r;
+}
+
+/* Deletes dev_id from the pool, journaling ops on completion. */
+static int delete_txn(struct thinsnap_snapshotter *s, uint32_t dev_id, uint64_t size_bytes,
+		      const struct thinsnap_meta_op *ops, size_t n_ops,
+		      struct thinsnap_error *reterr)
+{
+	struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_DELETE, .dev_id = dev_id };
+	struct delete_ctx c = { .dev_id = dev_id, .size_bytes = size_bytes };
+	struct pool_step step = { .run = delete_run, .undo = NULL, .ctx = &c };
+
+	return pool_txn(s, &pop, 1, ops, n_ops, &step, reterr);
+}
+
+/* ---- the base device: one formatted thin device per fs configuration ---- */
+
+static int make_base_key(struct thinsnap_snapshotter *s)
+{
+	if (asprintf(&s->base_key, INTERNAL_PREFIX "base/%s/%" PRIu64 "/%s", s->fs_type,
+		     s->base_size_bytes, s->fs_options ? s->fs_options : "") < 0) {
+		s->base_key = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct base_ctx {
+	struct create_ctx create;
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	const struct thinsnap_mkfs_opts *mkfs;
+	uint64_t mapped_bytes;
+};
+
+static int base_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
+{
+	struct base_ctx *c = v;
+	struct thinsnap_pool_thin_info ti = { 0 };
+	int r;
+
+	r = create_run(s, &c->create, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_mkfs_format(c->path, c->create.size_bytes, c->mkfs, reterr);
+	if (r >= 0)
+		r = thinsnap_mkfs_verify(c->path, s->fs_type, reterr);
+	if (r >= 0)
+		r = thinsnap_pool_thin_info(s->pool, c->create.dm_name, &ti, reterr);
+	if (r >= 0) {
+		c->mapped_bytes = ti.mapped_sectors * 512;
+		r = thinsnap_pool_deactivate_thin(s->pool, c->create.dm_name, reterr);
+	}
+	if (r < 0)
+		create_undo(s, &c->create);
+	return r;
+}
+
+/* The base entry for the configured fs, formatting it on first use (under write_lock). */
+static int ensure_base(struct thinsnap_snapshotter *s, const struct thinsnap_meta_snap **ret,
+		       struct thinsnap_error *reterr)
+{
+	struct thinsnap_mkfs_opts mo = { .fs_type = s->fs_type, .fs_options = s->fs_options };
+	struct base_ctx c = { .mkfs = &mo };
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+	const struct thinsnap_meta_snap *e;
+	uint32_t dev_id;
+	int64_t now = now_ns();
+	int r;
+
+	e = thinsnap_meta_get(s->meta, s->base_key);
+	if (e) {
+		*ret = e;
+		return 0;
+	}
+	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
+	if (r < 0)
+		return r;
+	thinsnap_snap_dm_name(s->pool_name, dev_id, true, name, sizeof(name));
+	(void)thinsnap_pool_dev_path(name, c.path, sizeof(c.path));
+	c.create = (struct create_ctx){ .dev_id = dev_id,
+					.origin_id = UINT32_MAX,
+					.dm_name = name,
+					.size_bytes = s->base_size_bytes };
+	struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_CREATE_THIN,
+					     .dev_id = dev_id };
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				       .key = s->base_key,
+				       .kind = THINSNAP_META_INTERNAL,
+				       .dev_id = dev_id,
+				       .size_bytes = s->base_size_bytes,
+				       .fs_type = s->fs_type,
+				       .created_ns = now,
+				       .updated_ns = now };
+	struct pool_step step = { .run = base_run, .undo = create_undo, .ctx = &c };
+
+	r = pool_txn(s, &pop, 1, &op, 1, &step, reterr);
+	if (r < 0)
+		return r;
+	/* remember how much the empty filesystem maps: usage is counted beyond it */
+	struct thinsnap_meta_op us = { .type = THINSNAP_META_OP_USAGE_SET,
+				       .key = s->base_key,
+				       .usage_bytes = c.mapped_bytes };
+	(void)journal_apply(s, &us, 1, NULL);
+	logf_(s, THINSNAP_LOG_INFO, "formatted base device %s (%s, %" PRIu64 " bytes)", name,
+	      s->fs_type, s->base_size_bytes);
+	e = thinsnap_meta_get(s->meta, s->base_key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -EIO, "base device vanished from the journal");
+	*ret = e;
+	return 0;
+}
+
+/* ---- open / close ---- */
+
+static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata);
+
+struct resolve_ctx {
+	struct thinsnap_snapshotter *s;
+	struct thinsnap_error *reterr;
+	uint64_t ids[64];
+	bool completed[64];
+	size_t n;
+	int r;
+};
+
+static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
+{
+	struct resolve_ctx *c = userdata;
+	struct thinsnap_snapshotter *s = c->s;
+	uint64_t tid = s->tid;
+
+	if (c->n >= ELEMENTSOF(c->ids))
+		return thinsnap_error_setf(c->reterr, -EUCLEAN, "too many unfinished intents");
+	if (tid == in->transaction_id_after) {
+		c->ids[c->n] = in->id;
+		c->completed[c->n++] = true;
+		return 0;
+	}
+	if (tid != in->transaction_id_before)
+		return thinsnap_error_setf(
+			c->reterr, -EUCLEAN,
+			"pool '%s' has transaction id %" PRIu64 ", but the unfinished operation %" PRIu64
+			" expects %" PRIu64 " or %" PRIu64 ": run 'thinsnap check'",
+			s->pool_name, tid, in->id, in->transaction_id_before,
+			in->transaction_id_after);
+	/* Not committed by the pool: undo what may have reached it. A delete can't be
+	 * undone; finish it instead. */
+	bool roll_forward = false;
+	for (size_t i = 0; i < in->n_pool_ops; i++) {
+		const struct thinsnap_meta_pool_op *p = &in->pool_ops[i];
+		char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+		int r;
+
+		if (p->type == THINSNAP_META_POOL_DELETE) {
+			r = thinsnap_pool_delete_thin(s->pool, p->dev_id, c->reterr);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			roll_forward = true;
+			continue;
+		}
+		for (int base = 0; base < 2; base++) {
+			thinsnap_snap_dm_name(s->pool_name, p->dev_id, base, name, sizeof(name));
+			r = thinsnap_pool_deactivate_thin(s->pool, name, c->reterr);
+			if (r < 0)
+				return r;
+		}
+		(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, p->dev_id);
+		(void)thinsnap_pool_deactivate_thin(s->pool, name, NULL);
+		r = thinsnap_pool_delete_thin(s->pool, p->dev_id, c->reterr);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	if (roll_forward) {
+		int r = thinsnap_pool_set_transaction_id(s->pool, in->transaction_id_before,
+							 in->transaction_id_after, c->reterr);
+		if (r < 0)
+			return r;
+		s->tid = in->transaction_id_after;
+	}
+	c->ids[c->n] = in->id;
+	c->completed[c->n++] = roll_forward;
+	return 0;
+}
+
+static int recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	struct resolve_ctx c = { .s = s, .reterr = reterr };
+	int r;
+
+	r = thinsnap_meta_unfinished(s->meta, resolve_intent, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c.n; i++) {
+		r = thinsnap_meta_intent_finish(s->meta, c.ids[i], c.completed[i], reterr);
+		if (r < 0)
+			return r;
+		logf_(s, THINSNAP_LOG_INFO, "recovered operation %" PRIu64 ": %s", c.ids[i],
+		      c.completed[i] ? "completed" : "rolled back");
+	}
+	return 0;
+}
+
+struct reactivate_ctx {
+	struct thinsnap_snapshotter *s;
+	struct thinsnap_error *reterr;
+};
+
+static int reactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct reactivate_ctx *c = userdata;
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+	struct thinsnap_pool_thin_info ti = { 0 };
+	int r;
+
+	if (e->kind != THINSNAP_META_ACTIVE && e->kind != THINSNAP_META_VIEW)
+		return 0;
+	dm_name_of(c->s, e, name);
+	r = thinsnap_pool_thin_info(c->s->pool, name, &ti, c->reterr);
+	if (r < 0)
+		return r;
+	if (ti.exists)
+		return 0;
+	r = thinsnap_pool_activate_thin(c->s->pool, e->dev_id, name, e->size_bytes,
+					e->kind == THINSNAP_META_VIEW, c->reterr);
+	if (r < 0)
+		return r;
+	logf_(c->s, THINSNAP_LOG_INFO, "re-activated %s", name);
+	return 0;
+}
+
+DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
+
+static int dup_opt(const char *v, const char *def, char **ret)
+{
+	*ret = strdup(v && *v ? v : def);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter **ret,
+		  struct thinsnap_error *reterr)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	CLEANUP_FREE char *pool_dir = NULL;
+	int r;
+
+	if (!o || !ret || !o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
+		return thinsnap_error_setf(reterr, -EINVAL, "state_dir and pool_name are required");
+	if (strlen(o->pool_name) > THINSNAP_POOL_DM_NAME_MAX - 14)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG,
+					   "pool name '%.40s...' is longer than %d bytes",
+					   o->pool_name, THINSNAP_POOL_DM_NAME_MAX - 14);
+	if (o->fs_type && *o->fs_type && strcmp(o->fs_type, "ext4") != 0 &&
+	    strcmp(o->fs_type, "ext3") != 0 && strcmp(o->fs_type, "ext2") != 0)
+		return thinsnap_error_setf(reterr, -EINVAL, "fs_type '%s' is not supported",
+					   o->fs_type);
+	if (o->base_size_bytes % 512)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "base size %" PRIu64 " is not a multiple of 512",
+					   o->base_size_bytes);
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_mutex_init(&s->rpool_lock, NULL);
+	pthread_rwlock_init(&s->state_lock, NULL);
+	s->closed = true; /* until everything is open */
+	if (dup_opt(o->state_dir, "", &s->state_dir) < 0 ||
+	    dup_opt(o->pool_name, "", &s->pool_name) < 0 ||
+	    dup_opt(o->fs_type, "ext4", &s->fs_type) < 0 ||
+	    dup_opt(o->fs_options, "", &s->fs_options) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	s->base_size_bytes = o->base_size_bytes ? o->base_size_bytes : DEFAULT_BASE_SIZE;
+	s->async_remove = o->async_remove;
+	s->discard_blocks = o->discard_blocks;
+	s->read_only = o->read_only;
+	s->log = o->log;
+	s->log_userdata = o->log_userdata;
+	if (make_base_key(s) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+
+	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
+		pool_dir = NULL;
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	}
+	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->pool, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->rpool, reterr);
+	if (r < 0)
+		return r;
+	struct thinsnap_meta_open_opts mo = {
+		.state_dir = s->state_dir,
+		.pool_uuid = thinsnap_pool_uuid(s->pool),
+		.read_only = s->read_only,
+	};
+	r = thinsnap_meta_open(&mo, &s->meta, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
+	if (r < 0)
+		return r;
+	if (!s->read_only) {
+		r = recover(s, reterr);
+		if (r < 0)
+			return r;
+		struct reactivate_ctx rc = { .s = s, .reterr = reterr };
+		r = thinsnap_meta_walk(s->meta, reactivate_one, &rc);
+		if (r < 0)
+			return r;
+	}
+	s->closed = false;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+void thinsnap_close(struct thinsnap_snapshotter *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->write_lock);
+	pthread_rwlock_wrlock(&s->state_lock);
+	s->closed = true;
+	thinsnap_meta_free(TAKE_PTR(s->meta));
+	thinsnap_pool_free(TAKE_PTR(s->pool));
+	thinsnap_pool_free(TAKE_PTR(s->rpool));
+	pthread_rwlock_unlock(&s->state_lock);
+	pthread_mutex_unlock(&s->write_lock);
+}
+
+void thinsnap_free(struct thinsnap_snapshotter *s)
+{
+	if (!s)
+		return;
+	thinsnap_close(s);
+	pthread_rwlock_destroy(&s->state_lock);
+	pthread_mutex_destroy(&s->write_lock);
+	pthread_mutex_destroy(&s->rpool_lock);
+	free(s->state_dir);
+	free(s->pool_name);
+	free(s->fs_type);
+	free(s->fs_options);
+	free(s->base_key);
+	free(s);
+}
+
+/* ---- prepare / view ---- */
+
+static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_kind kind,
+			   const char *key, const char *parent,
+			   const struct thinsnap_label *labels, size_t n_labels,
+			   struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *origin = NULL, *e;
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80], pb[80];
+	uint32_t dev_id;
+	int64_t now;
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	if (parent && !*parent)
+		parent = NULL;
+	if (parent) {
+		r = check_key("parent", parent, reterr);
+		if (r < 0)
+			return r;
+	}
+	r = check_labels(labels, n_labels, reterr);
+	if (r < 0)
+		return r;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+
+	if (thinsnap_meta_get(s->meta, key))
+		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
+					   shown(key, kb));
+	if (parent) {
+		origin = thinsnap_meta_get(s->meta, parent);
+		if (!origin)
+			return thinsnap_error_setf(reterr, -ENOENT, "parent '%s' not found",
+						   shown(parent, pb));
+		if (origin->kind != THINSNAP_META_COMMITTED)
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "parent '%s' is not a committed snapshot",
+						   shown(parent, pb));
+	} else {
+		r = ensure_base(s, &origin, reterr);
+		if (r < 0)
+			return r;
+	}
+
+	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
+	if (r < 0)
+		return r;
+	thinsnap_snap_dm_name(s->pool_name, dev_id, false, name, sizeof(name));
+	now = now_ns();
+	/* origin points into the journal's state, which the intent may move: copy it */
+	char fs_type[32];
+	(void)snprintf(fs_type, sizeof(fs_type), "%s", origin->fs_type);
+	uint64_t size_bytes = origin->size_bytes;
+	uint32_t origin_id = origin->dev_id;
+	struct thinsnap_meta_label *ml = NULL;
+	CLEANUP_FREE struct thinsnap_meta_label *ml_owned = NULL;
+	if (n_labels) {
+		ml_owned = ml = calloc(n_labels, sizeof(*ml));
+		if (!ml)
+			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < n_labels; i++)
+			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
+							      labels[i].value ? labels[i].value
+									      : "" };
+	}
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				       .key = key,
+				       .parent = parent,
+				       .kind = kind,
+				       .dev_id = dev_id,
+				       .size_bytes = size_bytes,
+				       .fs_type = fs_type,
+				       .labels = ml,
+				       .n_labels = n_labels,
+				       .created_ns = now,
+				       .updated_ns = now };
+	struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_CREATE_SNAP,
+					     .dev_id = dev_id,
+					     .origin_id = origin_id };
+	struct create_ctx c = { .dev_id = dev_id,
+				.origin_id = origin_id,
+				.dm_name = name,
+				.size_bytes = size_bytes,
+				.read_only = kind == THINSNAP_META_VIEW };
+	struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
+
+	r = pool_txn(s, &pop, 1, &op, 1, &step, reterr);
+	if (r < 0)
+		return r;
+	if (!ret_mount)
+		return 0;
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -EIO, "snapshot '%s' vanished", shown(key, kb));
+	return mount_for(s, e, ret_mount, reterr);
+}
+
+int thinsnap_prepare(struct thinsnap_snapshotter *s, const char *key, const char *parent,
+		     const struct thinsnap_label *labels, size_t n_labels,
+		     struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	return create_snapshot(s, THINSNAP_META_ACTIVE, key, parent, labels, n_labels, ret_mount,
+			       reterr);
+}
+
+int thinsnap_view(struct thinsnap_snapshotter *s, const char *key, const char *parent,
+		  const struct thinsnap_label *labels, size_t n_labels,
+		  struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	return create_snapshot(s, THINSNAP_META_VIEW, key, parent, labels, n_labels, ret_mount,
+			       reterr);
+}
+
+int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
+		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char kb[80];
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_state_read(s);
+	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (e->kind == THINSNAP_META_COMMITTED)
+		return thinsnap_error_setf(reterr, -EROFS,
+					   "snapshot '%s' is committed: it has no mounts",
+					   shown(key, kb));
+	return mount_for(s, e, ret_mount, reterr);
+}
+
+/* ---- commit ---- */
+
+static uint64_t origin_mapped_bytes(struct thinsnap_snapshotter *s,
+				    const struct thinsnap_meta_snap *e)
+{
+	const struct thinsnap_meta_snap *p;
+
+	if (e->parent) {
+		p = thinsnap_meta_get(s->meta, e->parent);
+		return p ? p->usage_bytes : 0;
+	}
+	p = thinsnap_meta_get(s->meta, s->base_key);
+	return p ? p->usage_bytes : 0;
+}
+
+int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char *key,
+		    const struct thinsnap_label *labels, size_t n_labels, unsigned flags,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	CLEANUP_FREE struct thinsnap_meta_label *ml = NULL;
+	struct thinsnap_pool_thin_info ti = { 0 };
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80], nb[80];
+	int64_t now = now_ns();
+	int r;
+
+	r = check_key("name", name, reterr);
+	if (r < 0)
+		return r;
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	r = check_labels(labels, n_labels, reterr);
+	if (r < 0)
+		return r;
+	if (flags & ~THINSNAP_COMMIT_KEEP_ACTIVE)
+		return thinsnap_error_setf(reterr, -EINVAL, "unknown commit flags 0x%x", flags);
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (e->kind != THINSNAP_META_ACTIVE)
+		return thinsnap_error_setf(reterr, -EROFS,
+					   "snapshot '%s' is %s, not active: only active "
+					   "snapshots can be committed",
+					   shown(key, kb), thinsnap_kind_name(kind_from_meta(e->kind)));
+	if (thinsnap_meta_get(s->meta, name))
+		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
+					   shown(name, nb));
+	if (n_labels) {
+		ml = calloc(n_labels, sizeof(*ml));
+		if (!ml)
+			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < n_labels; i++)
+			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
+							      labels[i].value ? labels[i].value
+									      : "" };
+	}
+	dm_name_of(s, e, dm);
+	r = thinsnap_pool_thin_info(s->pool, dm, &ti, reterr);
+	if (r < 0)
+		return r;
+
+	if (flags & THINSNAP_COMMIT_KEEP_ACTIVE) {
+		CLEANUP_FREE char *parent = e->parent ? strdup(e->parent) : NULL;
+		CLEANUP_FREE char *fs_type = strdup(e->fs_type);
+		uint32_t dev_id;
+		if ((e->parent && !parent) || !fs_type)
+			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
+		if (r < 0)
+			return r;
+		struct thinsnap_meta_op ops[2] = {
+			{ .type = THINSNAP_META_OP_SNAP_CREATE,
+			  .key = name,
+			  .parent = parent,
+			  .kind = THINSNAP_META_COMMITTED,
+			  .dev_id = dev_id,
+			  .size_bytes = e->size_bytes,
+			  .fs_type = fs_type,
+			  .labels = ml,
+			  .n_labels = n_labels,
+			  .created_ns = now,
+			  .updated_ns = now,
+			  .usage_bytes = ti.mapped_sectors * 512 },
+		};
+		struct thinsnap_meta_pool_op pop = { .type = THINSNAP_META_POOL_CREATE_SNAP,
+						     .dev_id = dev_id,
+						     .origin_id = e->dev_id };
+		struct create_ctx c = { .dev_id = dev_id,
+					.origin_id = e->dev_id,
+					.origin_dm_name = ti.exists ? dm : NULL };
+		struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
+		return pool_txn(s, &pop, 1, ops, 1, &step, reterr);
+	}
+
+	/* retire the key: its device becomes the committed snapshot, inactive */
+	r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "snapshot '%s' is in use (mounted?): unmount it before "
+					   "committing",
+					   shown(key, kb));
+	if (r < 0)
+		return r;
+	struct thinsnap_meta_op ops[2] = {
+		{ .type = THINSNAP_META_OP_SNAP_COMMIT,
+		  .key = key,
+		  .name = name,
+		  .labels = ml,
+		  .n_labels = n_labels,
+		  .updated_ns = now },
+		{ .type = THINSNAP_META_OP_USAGE_SET,
+		  .key = name,
+		  .usage_bytes = ti.mapped_sectors * 512,
+		  .usage_inodes = e->usage_inodes },
+	};
+	uint64_t size = e->size_bytes;
+	uint32_t dev_id = e->dev_id;
+	r = THINSNAP_FAULT("snap.commit.after_deactivate");
+	if (r >= 0)
+		r = journal_apply(s, ops, ELEMENTSOF(ops), reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault after deactivation");
+	if (r < 0)
+		(void)thinsnap_pool_activate_thin(s->pool, dev_id, dm, size, false, NULL);
+	return r;
+}
+
+/* ---- remove / cleanup ---- */
+
+int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80];
+	bool busy = false;
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (thinsnap_meta_has_children(s->meta, key))
+		return thinsnap_error_setf(reterr, -ENOTEMPTY,
+					   "cannot remove snapshot '%s': it has children",
+					   shown(key, kb));
+	dm_name_of(s, e, dm);
+	uint32_t dev_id = e->dev_id;
+	uint64_t size = e->size_bytes;
+	bool was_active = e->kind != THINSNAP_META_COMMITTED;
+	bool ro = e->kind == THINSNAP_META_VIEW;
+
+	if (!s->async_remove && was_active) {
+		r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
+		if (r == -EBUSY)
+			busy = true;
+		else if (r < 0)
+			return r;
+	}
+	if (s->async_remove || busy) {
+		struct thinsnap_meta_op ops[2] = {
+			{ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key },
+			{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = dev_id },
+		};
+		r = journal_apply(s, ops, 2, reterr);
+		if (r >= 0 && busy)
+			logf_(s, THINSNAP_LOG_WARNING,
+			      "device %s of '%s' is busy: deleting it at cleanup", dm,
+			      shown(key, kb));
+		return r;
+	}
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key };
+	r = delete_txn(s, dev_id, size, &op, 1, reterr);
+	if (r < 0 && was_active)
+		(void)thinsnap_pool_activate_thin(s->pool, dev_id, dm, size, ro, NULL);
+	return r;
+}
+
+struct pending_list {
+	uint32_t *ids;
+	size_t n, cap;
+};
+
+static int collect_pending(uint32_t dev_id, void *userdata)
+{
+	struct pending_list *l = userdata;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint32_t *ids = realloc(l->ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		l->ids = ids;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = dev_id;
+	return 0;
+}
+
+int thinsnap_cleanup(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	struct pending_list l = { 0 };
+	CLEANUP_FREE uint32_t *ids = NULL;
+	int r, first_err = 0;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_meta_each_delete_pending(s->meta, collect_pending, &l);
+	ids = l.ids;
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "listing pending deletes");
+	for (size_t i = 0; i < l.n; i++) {
+		char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
+		struct thinsnap_error err = { 0 };
+
+		thinsnap_snap_dm_name(s->pool_name, ids[i], false, dm, sizeof(dm));
+		r = thinsnap_pool_deactivate_thin(s->pool, dm, &err);
+		if (r == 0) {
+			struct thinsnap_meta_op op = { .type =
+							       THINSNAP_META_OP_DELETE_PENDING_REMOVE,
+						       .dev_id = ids[i] };
+			r = delete_txn(s, ids[i], 0, &op, 1, &err);
+		}
+		if (r < 0) {
+			logf_(s, THINSNAP_LOG_WARNING, "cleanup of device %" PRIu32 ": %s", ids[i],
+			      err.msg);
+			if (!first_err) {
+				first_err = r;
+				if (reterr)
+					*reterr = err;
+			}
+		}
+	}
+	return first_err;
+}
+
+/* ---- stat / update / usage / walk ---- */
+
+int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_info **ret,
+		  struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char kb[80];
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_state_read(s);
+	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (!ret)
+		return 0;
+	r = info_from_meta(e, ret);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	return 0;
+}
+
+static const char *label_value(const struct thinsnap_label *labels, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(labels[i].key, k) == 0)
+			return labels[i].value ? labels[i].value : "";
+	return NULL;
+}
+
+/* A growable label set that borrows its strings. */
+struct label_set {
+	struct thinsnap_meta_label *v;
+	size_t n, cap;
+};
+
+static int label_set_put(struct label_set *ls, const char *k, const char *v)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strcmp(ls->v[i].key, k) == 0) {
+			if (v)
+				ls->v[i].value = v;
+			else
+				ls->v[i] = ls->v[--ls->n];
+			return 0;
+		}
+	if (!v)
+		return 0;
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? ls->cap * 2 : 8;
+		struct thinsnap_meta_label *nv = realloc(ls->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		ls->v = nv;
+		ls->cap = cap;
+	}
+	ls->v[ls->n++] = (struct thinsnap_meta_label){ k, v };
+	return 0;
+}
+
+int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *info,
+		    const char *const *fieldpaths, size_t n_fieldpaths, struct thinsnap_info **ret,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	struct label_set ls = { 0 };
+	CLEANUP_FREE struct thinsnap_meta_label *owned = NULL;
+	char kb[80];
+	int r;
+
+	if (!info)
+		return thinsnap_error_setf(reterr, -EINVAL, "no info given");
+	r = check_key("name", info->name, reterr);
+	if (r < 0)
+		return r;
+	r = check_labels(info->labels, info->n_labels, reterr);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_fieldpaths; i++) {
+		const char *p = fieldpaths[i];
+		if (!p || (strcmp(p, "labels") != 0 && (strncmp(p, "labels.", 7) != 0 || !p[7])))
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "cannot update field '%s' of snapshot '%s'",
+						   p ? p : "(null)", shown(info->name, kb));
+	}
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	e = thinsnap_meta_get(s->meta, info->name);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(info->name, kb));
+
+	bool replace_all = n_fieldpaths == 0;
+	for (size_t i = 0; i < n_fieldpaths; i++)
+		if (strcmp(fieldpaths[i], "labels") == 0)
+			replace_all = true;
+	r = 0;
+	if (!replace_all)
+		for (size_t i = 0; i < e->n_labels && r == 0; i++)
+			r = label_set_put(&ls, e->labels[i].key, e->labels[i].value);
+	for (size_t i = 0; replace_all && i < info->n_labels && r == 0; i++)
+		r = label_set_put(&ls, info->labels[i].key,
+				  info->labels[i].value ? info->labels[i].value : "");
+	for (size_t i = 0; !replace_all && i < n_fieldpaths && r == 0; i++) {
+		const char *k = fieldpaths[i] + 7;
+		r = label_set_put(&ls, k, label_value(info->labels, info->n_labels, k));
+	}
+	owned = ls.v;
+	if (r < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_LABELS_SET,
+				       .key = info->name,
+				       .labels = ls.v,
+				       .n_labels = ls.n,
+				       .updated_ns = now_ns() };
+	r = journal_apply(s, &op, 1, reterr);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return 0;
+	e = thinsnap_meta_get(s->meta, info->name);
+	if (!e || info_from_meta(e, ret) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+		   struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80];
+	uint64_t total, base;
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_state_read(s);
+	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	total = e->usage_bytes;
+	if (e->kind != THINSNAP_META_COMMITTED) {
+		struct thinsnap_pool_thin_info ti = { 0 };
+		dm_name_of(s, e, dm);
+		pthread_mutex_lock(&s->rpool_lock);
+		r = s->rpool ? thinsnap_pool_thin_info(s->rpool, dm, &ti, reterr) : -EBADF;
+		pthread_mutex_unlock(&s->rpool_lock);
+		if (r < 0)
+			return r;
+		total = ti.mapped_sectors * 512;
+	}
+	base = origin_mapped_bytes(s, e);
+	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
+	ret->inodes = (int64_t)e->usage_inodes;
+	return 0;
+}
+
+/* filter field lookup over a meta entry */
+static bool snap_field(void *userdata, const char *const *path, size_t depth, const char **ret)
+{
+	const struct thinsnap_meta_snap *e = userdata;
+
+	if (depth == 1 && strcmp(path[0], "name") == 0) {
+		*ret = e->key;
+		return true;
+	}
+	if (depth == 1 && strcmp(path[0], "parent") == 0) {
+		*ret = e->parent ? e->parent : "";
+		return e->parent != NULL;
+	}
+	if (depth == 1 && strcmp(path[0], "kind") == 0) {
+		*ret = thinsnap_kind_name(kind_from_meta(e->kind));
+		return true;
+	}
+	if (depth >= 2 && strcmp(path[0], "labels") == 0) {
+		/* label keys may contain dots: join the rest of the path back */
+		char k[THINSNAP_META_LABEL_MAX + 1];
+		size_t off = 0;
+		for (size_t i = 1; i < depth; i++) {
+			int n = snprintf(k + off, sizeof(k) - off, "%s%s", i > 1 ? "." : "",
+					 path[i]);
+			if (n < 0 || (size_t)n >= sizeof(k) - off)
+				return false;
+			off += (size_t)n;
+		}
+		for (size_t i = 0; i < e->n_labels; i++)
+			if (strcmp(e->labels[i].key, k) == 0) {
+				*ret = e->labels[i].value;
+				return true;
+			}
+	}
+	return false;
+}
+
+struct walk_collect {
+	const struct thinsnap_filter *filter;
+	struct thinsnap_info **infos;
+	size_t n, cap;
+};
+
+static int walk_collect_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct walk_collect *w = userdata;
+	int r;
+
+	if (e->kind == THINSNAP_META_INTERNAL)
+		return 0;
+	if (w->filter && !thinsnap_filter_match(w->filter, snap_field, (void *)e))
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct thinsnap_info **v = realloc(w->infos, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		w->infos = v;
+		w->cap = cap;
+	}
+	r = info_from_meta(e, &w->infos[w->n]);
+	if (r < 0)
+		return r;
+	w->n++;
+	return 0;
+}
+
+DEFINE_CLEANUP(struct thinsnap_filter *, thinsnap_filter_free)
+
+int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, size_t n_filters,
+		  thinsnap_walk_fn fn, void *userdata, struct thinsnap_error *reterr)
+{
+	CLEANUP(thinsnap_filter_freep) struct thinsnap_filter *f = NULL;
+	struct walk_collect w = { 0 };
+	int r;
+
+	if (!fn)
+		return thinsnap_error_setf(reterr, -EINVAL, "no walk callback");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	if (n_filters) {
+		r = thinsnap_filter_parse(filters, n_filters, &f, reterr);
+		if (r < 0)
+			return r;
+	}
+	w.filter = f;
+	/* Collect under the lock, call back outside it: the callback may call anything. */
+	pthread_rwlock_rdlock(&s->state_lock);
+	r = s->meta ? thinsnap_meta_walk(s->meta, walk_collect_one, &w) : -EBADF;
+	pthread_rwlock_unlock(&s->state_lock);
+	if (r < 0)
+		thinsnap_error_setf(reterr, r, "walking snapshots: %s", strerror(-r));
+	for (size_t i = 0; i < w.n; i++) {
+		if (r >= 0) {
+			r = fn(userdata, w.infos[i]);
+			if (r < 0)
+				thinsnap_error_setf(reterr, r, "walk stopped by its callback");
+		}
+		thinsnap_info_free(w.infos[i]);
+	}
+	free(w.infos);
+	return r < 0 ? r : 0;
+}
+
+/* ---- check / repair ---- */
+
+void thinsnap_check_report_free(struct thinsnap_check_report *r)
+{
+	if (!r)
+		return;
+	free(r->leaked_ids);
+	for (size_t i = 0; i < r->n_dangling; i++)
+		free(r->dangling_keys[i]);
+	free(r->dangling_keys);
+	free(r);
+}
+
+DEFINE_CLEANUP(struct thinsnap_check_report *, thinsnap_check_report_free)
+
+struct check_ctx {
+	const uint32_t *pool_ids;
+	size_t n_pool;
+	bool *known; /* per pool id: the journal knows it */
+	struct thinsnap_check_report *rep;
+	int r;
+};
+
+static ssize_t find_id(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ids[mid] == id)
+			return (ssize_t)mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int check_entry(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct check_ctx *c = userdata;
+	ssize_t i = find_id(c->pool_ids, c->n_pool, e->dev_id);
+	char **v;
+
+	if (i >= 0) {
+		c->known[i] = true;
+		return 0;
+	}
+	v = realloc(c->rep->dangling_keys, (c->rep->n_dangling + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->rep->dangling_keys = v;
+	v[c->rep->n_dangling] = strdup(e->key);
+	if (!v[c->rep->n_dangling])
+		return -ENOMEM;
+	c->rep->n_dangling++;
+	return 0;
+}
+
+static int check_pending(uint32_t dev_id, void *userdata)
+{
+	struct check_ctx *c = userdata;
+	ssize_t i = find_id(c->pool_ids, c->n_pool, dev_id);
+
+	if (i >= 0)
+		c->known[i] = true;
+	c->rep->n_pending_deletes++;
+	return 0;
+}
+
+static int count_unfinished(const struct thinsnap_meta_intent *in, void *userdata)
+{
+	struct check_ctx *c = userdata;
+
+	(void)in;
+	c->rep->n_unfinished++;
+	return 0;
+}
+
+/* Under write_lock. */
+static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+			struct thinsnap_error *reterr)
+{
+	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+	CLEANUP_FREE uint32_t *ids = NULL;
+	CLEANUP_FREE bool *known = NULL;
+	size_t n = 0;
+	int r;
+
+	rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
+	if (r < 0)
+		return r;
+	known = calloc(n ? n : 1, sizeof(*known));
+	if (!known)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	struct check_ctx c = { .pool_ids = ids, .n_pool = n, .known = known, .rep = rep };
+	pthread_rwlock_rdlock(&s->state_lock);
+	r = thinsnap_meta_walk(s->meta, check_entry, &c);
+	if (r >= 0)
+		r = thinsnap_meta_each_delete_pending(s->meta, check_pending, &c);
+	if (r >= 0)
+		r = thinsnap_meta_unfinished(s->meta, count_unfinished, &c);
+	pthread_rwlock_unlock(&s->state_lock);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "reading the journal");
+	for (size_t i = 0; i < n; i++) {
+		if (known[i])
+			continue;
+		uint32_t *v = realloc(rep->leaked_ids, (rep->n_leaked + 1) * sizeof(*v));
+		if (!v)
+			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		rep->leaked_ids = v;
+		v[rep->n_leaked++] = ids[i];
+	}
+	*ret = TAKE_PTR(rep);
+	return 0;
+}
+
+int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+		   struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	int r;
+
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "no report pointer");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	if (s->closed)
+		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	return check_locked(s, ret, reterr);
+}
+
+/* Appends key and its descendants, children first, to a list of SNAP_REMOVE ops. */
+struct subtree {
+	struct thinsnap_snapshotter *s;
+	struct thinsnap_meta_op *ops;
+	size_t n, cap;
+};
+
+static int subtree_add(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct subtree *t = userdata;
+	int r;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->ops[i].key, e->key) == 0)
+			return 0; /* already listed */
+	r = thinsnap_meta_children(t->s->meta, e->key, subtree_add, t);
+	if (r < 0)
+		return r;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct thinsnap_meta_op *v = realloc(t->ops, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		t->ops = v;
+		t->cap = cap;
+	}
+	char *k = strdup(e->key);
+	if (!k)
+		return -ENOMEM;
+	t->ops[t->n++] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE,
+						    .key = k };
+	return 0;
+}
+
+int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	r = check_locked(s, &rep, reterr);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rep->n_leaked; i++) {
+		uint32_t id = rep->leaked_ids[i];
+		char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
+		for (int base = 0; base < 2; base++) {
+			thinsnap_snap_dm_name(s->pool_name, id, base, dm, sizeof(dm));
+			r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
+			if (r < 0)
+				return r;
+		}
+		r = delete_txn(s, id, 0, NULL, 0, reterr);
+		if (r < 0)
+			return r;
+		logf_(s, THINSNAP_LOG_INFO, "repair: deleted leaked thin id %" PRIu32, id);
+	}
+	if (rep->n_dangling) {
+		struct subtree t = { .s = s };
+		for (size_t i = 0; i < rep->n_dangling && r >= 0; i++) {
+			const struct thinsnap_meta_snap *e =
+				thinsnap_meta_get(s->meta, rep->dangling_keys[i]);
+			if (e)
+				r = subtree_add(e, &t);
+		}
+		if (r >= 0)
+			r = journal_apply(s, t.ops, t.n, reterr);
+		else
+			thinsnap_error_setf(reterr, r, "listing dangling snapshots");
+		for (size_t i = 0; i < t.n; i++)
+			free((char *)t.ops[i].key);
+		free(t.ops);
+		if (r < 0)
+			return r;
+		logf_(s, THINSNAP_LOG_INFO, "repair: removed %zu dangling keys", t.n);
+	}
+	if (ret)
+		*ret = TAKE_PTR(rep);
+	return 0;
+}
+
+/* ---- counters for `pool status` ---- */
+
+static int count_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct thinsnap_counts *c = userdata;
+
+	switch (e->kind) {
+	case THINSNAP_META_VIEW:
+		c->views++;
+		break;
+	case THINSNAP_META_ACTIVE:
+		c->active++;
+		break;
+	case THINSNAP_META_COMMITTED:
+		c->committed++;
+		break;
+	case THINSNAP_META_INTERNAL:
+		c->base_devices++;
+		break;
+	}
+	return 0;
+}
+
+static int count_pending(uint32_t dev_id, void *userdata)
+{
+	struct thinsnap_counts *c = userdata;
+
+	(void)dev_id;
+	c->pending_deletes++;
+	return 0;
+}
+
+int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	struct thinsnap_counts c = { 0 };
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_state_read(s);
+	if (!s->meta)
+		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	(void)thinsnap_meta_walk(s->meta, count_one, &c);
+	(void)thinsnap_meta_each_delete_pending(s->meta, count_pending, &c);
+	*ret = c;
+	return 0;
+}
