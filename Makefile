@@ -16,9 +16,14 @@ CC      ?= cc
 PKGS    := devmapper blkid ext2fs com_err libarchive libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# The command alone also links jansson (its --json output).
+CLI_PKGS   := jansson
+CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS   := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
+COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 
 CFLAGS_COMMON = -std=gnu17 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fno-common -fvisibility=hidden \
-                -Iinclude -I. $(PKG_CFLAGS) -DTHINSNAP_VERSION='"$(VERSION)"'
+                -Iinclude -I. $(PKG_CFLAGS) $(CLI_CFLAGS) -DTHINSNAP_VERSION='"$(VERSION)"'
 WERROR ?= -Werror
 WARN    = -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
           -Wold-style-definition -Wvla -Wundef -Wpointer-arith -Wjump-misses-init
@@ -103,13 +108,22 @@ $(R)/thinsnap.pc: thinsnap.pc.in Makefile
 
 # The command links the static library: one process start, no loader search (dear in UML).
 $(R)/thinsnap: $(CLI_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(CLI_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(LDFLAGS)
+	$(CC) -o $@ $(CLI_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
+
+# cli/ is not in the library: the tests of its pure logic compile those files in.
+TEST_EXTRA_test-cli-config := cli/config.c
+TEST_EXTRA_test-cli-args   := cli/args.c
+TEST_EXTRA_test-cli-format := cli/format.c
+TEST_LDFLAGS_test-cli-format := $(CLI_LIBS)
+FUZZ_EXTRA_fuzz-cli-config := cli/config.c
+
+.SECONDEXPANSION:
 
 # Unit tests: one binary per tests/unit/test-*.c, sanitizers on, linked with tests/lib.
-$(C)/tests/%: tests/unit/%.c $(C)/libthinsnap.a $(TLIB_OBJS_C)
+$(C)/tests/%: tests/unit/%.c $$(TEST_EXTRA_$$*) $(C)/libthinsnap.a $(TLIB_OBJS_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TLIB_OBJS_C) \
-	    $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TEST_EXTRA_$*) \
+	    $(TLIB_OBJS_C) $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
 
 # dm/'s unit test replaces libdm's ioctl-facing calls at link time (STYLE.md section 7).
 DM_WRAPPED = dm_task_create dm_task_destroy dm_task_run dm_task_get_errno dm_task_get_info \
@@ -123,16 +137,17 @@ TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
 TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
-$(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(C)/libthinsnap.a
+$(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(FUZZ_EXTRA_$$*) $(C)/libthinsnap.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c \
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(FUZZ_EXTRA_$*) \
 	    $(C)/libthinsnap.a $(PKG_LIBS) $(CHECK_LDFLAGS)
 
 # libFuzzer builds (clang), run for a bounded time by `make fuzz`.
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $$(FUZZ_EXTRA_$$*)
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_COMMON) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	clang $(CFLAGS_COMMON) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_EXTRA_$*) \
+	    $(LIB_SRCS) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
@@ -179,10 +194,13 @@ install: lib cli
 	install -m 0644 include/thinsnap/*.h $(DESTDIR)$(INCDIR)/thinsnap/
 	install -m 0755 $(R)/thinsnap $(DESTDIR)$(BINDIR)/
 	if [ -f docs/thinsnap.1 ]; then install -m 0644 docs/thinsnap.1 $(DESTDIR)$(MANDIR)/man1/; fi
+	install -d $(DESTDIR)$(COMPLETIONSDIR)
+	install -m 0644 scripts/thinsnap.bash-completion $(DESTDIR)$(COMPLETIONSDIR)/thinsnap
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libthinsnap.* $(DESTDIR)$(LIBDIR)/pkgconfig/thinsnap.pc \
-	    $(DESTDIR)$(BINDIR)/thinsnap $(DESTDIR)$(MANDIR)/man1/thinsnap.1
+	    $(DESTDIR)$(BINDIR)/thinsnap $(DESTDIR)$(MANDIR)/man1/thinsnap.1 \
+	    $(DESTDIR)$(COMPLETIONSDIR)/thinsnap
 	rm -rf $(DESTDIR)$(INCDIR)/thinsnap
 
 clean:

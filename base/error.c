@@ -2,12 +2,12 @@
  * struct thinsnap_error helpers and the errno -> containerd code table
  * (the table is in STYLE.md section 3 and tested by tests/unit/test-base-error.c).
  */
-#include <thinsnap/error.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <thinsnap/error.h>
 
 int thinsnap_error_setf(struct thinsnap_error *e, int err, const char *fmt, ...)
 {

@@ -18,8 +18,8 @@
 
 struct fault {
 	char name[96];
-	int err;          /* 0 = abort (SIGKILL) */
-	unsigned nth;     /* 0 = every hit */
+	int err;      /* 0 = abort (SIGKILL) */
+	unsigned nth; /* 0 = every hit */
 	unsigned hits;
 };
 
@@ -32,8 +32,8 @@ static const struct {
 	const char *name;
 	int err;
 } errnames[] = {
-	{ "EIO", EIO }, { "ENOSPC", ENOSPC }, { "ENOMEM", ENOMEM }, { "EBUSY", EBUSY },
-	{ "EAGAIN", EAGAIN }, { "EROFS", EROFS }, { "EINTR", EINTR },
+	{ "EIO", EIO },       { "ENOSPC", ENOSPC }, { "ENOMEM", ENOMEM }, { "EBUSY", EBUSY },
+	{ "EAGAIN", EAGAIN }, { "EROFS", EROFS },   { "EINTR", EINTR },
 };
 
 static int parse_one(const char *item)

@@ -4,15 +4,15 @@
  * deactivate + delete) measured on the same pool in the same run. Prints median and p90.
  * Run as root where dm-thin works: scripts/dmrun -- build/release/bench/bench-snap [N]
  */
-#include <thinsnap/pool.h>
-#include <thinsnap/snapshotter.h>
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
 
 static double now_ms(void)
 {
@@ -56,8 +56,12 @@ int main(int argc, char **argv)
 	struct thinsnap_snapshotter *s = NULL;
 	enum { FLOOR_CREATE, FLOOR_DELETE, PREP0, PREP1, VIEW, COMMIT, REMOVE, NSERIES };
 	static const char *names[NSERIES] = {
-		"pool floor: create_snap+activate", "pool floor: deactivate+delete",
-		"prepare (parentless)", "prepare (from parent)", "view", "commit",
+		"pool floor: create_snap+activate",
+		"pool floor: deactivate+delete",
+		"prepare (parentless)",
+		"prepare (from parent)",
+		"view",
+		"commit",
 		"remove (active)",
 	};
 	struct series sr[NSERIES];

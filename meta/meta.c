@@ -83,7 +83,8 @@ struct thinsnap_meta {
 	int lockfd;
 	int fd;
 	bool read_only;
-	int failed; /* an append failed: refuse mutations until reopened */
+	int failed;    /* an append failed: refuse mutations until reopened */
+	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
 	const struct thinsnap_meta_io *io;
 	uint64_t compact_threshold;
 
@@ -874,8 +875,9 @@ static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	return 0;
 }
 
-/* Appends the record in m->wbuf: one pwrite at the known end, then fdatasync. */
-static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+/* Appends the record in m->wbuf: one pwrite at the known end, then fdatasync (unless
+ * lazy: then the record is durable with the next synced append, or at free). */
+static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
 {
 	int r;
 
@@ -884,8 +886,10 @@ static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 		r = write_all(m, m->fd, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
-	if (r == 0)
+	if (r == 0 && !lazy)
 		r = io_sync(m, m->fd, true);
+	if (r == 0)
+		m->unsynced = lazy;
 	if (r < 0) {
 		m->failed = r;
 		return thinsnap_error_setf(reterr, r, "appending to the journal in '%s': %s",
@@ -895,6 +899,11 @@ static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 	m->end += m->wbuf.len;
 	m->next_seq++;
 	return 0;
+}
+
+static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	return append_record(m, false, reterr);
 }
 
 static int encode_group(struct thinsnap_meta *m, enum rec_type type,
@@ -1121,8 +1130,8 @@ static int intent_resolve(struct thinsnap_meta *m, struct intent *in, bool compl
 	return 0;
 }
 
-int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
-				struct thinsnap_error *reterr)
+static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed, bool lazy,
+			 struct thinsnap_error *reterr)
 {
 	struct intent *in;
 	size_t start = 0;
@@ -1148,7 +1157,7 @@ int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, boo
 	r = intent_resolve(m, in, completed, reterr);
 	if (r < 0)
 		return r;
-	r = append(m, reterr);
+	r = append_record(m, lazy, reterr);
 	if (r < 0) {
 		rollback(m);
 		return r;
@@ -1156,6 +1165,18 @@ int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, boo
 	commit_undo(m);
 	maybe_compact(m);
 	return 0;
+}
+
+int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
+				struct thinsnap_error *reterr)
+{
+	return intent_finish(m, intent_id, completed, false, reterr);
+}
+
+int thinsnap_meta_intent_finish_lazy(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
+				     struct thinsnap_error *reterr)
+{
+	return intent_finish(m, intent_id, completed, true, reterr);
 }
 
 static int fill_intent(struct thinsnap_meta *m, const struct intent *in,
@@ -1876,6 +1897,8 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 	if (!m)
 		return;
 	rollback(m); /* nothing pending normally */
+	if (m->unsynced && m->fd >= 0)
+		(void)io_sync(m, m->fd, true); /* a lazy completion: make it durable now */
 	for (size_t i = 0; i < m->n_slots; i++)
 		entry_free(m->slots[i]);
 	free(m->slots);

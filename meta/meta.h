@@ -234,6 +234,16 @@ int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, boo
 				struct thinsnap_error *reterr);
 
 /*
+ * Like intent_finish, but the completion record is not fdatasync'd: it becomes durable with
+ * the next synced append (every other mutation) or at thinsnap_meta_free(). A crash before
+ * that leaves the intent unfinished, and open hands it back for resolution against the pool's
+ * transaction id, which decides it: so this is safe for every intent, and saves one sync per
+ * pool operation.
+ */
+int thinsnap_meta_intent_finish_lazy(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
+				     struct thinsnap_error *reterr);
+
+/*
  * Lists unfinished intents (oldest first) to resolve against the pool's transaction_id:
  * == after -> finish completed; == before -> roll the pool back, finish aborted.
  * The intent and everything it points to are valid during the callback only; the callback

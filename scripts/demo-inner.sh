@@ -1,48 +1,37 @@
 #!/bin/bash
-# The main job on a loop-file-backed pool, with the thinsnap command: create a pool under a
-# temporary state dir, a thin volume with ext4 and a file, a snapshot of it taken while it is
-# mounted, the snapshot activated read-only and read back, the pool's status; then clean up.
-# Runs where dm-thin works (scripts/demo.sh boots the VM when needed).
+# The main job, run by scripts/demo.sh where dm-thin works: the snapshot lifecycle through
+# `thinsnap` on the embedded default (a loop-file pool in the default state directory, created
+# on first use): prepare, write, commit, view, tree, usage, remove.
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-ts=$top/build/release/thinsnap
-state=$(mktemp -d /tmp/thinsnap-demo.XXXXXX)
-pool=demo$$
-mnt=$state/mnt
-snap=$state/snap
-mkdir -p "$mnt" "$snap"
-
+cd "$(dirname "$0")/.."
+export PATH="$PWD/build/release:$PATH"
+state=${THINSNAP_STATE_DIR:-/var/lib/thinsnap}
+fresh=0
+[ -e "$state/pool/identity" ] || fresh=1
+mnt=$(mktemp -d /tmp/thinsnap-demo.XXXXXX)
 cleanup() {
-	set +e
-	mountpoint -q "$snap" && umount "$snap"
-	mountpoint -q "$mnt" && umount "$mnt"
-	"$ts" thin deactivate --state-dir "$state/pool" --name "$pool" --dm-name "$pool-snap" 2> /dev/null
-	"$ts" thin deactivate --state-dir "$state/pool" --name "$pool" --dm-name "$pool-vol" 2> /dev/null
-	"$ts" pool destroy --state-dir "$state/pool" --name "$pool" 2> /dev/null
-	rm -rf "$state"
+	umount "$mnt/app" "$mnt/look" 2> /dev/null || true
+	thinsnap rm demo-look demo-app demo-app-v1 demo-base demo-base-v1 > /dev/null 2>&1 || true
+	if [ "$fresh" = 1 ]; then thinsnap pool destroy --force > /dev/null 2>&1 || true; fi
+	rm -rf "$mnt"
 }
 trap cleanup EXIT
+mkdir "$mnt/app" "$mnt/look"
+run() { echo "\$ $*"; "$@"; }
 
-step() { printf '\n$ %s\n' "$*"; "$@"; }
-
-step "$ts" pool create --state-dir "$state/pool" --name "$pool" --data-size 1G
-step "$ts" thin create --state-dir "$state/pool" --name "$pool" --id 1
-step "$ts" thin activate --state-dir "$state/pool" --name "$pool" --id 1 --dm-name "$pool-vol" --size 256M
-step mkfs.ext4 -q "/dev/mapper/$pool-vol"
-step mount "/dev/mapper/$pool-vol" "$mnt"
-echo "hello from a thin volume, $(date -u +%FT%TZ)" > "$mnt/hello.txt"
-step cat "$mnt/hello.txt"
-step "$ts" thin snap --state-dir "$state/pool" --name "$pool" --id 2 --origin 1
-echo "written after the snapshot" > "$mnt/later.txt"
-step "$ts" thin activate --state-dir "$state/pool" --name "$pool" --id 2 --dm-name "$pool-snap" --size 256M --read-only
-step mount -o ro,noload "/dev/mapper/$pool-snap" "$snap"
-step ls "$snap"
-step cat "$snap/hello.txt"
-if touch "$snap/new.txt" 2> /dev/null; then
-	echo "unexpected: the read-only snapshot took a write" >&2
-	exit 1
-fi
-echo "(a write to the read-only snapshot fails, as it should)"
-step "$ts" pool status --state-dir "$state/pool" --name "$pool"
-echo
+run thinsnap prepare demo-base          # the first use creates the pool
+run thinsnap commit demo-base-v1 demo-base
+run thinsnap prepare --target "$mnt/app" demo-app demo-base-v1
+echo "hello from a thin snapshot" > "$mnt/app/hello"
+run umount "$mnt/app"
+run thinsnap commit demo-app-v1 demo-app
+run thinsnap view --target "$mnt/look" demo-look demo-app-v1
+run cat "$mnt/look/hello"
+run umount "$mnt/look"
+run thinsnap ls
+run thinsnap tree
+run thinsnap usage
+run thinsnap pool status
+run thinsnap check
+run thinsnap rm demo-look demo-app-v1 demo-base-v1
 echo "demo: ok"

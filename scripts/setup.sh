@@ -3,7 +3,7 @@
 # nothing is fetched when all are present. Run as root (CI and the README commands call it).
 set -eu
 
-PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev
+PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev libjansson-dev jq
       comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
       clang libclang-rt-14-dev util-linux kmod bc libarchive-dev libssl-dev libjansson-dev
       zstd jq"

@@ -30,6 +30,7 @@ fi
 echo "ok   build"
 step check-headers make check-headers
 step check-deps scripts/check-deps.sh
+step check-format make check-format
 make -j"$jobs" check-unit
 make_unit=$?
 scripts/dmrun --timeout "${TEST_VM_TIMEOUT:-4200}" -- scripts/run-integration.sh

@@ -4,9 +4,6 @@
  * journal an intent, send the pool messages, set_transaction_id N N+1, journal the
  * completion; open resolves what a crash left in between.
  */
-#include <thinsnap/pool.h>
-#include <thinsnap/snapshotter.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +17,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
+
 #include "base/cleanup.h"
 #include "base/fault.h"
 #include "meta/meta.h"
@@ -29,7 +29,7 @@
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
 /* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
-#define INTERNAL_PREFIX "\x1fthinsnap/"
+#define INTERNAL_PREFIX   "\x1fthinsnap/"
 
 struct thinsnap_snapshotter {
 	char *state_dir;
@@ -69,7 +69,7 @@ static void unlock_rwlockp(pthread_rwlock_t **l)
 		pthread_rwlock_unlock(*l);
 }
 
-#define CLEANUP_UNLOCK	CLEANUP(unlock_mutexp)
+#define CLEANUP_UNLOCK  CLEANUP(unlock_mutexp)
 #define CLEANUP_RUNLOCK CLEANUP(unlock_rwlockp)
 
 static pthread_mutex_t *lock_writes(struct thinsnap_snapshotter *s)
@@ -362,7 +362,8 @@ static int journal_intent_finish(struct thinsnap_snapshotter *s, uint64_t id, bo
 	int r;
 
 	pthread_rwlock_wrlock(&s->state_lock);
-	r = thinsnap_meta_intent_finish(s->meta, id, completed, reterr);
+	/* lazy: the pool's transaction id decides an unfinished intent at the next open */
+	r = thinsnap_meta_intent_finish_lazy(s->meta, id, completed, reterr);
 	pthread_rwlock_unlock(&s->state_lock);
 	return r;
 }
@@ -452,8 +453,8 @@ static int create_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_e
 		return r;
 	if (!c->dm_name)
 		return 0;
-	r = thinsnap_pool_activate_thin(s->pool, c->dev_id, c->dm_name, c->size_bytes,
-					c->read_only, reterr);
+	r = thinsnap_pool_activate_thin(s->pool, c->dev_id, c->dm_name, c->size_bytes, c->read_only,
+					reterr);
 	if (r < 0)
 		(void)thinsnap_pool_delete_thin(s->pool, c->dev_id, NULL);
 	return r;
@@ -644,12 +645,13 @@ static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
 		return 0;
 	}
 	if (tid != in->transaction_id_before)
-		return thinsnap_error_setf(
-			c->reterr, -EUCLEAN,
-			"pool '%s' has transaction id %" PRIu64 ", but the unfinished operation %" PRIu64
-			" expects %" PRIu64 " or %" PRIu64 ": run 'thinsnap check'",
-			s->pool_name, tid, in->id, in->transaction_id_before,
-			in->transaction_id_after);
+		return thinsnap_error_setf(c->reterr, -EUCLEAN,
+					   "pool '%s' has transaction id %" PRIu64
+					   ", but the unfinished operation %" PRIu64
+					   " expects %" PRIu64 " or %" PRIu64
+					   ": run 'thinsnap check'",
+					   s->pool_name, tid, in->id, in->transaction_id_before,
+					   in->transaction_id_after);
 	/* Not committed by the pool: undo what may have reached it. A delete can't be
 	 * undone; finish it instead. */
 	bool roll_forward = false;
@@ -854,9 +856,9 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 /* ---- prepare / view ---- */
 
 static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_kind kind,
-			   const char *key, const char *parent,
-			   const struct thinsnap_label *labels, size_t n_labels,
-			   struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+			   const char *key, const char *parent, const struct thinsnap_label *labels,
+			   size_t n_labels, struct thinsnap_mount **ret_mount,
+			   struct thinsnap_error *reterr)
 {
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
 	const struct thinsnap_meta_snap *origin = NULL, *e;
@@ -1053,7 +1055,8 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		return thinsnap_error_setf(reterr, -EROFS,
 					   "snapshot '%s' is %s, not active: only active "
 					   "snapshots can be committed",
-					   shown(key, kb), thinsnap_kind_name(kind_from_meta(e->kind)));
+					   shown(key, kb),
+					   thinsnap_kind_name(kind_from_meta(e->kind)));
 	if (thinsnap_meta_get(s->meta, name))
 		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
 					   shown(name, nb));
@@ -1139,8 +1142,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 
 /* ---- remove / cleanup ---- */
 
-int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,
-		    struct thinsnap_error *reterr)
+int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_error *reterr)
 {
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
@@ -1244,9 +1246,9 @@ int thinsnap_cleanup(struct thinsnap_snapshotter *s, struct thinsnap_error *rete
 		thinsnap_snap_dm_name(s->pool_name, ids[i], false, dm, sizeof(dm));
 		r = thinsnap_pool_deactivate_thin(s->pool, dm, &err);
 		if (r == 0) {
-			struct thinsnap_meta_op op = { .type =
-							       THINSNAP_META_OP_DELETE_PENDING_REMOVE,
-						       .dev_id = ids[i] };
+			struct thinsnap_meta_op op = {
+				.type = THINSNAP_META_OP_DELETE_PENDING_REMOVE, .dev_id = ids[i]
+			};
 			r = delete_txn(s, ids[i], 0, &op, 1, &err);
 		}
 		if (r < 0) {
@@ -1711,8 +1713,8 @@ static int subtree_add(const struct thinsnap_meta_snap *e, void *userdata)
 	char *k = strdup(e->key);
 	if (!k)
 		return -ENOMEM;
-	t->ops[t->n++] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE,
-						    .key = k };
+	t->ops[t->n++] =
+		(struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = k };
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <thinsnap/common.h>
 #include <thinsnap/error.h>
 
@@ -85,8 +86,9 @@ enum thinsnap_log_level {
 };
 
 struct thinsnap_options {
-	const char *state_dir;  /* journal, lock and the pool's identity; containerd's root_path */
-	const char *pool_name;  /* the thin pool's dm name; it must exist or be recorded in state_dir */
+	const char *state_dir; /* journal, lock and the pool's identity; containerd's root_path */
+	const char
+		*pool_name; /* the thin pool's dm name; it must exist or be recorded in state_dir */
 	uint64_t base_size_bytes; /* size of parentless snapshots; 0 = 10 GiB */
 	const char *fs_type;      /* "ext4" (default) */
 	const char *fs_options;   /* mkfs.ext4-style options for the base, e.g. "-E nodiscard" */
@@ -137,9 +139,9 @@ THINSNAP_API int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key
  * Commits active `key` as `name`. Without flags the key is retired and its device becomes
  * the committed snapshot (no copy), deactivated. labels replace the snapshot's labels.
  */
-THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name,
-				 const char *key, const struct thinsnap_label *labels,
-				 size_t n_labels, unsigned flags, struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char *key,
+				 const struct thinsnap_label *labels, size_t n_labels,
+				 unsigned flags, struct thinsnap_error *reterr);
 
 /* Removes a snapshot; -ENOENT if absent, -ENOTEMPTY (FailedPrecondition) if it has children. */
 THINSNAP_API int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,
@@ -186,15 +188,15 @@ struct thinsnap_check_report {
 THINSNAP_API void thinsnap_check_report_free(struct thinsnap_check_report *r);
 
 /* Compares the journal with the pool's own device list. */
-THINSNAP_API int thinsnap_check(struct thinsnap_snapshotter *s,
-				struct thinsnap_check_report **ret, struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+				struct thinsnap_error *reterr);
 
 /*
  * Fixes what check reports: deletes leaked thin ids from the pool, removes dangling keys
  * (and their descendants) from the journal. *ret (optional) receives what was found.
  */
-THINSNAP_API int thinsnap_repair(struct thinsnap_snapshotter *s,
-				 struct thinsnap_check_report **ret, struct thinsnap_error *reterr);
+THINSNAP_API int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+				 struct thinsnap_error *reterr);
 
 /* How many snapshots of each kind the journal holds (for `pool status`). */
 struct thinsnap_counts {

@@ -3,12 +3,13 @@
  * the kernel lacks dm-thin): real thin devices, real ext4 mounted by the kernel, file
  * contents read back, error codes for every refusal, and crashes at each fault point.
  */
-#include <setjmp.h>
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +20,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
 #include <thinsnap/error.h>
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
-#include <unistd.h>
 
 #include "base/fault.h"
 
@@ -477,8 +479,7 @@ static void test_errors(void **state)
 	expect_err(thinsnap_mounts(S, "e-missing", &m, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	struct thinsnap_info upd = { .name = (char *)"e-c" };
 	const char *bad[] = { "name" };
-	expect_err(thinsnap_update(S, &upd, bad, 1, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
+	expect_err(thinsnap_update(S, &upd, bad, 1, NULL, &e), &e, THINSNAP_CODE_INVALID_ARGUMENT);
 	upd.name = (char *)"e-missing";
 	expect_err(thinsnap_update(S, &upd, NULL, 0, NULL, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	/* nothing of the refusals stuck */
@@ -580,8 +581,7 @@ static void test_walk_filters(void **state)
 	must(thinsnap_walk(S, f4, 1, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 1);
 	const char *bad[] = { "name==" };
-	expect_err(thinsnap_walk(S, bad, 1, walk_cb, &a, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
+	expect_err(thinsnap_walk(S, bad, 1, walk_cb, &a, &e), &e, THINSNAP_CODE_INVALID_ARGUMENT);
 	rm("w-act");
 	rm("w-view");
 	rm("w-c1");
@@ -745,8 +745,8 @@ static void test_check_and_repair(void **state)
  * reopen, and check that check is clean and the operation is all or nothing.
  */
 enum op { OP_PREPARE, OP_PREPARE_CHILD, OP_VIEW, OP_COMMIT, OP_COMMIT_KEEP, OP_REMOVE, OP__N };
-static const char *op_names[] = { "prepare", "prepare-child", "view", "commit", "commit-keep",
-				  "remove" };
+static const char *op_names[] = { "prepare", "prepare-child", "view",
+				  "commit",  "commit-keep",   "remove" };
 static const char *points[] = { "snap.txn.after_intent", "snap.txn.after_pool",
 				"snap.txn.after_tid", "snap.txn.after_finish",
 				"snap.commit.after_deactivate" };
@@ -765,8 +765,8 @@ static int run_op(enum op op)
 	case OP_COMMIT:
 		return thinsnap_commit(S, "x-new", "x-active", NULL, 0, 0, &e);
 	case OP_COMMIT_KEEP:
-		return thinsnap_commit(S, "x-new", "x-active", NULL, 0,
-				       THINSNAP_COMMIT_KEEP_ACTIVE, &e);
+		return thinsnap_commit(S, "x-new", "x-active", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE,
+				       &e);
 	case OP_REMOVE:
 		return thinsnap_remove(S, "x-active", &e);
 	case OP__N:

@@ -1,12 +1,14 @@
 /* base/: the errno -> containerd code table, error message formatting, CRC32C vectors. */
-#include <setjmp.h>
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
 #include <cmocka.h>
+/* clang-format on */
 #include <errno.h>
 #include <string.h>
+
 #include <thinsnap/error.h>
 
 #include "base/crc32c.h"

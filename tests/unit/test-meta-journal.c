@@ -349,6 +349,68 @@ static void test_intents(void **state)
 	tu_rmrf(dir);
 }
 
+static int count_sync(void *userdata, int fd, bool datasync)
+{
+	(*(int *)userdata)++;
+	return (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+}
+
+/* A lazy completion costs no sync; lost in a crash, it leaves the intent unfinished. */
+static void test_lazy_finish(void **state)
+{
+	char *dir = tu_mkdtemp(), *lost = tu_mkdtemp();
+	int syncs = 0;
+	struct thinsnap_meta_io io = { .sync = count_sync, .userdata = &syncs };
+	struct thinsnap_meta_open_opts o = { .state_dir = dir, .io = &io };
+	struct thinsnap_meta *m = NULL;
+	struct thinsnap_error err = { 0 };
+	struct seen s = { 0 };
+	uint64_t iid = 0;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
+	build_state(m);
+	struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_SNAP, 5, 2 };
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+				       .key = "new",
+				       .parent = "default/1/sha256:abc",
+				       .kind = THINSNAP_META_ACTIVE,
+				       .dev_id = 5 };
+	struct thinsnap_meta_intent in = { .pool_ops = &po,
+					   .n_pool_ops = 1,
+					   .transaction_id_before = 1,
+					   .transaction_id_after = 2,
+					   .ops = &op,
+					   .n_ops = 1 };
+	assert_int_equal(thinsnap_meta_intent_begin(m, &in, &iid, &err), 0);
+	int before = syncs;
+	uint8_t *pre = tu_read(tu_path(dir, "journal"), &len);
+	assert_non_null(pre);
+	assert_int_equal(thinsnap_meta_intent_finish_lazy(m, iid, true, &err), 0);
+	assert_int_equal(syncs, before); /* no sync for the completion */
+	assert_non_null(thinsnap_meta_get(m, "new"));
+	/* the crash: the unsynced completion is lost */
+	assert_int_equal(tu_write(tu_path(lost, "journal"), pre, len), 0);
+	free(pre);
+	thinsnap_meta_free(m); /* syncs it */
+	assert_int_equal(syncs, before + 1);
+	m = open_w(lost, NULL);
+	assert_int_equal(thinsnap_meta_unfinished(m, intent_cb, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_null(thinsnap_meta_get(m, "new"));
+	thinsnap_meta_free(m);
+	/* without the crash, it is complete */
+	m = open_w(dir, NULL);
+	s.n = 0;
+	assert_int_equal(thinsnap_meta_unfinished(m, intent_cb, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_non_null(thinsnap_meta_get(m, "new"));
+	thinsnap_meta_free(m);
+	tu_rmrf(dir);
+	tu_rmrf(lost);
+}
+
 static void test_compaction(void **state)
 {
 	char *dir = tu_mkdtemp();
@@ -581,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_intents),
+		cmocka_unit_test(test_lazy_finish),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_lock_and_readonly),
 		cmocka_unit_test(test_pool_identity),

@@ -1,0 +1,178 @@
+/*
+ * Argument logic of the thinsnap command that needs no library: global options, labels,
+ * mount flags, the embedded pool's sizes. Unit-tested in tests/unit/test-cli-args.c.
+ */
+#include "cli/args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "base/cleanup.h"
+
+/* Matches --NAME VALUE and --NAME=VALUE; advances *i past the value. */
+static int take_value(int argc, char **argv, int *i, const char *name, const char **ret,
+		      bool *matched, char *err, size_t errlen)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	*matched = false;
+	if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+		return 0;
+	*matched = true;
+	if (a[n] == '=') {
+		*ret = a + n + 1;
+	} else {
+		if (*i + 1 >= argc) {
+			(void)snprintf(err, errlen, "option '%s' needs a value", name);
+			return -EINVAL;
+		}
+		*ret = argv[++*i];
+	}
+	if (!**ret) {
+		(void)snprintf(err, errlen, "option '%s' needs a non-empty value", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
+			       size_t errlen)
+{
+	struct thinsnap_cli_globals g = { .verb = argc };
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool m = false;
+		int r;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		r = take_value(argc, argv, &i, "--state-dir", &g.state_dir, &m, err, errlen);
+		if (r == 0 && !m)
+			r = take_value(argc, argv, &i, "--pool", &g.pool, &m, err, errlen);
+		if (r == 0 && !m)
+			r = take_value(argc, argv, &i, "--config", &g.config, &m, err, errlen);
+		if (r < 0)
+			return r;
+		if (m)
+			continue;
+		if (strcmp(a, "--json") == 0)
+			g.json = true;
+		else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+			g.quiet = true;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			g.help = true;
+		else if (strcmp(a, "--version") == 0)
+			g.version = true;
+		else {
+			(void)snprintf(err, errlen, "unknown option '%s'", a);
+			return -EINVAL;
+		}
+	}
+	g.verb = i;
+	*ret = g;
+	return 0;
+}
+
+int thinsnap_cli_parse_label(const char *arg, char **ret_key, char **ret_value)
+{
+	const char *eq = strchr(arg, '=');
+	CLEANUP_FREE char *k = NULL;
+	CLEANUP_FREE char *v = NULL;
+
+	if (!eq || eq == arg)
+		return -EINVAL;
+	k = strndup(arg, (size_t)(eq - arg));
+	v = strdup(eq + 1);
+	if (!k || !v)
+		return -ENOMEM;
+	*ret_key = TAKE_PTR(k);
+	*ret_value = TAKE_PTR(v);
+	return 0;
+}
+
+int thinsnap_cli_mount_flags(const char *const *options, size_t n, unsigned long *ret_flags,
+			     char **ret_data)
+{
+	static const struct {
+		const char *name;
+		unsigned long set, clear;
+	} table[] = {
+		{ "ro", MS_RDONLY, 0 },
+		{ "rw", 0, MS_RDONLY },
+		{ "nosuid", MS_NOSUID, 0 },
+		{ "suid", 0, MS_NOSUID },
+		{ "nodev", MS_NODEV, 0 },
+		{ "dev", 0, MS_NODEV },
+		{ "noexec", MS_NOEXEC, 0 },
+		{ "exec", 0, MS_NOEXEC },
+		{ "sync", MS_SYNCHRONOUS, 0 },
+		{ "async", 0, MS_SYNCHRONOUS },
+		{ "noatime", MS_NOATIME, 0 },
+		{ "atime", 0, MS_NOATIME },
+		{ "nodiratime", MS_NODIRATIME, 0 },
+		{ "relatime", MS_RELATIME, 0 },
+		{ "norelatime", 0, MS_RELATIME },
+		{ "strictatime", MS_STRICTATIME, 0 },
+		{ "dirsync", MS_DIRSYNC, 0 },
+		{ "defaults", 0, 0 },
+	};
+	CLEANUP_FREE char *data = NULL;
+	unsigned long flags = 0;
+	size_t len = 1;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(options[i]) + 1;
+	data = malloc(len);
+	if (!data)
+		return -ENOMEM;
+	data[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+		for (size_t k = 0; k < ELEMENTSOF(table); k++) {
+			if (strcmp(options[i], table[k].name) == 0) {
+				flags = (flags | table[k].set) & ~table[k].clear;
+				known = true;
+				break;
+			}
+		}
+		if (known || !options[i][0])
+			continue;
+		if (data[0])
+			strcat(data, ",");
+		strcat(data, options[i]);
+	}
+	*ret_flags = flags;
+	*ret_data = TAKE_PTR(data);
+	return 0;
+}
+
+int thinsnap_cli_default_pool_sizes(uint64_t free_bytes, uint64_t *ret_data_bytes,
+				    uint64_t *ret_metadata_bytes)
+{
+	const uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
+	uint64_t data = free_bytes / 2, meta;
+
+	if (data > 100 * GiB)
+		data = 100 * GiB;
+	data &= ~(uint64_t)(64 * 1024 - 1);
+	if (data < 256 * MiB)
+		return -ENOSPC;
+	meta = (data / 1024 + MiB - 1) & ~(MiB - 1);
+	if (meta < 16 * MiB)
+		meta = 16 * MiB;
+	if (meta > 16 * GiB)
+		meta = 16 * GiB;
+	*ret_data_bytes = data;
+	*ret_metadata_bytes = meta;
+	return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * thinsnap's configuration: built-in defaults, a strict TOML subset file (containerd's
+ * devmapper plugin keys), THINSNAP_* environment variables and command-line flags, resolved
+ * flag > env > file > default. Self-contained (no CLI state) so that thinsnapd can reuse it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <thinsnap/error.h>
+
+#define THINSNAP_CONFIG_DEFAULT_STATE_DIR "/var/lib/thinsnap"
+#define THINSNAP_CONFIG_DEFAULT_POOL      "thinsnap-pool"
+#define THINSNAP_CONFIG_DEFAULT_FILE      "/etc/thinsnap/config.toml"
+#define THINSNAP_CONFIG_DEFAULT_FS_TYPE   "ext4"
+#define THINSNAP_CONFIG_DEFAULT_BASE_SIZE (10ull << 30)
+
+/* Where a value came from; a value is only replaced from a source of the same or higher rank. */
+enum thinsnap_config_source {
+	THINSNAP_CONFIG_DEFAULT = 0,
+	THINSNAP_CONFIG_FILE = 1,
+	THINSNAP_CONFIG_ENV = 2,
+	THINSNAP_CONFIG_FLAG = 3,
+};
+
+enum thinsnap_config_key {
+	THINSNAP_CONFIG_STATE_DIR,    /* file key root_path, env THINSNAP_STATE_DIR, --state-dir */
+	THINSNAP_CONFIG_POOL_NAME,    /* pool_name, THINSNAP_POOL, --pool */
+	THINSNAP_CONFIG_BASE_SIZE,    /* base_image_size, THINSNAP_BASE_IMAGE_SIZE */
+	THINSNAP_CONFIG_FS_TYPE,      /* fs_type, THINSNAP_FS_TYPE */
+	THINSNAP_CONFIG_FS_OPTIONS,   /* fs_options, THINSNAP_FS_OPTIONS */
+	THINSNAP_CONFIG_ASYNC_REMOVE, /* async_remove, THINSNAP_ASYNC_REMOVE */
+	THINSNAP_CONFIG_DISCARD_BLOCKS, /* discard_blocks, THINSNAP_DISCARD_BLOCKS */
+	THINSNAP_CONFIG_N_KEYS,
+};
+
+struct thinsnap_config {
+	char *state_dir; /* owned strings, never NULL after thinsnap_config_init() */
+	char *pool_name;
+	uint64_t base_size_bytes;
+	char *fs_type;
+	char *fs_options; /* "" when unset */
+	bool async_remove;
+	bool discard_blocks;
+	enum thinsnap_config_source source[THINSNAP_CONFIG_N_KEYS];
+};
+
+/* Fills *c with the defaults. -ENOMEM; then *c needs no thinsnap_config_clear(). */
+int thinsnap_config_init(struct thinsnap_config *c);
+
+/* Frees the strings of *c. Safe on a zeroed or cleared config. */
+void thinsnap_config_clear(struct thinsnap_config *c);
+
+/*
+ * Sets one value from its text form (a size like "10GB" for BASE_SIZE, true/false/1/0/yes/no
+ * for booleans), unless a higher-ranked source already set it. -EINVAL on a bad value.
+ */
+int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key, const char *value,
+			enum thinsnap_config_source source, struct thinsnap_error *reterr);
+
+/*
+ * Parses a config file's text (len bytes, NUL not required). Accepted: comments, blank lines,
+ * `version = N`, the tables [thinsnap] and [plugins."io.containerd.snapshotter.v1.devmapper"]
+ * (or keys before any table), keys pool_name, root_path, base_image_size (size string or
+ * integer bytes), async_remove, discard_blocks, fs_type, fs_options; basic and literal
+ * strings, integers, booleans. Anything else is -EINVAL with "line N: ..." in reterr.
+ * `name` prefixes the message ("NAME: line N: ..."); may be NULL.
+ * On failure *c may hold values from earlier lines.
+ */
+int thinsnap_config_parse(struct thinsnap_config *c, const char *name, const char *text, size_t len,
+			  struct thinsnap_error *reterr);
+
+/* Reads and parses a file. A missing file is -ENOENT (callers decide if that matters). */
+int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,
+			      struct thinsnap_error *reterr);
+
+/*
+ * Applies THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE,
+ * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE and THINSNAP_DISCARD_BLOCKS from envp
+ * (a NULL-terminated "NAME=VALUE" array such as environ). Empty values are ignored.
+ */
+int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,
+			      struct thinsnap_error *reterr);
+
+/* The value of NAME in envp, or NULL. */
+const char *thinsnap_config_getenv(char *const *envp, const char *name);
+
+/*
+ * Parses a size as containerd's base_image_size (go-units RAMInBytes): a decimal number,
+ * optionally with a fraction, an optional space, then an optional k/m/g/t/p (any case)
+ * optionally followed by i and/or b: binary multiples, "10GB" = 10 GiB; "512" or "512b"
+ * is bytes. -EINVAL on bad syntax, -ERANGE above 2^63-1.
+ */
+int thinsnap_config_parse_size(const char *s, uint64_t *ret_bytes);
+
+/* Parses true/false, 1/0, yes/no, on/off (case-insensitive). -EINVAL otherwise. */
+int thinsnap_config_parse_bool(const char *s, bool *ret);
+
+/* The name of a key in the file ("root_path", ...); a static string. */
+const char *thinsnap_config_key_name(enum thinsnap_config_key key);

@@ -1,0 +1,129 @@
+/*
+ * The health verbs: check (exits 0 only when the journal and the pool agree), repair (fixes
+ * what check finds) and cleanup (deletes devices whose removal is pending).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "cli/cli.h"
+#include "cli/format.h"
+
+DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
+DEFINE_CLEANUP(struct thinsnap_check_report *, thinsnap_check_report_free)
+
+/* Only --json and -q are accepted; returns 0 or the exit code. */
+static int options(struct thinsnap_cli *c, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c->json = true;
+		else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
+			c->quiet = true;
+		else if (argv[i][0] == '-')
+			return thinsnap_cli_usage_error(c, "unknown option '%s'", argv[i]);
+		else
+			return thinsnap_cli_usage_error(c, "takes no arguments");
+	}
+	return 0;
+}
+
+static bool agree(const struct thinsnap_check_report *rep)
+{
+	return rep->n_leaked == 0 && rep->n_dangling == 0 && rep->n_unfinished == 0;
+}
+
+static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_report *rep,
+			bool repaired)
+{
+	if (c->json) {
+		json_t *leaked = json_array(), *dangling = json_array();
+		for (size_t i = 0; leaked && i < rep->n_leaked; i++)
+			(void)json_array_append_new(leaked, json_integer(rep->leaked_ids[i]));
+		for (size_t i = 0; dangling && i < rep->n_dangling; i++)
+			(void)json_array_append_new(
+				dangling, thinsnap_cli_json_string(rep->dangling_keys[i]));
+		json_t *o = json_pack("{s:b, s:o, s:o, s:I, s:I}", repaired ? "repaired" : "agree",
+				      repaired ? true : agree(rep), "leaked_ids", leaked,
+				      "dangling_keys", dangling, "pending_deletes",
+				      (json_int_t)rep->n_pending_deletes, "unfinished_intents",
+				      (json_int_t)rep->n_unfinished);
+		if (thinsnap_cli_json_print(o, stdout) < 0)
+			return thinsnap_cli_fail(c, NULL, "writing output failed");
+		return 0;
+	}
+	if (c->quiet)
+		return 0;
+	printf("leaked thin ids:    %zu", rep->n_leaked);
+	for (size_t i = 0; i < rep->n_leaked; i++)
+		printf("%s%u", i ? "," : " (", rep->leaked_ids[i]);
+	printf("%s\n", rep->n_leaked ? ")" : "");
+	printf("dangling keys:      %zu\n", rep->n_dangling);
+	for (size_t i = 0; i < rep->n_dangling; i++)
+		printf("  %s\n", rep->dangling_keys[i]);
+	printf("pending deletes:    %zu\n", rep->n_pending_deletes);
+	printf("unfinished intents: %zu\n", rep->n_unfinished);
+	if (repaired)
+		printf("repaired\n");
+	else
+		printf("%s\n", agree(rep) ? "journal and pool agree"
+					  : "journal and pool disagree: run 'thinsnap repair'");
+	return 0;
+}
+
+int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+	struct thinsnap_error e = { 0 };
+	int r;
+
+	r = options(c, argc, argv);
+	if (r)
+		return r;
+	r = thinsnap_cli_open(c, NULL, true, &s);
+	if (r)
+		return r;
+	r = thinsnap_check(s, &rep, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, NULL, r, &e);
+	r = print_report(c, rep, false);
+	return r ? r : agree(rep) ? 0 : 1;
+}
+
+int thinsnap_cli_repair(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+	struct thinsnap_error e = { 0 };
+	int r;
+
+	r = options(c, argc, argv);
+	if (r)
+		return r;
+	r = thinsnap_cli_open(c, NULL, false, &s);
+	if (r)
+		return r;
+	r = thinsnap_repair(s, &rep, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, NULL, r, &e);
+	return rep ? print_report(c, rep, true) : 0;
+}
+
+int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_error e = { 0 };
+	int r;
+
+	r = options(c, argc, argv);
+	if (r)
+		return r;
+	r = thinsnap_cli_open(c, NULL, false, &s);
+	if (r)
+		return r;
+	r = thinsnap_cleanup(s, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, NULL, r, &e);
+	return 0;
+}

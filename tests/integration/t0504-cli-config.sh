@@ -1,0 +1,48 @@
+#!/bin/bash
+# Configuration precedence on a real pool: flag > THINSNAP_* env > TOML file > default; the
+# file in containerd's devmapper form is accepted as is.
+. "$(dirname "$0")/lib.sh"
+require_thin
+unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
+	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
+command -v jq > /dev/null || skip "no jq"
+st="$T/state"
+pool=tscfg$$
+cat > "$T/containerd.toml" <<TOML
+version = 2
+
+[plugins."io.containerd.snapshotter.v1.devmapper"]
+  pool_name = "$pool"
+  root_path = "$st"
+  base_image_size = "64MB"
+  async_remove = false
+  discard_blocks = true
+  fs_type = "ext4"
+  fs_options = ""
+TOML
+ts() { "$THINSNAP" --config "$T/containerd.toml" "$@"; }
+rc() { set +e; "$@" > "$T/out" 2> "$T/err"; rc=$?; set -e; }
+
+ok ts pool create --data-size 256M
+at_exit "$THINSNAP --config $T/containerd.toml pool destroy --force"
+[ -e "$st/lock" ] || [ -d "$st" ] || fail "root_path not used as the state directory"
+ok ts prepare base
+# base_image_size from the file: the device is 64 MiB
+src=$(ts mounts /t base | awk '{print $4}')
+[ -b "$src" ] || fail "no device $src"
+assert_eq "$(blockdev --getsize64 "$src")" "67108864" "base_image_size from the file"
+ok ts rm base
+
+# env beats the file, the flag beats env: name a pool that does not exist and see it named
+THINSNAP_POOL=envpool$$ rc ts pool status
+assert_eq "$rc" 1 "env pool"
+assert_contains "$T/err" "^thinsnap: pool status envpool$$: "
+THINSNAP_POOL=envpool$$ rc "$THINSNAP" --config "$T/containerd.toml" --pool flagpool$$ pool status
+assert_contains "$T/err" "^thinsnap: pool status flagpool$$: "
+# THINSNAP_CONFIG names the file when --config is absent
+THINSNAP_CONFIG="$T/containerd.toml" "$THINSNAP" pool status --json | jq -e ".name == \"$pool\"" \
+	> /dev/null || fail "THINSNAP_CONFIG not used"
+# a flag beats env for the state directory too
+THINSNAP_STATE_DIR="$T/nowhere" rc "$THINSNAP" --state-dir "$st" --pool "$pool" ls -q
+assert_eq "$rc" 0 "--state-dir over THINSNAP_STATE_DIR"
+echo "cli config: ok"

@@ -1,0 +1,144 @@
+/* cli/args.c: global options before the verb, KEY=VALUE labels, mount options to mount(2)
+ * flags and data, and the embedded pool's sizes from the free disk. */
+/* cmocka.h needs these first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "cli/args.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
+
+static void test_globals(void **state)
+{
+	char *argv[] = { "thinsnap", "--state-dir", "/s", "--pool=p", "--config", "/c.toml",
+			 "--json",   "-q",          "ls", "--json",   "x",        NULL };
+	struct thinsnap_cli_globals g;
+	char err[128] = "";
+	(void)state;
+
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(argv), argv, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.state_dir, "/s");
+	assert_string_equal(g.pool, "p");
+	assert_string_equal(g.config, "/c.toml");
+	assert_true(g.json);
+	assert_true(g.quiet);
+	assert_false(g.help);
+	assert_int_equal(g.verb, 8);
+	assert_string_equal(argv[g.verb], "ls");
+}
+
+static void test_globals_edges(void **state)
+{
+	char *none[] = { "thinsnap", NULL };
+	char *help[] = { "thinsnap", "--help", NULL };
+	char *ver[] = { "thinsnap", "--version", NULL };
+	char *dd[] = { "thinsnap", "--", "-weird-verb", NULL };
+	char *missing[] = { "thinsnap", "--pool", NULL };
+	char *empty[] = { "thinsnap", "--state-dir=", "ls", NULL };
+	char *unknown[] = { "thinsnap", "--bogus", "ls", NULL };
+	char *prefix[] = { "thinsnap", "--poolx", "ls", NULL };
+	struct thinsnap_cli_globals g;
+	char err[128] = "";
+	(void)state;
+
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(none), none, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.verb, 1);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(help), help, &g, err, sizeof(err)), 0);
+	assert_true(g.help);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(ver), ver, &g, err, sizeof(err)), 0);
+	assert_true(g.version);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(dd), dd, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.verb, 2);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(missing), missing, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "option '--pool' needs a value");
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(empty), empty, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "option '--state-dir' needs a non-empty value");
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(unknown), unknown, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "unknown option '--bogus'");
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(prefix), prefix, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "unknown option '--poolx'");
+}
+
+static void test_labels(void **state)
+{
+	char *k = NULL, *v = NULL;
+	(void)state;
+
+	assert_int_equal(thinsnap_cli_parse_label("a=b=c", &k, &v), 0);
+	assert_string_equal(k, "a");
+	assert_string_equal(v, "b=c");
+	free(k);
+	free(v);
+	assert_int_equal(thinsnap_cli_parse_label("gc.root=", &k, &v), 0);
+	assert_string_equal(k, "gc.root");
+	assert_string_equal(v, "");
+	free(k);
+	free(v);
+	k = v = NULL;
+	assert_int_equal(thinsnap_cli_parse_label("novalue", &k, &v), -EINVAL);
+	assert_int_equal(thinsnap_cli_parse_label("=x", &k, &v), -EINVAL);
+	assert_null(k);
+	assert_null(v);
+}
+
+static void test_mount_flags(void **state)
+{
+	const char *opts[] = { "ro", "nosuid", "errors=remount-ro", "nodev", "", "discard", "dev" };
+	unsigned long flags = 0;
+	char *data = NULL;
+	(void)state;
+
+	assert_int_equal(thinsnap_cli_mount_flags(opts, 7, &flags, &data), 0);
+	assert_true(flags == (MS_RDONLY | MS_NOSUID));
+	assert_string_equal(data, "errors=remount-ro,discard");
+	free(data);
+	assert_int_equal(thinsnap_cli_mount_flags(NULL, 0, &flags, &data), 0);
+	assert_true(flags == 0);
+	assert_string_equal(data, "");
+	free(data);
+}
+
+static void test_pool_sizes(void **state)
+{
+	const uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
+	uint64_t d = 0, m = 0;
+	(void)state;
+
+	assert_int_equal(thinsnap_cli_default_pool_sizes(20 * GiB, &d, &m), 0);
+	assert_true(d == 10 * GiB);
+	assert_true(m == 16 * MiB);
+	assert_int_equal(thinsnap_cli_default_pool_sizes(1000 * GiB, &d, &m), 0);
+	assert_true(d == 100 * GiB);
+	assert_true(m == 100 * MiB);
+	assert_int_equal(thinsnap_cli_default_pool_sizes(3 * GiB + 12345, &d, &m), 0);
+	assert_true(d % (64 * 1024) == 0);
+	assert_true(d <= (3 * GiB + 12345) / 2);
+	d = m = 7;
+	assert_int_equal(thinsnap_cli_default_pool_sizes(500 * MiB, &d, &m), -ENOSPC);
+	assert_true(d == 7 && m == 7);
+	assert_int_equal(thinsnap_cli_default_pool_sizes(UINT64_MAX, &d, &m), 0);
+	assert_true(d == 100 * GiB);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_globals),    cmocka_unit_test(test_globals_edges),
+		cmocka_unit_test(test_labels),     cmocka_unit_test(test_mount_flags),
+		cmocka_unit_test(test_pool_sizes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
