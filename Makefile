@@ -215,9 +215,3 @@ all: $(R)/tests/thinsnap-mkfs-tool
 # test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
 TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
-
-# t0701-unpack.sh's stand-in for the thinsnap command until the CLI has `unpack`.
-$(R)/tests/thinsnap-unpack-tool: tests/tools/unpack-tool.c $(R)/libthinsnap.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
-all: $(R)/tests/thinsnap-unpack-tool

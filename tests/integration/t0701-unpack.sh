@@ -12,13 +12,7 @@ for t in jq zstd python3 sha256sum; do command -v $t > /dev/null || skip "no $t"
 [ -x /bin/busybox ] || skip "no busybox-static"
 st="$T/state"
 pool=tsunp$$
-# The CLI's verbs; until the CLI has `unpack`, tests/tools/unpack-tool.c stands in for it.
-if "$THINSNAP" --help 2>&1 | grep -q '^ *unpack'; then
-	TS=$THINSNAP
-else
-	TS=$TOP/build/release/tests/thinsnap-unpack-tool
-	[ -x "$TS" ] || fail "missing $TS (make all)"
-fi
+TS=$THINSNAP
 ts() { "$TS" --state-dir "$st" --pool "$pool" "$@"; }
 
 ok ts pool create --data-size 1G --metadata-size 16M

@@ -202,7 +202,8 @@ static int info(int argc, char **argv)
 	thinsnap_free(s);
 	if (r < 0)
 		return fail("stat", &e);
-	printf("{\"name\":\"%s\",\"kind\":\"%s\",\"labels\":{", i->name, thinsnap_kind_name(i->kind));
+	printf("{\"name\":\"%s\",\"kind\":\"%s\",\"labels\":{", i->name,
+	       thinsnap_kind_name(i->kind));
 	for (size_t k = 0; k < i->n_labels; k++)
 		printf("%s\"%s\":\"%s\"", k ? "," : "", i->labels[k].key, i->labels[k].value);
 	printf("}}\n");
