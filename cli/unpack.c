@@ -26,6 +26,7 @@ DEFINE_CLEANUP(struct thinsnap_unpack_image *, thinsnap_unpack_image_free)
 struct ui {
 	bool bar;   /* a terminal: redraw one progress line */
 	bool lines; /* print a line per layer on stdout */
+	bool drawn; /* a progress line is on the terminal, without its newline */
 	struct timespec start;
 	size_t last_layer;
 	double last_draw;
@@ -85,6 +86,7 @@ static void on_progress(void *userdata, size_t layer, size_t n_layers, uint64_t 
 	} else {
 		fprintf(stderr, "\r\033[Klayer %zu/%zu %s  %s/s", layer + 1, n_layers, d, rate);
 	}
+	ui->drawn = true;
 	fflush(stderr);
 }
 
@@ -96,6 +98,7 @@ static void on_layer_done(void *userdata, size_t layer, size_t n_layers, const c
 	if (ui->bar) {
 		fprintf(stderr, "\r\033[Klayer %zu/%zu %s %s\n", layer + 1, n_layers, chain_id,
 			skipped ? "already present" : "committed");
+		ui->drawn = false;
 		fflush(stderr);
 	} else if (ui->lines) {
 		printf("layer %zu/%zu %s %s\n", layer + 1, n_layers, chain_id,
@@ -185,7 +188,7 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 	uo.layer_done = on_layer_done;
 	uo.userdata = &ui;
 	r = thinsnap_unpack(s, img, &uo, &e);
-	if (ui.bar)
+	if (ui.drawn) /* a failure in the middle of a layer */
 		fprintf(stderr, "\r\033[K");
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, source, r, &e);

@@ -54,4 +54,18 @@ small=$(mk_image "$T/smallimg" "$T/small.tar.gz")
 ts unpack "$T/smallimg" > "$T/out" || fail "a small layer after the full one"
 assert_eq "$(tail -n 1 "$T/out")" "$small" "small layer committed"
 ts check > "$T/check" || { cat "$T/check"; fail "check at the end"; }
-echo "unpack-full: ok"
+
+
+# on a terminal: a progress bar (bytes and rate) on stderr, the top chain ID last
+if command -v script > /dev/null; then
+	echo tty > "$T/small/g"
+	tar -C "$T/small" -cf - . | gzip > "$T/tty.tar.gz"
+	tty=$(mk_image "$T/ttyimg" "$T/tty.tar.gz")
+	THINSNAP_BASE_IMAGE_SIZE=64M script -qec \
+		"$THINSNAP --state-dir $st --pool $pool unpack $T/ttyimg" /dev/null > "$T/tty.out" ||
+		{ cat "$T/tty.out"; fail "unpack on a terminal"; }
+	assert_contains "$T/tty.out" "layer 1/1 \[#*\] .* B / .* B  .*/s"
+	assert_contains "$T/tty.out" "layer 1/1 $tty committed"
+	assert_eq "$(tail -n 1 "$T/tty.out" | tr -d '\r')" "$tty" "top chain id last on a terminal"
+fi
+echo "unpack-full: tty ok"
