@@ -596,16 +596,13 @@ static int set_dir_times(struct applier *ap)
 {
 	for (size_t i = ap->n_dirs; i-- > 0;) {
 		CLEANUP_CLOSE int fd = open_beneath(ap->root_fd, ap->dirs[i].path,
-						    O_PATH | O_DIRECTORY | O_NOFOLLOW);
-		char proc[64];
+						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 
 		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
 			continue; /* removed or replaced later in the layer */
 		if (fd < 0)
 			return fd;
-		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		/* an O_PATH fd takes no futimens; utimensat on its /proc link sets the dir itself */
-		if (utimensat(AT_FDCWD, proc, ap->dirs[i].ts, 0) < 0)
+		if (futimens(fd, ap->dirs[i].ts) < 0)
 			return -errno;
 	}
 	return 0;
