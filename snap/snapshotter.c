@@ -804,6 +804,11 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		.read_only = s->read_only,
 	};
 	r = thinsnap_meta_open(&mo, &s->meta, reterr);
+	if (r == -ENOENT && s->read_only) {
+		/* nothing written yet: a reader sees no snapshots */
+		thinsnap_error_clear(reterr);
+		r = 0;
+	}
 	if (r < 0)
 		return r;
 	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
@@ -1108,6 +1113,10 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	}
 
 	/* retire the key: its device becomes the committed snapshot, inactive */
+	uint64_t inodes = e->usage_inodes;
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
+		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
 	r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
 	if (r == -EBUSY)
 		return thinsnap_error_setf(reterr, -EBUSY,
@@ -1126,7 +1135,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		{ .type = THINSNAP_META_OP_USAGE_SET,
 		  .key = name,
 		  .usage_bytes = ti.mapped_sectors * 512,
-		  .usage_inodes = e->usage_inodes },
+		  .usage_inodes = inodes },
 	};
 	uint64_t size = e->size_bytes;
 	uint32_t dev_id = e->dev_id;
@@ -1424,6 +1433,7 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
 					   shown(key, kb));
 	total = e->usage_bytes;
+	int64_t inodes_used = (int64_t)e->usage_inodes;
 	if (e->kind != THINSNAP_META_COMMITTED) {
 		struct thinsnap_pool_thin_info ti = { 0 };
 		dm_name_of(s, e, dm);
@@ -1433,10 +1443,15 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 		if (r < 0)
 			return r;
 		total = ti.mapped_sectors * 512;
+		char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+		uint64_t inodes = 0;
+		if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0 &&
+		    thinsnap_mkfs_inodes_used(path, &inodes, NULL) == 0)
+			inodes_used = (int64_t)inodes;
 	}
 	base = origin_mapped_bytes(s, e);
 	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
-	ret->inodes = (int64_t)e->usage_inodes;
+	ret->inodes = inodes_used;
 	return 0;
 }
 
@@ -1529,7 +1544,7 @@ int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, si
 	w.filter = f;
 	/* Collect under the lock, call back outside it: the callback may call anything. */
 	pthread_rwlock_rdlock(&s->state_lock);
-	r = s->meta ? thinsnap_meta_walk(s->meta, walk_collect_one, &w) : -EBADF;
+	r = s->meta ? thinsnap_meta_walk(s->meta, walk_collect_one, &w) : 0;
 	pthread_rwlock_unlock(&s->state_lock);
 	if (r < 0)
 		thinsnap_error_setf(reterr, r, "walking snapshots: %s", strerror(-r));
@@ -1646,10 +1661,12 @@ static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	struct check_ctx c = { .pool_ids = ids, .n_pool = n, .known = known, .rep = rep };
 	pthread_rwlock_rdlock(&s->state_lock);
-	r = thinsnap_meta_walk(s->meta, check_entry, &c);
-	if (r >= 0)
+	r = 0;
+	if (s->meta) /* NULL: a reader before anything was written */
+		r = thinsnap_meta_walk(s->meta, check_entry, &c);
+	if (r >= 0 && s->meta)
 		r = thinsnap_meta_each_delete_pending(s->meta, check_pending, &c);
-	if (r >= 0)
+	if (r >= 0 && s->meta)
 		r = thinsnap_meta_unfinished(s->meta, count_unfinished, &c);
 	pthread_rwlock_unlock(&s->state_lock);
 	if (r < 0)
@@ -1816,10 +1833,10 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 	if (r < 0)
 		return r;
 	locked = lock_state_read(s);
-	if (!s->meta)
-		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
-	(void)thinsnap_meta_walk(s->meta, count_one, &c);
-	(void)thinsnap_meta_each_delete_pending(s->meta, count_pending, &c);
+	if (s->meta) {
+		(void)thinsnap_meta_walk(s->meta, count_one, &c);
+		(void)thinsnap_meta_each_delete_pending(s->meta, count_pending, &c);
+	}
 	*ret = c;
 	return 0;
 }

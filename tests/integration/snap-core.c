@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,9 +606,13 @@ static void test_usage(void **state)
 	thinsnap_mount_free(m);
 	must(thinsnap_usage(S, "us-a", &u1, &e), &e, "usage");
 	assert_true(u1.size_bytes >= u0.size_bytes + (8 << 20));
+	/* an empty ext4 uses only its reserved inodes; the blob is one more */
+	assert_true(u0.inodes >= 10); /* the reserved inodes 1..10, root among them */
+	assert_int_equal(u1.inodes, u0.inodes + 1);
 	must(thinsnap_commit(S, "us-c", "us-a", NULL, 0, 0, &e), &e, "commit");
 	must(thinsnap_usage(S, "us-c", &uc, &e), &e, "usage");
 	assert_true(uc.size_bytes >= (8 << 20));
+	assert_int_equal(uc.inodes, u1.inodes);
 	/* a child that writes nothing maps nothing beyond its parent */
 	must(thinsnap_prepare(S, "us-child", "us-c", NULL, 0, NULL, &e), &e, "prepare");
 	must(thinsnap_usage(S, "us-child", &u0, &e), &e, "usage");
@@ -846,6 +851,65 @@ static void test_crash_points(void **state)
 	rm("x-base");
 }
 
+/* Several threads share one handle: writers serialise, readers never fail. */
+struct thread_arg {
+	int id;
+	int failures;
+};
+
+static int count_cb(void *u, const struct thinsnap_info *info)
+{
+	(void)info;
+	(*(int *)u)++;
+	return 0;
+}
+
+static void *thread_main(void *v)
+{
+	struct thread_arg *a = v;
+	char key[64];
+
+	for (int i = 0; i < 8; i++) {
+		struct thinsnap_error e = { 0 };
+		struct thinsnap_info *info = NULL;
+		struct thinsnap_usage u;
+		int n = 0;
+
+		snprintf(key, sizeof(key), "thr-%d-%d", a->id, i);
+		if (thinsnap_prepare(S, key, "thr-base", NULL, 0, NULL, &e) < 0)
+			a->failures++;
+		if (thinsnap_stat(S, key, &info, &e) < 0 || info->kind != THINSNAP_KIND_ACTIVE)
+			a->failures++;
+		thinsnap_info_free(info);
+		if (thinsnap_walk(S, NULL, 0, count_cb, &n, &e) < 0 || n < 2)
+			a->failures++;
+		if (thinsnap_usage(S, key, &u, &e) < 0)
+			a->failures++;
+		if (thinsnap_remove(S, key, &e) < 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	pthread_t t[4];
+	struct thread_arg a[4];
+
+	(void)state;
+	layer("thr-a", NULL, "f", "shared", "thr-base");
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct thread_arg){ .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, thread_main, &a[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+	}
+	rm("thr-base");
+	assert_check_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -861,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_async_remove),
 		cmocka_unit_test(test_reopen_reactivates),
 		cmocka_unit_test(test_check_and_repair),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_crash_points),
 		cmocka_unit_test(test_deep_chain),
 	};
