@@ -13,7 +13,7 @@ VERSION := 0.1.0
 SOVER   := 0
 
 CC      ?= cc
-PKGS    := devmapper blkid ext2fs com_err
+PKGS    := devmapper blkid ext2fs com_err libarchive libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 # The command alone also links jansson (its --json output).
@@ -32,7 +32,7 @@ CHECK   = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
           -fno-sanitize-recover=all -DTHINSNAP_FAULT_INJECTION
 CHECK_LDFLAGS = -fsanitize=address,undefined
 
-LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c))
+LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c unpack/*.c))
 CLI_SRCS  := $(sort $(wildcard cli/*.c))
 # fake-snap.c implements the public snapshotter API in memory: only daemon tests link it.
 TLIB_SRCS := $(filter-out tests/lib/fake-snap.c,$(sort $(wildcard tests/lib/*.c)))

@@ -69,6 +69,7 @@ int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_repair(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv);
+int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv);
 
 /* debug.c: the pool branch's low-level verbs (argv[0] is "pool" or "thin"). */
 int thinsnap_cli_pool_debug(int argc, char **argv);

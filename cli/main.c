@@ -114,6 +114,17 @@ static const struct verb verbs[] = {
 	  thinsnap_cli_cleanup,
 	  "cleanup",
 	  "Deletes the devices whose removal is pending (async_remove, or busy at remove).\n" },
+	{ "unpack",
+	  { NULL },
+	  thinsnap_cli_unpack,
+	  "unpack [--platform OS/ARCH[/VARIANT]] [--ref NAME] [--json] [-q] SOURCE",
+	  "Imports an image's layers as committed snapshots named by their chain IDs, bottom up;\n"
+	  "layers already present are skipped. SOURCE is an OCI image layout directory, an\n"
+	  "oci-archive tar or a docker save tar. The last line printed is the top chain ID.\n"
+	  "  --platform P     the manifest for P (default: the host's, e.g. linux/amd64)\n"
+	  "  --ref NAME       the manifest annotated or tagged NAME\n"
+	  "  --json           print the chain as JSON (layers' chain_id, diff_id, digest; top)\n"
+	  "  -q, --quiet      print only the top chain ID\n" },
 	{ "thin",
 	  { NULL },
 	  thin_verb,
