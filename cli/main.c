@@ -135,7 +135,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nconfiguration: flags, then THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_CONFIG,\n"
 		"THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE, THINSNAP_FS_OPTIONS,\n"
-		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, then the TOML file\n"
+		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_MIN_FREE_DATA_PERCENT,\n"
+		"THINSNAP_MIN_FREE_METADATA_PERCENT, then the TOML file\n"
 		"(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n");
 }
 
@@ -210,6 +211,11 @@ void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
 		.async_remove = c->cfg.async_remove,
 		.discard_blocks = c->cfg.discard_blocks,
+		.min_free_data_percent =
+			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
+		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
+						     ? (int)c->cfg.min_free_metadata_percent
+						     : -1,
 		.read_only = read_only,
 		.log = log_to_stderr,
 	};

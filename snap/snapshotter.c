@@ -28,6 +28,7 @@
 #include "snap/snap.h"
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
+#define DEFAULT_MIN_FREE  10 /* percent of data and of metadata space */
 /* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
 #define INTERNAL_PREFIX   "\x1fthinsnap/"
 
@@ -41,6 +42,8 @@ struct thinsnap_snapshotter {
 	bool discard_blocks;
 	bool read_only;
 	bool closed;
+	int min_free_data_percent; /* 0: no floor */
+	int min_free_metadata_percent;
 	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
 	void *log_userdata;
 
@@ -234,6 +237,67 @@ static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error 
 					   "pool '%s' is %s: run 'thinsnap repair'", s->pool_name,
 					   thinsnap_pool_mode_name(st.mode));
 	return 0;
+}
+
+/* "62.0 MiB", "1.0 GiB": a size for messages. */
+static const char *human_size(uint64_t bytes, char buf[static 32])
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		(void)snprintf(buf, 32, "%" PRIu64 " bytes", bytes);
+		return buf;
+	}
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	(void)snprintf(buf, 32, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static int check_floor(struct thinsnap_snapshotter *s, const char *what, uint64_t used,
+		       uint64_t total, int floor_percent, struct thinsnap_error *reterr)
+{
+	char fb[32], tb[32];
+	uint64_t free_bytes = total > used ? total - used : 0;
+
+	if (floor_percent <= 0 || total == 0)
+		return 0;
+	/* free / total < floor / 100, in integers */
+	if ((unsigned __int128)free_bytes * 100 >=
+	    (unsigned __int128)total * (unsigned)floor_percent)
+		return 0;
+	return thinsnap_error_setf(reterr, -ENOSPC,
+				   "pool '%s': %.1f%% of %s space free (%s of %s), below the %d%% "
+				   "floor",
+				   s->pool_name, (double)free_bytes * 100.0 / (double)total, what,
+				   human_size(free_bytes, fb), human_size(total, tb),
+				   floor_percent);
+}
+
+/*
+ * Before creating a thin device: -ENOSPC while free data or metadata space is below its
+ * floor, so that writes to existing devices keep the room they need (under write_lock).
+ */
+static int check_space_floors(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_status st;
+	int r;
+
+	if (s->min_free_data_percent <= 0 && s->min_free_metadata_percent <= 0)
+		return 0;
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	r = check_floor(s, "data", st.used_data_bytes, st.total_data_bytes,
+			s->min_free_data_percent, reterr);
+	if (r < 0)
+		return r;
+	return check_floor(s, "metadata", st.used_metadata_bytes, st.total_metadata_bytes,
+			   s->min_free_metadata_percent, reterr);
 }
 
 /* ---- conversions ---- */
@@ -580,6 +644,9 @@ static int ensure_base(struct thinsnap_snapshotter *s, const struct thinsnap_met
 		*ret = e;
 		return 0;
 	}
+	r = check_space_floors(s, reterr);
+	if (r < 0)
+		return r;
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
 		return r;
@@ -766,6 +833,11 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		return thinsnap_error_setf(reterr, -EINVAL,
 					   "base size %" PRIu64 " is not a multiple of 512",
 					   o->base_size_bytes);
+	if (o->min_free_data_percent > 100 || o->min_free_metadata_percent > 100)
+		return thinsnap_error_setf(
+			reterr, -EINVAL,
+			"a free space floor above 100%% (data %d%%, metadata %d%%)",
+			o->min_free_data_percent, o->min_free_metadata_percent);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -781,6 +853,10 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	s->base_size_bytes = o->base_size_bytes ? o->base_size_bytes : DEFAULT_BASE_SIZE;
 	s->async_remove = o->async_remove;
+	s->min_free_data_percent =
+		o->min_free_data_percent ? o->min_free_data_percent : DEFAULT_MIN_FREE;
+	s->min_free_metadata_percent =
+		o->min_free_metadata_percent ? o->min_free_metadata_percent : DEFAULT_MIN_FREE;
 	s->discard_blocks = o->discard_blocks;
 	s->read_only = o->read_only;
 	s->log = o->log;
@@ -910,6 +986,9 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 		if (r < 0)
 			return r;
 	}
+	r = check_space_floors(s, reterr);
+	if (r < 0)
+		return r;
 
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
@@ -1085,6 +1164,9 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		uint32_t dev_id;
 		if ((e->parent && !parent) || !fs_type)
 			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+		r = check_space_floors(s, reterr);
+		if (r < 0)
+			return r;
 		r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 		if (r < 0)
 			return r;

