@@ -1107,6 +1107,56 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	return thinsnap_error_setf(reterr, -EBUSY, "cannot activate '%s': busy", dm_name);
 }
 
+int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name, uint64_t size_bytes,
+			      struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *target = NULL;
+	CLEANUP_FREE char *params = NULL;
+	struct thinsnap_dm_table table;
+	struct thinsnap_dm_info info;
+	uint64_t len = 0;
+	int r, r2;
+
+	if (!pool || !dm_name)
+		return thinsnap_error_setf(reterr, -EINVAL, "resize: no pool or name");
+	if (size_bytes == 0 || size_bytes % 512)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "pool '%s': size %" PRIu64
+					   " is not a positive multiple of 512",
+					   pool->name, size_bytes);
+	r = thinsnap_dm_info(dm_name, &info, reterr);
+	if (r < 0)
+		return r;
+	if (!info.exists)
+		return thinsnap_error_setf(reterr, -ENXIO, "dm device '%s' is not active", dm_name);
+	if (!is_our_thin(pool, info.uuid, NULL))
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "dm device '%s' is not a thin device of pool '%s'",
+					   dm_name, pool->name);
+	if (info.read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "dm device '%s' is read-only", dm_name);
+	r = thinsnap_dm_table(dm_name, false, &len, &target, &params, reterr);
+	if (r < 0)
+		return r;
+	if (len * 512 == size_bytes)
+		return 0;
+	if (len * 512 > size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "'%s': cannot shrink from %" PRIu64 " to %" PRIu64
+					   " bytes",
+					   dm_name, len * 512, size_bytes);
+	table.length_sectors = size_bytes / 512;
+	table.target = target;
+	table.params = params;
+	/* everything that can fail before the suspend; then resume on every path */
+	r = thinsnap_dm_reload(dm_name, &table, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_dm_suspend(dm_name, false, reterr);
+	r2 = thinsnap_dm_resume(dm_name, r < 0 ? NULL : reterr);
+	return r < 0 ? r : r2;
+}
+
 int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_name,
 				  struct thinsnap_error *reterr)
 {

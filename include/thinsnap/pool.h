@@ -110,6 +110,16 @@ THINSNAP_API int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_
 					     bool read_only, struct thinsnap_error *reterr);
 
 /*
+ * Grows the active, writable thin device dm_name of this pool to size_bytes (a multiple of
+ * 512): its table is reloaded at the new length, then the device is suspended (I/O flushed)
+ * and resumed. The filesystem on it is not touched. 0 if it already has that size; -EINVAL if
+ * size_bytes is smaller than now (thin devices don't shrink here) or dm_name is not a thin
+ * device of this pool; -ENXIO if dm_name is not active; -EROFS if it is read-only.
+ */
+THINSNAP_API int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name,
+					   uint64_t size_bytes, struct thinsnap_error *reterr);
+
+/*
  * Removes /dev/mapper/<dm_name> (a thin device of this pool), retrying about 1 s while busy:
  * -EBUSY if it stays open or mounted. An absent device is a no-op returning 0 (so that undo
  * paths can call it blindly); -EINVAL if dm_name is not a thin device of this pool.
