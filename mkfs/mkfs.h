@@ -59,3 +59,14 @@ int thinsnap_mkfs_verify(const char *dev, const char *want_fstype, struct thinsn
  * the filesystem's last superblock write). -EUCLEAN if dev holds no ext superblock.
  */
 int thinsnap_mkfs_inodes_used(const char *dev, uint64_t *ret_inodes, struct thinsnap_error *reterr);
+
+/*
+ * Grows the ext2/3/4 filesystem on dev (already grown) to size_bytes, rounded down to its
+ * block size, online: dev is mounted on a new directory under scratch_dir (which should be
+ * private, e.g. the state directory), EXT4_IOC_RESIZE_FS is issued, and it is unmounted.
+ * dev may be mounted elsewhere meanwhile. Growing to the current size is a no-op.
+ * Errors: -EOPNOTSUPP for other fs types; -EINVAL if size_bytes is below the filesystem's
+ * size (the kernel's answer); mount errors (-EBUSY, -EINVAL for no filesystem); -errno.
+ */
+int thinsnap_mkfs_grow(const char *dev, const char *fs_type, uint64_t size_bytes,
+		       const char *scratch_dir, struct thinsnap_error *reterr);
