@@ -35,9 +35,11 @@ static const struct verb verbs[] = {
 	{ "prepare",
 	  { NULL },
 	  thinsnap_cli_prepare,
-	  "prepare [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
+	  "prepare [--target DIR] [--mounts] [--label K=V]... [--size SIZE] KEY [PARENT]",
 	  "Creates active snapshot KEY (writable) on committed PARENT, or on an empty filesystem.\n"
 	  "  --target DIR     mount it at DIR\n"
+	  "  --size SIZE      make it SIZE (e.g. 20G) when PARENT is smaller: its filesystem\n"
+	  "                   grows (label containerd.io/snapshot/max-size)\n"
 	  "  --mounts         print the mount command line\n"
 	  "  --label K=V      set a label (repeatable)\n"
 	  "  --json           print the mount as JSON\n" },
@@ -46,6 +48,11 @@ static const struct verb verbs[] = {
 	  thinsnap_cli_view,
 	  "view [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
 	  "Creates read-only view KEY of committed PARENT; options as for prepare.\n" },
+	{ "resize",
+	  { NULL },
+	  thinsnap_cli_resize,
+	  "resize KEY SIZE",
+	  "Grows active snapshot KEY to SIZE (e.g. 20G), its filesystem too, mounted or not.\n" },
 	{ "commit",
 	  { NULL },
 	  thinsnap_cli_commit,

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,12 +108,18 @@ static int mount_at(struct thinsnap_cli *c, const char *key, const struct thinsn
 static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 {
 	static const struct option opts[] = {
-		{ "target", required_argument, NULL, 't' }, { "mounts", no_argument, NULL, 'm' },
-		{ "label", required_argument, NULL, 'l' },  { "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },        { NULL, 0, NULL, 0 },
+		{ "target", required_argument, NULL, 't' },
+		{ "mounts", no_argument, NULL, 'm' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "size", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
+	uint64_t size = 0;
+	char arg[64];
 	struct labels l = { NULL, 0 };
 	struct thinsnap_error e = { 0 };
 	const char *target = NULL, *key, *parent;
@@ -140,6 +147,19 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 			break;
 		case 'q':
 			c->quiet = true;
+			break;
+		case 's':
+			/* the label containerd sends, in bytes */
+			if (thinsnap_config_parse_size(optarg, &size) < 0 || size == 0) {
+				labels_clear(&l);
+				return thinsnap_cli_usage_error(c, "bad size '%s'", optarg);
+			}
+			(void)snprintf(arg, sizeof(arg), THINSNAP_LABEL_MAX_SIZE "=%" PRIu64, size);
+			r = labels_add(&l, arg);
+			if (r < 0) {
+				labels_clear(&l);
+				return label_arg_error(c, arg, r);
+			}
 			break;
 		default:
 			labels_clear(&l);
@@ -180,6 +200,30 @@ int thinsnap_cli_prepare(struct thinsnap_cli *c, int argc, char **argv)
 int thinsnap_cli_view(struct thinsnap_cli *c, int argc, char **argv)
 {
 	return create(c, argc, argv, true);
+}
+
+int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_error e = { 0 };
+	uint64_t size = 0;
+	int opt, r;
+
+	reset_getopt();
+	while ((opt = getopt_long(argc, argv, ":", (const struct option[]){ { NULL, 0, NULL, 0 } },
+				  NULL)) != -1)
+		return bad_option(c, argv, opt);
+	if (argc - optind != 2)
+		return thinsnap_cli_usage_error(c, "want KEY SIZE");
+	if (thinsnap_config_parse_size(argv[optind + 1], &size) < 0 || size == 0)
+		return thinsnap_cli_usage_error(c, "bad size '%s'", argv[optind + 1]);
+	r = thinsnap_cli_open(c, argv[optind], false, &s);
+	if (r)
+		return r;
+	r = thinsnap_resize(s, argv[optind], size, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, argv[optind], r, &e);
+	return 0;
 }
 
 int thinsnap_cli_commit(struct thinsnap_cli *c, int argc, char **argv)

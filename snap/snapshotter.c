@@ -501,6 +501,7 @@ struct create_ctx {
 	const char *dm_name; /* NULL: leave inactive */
 	uint64_t size_bytes;
 	bool read_only;
+	const char *grow_fs_type; /* non-NULL: grow the origin's filesystem to size_bytes */
 };
 
 static int create_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
@@ -531,6 +532,62 @@ static void create_undo(struct thinsnap_snapshotter *s, void *v)
 	if (c->dm_name)
 		(void)thinsnap_pool_deactivate_thin(s->pool, c->dm_name, NULL);
 	(void)thinsnap_pool_delete_thin(s->pool, c->dev_id, NULL);
+}
+
+/* create_run, then (for a snapshot larger than its origin) an online grow of its fs. */
+static int create_grow_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
+{
+	struct create_ctx *c = v;
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	int r;
+
+	r = create_run(s, c, reterr);
+	if (r < 0 || !c->grow_fs_type || !c->dm_name)
+		return r;
+	(void)thinsnap_pool_dev_path(c->dm_name, path, sizeof(path));
+	r = THINSNAP_FAULT("snap.create.before_grow");
+	if (r >= 0)
+		r = thinsnap_mkfs_grow(path, c->grow_fs_type, c->size_bytes, s->state_dir, reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault before growing the filesystem");
+	if (r < 0)
+		create_undo(s, c);
+	return r;
+}
+
+#define SIZE_ALIGN 4096u
+
+/* The max-size label: 0 if absent, else the size rounded up to SIZE_ALIGN. */
+static int size_label(const struct thinsnap_label *labels, size_t n, uint64_t *ret,
+		      struct thinsnap_error *reterr)
+{
+	const char *v = NULL;
+	uint64_t size = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(labels[i].key, THINSNAP_LABEL_MAX_SIZE) == 0)
+			v = labels[i].value ? labels[i].value : "";
+	*ret = 0;
+	if (!v)
+		return 0;
+	if (!*v)
+		return thinsnap_error_setf(reterr, -EINVAL, "label %s is empty",
+					   THINSNAP_LABEL_MAX_SIZE);
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "label %s='%.32s' is not a number of bytes",
+						   THINSNAP_LABEL_MAX_SIZE, v);
+		if (size > (UINT64_MAX - SIZE_ALIGN) / 10)
+			return thinsnap_error_setf(reterr, -EINVAL, "label %s='%.32s' is too large",
+						   THINSNAP_LABEL_MAX_SIZE, v);
+		size = size * 10 + (uint64_t)(*p - '0');
+	}
+	if (size == 0)
+		return thinsnap_error_setf(reterr, -EINVAL, "label %s must not be 0",
+					   THINSNAP_LABEL_MAX_SIZE);
+	*ret = (size + SIZE_ALIGN - 1) / SIZE_ALIGN * SIZE_ALIGN;
+	return 0;
 }
 
 /* Discards every block of an inactive thin device, so the pool gets them back at once. */
@@ -961,6 +1018,10 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 	r = check_labels(labels, n_labels, reterr);
 	if (r < 0)
 		return r;
+	uint64_t want_size = 0;
+	r = size_label(labels, n_labels, &want_size, reterr);
+	if (r < 0)
+		return r;
 	r = check_open(s, reterr);
 	if (r < 0)
 		return r;
@@ -1000,6 +1061,20 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 	(void)snprintf(fs_type, sizeof(fs_type), "%s", origin->fs_type);
 	uint64_t size_bytes = origin->size_bytes;
 	uint32_t origin_id = origin->dev_id;
+	bool grow = false;
+	if (want_size && want_size < size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "snapshot '%s' cannot be smaller (%" PRIu64
+					   " bytes) than its parent (%" PRIu64 " bytes)",
+					   shown(key, kb), want_size, size_bytes);
+	if (want_size > size_bytes) {
+		if (kind == THINSNAP_META_VIEW)
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "view '%s' cannot be larger than its parent",
+						   shown(key, kb));
+		size_bytes = want_size;
+		grow = true;
+	}
 	struct thinsnap_meta_label *ml = NULL;
 	CLEANUP_FREE struct thinsnap_meta_label *ml_owned = NULL;
 	if (n_labels) {
@@ -1029,8 +1104,9 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 				.origin_id = origin_id,
 				.dm_name = name,
 				.size_bytes = size_bytes,
-				.read_only = kind == THINSNAP_META_VIEW };
-	struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
+				.read_only = kind == THINSNAP_META_VIEW,
+				.grow_fs_type = grow ? fs_type : NULL };
+	struct pool_step step = { .run = create_grow_run, .undo = create_undo, .ctx = &c };
 
 	r = pool_txn(s, &pop, 1, &op, 1, &step, reterr);
 	if (r < 0)
@@ -1229,6 +1305,85 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (r < 0)
 		(void)thinsnap_pool_activate_thin(s->pool, dev_id, dm, size, false, NULL);
 	return r;
+}
+
+/* ---- resize ---- */
+
+int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key, uint64_t size_bytes,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32], kb[80];
+	char fs_type[32];
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	if (size_bytes == 0 || size_bytes > UINT64_MAX - SIZE_ALIGN)
+		return thinsnap_error_setf(reterr, -EINVAL, "size %" PRIu64 " is out of range",
+					   size_bytes);
+	size_bytes = (size_bytes + SIZE_ALIGN - 1) / SIZE_ALIGN * SIZE_ALIGN;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (e->kind != THINSNAP_META_ACTIVE)
+		return thinsnap_error_setf(
+			reterr, -EROFS, "snapshot '%s' is %s: only active snapshots can be resized",
+			shown(key, kb), thinsnap_kind_name(kind_from_meta(e->kind)));
+	if (size_bytes < e->size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "snapshot '%s' is %" PRIu64
+					   " bytes: it cannot shrink to %" PRIu64,
+					   shown(key, kb), e->size_bytes, size_bytes);
+	/* e points into the journal's state, which the op below changes: copy what we need */
+	uint64_t old_size = e->size_bytes;
+	(void)snprintf(fs_type, sizeof(fs_type), "%s", *e->fs_type ? e->fs_type : "ext4");
+	dm_name_of(s, e, dm);
+	(void)thinsnap_pool_dev_path(dm, path, sizeof(path));
+	if (strncmp(fs_type, "ext", 3) != 0)
+		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
+					   "snapshot '%s': growing %s is not supported",
+					   shown(key, kb), fs_type);
+
+	/* journal first: a crash after it activates the device at the new size on the next
+	 * open, and a second resize grows the filesystem; the reverse order could leave a
+	 * filesystem larger than its device */
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SIZE_SET,
+				       .key = key,
+				       .size_bytes = size_bytes };
+	if (size_bytes != old_size) {
+		r = journal_apply(s, &op, 1, reterr);
+		if (r < 0)
+			return r;
+	}
+	r = THINSNAP_FAULT("snap.resize.after_journal");
+	if (r >= 0)
+		r = thinsnap_pool_resize_thin(s->pool, dm, size_bytes, reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault after journaling the size");
+	if (r < 0) {
+		if (size_bytes != old_size) { /* the device kept its size: so does the journal */
+			op.size_bytes = old_size;
+			(void)journal_apply(s, &op, 1, NULL);
+		}
+		return r;
+	}
+	r = thinsnap_mkfs_grow(path, fs_type, size_bytes, s->state_dir, reterr);
+	if (r < 0)
+		return r; /* device and journal agree on the new size: a retry grows the fs */
+	logf_(s, THINSNAP_LOG_INFO, "resized '%s' from %" PRIu64 " to %" PRIu64 " bytes",
+	      shown(key, kb), old_size, size_bytes);
+	return 0;
 }
 
 /* ---- remove / cleanup ---- */

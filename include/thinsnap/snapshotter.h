@@ -44,6 +44,14 @@ struct thinsnap_label {
 	const char *value;
 };
 
+/*
+ * The size of a new active snapshot in bytes (decimal digits only), a label of prepare.
+ * Rounded up to a multiple of 4096. Larger than the parent's size: the thin device is
+ * activated at that size and its filesystem grown online; the same size: no effect; smaller:
+ * -EINVAL (InvalidArgument). A view cannot be larger than its parent (-EINVAL).
+ */
+#define THINSNAP_LABEL_MAX_SIZE "containerd.io/snapshot/max-size"
+
 /* A snapshot's description. */
 struct thinsnap_info {
 	char *name;
@@ -150,6 +158,16 @@ THINSNAP_API int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key
 THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char *key,
 				 const struct thinsnap_label *labels, size_t n_labels,
 				 unsigned flags, struct thinsnap_error *reterr);
+
+/*
+ * Grows active snapshot `key` to size_bytes (rounded up to a multiple of 4096), journaled
+ * first: its device is reloaded at the new size and its ext2/3/4 filesystem grown online
+ * (mounted or not). The same size only finishes an earlier, interrupted resize. -EINVAL if
+ * size_bytes is smaller than the snapshot or 0; -EROFS (FailedPrecondition) for a view or a
+ * committed snapshot; -ENOENT if absent; -EOPNOTSUPP for filesystems that can't grow.
+ */
+THINSNAP_API int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key,
+				 uint64_t size_bytes, struct thinsnap_error *reterr);
 
 /* Removes a snapshot; -ENOENT if absent, -ENOTEMPTY (FailedPrecondition) if it has children. */
 THINSNAP_API int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,

@@ -13,19 +13,25 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thinsnap/error.h>
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
 
-#define MiB (1ull << 20)
+#include "base/fault.h"
+
+#define MiB ((uint64_t)1 << 20)
 
 static char state_dir[256];
 static char pool_dir[300];
@@ -276,11 +282,242 @@ static void test_floor_metadata_and_options(void **state)
 	assert_null(s2);
 }
 
+/* ---- per-snapshot size ---- */
+
+static uint64_t dev_size(const char *dev)
+{
+	uint64_t size = 0;
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) < 0)
+		fail_msg("size of %s: %s", dev, strerror(errno));
+	close(fd);
+	return size;
+}
+
+static uint64_t fs_size(const char *dir)
+{
+	struct statvfs sv;
+
+	if (statvfs(dir, &sv) < 0)
+		fail_msg("statvfs %s: %s", dir, strerror(errno));
+	return (uint64_t)sv.f_blocks * sv.f_frsize;
+}
+
+static struct thinsnap_mount *mounts_of(const char *key)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+
+	must(thinsnap_mounts(S, key, &m, &e), &e, "mounts");
+	return m;
+}
+
+static void test_size_label_grows_child(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	struct thinsnap_mount *m = NULL;
+	char big[32];
+	int r;
+
+	(void)state;
+	/* room for writes beyond the old size; no floor in the way of these prepares */
+	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	must(thinsnap_pool_grow(p, 1024 * MiB, &e), &e, "pool grow");
+	thinsnap_pool_free(p);
+	struct thinsnap_options o = default_opts();
+	o.min_free_data_percent = -1;
+	reopen_with(o);
+
+	snprintf(big, sizeof(big), "%" PRIu64, 320 * MiB);
+	struct thinsnap_label lb[] = { { THINSNAP_LABEL_MAX_SIZE, big }, { "a", "b" } };
+	must(thinsnap_prepare(S, "big", NULL, lb, 2, &m, &e), &e, "prepare big");
+	assert_int_equal(dev_size(m->source), 320 * MiB);
+	do_mount(m, mnt);
+	thinsnap_mount_free(m);
+	m = NULL;
+	uint64_t fs = fs_size(mnt);
+	print_message("320 MiB child of a 192 MiB base: filesystem of %" PRIu64 " MiB\n", fs / MiB);
+	assert_true(fs > 280 * MiB); /* 192 MiB holds 174 MiB of filesystem */
+	assert_int_equal(fill(mnt, "beyond", 230), 230 * MiB); /* more than the parent holds */
+	do_umount(mnt);
+	must(thinsnap_commit(S, "big-c", "big", NULL, 0, 0, &e), &e, "commit big");
+
+	/* children inherit the size; smaller is refused; a view cannot grow */
+	must(thinsnap_prepare(S, "kid", "big-c", NULL, 0, &m, &e), &e, "prepare kid");
+	assert_int_equal(dev_size(m->source), 320 * MiB);
+	thinsnap_mount_free(m);
+	m = NULL;
+	struct thinsnap_label small[] = { { THINSNAP_LABEL_MAX_SIZE, "201326592" } };
+	r = thinsnap_prepare(S, "kid-small", "big-c", small, 1, NULL, &e);
+	expect_err(r, &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	print_message("refused: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "cannot be smaller"));
+	struct thinsnap_label same[] = { { THINSNAP_LABEL_MAX_SIZE, big } };
+	must(thinsnap_view(S, "view-same", "big-c", same, 1, NULL, &e), &e, "view same size");
+	must(thinsnap_remove(S, "view-same", &e), &e, "remove view");
+	struct thinsnap_label huge[] = { { THINSNAP_LABEL_MAX_SIZE, "1073741824" } };
+	r = thinsnap_view(S, "view-big", "big-c", huge, 1, NULL, &e);
+	expect_err(r, &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	struct thinsnap_label junk[] = { { THINSNAP_LABEL_MAX_SIZE, "12G" } };
+	r = thinsnap_prepare(S, "kid-junk", "big-c", junk, 1, NULL, &e);
+	expect_err(r, &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	assert_null(thinsnap_stat(S, "kid-junk", NULL, NULL) == 0 ? "exists" : NULL);
+
+	/* the label is kept like any other */
+	struct thinsnap_info *info = NULL;
+	must(thinsnap_stat(S, "big-c", &info, &e), &e, "stat");
+	thinsnap_info_free(info);
+	must(thinsnap_remove(S, "kid", &e), &e, "remove kid");
+	must(thinsnap_remove(S, "big-c", &e), &e, "remove big-c");
+}
+
+static void test_resize_active(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	int r;
+
+	(void)state;
+	struct thinsnap_options o = default_opts();
+	o.min_free_data_percent = -1;
+	reopen_with(o);
+	must(thinsnap_prepare(S, "r", NULL, NULL, 0, &m, &e), &e, "prepare r");
+	must(thinsnap_prepare(S, "cold", NULL, NULL, 0, NULL, &e), &e, "prepare cold");
+	assert_int_equal(dev_size(m->source), 192 * MiB);
+
+	/* mounted: the filesystem grows under the mount */
+	do_mount(m, mnt);
+	uint64_t before = fs_size(mnt);
+	must(thinsnap_resize(S, "r", 300 * MiB, &e), &e, "resize mounted");
+	assert_int_equal(dev_size(m->source), 300 * MiB);
+	uint64_t after = fs_size(mnt);
+	print_message("mounted resize: %" PRIu64 " -> %" PRIu64 " MiB\n", before / MiB,
+		      after / MiB);
+	assert_true(after > before + 100 * MiB);
+	assert_int_equal(fill(mnt, "beyond", 230), 230 * MiB);
+	do_umount(mnt);
+	/* the same size again: a no-op; smaller: refused */
+	must(thinsnap_resize(S, "r", 300 * MiB, &e), &e, "resize same");
+	r = thinsnap_resize(S, "r", 200 * MiB, &e);
+	expect_err(r, &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	print_message("refused: %s\n", e.msg);
+	assert_int_equal(dev_size(m->source), 300 * MiB);
+	thinsnap_mount_free(m);
+	m = NULL;
+
+	/* committed and views: refused; absent: not found */
+	must(thinsnap_commit(S, "r-c", "r", NULL, 0, 0, &e), &e, "commit r");
+	r = thinsnap_resize(S, "r-c", 400 * MiB, &e);
+	expect_err(r, &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	must(thinsnap_view(S, "r-v", "r-c", NULL, 0, NULL, &e), &e, "view");
+	r = thinsnap_resize(S, "r-v", 400 * MiB, &e);
+	expect_err(r, &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	r = thinsnap_resize(S, "nope", 400 * MiB, &e);
+	expect_err(r, &e, THINSNAP_CODE_NOT_FOUND);
+
+	/* not mounted: mounted privately to grow; the size survives a lost device */
+	must(thinsnap_resize(S, "cold", 400 * MiB + 1, &e), &e, "resize unmounted");
+	m = mounts_of("cold");
+	assert_int_equal(dev_size(m->source), 400 * MiB + 4096); /* rounded up to 4 KiB */
+	char dm[160];
+	snprintf(dm, sizeof(dm), "%s", m->source + strlen("/dev/mapper/"));
+	thinsnap_free(S);
+	S = NULL;
+	struct thinsnap_pool *p = NULL;
+	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	must(thinsnap_pool_deactivate_thin(p, dm, &e), &e, "deactivate");
+	thinsnap_pool_free(p);
+	open_s(); /* re-activates it at the journaled size */
+	assert_int_equal(dev_size(m->source), 400 * MiB + 4096);
+	do_mount(m, mnt);
+	assert_true(fs_size(mnt) > 360 * MiB);
+	do_umount(mnt);
+	thinsnap_mount_free(m);
+	must(thinsnap_remove(S, "cold", &e), &e, "remove cold");
+	must(thinsnap_remove(S, "r-v", &e), &e, "remove r-v");
+	must(thinsnap_remove(S, "r-c", &e), &e, "remove r-c");
+}
+
+static void assert_check_clean(void)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_check_report *rep = NULL;
+
+	must(thinsnap_check(S, &rep, &e), &e, "check");
+	if (rep->n_leaked || rep->n_dangling || rep->n_unfinished)
+		fail_msg("check: %zu leaked, %zu dangling, %zu unfinished", rep->n_leaked,
+			 rep->n_dangling, rep->n_unfinished);
+	thinsnap_check_report_free(rep);
+}
+
+/* Failures and a crash in the middle of growing leave nothing half-done. */
+static void test_size_faults(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	char sz[32];
+	int r;
+
+	(void)state;
+	struct thinsnap_options o = default_opts();
+	o.min_free_data_percent = -1;
+	reopen_with(o);
+	/* the fs grow fails after the device was created: no device, no key */
+	snprintf(sz, sizeof(sz), "%" PRIu64, 256 * MiB);
+	struct thinsnap_label lb[] = { { THINSNAP_LABEL_MAX_SIZE, sz } };
+	thinsnap_fault_arm("snap.create.before_grow:-EIO");
+	r = thinsnap_prepare(S, "g", NULL, lb, 1, NULL, &e);
+	thinsnap_fault_arm(NULL);
+	assert_int_equal(r, -EIO);
+	assert_int_equal(thinsnap_stat(S, "g", NULL, NULL), -ENOENT);
+	assert_check_clean();
+
+	/* the device reload fails after the journal: the journal goes back to the old size */
+	must(thinsnap_prepare(S, "g", NULL, NULL, 0, &m, &e), &e, "prepare g");
+	thinsnap_fault_arm("snap.resize.after_journal:-EIO");
+	r = thinsnap_resize(S, "g", 256 * MiB, &e);
+	thinsnap_fault_arm(NULL);
+	assert_int_equal(r, -EIO);
+	assert_int_equal(dev_size(m->source), 192 * MiB);
+
+	/* a crash right after the journal: the next resize to that size finishes the job */
+	thinsnap_free(S);
+	S = NULL;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct thinsnap_snapshotter *c = NULL;
+		thinsnap_fault_arm("snap.resize.after_journal:abort");
+		if (thinsnap_open(&O, &c, NULL) < 0)
+			_exit(3);
+		(void)thinsnap_resize(c, "g", 256 * MiB, NULL);
+		_exit(4); /* not reached */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	open_s();
+	assert_int_equal(dev_size(m->source), 192 * MiB); /* still active as it was */
+	must(thinsnap_resize(S, "g", 256 * MiB, &e), &e, "resize after the crash");
+	assert_int_equal(dev_size(m->source), 256 * MiB);
+	do_mount(m, mnt);
+	assert_true(fs_size(mnt) > 220 * MiB);
+	do_umount(mnt);
+	thinsnap_mount_free(m);
+	must(thinsnap_remove(S, "g", &e), &e, "remove g");
+	assert_check_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_floor_refuses_new_devices),
 		cmocka_unit_test(test_floor_metadata_and_options),
+		cmocka_unit_test(test_size_label_grows_child),
+		cmocka_unit_test(test_resize_active),
+		cmocka_unit_test(test_size_faults),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
