@@ -1219,6 +1219,8 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 			return thinsnap_error_setf(
 				reterr, -EIO, "'%s': unexpected thin status '%s'", dm_name, params);
 		ti.mapped_sectors = ts.mapped_sectors;
+		if (ts.has_highest_mapped)
+			ti.mapped_end_bytes = (ts.highest_mapped_sector + 1) * 512;
 		ti.size_bytes = len * 512;
 	}
 	*ret_info = ti;

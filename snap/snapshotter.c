@@ -590,20 +590,37 @@ static int size_label(const struct thinsnap_label *labels, size_t n, uint64_t *r
 	return 0;
 }
 
-/* Discards every block of an inactive thin device, so the pool gets them back at once. */
+/* A thin device whose size is forgotten (a pending delete) is activated this large to
+ * discard it: only the part up to its highest mapped block is discarded. */
+#define DISCARD_UNKNOWN_SIZE (1ull << 50)
+
+/*
+ * Discards every mapped block of an inactive thin device, so the pool gets them back at once
+ * (and, with discard passdown, the data device: a loop file gets holes). size_bytes 0: unknown.
+ */
 static int discard_device(struct thinsnap_snapshotter *s, uint32_t dev_id, uint64_t size_bytes,
 			  struct thinsnap_error *reterr)
 {
 	char name[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	struct thinsnap_pool_thin_info ti = { 0 };
 	CLEANUP_CLOSE int fd = -EBADF;
 	uint64_t range[2] = { 0, size_bytes };
 	int r;
 
+	if (!size_bytes)
+		size_bytes = DISCARD_UNKNOWN_SIZE;
 	(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, dev_id);
 	(void)thinsnap_pool_dev_path(name, path, sizeof(path));
 	r = thinsnap_pool_activate_thin(s->pool, dev_id, name, size_bytes, false, reterr);
 	if (r < 0)
 		return r;
+	/* discard up to the highest mapped block: nothing beyond it is in the pool */
+	if (thinsnap_pool_thin_info(s->pool, name, &ti, NULL) == 0 && ti.exists)
+		range[1] = ti.mapped_end_bytes < size_bytes ? ti.mapped_end_bytes : size_bytes;
+	else
+		range[1] = size_bytes;
+	if (range[1] == 0)
+		return thinsnap_pool_deactivate_thin(s->pool, name, reterr);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, BLKDISCARD, range) < 0)
 		logf_(s, THINSNAP_LOG_WARNING, "discard of '%s' failed: %s", name, strerror(errno));
@@ -622,7 +639,7 @@ static int delete_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_e
 	struct delete_ctx *c = v;
 	int r;
 
-	if (s->discard_blocks && c->size_bytes)
+	if (s->discard_blocks)
 		(void)discard_device(s, c->dev_id, c->size_bytes, NULL);
 	r = thinsnap_pool_delete_thin(s->pool, c->dev_id, reterr);
 	if (r == -ENOENT)

@@ -135,7 +135,8 @@ struct thinsnap_pool_thin_info {
 	uint32_t dev_id;
 	uint32_t major, minor;
 	uint64_t size_bytes;
-	uint64_t mapped_sectors; /* allocated in the pool for this device */
+	uint64_t mapped_sectors;   /* allocated in the pool for this device */
+	uint64_t mapped_end_bytes; /* end of its highest mapped sector; 0 when nothing is mapped */
 };
 
 /* Info on the active thin device dm_name; absent gives 0 and exists false. -EINVAL if it is

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Giving space back on a loop-file pool: with discard_blocks, removing a written snapshot
-# discards its blocks first; the pool passes the discards down to its loop device, which
+# (at once, or later by cleanup after an async remove) discards its blocks first; the pool passes the discards down to its loop device, which
 # punches holes in the data file, so the file's allocated size shrinks. Without it, the
 # blocks are free in the pool but stay allocated in the file. The state directory is on a
 # tmpfs: it punches holes (the VM's hostfs root does not).
@@ -45,6 +45,16 @@ ok ts rm gone
 b1=$(alloc_mib)
 echo "with discard_blocks: $b0 MiB allocated, then $b1 MiB"
 [ "$b1" -le $((b0 - 80)) ] || fail "the data file did not shrink: $b0 -> $b1 MiB"
+
+# async_remove: the device is deleted (and discarded) by cleanup, its size long forgotten
+written later
+d0=$(alloc_mib)
+THINSNAP_ASYNC_REMOVE=true ok ts rm later
+[ "$(alloc_mib)" -ge $((d0 - 8)) ] || fail "async remove deleted at once"
+ok ts cleanup
+d1=$(alloc_mib)
+echo "async remove, then cleanup: $d0 MiB allocated, then $d1 MiB"
+[ "$d1" -le $((d0 - 80)) ] || fail "cleanup did not give the blocks back: $d0 -> $d1 MiB"
 
 # blocks a committed parent still uses are not given back: only the child's own
 written parent
