@@ -25,6 +25,7 @@
 #include "dm/dm.h"
 #include "mkfs/mkfs.h"
 #include "pool/loop.h"
+#include "pool/thin-ls.h"
 
 #define IDENTITY_FILE  "identity"
 #define DATA_FILE      "data"
@@ -1467,5 +1468,70 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 		qsort(ids, n, sizeof(*ids), cmp_u32);
 	*ret_n = n;
 	*ret_ids = n ? TAKE_PTR(ids) : NULL;
+	return 0;
+}
+
+/* --- per-device usage (thin_ls) --- */
+
+int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
+			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
+			     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *out = NULL;
+	char meta_path[4096];
+	int r, r2;
+
+	if (!pool || !ret_usage || !ret_n)
+		return thinsnap_error_setf(reterr, -EINVAL, "usage: missing argument");
+	if (pool->loop) {
+		r = check_live_table(pool, reterr);
+		if (r < 0)
+			return r;
+		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': no metadata device node",
+						   pool->name);
+	} else {
+		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
+	}
+	/* one metadata snapshot per pool: another reader (check, a second usage) may hold
+	 * it for a moment; never release someone else's */
+	for (int i = 0;; i++) {
+		r = pool_message(pool, "reserve_metadata_snap", reterr);
+		if (r != -EBUSY || i == 20)
+			break;
+		(void)usleep(50 * 1000);
+	}
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EAGAIN,
+					   "pool '%s': its metadata snapshot is held by another "
+					   "reader: try again",
+					   pool->name);
+	if (r < 0)
+		return r;
+	{
+		char *argv[] = { "thin_ls",
+				 "-m",
+				 "--no-headers",
+				 "-o",
+				 "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES",
+				 meta_path,
+				 NULL };
+		r = run_tool(argv, &out);
+	}
+	r2 = pool_message(pool, "release_metadata_snap", r != 0 ? NULL : reterr);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_ls: %s",
+					   pool->name, strerror(-r));
+	if (r > 0)
+		return thinsnap_error_setf(reterr, -EIO, "pool '%s': thin_ls failed (exit %d)",
+					   pool->name, r);
+	if (r2 < 0)
+		return r2;
+	r = thinsnap_pool_parse_thin_ls(out, ret_usage, ret_n);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': %s", pool->name,
+					   r == -ENOMEM ? "out of memory"
+							: "unexpected thin_ls output");
 	return 0;
 }

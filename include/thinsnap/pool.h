@@ -194,6 +194,24 @@ THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_dat
 THINSNAP_API int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids,
 					     size_t *ret_n, struct thinsnap_error *reterr);
 
+/* What one thin device maps, from the pool's metadata. */
+struct thinsnap_pool_thin_usage {
+	uint32_t dev_id;
+	uint64_t mapped_bytes;
+	uint64_t exclusive_bytes; /* blocks no other device maps: freed by deleting it */
+	uint64_t shared_bytes;    /* blocks other devices (origins, snapshots) map too */
+};
+
+/*
+ * Every thin device's usage, from a metadata snapshot (reserve_metadata_snap) read by
+ * `thin_ls -m`, sorted by dev_id; *ret_usage is malloc'd (NULL when *ret_n is 0): free() it.
+ * A metadata snapshot held by someone else for over a second: -EAGAIN. thin_ls missing:
+ * -ENOENT; failing: -EIO.
+ */
+THINSNAP_API int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
+					  struct thinsnap_pool_thin_usage **ret_usage,
+					  size_t *ret_n, struct thinsnap_error *reterr);
+
 #ifdef __cplusplus
 }
 #endif
