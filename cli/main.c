@@ -98,8 +98,9 @@ static const struct verb verbs[] = {
 	  { "du" },
 	  thinsnap_cli_usage,
 	  "usage [-b] [--json] [KEY]",
-	  "Prints KEY SIZE INODES for KEY or every snapshot; SIZE is what the snapshot maps\n"
-	  "beyond its parent.\n"
+	  "Prints KEY SIZE EXCLUSIVE SHARED INODES for KEY or every snapshot: SIZE is what the\n"
+	  "snapshot maps beyond its parent, EXCLUSIVE what only it maps (what removing it frees),\n"
+	  "SHARED what it maps that other snapshots map too (read with thin_ls).\n"
 	  "  -b, --bytes      sizes in bytes\n" },
 	{ "pool",
 	  { NULL },

@@ -627,29 +627,41 @@ int thinsnap_cli_usage(struct thinsnap_cli *c, int argc, char **argv)
 	if (r == 0 && !one)
 		r = walk_with(c, s, NULL, 0, &col);
 	arr = json_array();
-	t = thinsnap_cli_table_new(3);
+	t = thinsnap_cli_table_new(5);
 	if (r == 0 && (!arr || !t))
 		r = thinsnap_cli_fail(c, one, "out of memory");
-	if (r == 0 && thinsnap_cli_table_add(t, (const char *[]){ "KEY", "SIZE", "INODES" }) < 0)
+	if (r == 0 && thinsnap_cli_table_add(t, (const char *[]){ "KEY", "SIZE", "EXCLUSIVE",
+								  "SHARED", "INODES" }) < 0)
 		r = thinsnap_cli_fail(c, one, "out of memory");
 	size_t n = one ? 1 : col.n;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const char *key = one ? one : jstr(col.v[i], "name");
-		struct thinsnap_usage u = { 0, 0 };
+	CLEANUP_FREE const char **keys = calloc(n ? n : 1, sizeof(*keys));
+	CLEANUP_FREE struct thinsnap_usage_detail *d = calloc(n ? n : 1, sizeof(*d));
+	if (r == 0 && (!keys || !d))
+		r = thinsnap_cli_fail(c, one, "out of memory");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		keys[i] = one ? one : jstr(col.v[i], "name");
+	if (r == 0) {
+		/* one metadata snapshot read for all of them */
 		struct thinsnap_error e = { 0 };
-		char size[32], inodes[32];
-		int q = thinsnap_usage(s, key, &u, &e);
-		if (q < 0) {
-			failed = thinsnap_cli_fail_err(c, key, q, &e);
-			continue;
-		}
-		thinsnap_cli_format_size(u.size_bytes, bytes, size, sizeof(size));
-		(void)snprintf(inodes, sizeof(inodes), "%lld", (long long)u.inodes);
-		if (thinsnap_cli_table_add(t, (const char *[]){ key, size, inodes }) < 0 ||
-		    json_array_append_new(arr, json_pack("{s:o, s:I, s:I}", "name",
+		int q = thinsnap_usage_detail(s, keys, n, d, &e);
+		if (q < 0)
+			r = thinsnap_cli_fail_err(c, one, q, &e);
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *key = keys[i];
+		char size[32], excl[32], shared[32], inodes[32];
+		thinsnap_cli_format_size(d[i].size_bytes, bytes, size, sizeof(size));
+		thinsnap_cli_format_size(d[i].exclusive_bytes, bytes, excl, sizeof(excl));
+		thinsnap_cli_format_size(d[i].shared_bytes, bytes, shared, sizeof(shared));
+		(void)snprintf(inodes, sizeof(inodes), "%lld", (long long)d[i].inodes);
+		if (thinsnap_cli_table_add(t, (const char *[]){ key, size, excl, shared, inodes }) <
+			    0 ||
+		    json_array_append_new(arr, json_pack("{s:o, s:I, s:I, s:I, s:I}", "name",
 							 thinsnap_cli_json_string(key), "size",
-							 (json_int_t)u.size_bytes, "inodes",
-							 (json_int_t)u.inodes)) < 0)
+							 (json_int_t)d[i].size_bytes, "exclusive",
+							 (json_int_t)d[i].exclusive_bytes, "shared",
+							 (json_int_t)d[i].shared_bytes, "inodes",
+							 (json_int_t)d[i].inodes)) < 0)
 			r = thinsnap_cli_fail(c, key, "out of memory");
 	}
 	collect_clear(&col);

@@ -1709,6 +1709,68 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 	return 0;
 }
 
+static int cmp_usage_id(const void *key, const void *elem)
+{
+	uint32_t id = *(const uint32_t *)key;
+	const struct thinsnap_pool_thin_usage *u = elem;
+	return id < u->dev_id ? -1 : id > u->dev_id;
+}
+
+int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
+			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
+	CLEANUP_FREE uint32_t *ids = NULL;
+	size_t n_pu = 0;
+	char kb[80];
+	int r;
+
+	if (n_keys && (!keys || !ret))
+		return thinsnap_error_setf(reterr, -EINVAL, "no keys or results");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
+	if (!ids)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_keys; i++) {
+		struct thinsnap_usage u = { 0, 0 };
+		const struct thinsnap_meta_snap *e;
+
+		r = thinsnap_usage(s, keys[i], &u, reterr);
+		if (r < 0)
+			return r;
+		pthread_rwlock_rdlock(&s->state_lock);
+		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
+		if (e)
+			ids[i] = e->dev_id;
+		pthread_rwlock_unlock(&s->state_lock);
+		if (!e) /* removed meanwhile */
+			return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+						   shown(keys[i], kb));
+		ret[i] = (struct thinsnap_usage_detail){ .size_bytes = u.size_bytes,
+							 .inodes = u.inodes };
+	}
+	if (!n_keys)
+		return 0;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thinsnap_pool_thin_usage(s->rpool, &pu, &n_pu, reterr) : -EBADF;
+	pthread_mutex_unlock(&s->rpool_lock);
+	if (r == -EBADF)
+		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct thinsnap_pool_thin_usage *u =
+			bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id);
+		if (!u) /* not in the pool (check reports it): nothing to free */
+			continue;
+		ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
+		ret[i].shared_bytes = (int64_t)u->shared_bytes;
+	}
+	return 0;
+}
+
 /* filter field lookup over a meta entry */
 static bool snap_field(void *userdata, const char *const *path, size_t depth, const char **ret)
 {

@@ -188,6 +188,24 @@ THINSNAP_API int thinsnap_update(struct thinsnap_snapshotter *s, const struct th
 THINSNAP_API int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key,
 				struct thinsnap_usage *ret, struct thinsnap_error *reterr);
 
+/* Usage that says what removing a snapshot gives back. */
+struct thinsnap_usage_detail {
+	int64_t size_bytes;      /* as thinsnap_usage(): what it maps beyond its parent */
+	int64_t exclusive_bytes; /* pool blocks only it maps: what removing it frees */
+	int64_t shared_bytes;    /* blocks it maps that its parent, children or siblings map too */
+	int64_t inodes;
+};
+
+/*
+ * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
+ * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
+ * so ask for many keys at once). -ENOENT if any key is absent; -EAGAIN if another reader
+ * holds the pool's metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
+ */
+THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
+				       size_t n_keys, struct thinsnap_usage_detail *ret,
+				       struct thinsnap_error *reterr);
+
 /*
  * Calls fn for every snapshot matching the filters (containerd's filter syntax; several
  * filters are OR'ed; none matches all). info is borrowed for the call. fn may call

@@ -510,6 +510,77 @@ static void test_size_faults(void **state)
 	assert_check_clean();
 }
 
+/* ---- honest usage ---- */
+
+static uint64_t pool_used_bytes(void)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	struct thinsnap_pool_status st;
+
+	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	must(thinsnap_pool_status(p, &st, &e), &e, "pool status");
+	thinsnap_pool_free(p);
+	return st.used_data_bytes;
+}
+
+static void test_usage_exclusive_shared(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	struct thinsnap_usage_detail d[2];
+	const char *keys[] = { "par-c", "kid" };
+	int r;
+
+	(void)state;
+	struct thinsnap_options o = default_opts();
+	o.min_free_data_percent = -1;
+	reopen_with(o);
+	/* a parent with 64 MiB, a child with 32 MiB more */
+	must(thinsnap_prepare(S, "par", NULL, NULL, 0, &m, &e), &e, "prepare par");
+	do_mount(m, mnt);
+	fill(mnt, "a", 64);
+	do_umount(mnt);
+	thinsnap_mount_free(m);
+	must(thinsnap_commit(S, "par-c", "par", NULL, 0, 0, &e), &e, "commit par");
+	must(thinsnap_prepare(S, "kid", "par-c", NULL, 0, &m, &e), &e, "prepare kid");
+	do_mount(m, mnt);
+	fill(mnt, "b", 32);
+	do_umount(mnt);
+	thinsnap_mount_free(m);
+
+	must(thinsnap_usage_detail(S, keys, 2, d, &e), &e, "usage detail");
+	for (int i = 0; i < 2; i++)
+		print_message("%s: size %" PRId64 " KiB, exclusive %" PRId64 " KiB, shared %" PRId64
+			      " KiB, %" PRId64 " inodes\n",
+			      keys[i], d[i].size_bytes >> 10, d[i].exclusive_bytes >> 10,
+			      d[i].shared_bytes >> 10, d[i].inodes);
+	/* the child alone maps its 32 MiB (plus the fs metadata it rewrote) */
+	assert_true(d[1].exclusive_bytes >= (int64_t)(32 * MiB));
+	assert_true(d[1].exclusive_bytes < (int64_t)(40 * MiB));
+	/* it shares its parent's 64 MiB; the parent shares them and keeps little alone */
+	assert_true(d[1].shared_bytes >= (int64_t)(64 * MiB));
+	assert_true(d[0].shared_bytes >= (int64_t)(64 * MiB));
+	assert_true(d[0].exclusive_bytes < (int64_t)(8 * MiB));
+	assert_true(d[1].inodes > 0);
+
+	/* exclusive is exactly what removing it gives back */
+	uint64_t before = pool_used_bytes();
+	must(thinsnap_remove(S, "kid", &e), &e, "remove kid");
+	uint64_t freed = before - pool_used_bytes();
+	print_message("removing kid freed %" PRIu64 " KiB\n", freed >> 10);
+	assert_int_equal(freed, (uint64_t)d[1].exclusive_bytes);
+
+	/* with the child gone, the parent's blocks are its own (but for the base's) */
+	must(thinsnap_usage_detail(S, keys, 1, d, &e), &e, "usage detail after");
+	assert_true(d[0].exclusive_bytes >= (int64_t)(64 * MiB));
+
+	r = thinsnap_usage_detail(S, (const char *[]){ "par-c", "nope" }, 2, d, &e);
+	expect_err(r, &e, THINSNAP_CODE_NOT_FOUND);
+	must(thinsnap_usage_detail(S, NULL, 0, NULL, &e), &e, "no keys");
+	must(thinsnap_remove(S, "par-c", &e), &e, "remove par-c");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_size_label_grows_child),
 		cmocka_unit_test(test_resize_active),
 		cmocka_unit_test(test_size_faults),
+		cmocka_unit_test(test_usage_exclusive_shared),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
