@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +57,8 @@ int thinsnap_mkfs_grow(const char *dev, const char *fs_type, uint64_t size_bytes
 		return thinsnap_error_setf(reterr, -EINVAL, "grow: missing argument");
 	if (!fs_type || !*fs_type)
 		fs_type = "ext4";
-	if (strcmp(fs_type, "ext4") != 0 && strcmp(fs_type, "ext3") != 0 &&
+	bool xfs = strcmp(fs_type, "xfs") == 0;
+	if (!xfs && strcmp(fs_type, "ext4") != 0 && strcmp(fs_type, "ext3") != 0 &&
 	    strcmp(fs_type, "ext2") != 0)
 		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
 					   "growing a %s filesystem is not supported", fs_type);
@@ -65,12 +67,24 @@ int thinsnap_mkfs_grow(const char *dev, const char *fs_type, uint64_t size_bytes
 	if (!mkdtemp(dir))
 		return thinsnap_error_setf(reterr, -errno, "cannot make a directory in '%s': %m",
 					   scratch_dir);
-	/* the ext4 driver mounts ext2/3 too, and only it resizes online */
-	if (mount(dev, dir, "ext4", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+	/* the ext4 driver mounts ext2/3 too, and only it resizes online; snapshots of one xfs
+	 * base share its uuid */
+	if (mount(dev, dir, xfs ? "xfs" : "ext4", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  xfs ? "nouuid" : NULL) < 0) {
 		r = -errno;
 		(void)rmdir(dir);
 		return thinsnap_error_setf(reterr, r, "cannot mount '%s' to grow it: %s", dev,
 					   strerror(-r));
+	}
+	if (xfs) {
+		struct thinsnap_error e = { 0 };
+		r = thinsnap_mkfs_grow_xfs(dir, &e);
+		if (umount2(dir, 0) < 0)
+			(void)umount2(dir, MNT_DETACH);
+		(void)rmdir(dir);
+		if (r < 0 && reterr)
+			*reterr = e;
+		return r;
 	}
 	r = resize_mounted(dir, size_bytes, &blocks);
 	if (umount2(dir, 0) < 0) {

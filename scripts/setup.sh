@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev libjansson-dev jq
       comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
-      clang libclang-rt-14-dev util-linux kmod bc"
+      clang libclang-rt-14-dev util-linux kmod bc xfsprogs"
 
 missing=""
 for p in $PKGS; do
