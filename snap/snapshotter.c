@@ -382,10 +382,21 @@ static int mount_for(const struct thinsnap_snapshotter *s, const struct thinsnap
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	m->type = strdup(*e->fs_type ? e->fs_type : "ext4");
 	m->source = strdup(path);
-	m->options = calloc(2, sizeof(char *));
+	m->options = calloc(3, sizeof(char *));
 	if (!m->type || !m->source || !m->options)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	if (e->kind == THINSNAP_META_VIEW) {
+	if (strcmp(m->type, "xfs") == 0) {
+		/* every snapshot carries its base's uuid, which xfs refuses to mount twice; a
+		 * read-only device must not replay the log */
+		bool view = e->kind == THINSNAP_META_VIEW;
+		const char *xo[] = { "ro", "nouuid", "norecovery" };
+		for (size_t i = view ? 0 : 1; i < (view ? 3u : 2u); i++) {
+			m->options[m->n_options] = strdup(xo[i]);
+			if (!m->options[m->n_options])
+				return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			m->n_options++;
+		}
+	} else if (e->kind == THINSNAP_META_VIEW) {
 		/* the device is read-only: ext3/4 must not replay its journal */
 		bool ext = strncmp(m->type, "ext", 3) == 0;
 		m->options[0] = strdup("ro");
@@ -900,7 +911,8 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 					   "pool name '%.40s...' is longer than %d bytes",
 					   o->pool_name, THINSNAP_POOL_DM_NAME_MAX - 14);
 	if (o->fs_type && *o->fs_type && strcmp(o->fs_type, "ext4") != 0 &&
-	    strcmp(o->fs_type, "ext3") != 0 && strcmp(o->fs_type, "ext2") != 0)
+	    strcmp(o->fs_type, "ext3") != 0 && strcmp(o->fs_type, "ext2") != 0 &&
+	    strcmp(o->fs_type, "xfs") != 0)
 		return thinsnap_error_setf(reterr, -EINVAL, "fs_type '%s' is not supported",
 					   o->fs_type);
 	if (o->base_size_bytes % 512)
@@ -1367,7 +1379,7 @@ int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key, uint64_t si
 	(void)snprintf(fs_type, sizeof(fs_type), "%s", *e->fs_type ? e->fs_type : "ext4");
 	dm_name_of(s, e, dm);
 	(void)thinsnap_pool_dev_path(dm, path, sizeof(path));
-	if (strncmp(fs_type, "ext", 3) != 0)
+	if (strncmp(fs_type, "ext", 3) != 0 && strcmp(fs_type, "xfs") != 0)
 		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
 					   "snapshot '%s': growing %s is not supported",
 					   shown(key, kb), fs_type);

@@ -98,7 +98,7 @@ struct thinsnap_options {
 	const char
 		*pool_name; /* the thin pool's dm name; it must exist or be recorded in state_dir */
 	uint64_t base_size_bytes; /* size of parentless snapshots; 0 = 10 GiB */
-	const char *fs_type;      /* "ext4" (default) */
+	const char *fs_type;      /* "ext4" (default), "ext3", "ext2" or "xfs" (mkfs.xfs, nouuid) */
 	const char *fs_options;   /* mkfs.ext4-style options for the base, e.g. "-E nodiscard" */
 	bool async_remove;        /* remove only marks; cleanup() deletes */
 	bool discard_blocks;      /* discard a thin device's blocks before deleting it */
@@ -161,10 +161,11 @@ THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *nam
 
 /*
  * Grows active snapshot `key` to size_bytes (rounded up to a multiple of 4096), journaled
- * first: its device is reloaded at the new size and its ext2/3/4 filesystem grown online
- * (mounted or not). The same size only finishes an earlier, interrupted resize. -EINVAL if
- * size_bytes is smaller than the snapshot or 0; -EROFS (FailedPrecondition) for a view or a
- * committed snapshot; -ENOENT if absent; -EOPNOTSUPP for filesystems that can't grow.
+ * first: its device is reloaded at the new size and its filesystem grown online, mounted or
+ * not (ext2/3/4 with EXT4_IOC_RESIZE_FS, xfs with xfs_growfs). The same size only finishes
+ * an earlier, interrupted resize. -EINVAL if size_bytes is smaller than the snapshot or 0;
+ * -EROFS (FailedPrecondition) for a view or a committed snapshot; -ENOENT if absent;
+ * -EOPNOTSUPP for filesystems that can't grow.
  */
 THINSNAP_API int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key,
 				 uint64_t size_bytes, struct thinsnap_error *reterr);
