@@ -56,8 +56,9 @@ int thinsnap_mkfs_probe(const char *dev, char **ret_fstype, struct thinsnap_erro
 int thinsnap_mkfs_verify(const char *dev, const char *want_fstype, struct thinsnap_error *reterr);
 
 /*
- * Inodes in use in the ext2/3/4 filesystem on dev, from its superblock (while mounted, as of
- * the filesystem's last superblock write). -EUCLEAN if dev holds no ext superblock.
+ * Inodes in use in the ext2/3/4 or xfs filesystem on dev, from its superblock (while mounted,
+ * as of the filesystem's last superblock write; xfs with lazy counters: its last unmount).
+ * -EUCLEAN if dev holds neither superblock.
  */
 int thinsnap_mkfs_inodes_used(const char *dev, uint64_t *ret_inodes, struct thinsnap_error *reterr);
 

@@ -29,8 +29,11 @@ assert_eq "$(findmnt -n -o FSTYPE "$T/a")" xfs "fs type"
 ts mounts /t one > "$T/m"
 assert_contains "$T/m" "^mount -t xfs /dev/mapper/[^ ]* /t -o nouuid$"
 echo "hello xfs" > "$T/a/file"
+mkdir "$T/a/d1" "$T/a/d2"
 umount "$T/a"
 ok ts commit one-v1 one
+# inodes from the xfs superblock: at least the root, the file and two directories
+[ "$(ts usage --json one-v1 | jq -r '.inodes')" -ge 4 ] || fail "xfs inodes: $(ts usage one-v1)"
 # a second snapshot of the same base, mounted beside a child of the first: same uuid
 ok ts prepare --target "$T/a" two
 ok ts prepare --target "$T/b" kid one-v1

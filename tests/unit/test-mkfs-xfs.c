@@ -49,6 +49,11 @@ static void test_format(void **state)
 	assert_int_equal(thinsnap_mkfs_format(dev, 0, &o, &e), 0);
 	assert_int_equal(thinsnap_mkfs_verify(dev, "xfs", &e), 0);
 	assert_int_equal(thinsnap_mkfs_verify(dev, "ext4", &e), -EUCLEAN);
+	/* a fresh xfs: the root directory and the realtime bitmap and summary inodes */
+	uint64_t inodes = 0;
+	assert_int_equal(thinsnap_mkfs_inodes_used(dev, &inodes, &e), 0);
+	print_message("  fresh xfs: %llu inodes in use\n", (unsigned long long)inodes);
+	assert_true(inodes >= 1 && inodes <= 16);
 	/* a bad option: mkfs.xfs' own complaint, nothing of a shell */
 	o.fs_options = "-b size=12345 ; rm -rf /";
 	assert_int_equal(thinsnap_mkfs_format(dev, 0, &o, &e), -EIO);
