@@ -40,6 +40,10 @@ assert_eq "$rc" 1 "metadata floor"
 assert_contains "$T/err" "^thinsnap: prepare floored: pool '$pool': .*% of metadata space free (.* of .*), below the 100% floor"
 THINSNAP_MIN_FREE_DATA_PERCENT=0 THINSNAP_MIN_FREE_METADATA_PERCENT=0 ok ts prepare floored
 ok ts rm floored
+ts pool status > "$T/status"
+assert_contains "$T/status" "^floors: *new snapshots need 10% of data and 10% of metadata free$"
+assert_eq "$(THINSNAP_MIN_FREE_DATA_PERCENT=25 ts pool status --json | jq -c .floors)" \
+	'{"data_free_percent":25,"metadata_free_percent":10}' "floors in pool status --json"
 THINSNAP_MIN_FREE_DATA_PERCENT=101 rc ts ls
 assert_eq "$rc" 1 "bad percentage"
 assert_contains "$T/err" "bad percentage '101' (0 to 100)"
