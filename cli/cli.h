@@ -57,6 +57,7 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key);
 /* The verbs: argv[0] is the verb's name. */
 int thinsnap_cli_prepare(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_view(struct thinsnap_cli *c, int argc, char **argv);
+int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_commit(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_remove(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_list(struct thinsnap_cli *c, int argc, char **argv);

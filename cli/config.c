@@ -27,6 +27,8 @@ static const char *const file_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_FS_OPTIONS] = "fs_options",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "async_remove",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "discard_blocks",
+	[THINSNAP_CONFIG_MIN_FREE_DATA] = "min_free_data_percent",
+	[THINSNAP_CONFIG_MIN_FREE_METADATA] = "min_free_metadata_percent",
 };
 
 static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
@@ -37,6 +39,8 @@ static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_FS_OPTIONS] = "THINSNAP_FS_OPTIONS",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "THINSNAP_ASYNC_REMOVE",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "THINSNAP_DISCARD_BLOCKS",
+	[THINSNAP_CONFIG_MIN_FREE_DATA] = "THINSNAP_MIN_FREE_DATA_PERCENT",
+	[THINSNAP_CONFIG_MIN_FREE_METADATA] = "THINSNAP_MIN_FREE_METADATA_PERCENT",
 };
 
 const char *thinsnap_config_key_name(enum thinsnap_config_key key)
@@ -54,6 +58,8 @@ int thinsnap_config_init(struct thinsnap_config *c)
 	c->fs_type = strdup(THINSNAP_CONFIG_DEFAULT_FS_TYPE);
 	c->fs_options = strdup("");
 	c->base_size_bytes = THINSNAP_CONFIG_DEFAULT_BASE_SIZE;
+	c->min_free_data_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
+	c->min_free_metadata_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
 	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options) {
 		thinsnap_config_clear(c);
 		return -ENOMEM;
@@ -173,6 +179,32 @@ static bool is_bool_key(enum thinsnap_config_key key)
 	return key == THINSNAP_CONFIG_ASYNC_REMOVE || key == THINSNAP_CONFIG_DISCARD_BLOCKS;
 }
 
+static bool is_percent_key(enum thinsnap_config_key key)
+{
+	return key == THINSNAP_CONFIG_MIN_FREE_DATA || key == THINSNAP_CONFIG_MIN_FREE_METADATA;
+}
+
+/* A decimal 0..100, an optional '%' after it. */
+static int parse_percent(const char *s, unsigned *ret)
+{
+	unsigned v = 0;
+	const char *p = s;
+
+	if (!is_digit(*p))
+		return -EINVAL;
+	for (; is_digit(*p); p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > 100)
+			return -ERANGE;
+	}
+	if (*p == '%')
+		p++;
+	if (*p)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
 static char **string_slot(struct thinsnap_config *c, enum thinsnap_config_key key)
 {
 	switch (key) {
@@ -207,6 +239,7 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 	const char *name = thinsnap_config_key_name(key);
 	const char *why;
 	uint64_t size = 0;
+	unsigned pct = 0;
 	bool b = false;
 	int r;
 
@@ -220,6 +253,11 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 		if (thinsnap_config_parse_bool(value, &b) < 0)
 			return thinsnap_error_setf(reterr, -EINVAL, "%s: bad boolean '%s'", name,
 						   value);
+	} else if (is_percent_key(key)) {
+		r = parse_percent(value, &pct);
+		if (r < 0)
+			return thinsnap_error_setf(
+				reterr, -EINVAL, "%s: bad percentage '%s' (0 to 100)", name, value);
 	} else {
 		r = thinsnap_config_parse_size(value, &size);
 		if (r < 0 || size == 0)
@@ -239,6 +277,10 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 		c->async_remove = b;
 	} else if (key == THINSNAP_CONFIG_DISCARD_BLOCKS) {
 		c->discard_blocks = b;
+	} else if (key == THINSNAP_CONFIG_MIN_FREE_DATA) {
+		c->min_free_data_percent = pct;
+	} else if (key == THINSNAP_CONFIG_MIN_FREE_METADATA) {
+		c->min_free_metadata_percent = pct;
 	} else {
 		c->base_size_bytes = size;
 	}
@@ -630,6 +672,14 @@ static int apply_value(struct parser *ps, struct thinsnap_config *c, enum thinsn
 		if (type != V_BOOL)
 			return perr(ps, "'%s' must be a boolean", file_keys[key]);
 		text = bv ? "true" : "false";
+	}
+	if (is_percent_key(key)) {
+		if (type != V_INTEGER)
+			return perr(ps, "'%s' must be an integer", file_keys[key]);
+		(void)snprintf(num, sizeof(num), "%lld", (long long)iv);
+		if (iv < 0)
+			return perr(ps, "'%s' must be 0 to 100", file_keys[key]);
+		text = num;
 	}
 	if (key == THINSNAP_CONFIG_BASE_SIZE) {
 		if (type == V_BOOL)

@@ -16,6 +16,7 @@
 #define THINSNAP_CONFIG_DEFAULT_FILE      "/etc/thinsnap/config.toml"
 #define THINSNAP_CONFIG_DEFAULT_FS_TYPE   "ext4"
 #define THINSNAP_CONFIG_DEFAULT_BASE_SIZE (10ull << 30)
+#define THINSNAP_CONFIG_DEFAULT_MIN_FREE  10 /* percent */
 
 /* Where a value came from; a value is only replaced from a source of the same or higher rank. */
 enum thinsnap_config_source {
@@ -33,6 +34,10 @@ enum thinsnap_config_key {
 	THINSNAP_CONFIG_FS_OPTIONS,   /* fs_options, THINSNAP_FS_OPTIONS */
 	THINSNAP_CONFIG_ASYNC_REMOVE, /* async_remove, THINSNAP_ASYNC_REMOVE */
 	THINSNAP_CONFIG_DISCARD_BLOCKS, /* discard_blocks, THINSNAP_DISCARD_BLOCKS */
+	/* min_free_data_percent, THINSNAP_MIN_FREE_DATA_PERCENT */
+	THINSNAP_CONFIG_MIN_FREE_DATA,
+	/* min_free_metadata_percent, THINSNAP_MIN_FREE_METADATA_PERCENT */
+	THINSNAP_CONFIG_MIN_FREE_METADATA,
 	THINSNAP_CONFIG_N_KEYS,
 };
 
@@ -44,6 +49,9 @@ struct thinsnap_config {
 	char *fs_options; /* "" when unset */
 	bool async_remove;
 	bool discard_blocks;
+	/* space floors in percent, 0..100; 0 = no floor (thinsnap_options wants -1 then) */
+	unsigned min_free_data_percent;
+	unsigned min_free_metadata_percent;
 	enum thinsnap_config_source source[THINSNAP_CONFIG_N_KEYS];
 };
 
@@ -55,7 +63,7 @@ void thinsnap_config_clear(struct thinsnap_config *c);
 
 /*
  * Sets one value from its text form (a size like "10GB" for BASE_SIZE, true/false/1/0/yes/no
- * for booleans), unless a higher-ranked source already set it. -EINVAL on a bad value.
+ * for booleans, a decimal 0..100 for the MIN_FREE percentages), unless a higher-ranked source already set it. -EINVAL on a bad value.
  */
 int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key, const char *value,
 			enum thinsnap_config_source source, struct thinsnap_error *reterr);
@@ -64,7 +72,8 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
  * Parses a config file's text (len bytes, NUL not required). Accepted: comments, blank lines,
  * `version = N`, the tables [thinsnap] and [plugins."io.containerd.snapshotter.v1.devmapper"]
  * (or keys before any table), keys pool_name, root_path, base_image_size (size string or
- * integer bytes), async_remove, discard_blocks, fs_type, fs_options; basic and literal
+ * integer bytes), async_remove, discard_blocks, fs_type, fs_options, min_free_data_percent and
+ * min_free_metadata_percent (integers 0..100, 0 = no floor); basic and literal
  * strings, integers, booleans. Anything else is -EINVAL with "line N: ..." in reterr.
  * `name` prefixes the message ("NAME: line N: ..."); may be NULL.
  * On failure *c may hold values from earlier lines.
@@ -78,7 +87,8 @@ int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,
 
 /*
  * Applies THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE,
- * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE and THINSNAP_DISCARD_BLOCKS from envp
+ * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS,
+ * THINSNAP_MIN_FREE_DATA_PERCENT and THINSNAP_MIN_FREE_METADATA_PERCENT from envp
  * (a NULL-terminated "NAME=VALUE" array such as environ). Empty values are ignored.
  */
 int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,

@@ -35,9 +35,11 @@ static const struct verb verbs[] = {
 	{ "prepare",
 	  { NULL },
 	  thinsnap_cli_prepare,
-	  "prepare [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
+	  "prepare [--target DIR] [--mounts] [--label K=V]... [--size SIZE] KEY [PARENT]",
 	  "Creates active snapshot KEY (writable) on committed PARENT, or on an empty filesystem.\n"
 	  "  --target DIR     mount it at DIR\n"
+	  "  --size SIZE      make it SIZE (e.g. 20G) when PARENT is smaller: its filesystem\n"
+	  "                   grows (label containerd.io/snapshot/max-size)\n"
 	  "  --mounts         print the mount command line\n"
 	  "  --label K=V      set a label (repeatable)\n"
 	  "  --json           print the mount as JSON\n" },
@@ -46,6 +48,11 @@ static const struct verb verbs[] = {
 	  thinsnap_cli_view,
 	  "view [--target DIR] [--mounts] [--label K=V]... KEY [PARENT]",
 	  "Creates read-only view KEY of committed PARENT; options as for prepare.\n" },
+	{ "resize",
+	  { NULL },
+	  thinsnap_cli_resize,
+	  "resize KEY SIZE",
+	  "Grows active snapshot KEY to SIZE (e.g. 20G), its filesystem too, mounted or not.\n" },
 	{ "commit",
 	  { NULL },
 	  thinsnap_cli_commit,
@@ -91,8 +98,9 @@ static const struct verb verbs[] = {
 	  { "du" },
 	  thinsnap_cli_usage,
 	  "usage [-b] [--json] [KEY]",
-	  "Prints KEY SIZE INODES for KEY or every snapshot; SIZE is what the snapshot maps\n"
-	  "beyond its parent.\n"
+	  "Prints KEY SIZE EXCLUSIVE SHARED INODES for KEY or every snapshot: SIZE is what the\n"
+	  "snapshot maps beyond its parent, EXCLUSIVE what only it maps (what removing it frees),\n"
+	  "SHARED what it maps that other snapshots map too (read with thin_ls).\n"
 	  "  -b, --bytes      sizes in bytes\n" },
 	{ "pool",
 	  { NULL },
@@ -146,7 +154,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nconfiguration: flags, then THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_CONFIG,\n"
 		"THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE, THINSNAP_FS_OPTIONS,\n"
-		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, then the TOML file\n"
+		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_MIN_FREE_DATA_PERCENT,\n"
+		"THINSNAP_MIN_FREE_METADATA_PERCENT, then the TOML file\n"
 		"(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n");
 }
 
@@ -221,6 +230,11 @@ void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
 		.async_remove = c->cfg.async_remove,
 		.discard_blocks = c->cfg.discard_blocks,
+		.min_free_data_percent =
+			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
+		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
+						     ? (int)c->cfg.min_free_metadata_percent
+						     : -1,
 		.read_only = read_only,
 		.log = log_to_stderr,
 	};

@@ -283,7 +283,8 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 						"pending_deletes", (json_int_t)n.pending_deletes)
 				    : json_null();
 		json_t *o = json_pack(
-			"{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:f}, s:{s:I, s:I, s:f}, s:o}",
+			"{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:f}, s:{s:I, s:I, s:f}, s:o, "
+			"s:{s:I, s:I}}",
 			"name", thinsnap_pool_name(p), "uuid", thinsnap_pool_uuid(p), "mode",
 			thinsnap_pool_mode_name(st.mode), "needs_check", st.needs_check,
 			"transaction_id", (json_int_t)st.transaction_id, "data_block_bytes",
@@ -294,7 +295,9 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 			(json_int_t)st.used_metadata_bytes, "total_bytes",
 			(json_int_t)st.total_metadata_bytes, "used_percent",
 			percent(st.used_metadata_bytes, st.total_metadata_bytes), "snapshots",
-			snaps);
+			snaps, "floors", "data_free_percent",
+			(json_int_t)c->cfg.min_free_data_percent, "metadata_free_percent",
+			(json_int_t)c->cfg.min_free_metadata_percent);
 		if (thinsnap_cli_json_print(o, stdout) < 0)
 			return thinsnap_cli_fail(c, NULL, "writing output failed");
 		return 0;
@@ -314,6 +317,12 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 	printf("metadata:       %s / %s (%.1f%%)\n", mu, mt,
 	       percent(st.used_metadata_bytes, st.total_metadata_bytes));
 	printf("block size:     %s\n", bs);
+	if (c->cfg.min_free_data_percent || c->cfg.min_free_metadata_percent)
+		printf("floors:         new snapshots need %u%% of data and %u%% of metadata "
+		       "free\n",
+		       c->cfg.min_free_data_percent, c->cfg.min_free_metadata_percent);
+	else
+		printf("floors:         none\n");
 	if (have_counts)
 		printf("snapshots:      %zu committed, %zu active, %zu view (%zu pending "
 		       "delete%s)\n",

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,12 +108,18 @@ static int mount_at(struct thinsnap_cli *c, const char *key, const struct thinsn
 static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 {
 	static const struct option opts[] = {
-		{ "target", required_argument, NULL, 't' }, { "mounts", no_argument, NULL, 'm' },
-		{ "label", required_argument, NULL, 'l' },  { "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },        { NULL, 0, NULL, 0 },
+		{ "target", required_argument, NULL, 't' },
+		{ "mounts", no_argument, NULL, 'm' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "size", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
+	uint64_t size = 0;
+	char arg[64];
 	struct labels l = { NULL, 0 };
 	struct thinsnap_error e = { 0 };
 	const char *target = NULL, *key, *parent;
@@ -140,6 +147,19 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 			break;
 		case 'q':
 			c->quiet = true;
+			break;
+		case 's':
+			/* the label containerd sends, in bytes */
+			if (thinsnap_config_parse_size(optarg, &size) < 0 || size == 0) {
+				labels_clear(&l);
+				return thinsnap_cli_usage_error(c, "bad size '%s'", optarg);
+			}
+			(void)snprintf(arg, sizeof(arg), THINSNAP_LABEL_MAX_SIZE "=%" PRIu64, size);
+			r = labels_add(&l, arg);
+			if (r < 0) {
+				labels_clear(&l);
+				return label_arg_error(c, arg, r);
+			}
 			break;
 		default:
 			labels_clear(&l);
@@ -180,6 +200,30 @@ int thinsnap_cli_prepare(struct thinsnap_cli *c, int argc, char **argv)
 int thinsnap_cli_view(struct thinsnap_cli *c, int argc, char **argv)
 {
 	return create(c, argc, argv, true);
+}
+
+int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_error e = { 0 };
+	uint64_t size = 0;
+	int opt, r;
+
+	reset_getopt();
+	while ((opt = getopt_long(argc, argv, ":", (const struct option[]){ { NULL, 0, NULL, 0 } },
+				  NULL)) != -1)
+		return bad_option(c, argv, opt);
+	if (argc - optind != 2)
+		return thinsnap_cli_usage_error(c, "want KEY SIZE");
+	if (thinsnap_config_parse_size(argv[optind + 1], &size) < 0 || size == 0)
+		return thinsnap_cli_usage_error(c, "bad size '%s'", argv[optind + 1]);
+	r = thinsnap_cli_open(c, argv[optind], false, &s);
+	if (r)
+		return r;
+	r = thinsnap_resize(s, argv[optind], size, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, argv[optind], r, &e);
+	return 0;
 }
 
 int thinsnap_cli_commit(struct thinsnap_cli *c, int argc, char **argv)
@@ -583,29 +627,41 @@ int thinsnap_cli_usage(struct thinsnap_cli *c, int argc, char **argv)
 	if (r == 0 && !one)
 		r = walk_with(c, s, NULL, 0, &col);
 	arr = json_array();
-	t = thinsnap_cli_table_new(3);
+	t = thinsnap_cli_table_new(5);
 	if (r == 0 && (!arr || !t))
 		r = thinsnap_cli_fail(c, one, "out of memory");
-	if (r == 0 && thinsnap_cli_table_add(t, (const char *[]){ "KEY", "SIZE", "INODES" }) < 0)
+	if (r == 0 && thinsnap_cli_table_add(t, (const char *[]){ "KEY", "SIZE", "EXCLUSIVE",
+								  "SHARED", "INODES" }) < 0)
 		r = thinsnap_cli_fail(c, one, "out of memory");
 	size_t n = one ? 1 : col.n;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const char *key = one ? one : jstr(col.v[i], "name");
-		struct thinsnap_usage u = { 0, 0 };
+	CLEANUP_FREE const char **keys = calloc(n ? n : 1, sizeof(*keys));
+	CLEANUP_FREE struct thinsnap_usage_detail *d = calloc(n ? n : 1, sizeof(*d));
+	if (r == 0 && (!keys || !d))
+		r = thinsnap_cli_fail(c, one, "out of memory");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		keys[i] = one ? one : jstr(col.v[i], "name");
+	if (r == 0) {
+		/* one metadata snapshot read for all of them */
 		struct thinsnap_error e = { 0 };
-		char size[32], inodes[32];
-		int q = thinsnap_usage(s, key, &u, &e);
-		if (q < 0) {
-			failed = thinsnap_cli_fail_err(c, key, q, &e);
-			continue;
-		}
-		thinsnap_cli_format_size(u.size_bytes, bytes, size, sizeof(size));
-		(void)snprintf(inodes, sizeof(inodes), "%lld", (long long)u.inodes);
-		if (thinsnap_cli_table_add(t, (const char *[]){ key, size, inodes }) < 0 ||
-		    json_array_append_new(arr, json_pack("{s:o, s:I, s:I}", "name",
+		int q = thinsnap_usage_detail(s, keys, n, d, &e);
+		if (q < 0)
+			r = thinsnap_cli_fail_err(c, one, q, &e);
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *key = keys[i];
+		char size[32], excl[32], shared[32], inodes[32];
+		thinsnap_cli_format_size(d[i].size_bytes, bytes, size, sizeof(size));
+		thinsnap_cli_format_size(d[i].exclusive_bytes, bytes, excl, sizeof(excl));
+		thinsnap_cli_format_size(d[i].shared_bytes, bytes, shared, sizeof(shared));
+		(void)snprintf(inodes, sizeof(inodes), "%lld", (long long)d[i].inodes);
+		if (thinsnap_cli_table_add(t, (const char *[]){ key, size, excl, shared, inodes }) <
+			    0 ||
+		    json_array_append_new(arr, json_pack("{s:o, s:I, s:I, s:I, s:I}", "name",
 							 thinsnap_cli_json_string(key), "size",
-							 (json_int_t)u.size_bytes, "inodes",
-							 (json_int_t)u.inodes)) < 0)
+							 (json_int_t)d[i].size_bytes, "exclusive",
+							 (json_int_t)d[i].exclusive_bytes, "shared",
+							 (json_int_t)d[i].shared_bytes, "inodes",
+							 (json_int_t)d[i].inodes)) < 0)
 			r = thinsnap_cli_fail(c, key, "out of memory");
 	}
 	collect_clear(&col);

@@ -47,6 +47,7 @@
  *   4 labels set:   str key, i64 updated_ns, labels
  *   5 usage set:    str key, u64 usage_bytes, u64 usage_inodes
  *   6..9 id alloc, id release, delete pending add, delete pending remove: u32 dev_id
+ *   10 size set:    str key, u64 size_bytes (only with incompat bit 0x1, SIZE_SET)
  */
 #include "meta/format.h"
 
@@ -181,6 +182,10 @@ static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
 	case THINSNAP_META_OP_DELETE_PENDING_ADD:
 	case THINSNAP_META_OP_DELETE_PENDING_REMOVE:
 		return fmt_put_u32(b, o->dev_id);
+	case THINSNAP_META_OP_SIZE_SET:
+		if ((r = put_str(b, o->key)) < 0)
+			return r;
+		return fmt_put_u64(b, o->size_bytes);
 	}
 	return -EINVAL;
 }
@@ -458,6 +463,11 @@ int fmt_get_ops(struct rd *r, struct op_scratch *s, const struct thinsnap_meta_o
 		case THINSNAP_META_OP_DELETE_PENDING_ADD:
 		case THINSNAP_META_OP_DELETE_PENDING_REMOVE:
 			o->dev_id = fmt_get_u32(r);
+			k = 0;
+			break;
+		case THINSNAP_META_OP_SIZE_SET:
+			o->key = get_str(r, false);
+			o->size_bytes = fmt_get_u64(r);
 			k = 0;
 			break;
 		default:

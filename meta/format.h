@@ -10,15 +10,16 @@
 
 #include "meta/meta.h"
 
-#define JNL_MAGIC          "TSNPJRNL"
-#define JNL_VERSION        1u
-#define JNL_INCOMPAT_KNOWN 0u /* no incompatible features yet */
-#define JNL_HEADER_SIZE    256u
-#define JNL_POOL_ID_MAX    128u
-#define REC_MAGIC          0x43525354u /* "TSRC" little-endian */
-#define REC_HEADER_SIZE    32u
-#define REC_PAYLOAD_MAX    (4u << 20)
-#define FS_TYPE_MAX        64u
+#define JNL_MAGIC             "TSNPJRNL"
+#define JNL_VERSION           1u
+#define JNL_INCOMPAT_SIZE_SET 0x1u /* the journal may hold SIZE_SET ops (type 10) */
+#define JNL_INCOMPAT_KNOWN    JNL_INCOMPAT_SIZE_SET
+#define JNL_HEADER_SIZE       256u
+#define JNL_POOL_ID_MAX       128u
+#define REC_MAGIC             0x43525354u /* "TSRC" little-endian */
+#define REC_HEADER_SIZE       32u
+#define REC_PAYLOAD_MAX       (4u << 20)
+#define FS_TYPE_MAX           64u
 
 enum rec_type {
 	REC_GROUP = 1,      /* an atomic group of ops */

@@ -62,7 +62,7 @@ struct intent {
 	uint8_t *ops; /* the encoded ops group */
 };
 
-enum undo_type { U_INSERT, U_REMOVE, U_LABELS, U_USAGE, U_BIT, U_INTENT_ADD, U_INTENT_DEL };
+enum undo_type { U_INSERT, U_REMOVE, U_LABELS, U_USAGE, U_SIZE, U_BIT, U_INTENT_ADD, U_INTENT_DEL };
 enum { MAP_ENTRY, MAP_RESERVED, MAP_PENDING, N_MAPS };
 
 struct undo {
@@ -497,6 +497,9 @@ static void rollback(struct thinsnap_meta *m)
 			u->e->pub.usage_bytes = u->a;
 			u->e->pub.usage_inodes = u->b;
 			break;
+		case U_SIZE:
+			u->e->pub.size_bytes = u->a;
+			break;
 		case U_BIT:
 			map_put(m, u->map, u->id, u->old);
 			break;
@@ -829,6 +832,15 @@ static int apply_op(struct thinsnap_meta *m, const struct thinsnap_meta_op *o,
 		e->pub.usage_bytes = o->usage_bytes;
 		e->pub.usage_inodes = o->usage_inodes;
 		return 0;
+	case THINSNAP_META_OP_SIZE_SET:
+		if (o->size_bytes == 0)
+			return thinsnap_error_setf(reterr, -EINVAL, "size must not be 0");
+		r = lookup(m, o->key, &e, reterr);
+		if (r < 0)
+			return r;
+		undo_push(m, (struct undo){ .type = U_SIZE, .e = e, .a = e->pub.size_bytes });
+		e->pub.size_bytes = o->size_bytes;
+		return 0;
 	case THINSNAP_META_OP_ID_ALLOC:
 	case THINSNAP_META_OP_ID_RELEASE:
 	case THINSNAP_META_OP_DELETE_PENDING_ADD:
@@ -927,6 +939,35 @@ static int encode_group(struct thinsnap_meta *m, enum rec_type type,
 	return 0;
 }
 
+/*
+ * Incompatible features the ops need: the first SIZE_SET sets its header bit through a
+ * checkpoint (the header is only ever replaced whole), before the op is written.
+ */
+static bool lacks_features(const struct thinsnap_meta *m, const struct thinsnap_meta_op *ops,
+			   size_t n)
+{
+	if (m->hdr.incompat & JNL_INCOMPAT_SIZE_SET)
+		return false;
+	for (size_t i = 0; i < n && ops; i++)
+		if (ops[i].type == THINSNAP_META_OP_SIZE_SET)
+			return true;
+	return false;
+}
+
+static int require_features(struct thinsnap_meta *m, const struct thinsnap_meta_op *ops, size_t n,
+			    struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!lacks_features(m, ops, n))
+		return 0;
+	m->hdr.incompat |= JNL_INCOMPAT_SIZE_SET;
+	r = thinsnap_meta_compact(m, reterr);
+	if (r < 0)
+		m->hdr.incompat &= ~JNL_INCOMPAT_SIZE_SET;
+	return r;
+}
+
 static void maybe_compact(struct thinsnap_meta *m)
 {
 	if (m->compact_threshold != UINT64_MAX &&
@@ -946,6 +987,15 @@ int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *
 	r = apply_ops(m, ops, n, reterr); /* validates: nothing encoded from bad input */
 	if (r < 0)
 		return r;
+	if (lacks_features(m, ops, n)) {
+		rollback(m); /* the checkpoint must not hold the ops yet */
+		r = require_features(m, ops, n, reterr);
+		if (r < 0)
+			return r;
+		r = apply_ops(m, ops, n, reterr);
+		if (r < 0)
+			return r;
+	}
 	r = encode_group(m, REC_GROUP, ops, n, reterr);
 	if (r == 0)
 		r = append(m, reterr);
@@ -1064,6 +1114,9 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 	if (r < 0)
 		return r;
 	rollback(m);
+	r = require_features(m, src->ops, src->n_ops, reterr);
+	if (r < 0)
+		return r;
 	id = m->next_seq;
 	r = fmt_put_ops(&ops, src->ops, src->n_ops);
 	if (r == 0)

@@ -129,6 +129,10 @@ enum thinsnap_meta_op_type {
 	 * removed. Add: not used by an entry (remove the entry in the same group first). */
 	THINSNAP_META_OP_DELETE_PENDING_ADD = 8,
 	THINSNAP_META_OP_DELETE_PENDING_REMOVE = 9,
+	/* key: size_bytes (> 0), the thin device's new size (thinsnap resize). The first one
+	 * written sets the journal's SIZE_SET incompat bit (a checkpoint), so that older readers
+	 * refuse the journal instead of misreading it. */
+	THINSNAP_META_OP_SIZE_SET = 10,
 };
 
 /* One mutation; unused fields are ignored. Strings are NUL-terminated and only read. */

@@ -478,9 +478,9 @@ static int build_params(const struct thinsnap_mkfs_opts *o, struct params *p,
 	else if (strcmp(fs_type, "ext3") == 0)
 		r = edit_features(p, "has_journal", reterr);
 	else if (strcmp(fs_type, "ext2") != 0)
-		return thinsnap_error_setf(reterr, -EINVAL,
-					   "unsupported fs_type '%s' (want ext4, ext3 or ext2)",
-					   fs_type);
+		return thinsnap_error_setf(
+			reterr, -EINVAL, "unsupported fs_type '%s' (want ext4, ext3, ext2 or xfs)",
+			fs_type);
 	if (r < 0)
 		return r;
 	r = parse_options(p, o ? o->fs_options : NULL, reterr);
@@ -507,6 +507,8 @@ int thinsnap_mkfs_format(const char *dev_path, uint64_t size_bytes,
 
 	if (!dev_path || !*dev_path)
 		return thinsnap_error_setf(reterr, -EINVAL, "no device to format");
+	if (o && o->fs_type && strcmp(o->fs_type, "xfs") == 0)
+		return thinsnap_mkfs_format_xfs(dev_path, o->fs_options, reterr);
 	r = build_params(o, &p, reterr);
 	if (r < 0)
 		return r;

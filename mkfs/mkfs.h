@@ -11,7 +11,8 @@
 #include <thinsnap/error.h>
 
 struct thinsnap_mkfs_opts {
-	/* "ext4" (NULL means "ext4"), "ext3" or "ext2"; anything else is -EINVAL. */
+	/* "ext4" (NULL means "ext4"), "ext3", "ext2", or "xfs" (formatted by the mkfs.xfs
+	 * binary, fs_options passed to it as arguments); anything else is -EINVAL. */
 	const char *fs_type;
 	/*
 	 * mkfs.ext4-style arguments split on whitespace, like containerd devmapper's fs_options;
@@ -55,7 +56,29 @@ int thinsnap_mkfs_probe(const char *dev, char **ret_fstype, struct thinsnap_erro
 int thinsnap_mkfs_verify(const char *dev, const char *want_fstype, struct thinsnap_error *reterr);
 
 /*
- * Inodes in use in the ext2/3/4 filesystem on dev, from its superblock (while mounted, as of
- * the filesystem's last superblock write). -EUCLEAN if dev holds no ext superblock.
+ * Inodes in use in the ext2/3/4 or xfs filesystem on dev, from its superblock (while mounted,
+ * as of the filesystem's last superblock write; xfs with lazy counters: its last unmount).
+ * -EUCLEAN if dev holds neither superblock.
  */
 int thinsnap_mkfs_inodes_used(const char *dev, uint64_t *ret_inodes, struct thinsnap_error *reterr);
+
+/*
+ * Grows the filesystem on dev (already grown) to size_bytes, rounded down to its block size,
+ * online: dev is mounted on a new directory under scratch_dir (which should be private, e.g.
+ * the state directory), then ext2/3/4 get EXT4_IOC_RESIZE_FS, xfs runs `xfs_growfs -d` (to the
+ * whole device), and it is unmounted. dev may be mounted elsewhere meanwhile. Growing to the
+ * current size is a no-op. Errors: -EOPNOTSUPP for other fs types; -EINVAL if size_bytes is below the filesystem's
+ * size (the kernel's answer); mount errors (-EBUSY, -EINVAL for no filesystem); -errno.
+ */
+int thinsnap_mkfs_grow(const char *dev, const char *fs_type, uint64_t size_bytes,
+		       const char *scratch_dir, struct thinsnap_error *reterr);
+
+/*
+ * Formats dev as xfs with xfsprogs' mkfs.xfs (-q -f, then fs_options split on whitespace as
+ * its arguments; no shell). -ENOENT if mkfs.xfs is missing; -EIO with its last stderr line.
+ */
+int thinsnap_mkfs_format_xfs(const char *dev, const char *fs_options,
+			     struct thinsnap_error *reterr);
+
+/* Runs `xfs_growfs -d mount_dir` (internal to mkfs/). */
+int thinsnap_mkfs_grow_xfs(const char *mount_dir, struct thinsnap_error *reterr);

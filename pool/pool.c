@@ -25,6 +25,7 @@
 #include "dm/dm.h"
 #include "mkfs/mkfs.h"
 #include "pool/loop.h"
+#include "pool/thin-ls.h"
 
 #define IDENTITY_FILE  "identity"
 #define DATA_FILE      "data"
@@ -1107,6 +1108,56 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	return thinsnap_error_setf(reterr, -EBUSY, "cannot activate '%s': busy", dm_name);
 }
 
+int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name, uint64_t size_bytes,
+			      struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *target = NULL;
+	CLEANUP_FREE char *params = NULL;
+	struct thinsnap_dm_table table;
+	struct thinsnap_dm_info info;
+	uint64_t len = 0;
+	int r, r2;
+
+	if (!pool || !dm_name)
+		return thinsnap_error_setf(reterr, -EINVAL, "resize: no pool or name");
+	if (size_bytes == 0 || size_bytes % 512)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "pool '%s': size %" PRIu64
+					   " is not a positive multiple of 512",
+					   pool->name, size_bytes);
+	r = thinsnap_dm_info(dm_name, &info, reterr);
+	if (r < 0)
+		return r;
+	if (!info.exists)
+		return thinsnap_error_setf(reterr, -ENXIO, "dm device '%s' is not active", dm_name);
+	if (!is_our_thin(pool, info.uuid, NULL))
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "dm device '%s' is not a thin device of pool '%s'",
+					   dm_name, pool->name);
+	if (info.read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "dm device '%s' is read-only", dm_name);
+	r = thinsnap_dm_table(dm_name, false, &len, &target, &params, reterr);
+	if (r < 0)
+		return r;
+	if (len * 512 == size_bytes)
+		return 0;
+	if (len * 512 > size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "'%s': cannot shrink from %" PRIu64 " to %" PRIu64
+					   " bytes",
+					   dm_name, len * 512, size_bytes);
+	table.length_sectors = size_bytes / 512;
+	table.target = target;
+	table.params = params;
+	/* everything that can fail before the suspend; then resume on every path */
+	r = thinsnap_dm_reload(dm_name, &table, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_dm_suspend(dm_name, false, reterr);
+	r2 = thinsnap_dm_resume(dm_name, r < 0 ? NULL : reterr);
+	return r < 0 ? r : r2;
+}
+
 int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_name,
 				  struct thinsnap_error *reterr)
 {
@@ -1169,6 +1220,8 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 			return thinsnap_error_setf(
 				reterr, -EIO, "'%s': unexpected thin status '%s'", dm_name, params);
 		ti.mapped_sectors = ts.mapped_sectors;
+		if (ts.has_highest_mapped)
+			ti.mapped_end_bytes = (ts.highest_mapped_sector + 1) * 512;
 		ti.size_bytes = len * 512;
 	}
 	*ret_info = ti;
@@ -1415,5 +1468,70 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 		qsort(ids, n, sizeof(*ids), cmp_u32);
 	*ret_n = n;
 	*ret_ids = n ? TAKE_PTR(ids) : NULL;
+	return 0;
+}
+
+/* --- per-device usage (thin_ls) --- */
+
+int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
+			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
+			     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *out = NULL;
+	char meta_path[4096];
+	int r, r2;
+
+	if (!pool || !ret_usage || !ret_n)
+		return thinsnap_error_setf(reterr, -EINVAL, "usage: missing argument");
+	if (pool->loop) {
+		r = check_live_table(pool, reterr);
+		if (r < 0)
+			return r;
+		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': no metadata device node",
+						   pool->name);
+	} else {
+		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
+	}
+	/* one metadata snapshot per pool: another reader (check, a second usage) may hold
+	 * it for a moment; never release someone else's */
+	for (int i = 0;; i++) {
+		r = pool_message(pool, "reserve_metadata_snap", reterr);
+		if (r != -EBUSY || i == 20)
+			break;
+		(void)usleep(50 * 1000);
+	}
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EAGAIN,
+					   "pool '%s': its metadata snapshot is held by another "
+					   "reader: try again",
+					   pool->name);
+	if (r < 0)
+		return r;
+	{
+		char *argv[] = { "thin_ls",
+				 "-m",
+				 "--no-headers",
+				 "-o",
+				 "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES",
+				 meta_path,
+				 NULL };
+		r = run_tool(argv, &out);
+	}
+	r2 = pool_message(pool, "release_metadata_snap", r != 0 ? NULL : reterr);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_ls: %s",
+					   pool->name, strerror(-r));
+	if (r > 0)
+		return thinsnap_error_setf(reterr, -EIO, "pool '%s': thin_ls failed (exit %d)",
+					   pool->name, r);
+	if (r2 < 0)
+		return r2;
+	r = thinsnap_pool_parse_thin_ls(out, ret_usage, ret_n);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': %s", pool->name,
+					   r == -ENOMEM ? "out of memory"
+							: "unexpected thin_ls output");
 	return 0;
 }

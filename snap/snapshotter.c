@@ -28,6 +28,7 @@
 #include "snap/snap.h"
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
+#define DEFAULT_MIN_FREE  10 /* percent of data and of metadata space */
 /* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
 #define INTERNAL_PREFIX   "\x1fthinsnap/"
 
@@ -41,6 +42,8 @@ struct thinsnap_snapshotter {
 	bool discard_blocks;
 	bool read_only;
 	bool closed;
+	int min_free_data_percent; /* 0: no floor */
+	int min_free_metadata_percent;
 	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
 	void *log_userdata;
 
@@ -236,6 +239,67 @@ static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error 
 	return 0;
 }
 
+/* "62.0 MiB", "1.0 GiB": a size for messages. */
+static const char *human_size(uint64_t bytes, char buf[static 32])
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		(void)snprintf(buf, 32, "%" PRIu64 " bytes", bytes);
+		return buf;
+	}
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	(void)snprintf(buf, 32, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static int check_floor(struct thinsnap_snapshotter *s, const char *what, uint64_t used,
+		       uint64_t total, int floor_percent, struct thinsnap_error *reterr)
+{
+	char fb[32], tb[32];
+	uint64_t free_bytes = total > used ? total - used : 0;
+
+	if (floor_percent <= 0 || total == 0)
+		return 0;
+	/* free / total < floor / 100, in integers */
+	if ((unsigned __int128)free_bytes * 100 >=
+	    (unsigned __int128)total * (unsigned)floor_percent)
+		return 0;
+	return thinsnap_error_setf(reterr, -ENOSPC,
+				   "pool '%s': %.1f%% of %s space free (%s of %s), below the %d%% "
+				   "floor",
+				   s->pool_name, (double)free_bytes * 100.0 / (double)total, what,
+				   human_size(free_bytes, fb), human_size(total, tb),
+				   floor_percent);
+}
+
+/*
+ * Before creating a thin device: -ENOSPC while free data or metadata space is below its
+ * floor, so that writes to existing devices keep the room they need (under write_lock).
+ */
+static int check_space_floors(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_status st;
+	int r;
+
+	if (s->min_free_data_percent <= 0 && s->min_free_metadata_percent <= 0)
+		return 0;
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	r = check_floor(s, "data", st.used_data_bytes, st.total_data_bytes,
+			s->min_free_data_percent, reterr);
+	if (r < 0)
+		return r;
+	return check_floor(s, "metadata", st.used_metadata_bytes, st.total_metadata_bytes,
+			   s->min_free_metadata_percent, reterr);
+}
+
 /* ---- conversions ---- */
 
 void thinsnap_info_free(struct thinsnap_info *info)
@@ -318,10 +382,21 @@ static int mount_for(const struct thinsnap_snapshotter *s, const struct thinsnap
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	m->type = strdup(*e->fs_type ? e->fs_type : "ext4");
 	m->source = strdup(path);
-	m->options = calloc(2, sizeof(char *));
+	m->options = calloc(3, sizeof(char *));
 	if (!m->type || !m->source || !m->options)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	if (e->kind == THINSNAP_META_VIEW) {
+	if (strcmp(m->type, "xfs") == 0) {
+		/* every snapshot carries its base's uuid, which xfs refuses to mount twice; a
+		 * read-only device must not replay the log */
+		bool view = e->kind == THINSNAP_META_VIEW;
+		const char *xo[] = { "ro", "nouuid", "norecovery" };
+		for (size_t i = view ? 0 : 1; i < (view ? 3u : 2u); i++) {
+			m->options[m->n_options] = strdup(xo[i]);
+			if (!m->options[m->n_options])
+				return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+			m->n_options++;
+		}
+	} else if (e->kind == THINSNAP_META_VIEW) {
 		/* the device is read-only: ext3/4 must not replay its journal */
 		bool ext = strncmp(m->type, "ext", 3) == 0;
 		m->options[0] = strdup("ro");
@@ -437,6 +512,7 @@ struct create_ctx {
 	const char *dm_name; /* NULL: leave inactive */
 	uint64_t size_bytes;
 	bool read_only;
+	const char *grow_fs_type; /* non-NULL: grow the origin's filesystem to size_bytes */
 };
 
 static int create_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
@@ -469,20 +545,93 @@ static void create_undo(struct thinsnap_snapshotter *s, void *v)
 	(void)thinsnap_pool_delete_thin(s->pool, c->dev_id, NULL);
 }
 
-/* Discards every block of an inactive thin device, so the pool gets them back at once. */
+/* create_run, then (for a snapshot larger than its origin) an online grow of its fs. */
+static int create_grow_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_error *reterr)
+{
+	struct create_ctx *c = v;
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	int r;
+
+	r = create_run(s, c, reterr);
+	if (r < 0 || !c->grow_fs_type || !c->dm_name)
+		return r;
+	(void)thinsnap_pool_dev_path(c->dm_name, path, sizeof(path));
+	r = THINSNAP_FAULT("snap.create.before_grow");
+	if (r >= 0)
+		r = thinsnap_mkfs_grow(path, c->grow_fs_type, c->size_bytes, s->state_dir, reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault before growing the filesystem");
+	if (r < 0)
+		create_undo(s, c);
+	return r;
+}
+
+#define SIZE_ALIGN 4096u
+
+/* The max-size label: 0 if absent, else the size rounded up to SIZE_ALIGN. */
+static int size_label(const struct thinsnap_label *labels, size_t n, uint64_t *ret,
+		      struct thinsnap_error *reterr)
+{
+	const char *v = NULL;
+	uint64_t size = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(labels[i].key, THINSNAP_LABEL_MAX_SIZE) == 0)
+			v = labels[i].value ? labels[i].value : "";
+	*ret = 0;
+	if (!v)
+		return 0;
+	if (!*v)
+		return thinsnap_error_setf(reterr, -EINVAL, "label %s is empty",
+					   THINSNAP_LABEL_MAX_SIZE);
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "label %s='%.32s' is not a number of bytes",
+						   THINSNAP_LABEL_MAX_SIZE, v);
+		if (size > (UINT64_MAX - SIZE_ALIGN) / 10)
+			return thinsnap_error_setf(reterr, -EINVAL, "label %s='%.32s' is too large",
+						   THINSNAP_LABEL_MAX_SIZE, v);
+		size = size * 10 + (uint64_t)(*p - '0');
+	}
+	if (size == 0)
+		return thinsnap_error_setf(reterr, -EINVAL, "label %s must not be 0",
+					   THINSNAP_LABEL_MAX_SIZE);
+	*ret = (size + SIZE_ALIGN - 1) / SIZE_ALIGN * SIZE_ALIGN;
+	return 0;
+}
+
+/* A thin device whose size is forgotten (a pending delete) is activated this large to
+ * discard it: only the part up to its highest mapped block is discarded. */
+#define DISCARD_UNKNOWN_SIZE (1ull << 50)
+
+/*
+ * Discards every mapped block of an inactive thin device, so the pool gets them back at once
+ * (and, with discard passdown, the data device: a loop file gets holes). size_bytes 0: unknown.
+ */
 static int discard_device(struct thinsnap_snapshotter *s, uint32_t dev_id, uint64_t size_bytes,
 			  struct thinsnap_error *reterr)
 {
 	char name[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	struct thinsnap_pool_thin_info ti = { 0 };
 	CLEANUP_CLOSE int fd = -EBADF;
 	uint64_t range[2] = { 0, size_bytes };
 	int r;
 
+	if (!size_bytes)
+		size_bytes = DISCARD_UNKNOWN_SIZE;
 	(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, dev_id);
 	(void)thinsnap_pool_dev_path(name, path, sizeof(path));
 	r = thinsnap_pool_activate_thin(s->pool, dev_id, name, size_bytes, false, reterr);
 	if (r < 0)
 		return r;
+	/* discard up to the highest mapped block: nothing beyond it is in the pool */
+	if (thinsnap_pool_thin_info(s->pool, name, &ti, NULL) == 0 && ti.exists)
+		range[1] = ti.mapped_end_bytes < size_bytes ? ti.mapped_end_bytes : size_bytes;
+	else
+		range[1] = size_bytes;
+	if (range[1] == 0)
+		return thinsnap_pool_deactivate_thin(s->pool, name, reterr);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, BLKDISCARD, range) < 0)
 		logf_(s, THINSNAP_LOG_WARNING, "discard of '%s' failed: %s", name, strerror(errno));
@@ -501,7 +650,7 @@ static int delete_run(struct thinsnap_snapshotter *s, void *v, struct thinsnap_e
 	struct delete_ctx *c = v;
 	int r;
 
-	if (s->discard_blocks && c->size_bytes)
+	if (s->discard_blocks)
 		(void)discard_device(s, c->dev_id, c->size_bytes, NULL);
 	r = thinsnap_pool_delete_thin(s->pool, c->dev_id, reterr);
 	if (r == -ENOENT)
@@ -580,6 +729,9 @@ static int ensure_base(struct thinsnap_snapshotter *s, const struct thinsnap_met
 		*ret = e;
 		return 0;
 	}
+	r = check_space_floors(s, reterr);
+	if (r < 0)
+		return r;
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
 		return r;
@@ -759,13 +911,19 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 					   "pool name '%.40s...' is longer than %d bytes",
 					   o->pool_name, THINSNAP_POOL_DM_NAME_MAX - 14);
 	if (o->fs_type && *o->fs_type && strcmp(o->fs_type, "ext4") != 0 &&
-	    strcmp(o->fs_type, "ext3") != 0 && strcmp(o->fs_type, "ext2") != 0)
+	    strcmp(o->fs_type, "ext3") != 0 && strcmp(o->fs_type, "ext2") != 0 &&
+	    strcmp(o->fs_type, "xfs") != 0)
 		return thinsnap_error_setf(reterr, -EINVAL, "fs_type '%s' is not supported",
 					   o->fs_type);
 	if (o->base_size_bytes % 512)
 		return thinsnap_error_setf(reterr, -EINVAL,
 					   "base size %" PRIu64 " is not a multiple of 512",
 					   o->base_size_bytes);
+	if (o->min_free_data_percent > 100 || o->min_free_metadata_percent > 100)
+		return thinsnap_error_setf(
+			reterr, -EINVAL,
+			"a free space floor above 100%% (data %d%%, metadata %d%%)",
+			o->min_free_data_percent, o->min_free_metadata_percent);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -781,6 +939,10 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	s->base_size_bytes = o->base_size_bytes ? o->base_size_bytes : DEFAULT_BASE_SIZE;
 	s->async_remove = o->async_remove;
+	s->min_free_data_percent =
+		o->min_free_data_percent ? o->min_free_data_percent : DEFAULT_MIN_FREE;
+	s->min_free_metadata_percent =
+		o->min_free_metadata_percent ? o->min_free_metadata_percent : DEFAULT_MIN_FREE;
 	s->discard_blocks = o->discard_blocks;
 	s->read_only = o->read_only;
 	s->log = o->log;
@@ -885,6 +1047,10 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 	r = check_labels(labels, n_labels, reterr);
 	if (r < 0)
 		return r;
+	uint64_t want_size = 0;
+	r = size_label(labels, n_labels, &want_size, reterr);
+	if (r < 0)
+		return r;
 	r = check_open(s, reterr);
 	if (r < 0)
 		return r;
@@ -910,6 +1076,9 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 		if (r < 0)
 			return r;
 	}
+	r = check_space_floors(s, reterr);
+	if (r < 0)
+		return r;
 
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
@@ -921,6 +1090,20 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 	(void)snprintf(fs_type, sizeof(fs_type), "%s", origin->fs_type);
 	uint64_t size_bytes = origin->size_bytes;
 	uint32_t origin_id = origin->dev_id;
+	bool grow = false;
+	if (want_size && want_size < size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "snapshot '%s' cannot be smaller (%" PRIu64
+					   " bytes) than its parent (%" PRIu64 " bytes)",
+					   shown(key, kb), want_size, size_bytes);
+	if (want_size > size_bytes) {
+		if (kind == THINSNAP_META_VIEW)
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "view '%s' cannot be larger than its parent",
+						   shown(key, kb));
+		size_bytes = want_size;
+		grow = true;
+	}
 	struct thinsnap_meta_label *ml = NULL;
 	CLEANUP_FREE struct thinsnap_meta_label *ml_owned = NULL;
 	if (n_labels) {
@@ -950,8 +1133,9 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 				.origin_id = origin_id,
 				.dm_name = name,
 				.size_bytes = size_bytes,
-				.read_only = kind == THINSNAP_META_VIEW };
-	struct pool_step step = { .run = create_run, .undo = create_undo, .ctx = &c };
+				.read_only = kind == THINSNAP_META_VIEW,
+				.grow_fs_type = grow ? fs_type : NULL };
+	struct pool_step step = { .run = create_grow_run, .undo = create_undo, .ctx = &c };
 
 	r = pool_txn(s, &pop, 1, &op, 1, &step, reterr);
 	if (r < 0)
@@ -1042,6 +1226,11 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 
 	if ((e->parent && !parent) || !fs_type || !key)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (!retire) { /* a kept key adds a device; a retired one gives its own back */
+		r = check_space_floors(s, reterr);
+		if (r < 0)
+			return r;
+	}
 	if (ti->exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
 		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
@@ -1174,6 +1363,85 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (r < 0)
 		(void)thinsnap_pool_activate_thin(s->pool, dev_id, dm, size, false, NULL);
 	return r;
+}
+
+/* ---- resize ---- */
+
+int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key, uint64_t size_bytes,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32], kb[80];
+	char fs_type[32];
+	int r;
+
+	r = check_key("key", key, reterr);
+	if (r < 0)
+		return r;
+	if (size_bytes == 0 || size_bytes > UINT64_MAX - SIZE_ALIGN)
+		return thinsnap_error_setf(reterr, -EINVAL, "size %" PRIu64 " is out of range",
+					   size_bytes);
+	size_bytes = (size_bytes + SIZE_ALIGN - 1) / SIZE_ALIGN * SIZE_ALIGN;
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	if (e->kind != THINSNAP_META_ACTIVE)
+		return thinsnap_error_setf(
+			reterr, -EROFS, "snapshot '%s' is %s: only active snapshots can be resized",
+			shown(key, kb), thinsnap_kind_name(kind_from_meta(e->kind)));
+	if (size_bytes < e->size_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "snapshot '%s' is %" PRIu64
+					   " bytes: it cannot shrink to %" PRIu64,
+					   shown(key, kb), e->size_bytes, size_bytes);
+	/* e points into the journal's state, which the op below changes: copy what we need */
+	uint64_t old_size = e->size_bytes;
+	(void)snprintf(fs_type, sizeof(fs_type), "%s", *e->fs_type ? e->fs_type : "ext4");
+	dm_name_of(s, e, dm);
+	(void)thinsnap_pool_dev_path(dm, path, sizeof(path));
+	if (strncmp(fs_type, "ext", 3) != 0 && strcmp(fs_type, "xfs") != 0)
+		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
+					   "snapshot '%s': growing %s is not supported",
+					   shown(key, kb), fs_type);
+
+	/* journal first: a crash after it activates the device at the new size on the next
+	 * open, and a second resize grows the filesystem; the reverse order could leave a
+	 * filesystem larger than its device */
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SIZE_SET,
+				       .key = key,
+				       .size_bytes = size_bytes };
+	if (size_bytes != old_size) {
+		r = journal_apply(s, &op, 1, reterr);
+		if (r < 0)
+			return r;
+	}
+	r = THINSNAP_FAULT("snap.resize.after_journal");
+	if (r >= 0)
+		r = thinsnap_pool_resize_thin(s->pool, dm, size_bytes, reterr);
+	else
+		thinsnap_error_setf(reterr, r, "injected fault after journaling the size");
+	if (r < 0) {
+		if (size_bytes != old_size) { /* the device kept its size: so does the journal */
+			op.size_bytes = old_size;
+			(void)journal_apply(s, &op, 1, NULL);
+		}
+		return r;
+	}
+	r = thinsnap_mkfs_grow(path, fs_type, size_bytes, s->state_dir, reterr);
+	if (r < 0)
+		return r; /* device and journal agree on the new size: a retry grows the fs */
+	logf_(s, THINSNAP_LOG_INFO, "resized '%s' from %" PRIu64 " to %" PRIu64 " bytes",
+	      shown(key, kb), old_size, size_bytes);
+	return 0;
 }
 
 /* ---- remove / cleanup ---- */
@@ -1479,6 +1747,68 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 	base = origin_mapped_bytes(s, e);
 	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
 	ret->inodes = inodes_used;
+	return 0;
+}
+
+static int cmp_usage_id(const void *key, const void *elem)
+{
+	uint32_t id = *(const uint32_t *)key;
+	const struct thinsnap_pool_thin_usage *u = elem;
+	return id < u->dev_id ? -1 : id > u->dev_id;
+}
+
+int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
+			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
+	CLEANUP_FREE uint32_t *ids = NULL;
+	size_t n_pu = 0;
+	char kb[80];
+	int r;
+
+	if (n_keys && (!keys || !ret))
+		return thinsnap_error_setf(reterr, -EINVAL, "no keys or results");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
+	if (!ids)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_keys; i++) {
+		struct thinsnap_usage u = { 0, 0 };
+		const struct thinsnap_meta_snap *e;
+
+		r = thinsnap_usage(s, keys[i], &u, reterr);
+		if (r < 0)
+			return r;
+		pthread_rwlock_rdlock(&s->state_lock);
+		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
+		if (e)
+			ids[i] = e->dev_id;
+		pthread_rwlock_unlock(&s->state_lock);
+		if (!e) /* removed meanwhile */
+			return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+						   shown(keys[i], kb));
+		ret[i] = (struct thinsnap_usage_detail){ .size_bytes = u.size_bytes,
+							 .inodes = u.inodes };
+	}
+	if (!n_keys)
+		return 0;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thinsnap_pool_thin_usage(s->rpool, &pu, &n_pu, reterr) : -EBADF;
+	pthread_mutex_unlock(&s->rpool_lock);
+	if (r == -EBADF)
+		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct thinsnap_pool_thin_usage *u =
+			bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id);
+		if (!u) /* not in the pool (check reports it): nothing to free */
+			continue;
+		ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
+		ret[i].shared_bytes = (int64_t)u->shared_bytes;
+	}
 	return 0;
 }
 

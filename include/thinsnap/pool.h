@@ -110,6 +110,16 @@ THINSNAP_API int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_
 					     bool read_only, struct thinsnap_error *reterr);
 
 /*
+ * Grows the active, writable thin device dm_name of this pool to size_bytes (a multiple of
+ * 512): its table is reloaded at the new length, then the device is suspended (I/O flushed)
+ * and resumed. The filesystem on it is not touched. 0 if it already has that size; -EINVAL if
+ * size_bytes is smaller than now (thin devices don't shrink here) or dm_name is not a thin
+ * device of this pool; -ENXIO if dm_name is not active; -EROFS if it is read-only.
+ */
+THINSNAP_API int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name,
+					   uint64_t size_bytes, struct thinsnap_error *reterr);
+
+/*
  * Removes /dev/mapper/<dm_name> (a thin device of this pool), retrying about 1 s while busy:
  * -EBUSY if it stays open or mounted. An absent device is a no-op returning 0 (so that undo
  * paths can call it blindly); -EINVAL if dm_name is not a thin device of this pool.
@@ -125,7 +135,8 @@ struct thinsnap_pool_thin_info {
 	uint32_t dev_id;
 	uint32_t major, minor;
 	uint64_t size_bytes;
-	uint64_t mapped_sectors; /* allocated in the pool for this device */
+	uint64_t mapped_sectors;   /* allocated in the pool for this device */
+	uint64_t mapped_end_bytes; /* end of its highest mapped sector; 0 when nothing is mapped */
 };
 
 /* Info on the active thin device dm_name; absent gives 0 and exists false. -EINVAL if it is
@@ -182,6 +193,24 @@ THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_dat
  */
 THINSNAP_API int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids,
 					     size_t *ret_n, struct thinsnap_error *reterr);
+
+/* What one thin device maps, from the pool's metadata. */
+struct thinsnap_pool_thin_usage {
+	uint32_t dev_id;
+	uint64_t mapped_bytes;
+	uint64_t exclusive_bytes; /* blocks no other device maps: freed by deleting it */
+	uint64_t shared_bytes;    /* blocks other devices (origins, snapshots) map too */
+};
+
+/*
+ * Every thin device's usage, from a metadata snapshot (reserve_metadata_snap) read by
+ * `thin_ls -m`, sorted by dev_id; *ret_usage is malloc'd (NULL when *ret_n is 0): free() it.
+ * A metadata snapshot held by someone else for over a second: -EAGAIN. thin_ls missing:
+ * -ENOENT; failing: -EIO.
+ */
+THINSNAP_API int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
+					  struct thinsnap_pool_thin_usage **ret_usage,
+					  size_t *ret_n, struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }

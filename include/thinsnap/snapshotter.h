@@ -44,6 +44,14 @@ struct thinsnap_label {
 	const char *value;
 };
 
+/*
+ * The size of a new active snapshot in bytes (decimal digits only), a label of prepare.
+ * Rounded up to a multiple of 4096. Larger than the parent's size: the thin device is
+ * activated at that size and its filesystem grown online; the same size: no effect; smaller:
+ * -EINVAL (InvalidArgument). A view cannot be larger than its parent (-EINVAL).
+ */
+#define THINSNAP_LABEL_MAX_SIZE "containerd.io/snapshot/max-size"
+
 /* A snapshot's description. */
 struct thinsnap_info {
 	char *name;
@@ -90,13 +98,21 @@ struct thinsnap_options {
 	const char
 		*pool_name; /* the thin pool's dm name; it must exist or be recorded in state_dir */
 	uint64_t base_size_bytes; /* size of parentless snapshots; 0 = 10 GiB */
-	const char *fs_type;      /* "ext4" (default) */
+	const char *fs_type;      /* "ext4" (default), "ext3", "ext2" or "xfs" (mkfs.xfs, nouuid) */
 	const char *fs_options;   /* mkfs.ext4-style options for the base, e.g. "-E nodiscard" */
 	bool async_remove;        /* remove only marks; cleanup() deletes */
 	bool discard_blocks;      /* discard a thin device's blocks before deleting it */
 	bool read_only;           /* open for reading (no lock; mutating calls give -EROFS) */
 	void (*log)(void *userdata, enum thinsnap_log_level level, const char *msg);
 	void *log_userdata;
+	/*
+	 * Space floors: creating a thin device (prepare, view, a kept commit, a base device)
+	 * is refused with -ENOSPC (FailedPrecondition) while the pool's free data or metadata
+	 * space is below this percentage. 0 = the default, 10; 1..100 as given; negative =
+	 * no floor (disabled). Other values: -EINVAL at open.
+	 */
+	int min_free_data_percent;
+	int min_free_metadata_percent;
 };
 
 /*
@@ -143,6 +159,17 @@ THINSNAP_API int thinsnap_commit(struct thinsnap_snapshotter *s, const char *nam
 				 const struct thinsnap_label *labels, size_t n_labels,
 				 unsigned flags, struct thinsnap_error *reterr);
 
+/*
+ * Grows active snapshot `key` to size_bytes (rounded up to a multiple of 4096), journaled
+ * first: its device is reloaded at the new size and its filesystem grown online, mounted or
+ * not (ext2/3/4 with EXT4_IOC_RESIZE_FS, xfs with xfs_growfs). The same size only finishes
+ * an earlier, interrupted resize. -EINVAL if size_bytes is smaller than the snapshot or 0;
+ * -EROFS (FailedPrecondition) for a view or a committed snapshot; -ENOENT if absent;
+ * -EOPNOTSUPP for filesystems that can't grow.
+ */
+THINSNAP_API int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key,
+				 uint64_t size_bytes, struct thinsnap_error *reterr);
+
 /* Removes a snapshot; -ENOENT if absent, -ENOTEMPTY (FailedPrecondition) if it has children. */
 THINSNAP_API int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key,
 				 struct thinsnap_error *reterr);
@@ -161,6 +188,24 @@ THINSNAP_API int thinsnap_update(struct thinsnap_snapshotter *s, const struct th
 
 THINSNAP_API int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key,
 				struct thinsnap_usage *ret, struct thinsnap_error *reterr);
+
+/* Usage that says what removing a snapshot gives back. */
+struct thinsnap_usage_detail {
+	int64_t size_bytes;      /* as thinsnap_usage(): what it maps beyond its parent */
+	int64_t exclusive_bytes; /* pool blocks only it maps: what removing it frees */
+	int64_t shared_bytes;    /* blocks it maps that its parent, children or siblings map too */
+	int64_t inodes;
+};
+
+/*
+ * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
+ * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
+ * so ask for many keys at once). -ENOENT if any key is absent; -EAGAIN if another reader
+ * holds the pool's metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
+ */
+THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
+				       size_t n_keys, struct thinsnap_usage_detail *ret,
+				       struct thinsnap_error *reterr);
 
 /*
  * Calls fn for every snapshot matching the filters (containerd's filter syntax; several

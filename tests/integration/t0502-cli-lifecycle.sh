@@ -84,13 +84,16 @@ grep -qx '  \\_ look' "$T/tree" || fail "tree look"
 [ "$(ts tree --json | jq -r '.[] | select(.name=="app-v1") | .children | length')" -ge 2 ] ||
 	fail "tree --json children"
 
-# usage: KEY SIZE INODES, human and bytes
+# usage: KEY SIZE EXCLUSIVE SHARED INODES, human and bytes
 ts usage > "$T/usage"
-head -n 1 "$T/usage" | grep -q '^KEY  *SIZE  *INODES$' || fail "usage header"
-grep -qE '^app-v1  *[0-9.]+ (B|KiB|MiB|GiB)  *[0-9]+$' "$T/usage" || fail "usage: $(cat "$T/usage")"
+head -n 1 "$T/usage" | grep -q '^KEY  *SIZE  *EXCLUSIVE  *SHARED  *INODES$' || fail "usage header"
+sz='[0-9.]+ (B|KiB|MiB|GiB)'
+grep -qE "^app-v1  *$sz  *$sz  *$sz  *[0-9]+$" "$T/usage" || fail "usage: $(cat "$T/usage")"
 ts usage -b app-v1 > "$T/usage-b"
-grep -qE '^app-v1  *[0-9]+  *[0-9]+$' "$T/usage-b" || fail "usage -b: $(cat "$T/usage-b")"
+grep -qE '^app-v1  *[0-9]+  *[0-9]+  *[0-9]+  *[0-9]+$' "$T/usage-b" ||
+	fail "usage -b: $(cat "$T/usage-b")"
 [ "$(ts usage --json app-v1 | jq -r '.size')" -gt 0 ] || fail "usage --json size"
+[ "$(ts usage --json app-v1 | jq -r '.shared')" -gt 0 ] || fail "usage --json shared"
 assert_eq "$(ts usage --json | jq -r 'length')" "5" "usage --json all"
 
 # mounts prints the mount command line, as ctr does

@@ -4,7 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 require_thin
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
+	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
+	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 command -v jq > /dev/null || skip "no jq"
 st="$T/state"
 pool=tscfg$$
@@ -32,6 +33,20 @@ src=$(ts mounts /t base | awk '{print $4}')
 [ -b "$src" ] || fail "no device $src"
 assert_eq "$(blockdev --getsize64 "$src")" "67108864" "base_image_size from the file"
 ok ts rm base
+
+# space floors from the environment: metadata is never 100% free; 0 turns the floor off
+THINSNAP_MIN_FREE_METADATA_PERCENT=100 rc ts prepare floored
+assert_eq "$rc" 1 "metadata floor"
+assert_contains "$T/err" "^thinsnap: prepare floored: pool '$pool': .*% of metadata space free (.* of .*), below the 100% floor"
+THINSNAP_MIN_FREE_DATA_PERCENT=0 THINSNAP_MIN_FREE_METADATA_PERCENT=0 ok ts prepare floored
+ok ts rm floored
+ts pool status > "$T/status"
+assert_contains "$T/status" "^floors: *new snapshots need 10% of data and 10% of metadata free$"
+assert_eq "$(THINSNAP_MIN_FREE_DATA_PERCENT=25 ts pool status --json | jq -c .floors)" \
+	'{"data_free_percent":25,"metadata_free_percent":10}' "floors in pool status --json"
+THINSNAP_MIN_FREE_DATA_PERCENT=101 rc ts ls
+assert_eq "$rc" 1 "bad percentage"
+assert_contains "$T/err" "bad percentage '101' (0 to 100)"
 
 # env beats the file, the flag beats env: name a pool that does not exist and see it named
 THINSNAP_POOL=envpool$$ rc ts pool status

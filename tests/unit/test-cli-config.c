@@ -29,6 +29,8 @@ static void test_defaults(void **state)
 	assert_true(c.base_size_bytes == 10ull << 30);
 	assert_false(c.async_remove);
 	assert_false(c.discard_blocks);
+	assert_int_equal(c.min_free_data_percent, 10);
+	assert_int_equal(c.min_free_metadata_percent, 10);
 	for (int k = 0; k < THINSNAP_CONFIG_N_KEYS; k++)
 		assert_int_equal(c.source[k], THINSNAP_CONFIG_DEFAULT);
 	thinsnap_config_clear(&c);
@@ -250,6 +252,54 @@ static void test_nul_and_name(void **state)
 	thinsnap_config_clear(&c);
 }
 
+static void test_min_free(void **state)
+{
+	static const char text[] = "[thinsnap]\nmin_free_data_percent = 25\n"
+				   "min_free_metadata_percent = 0\n";
+	char *env[] = { "THINSNAP_MIN_FREE_DATA_PERCENT=30%", NULL };
+	char *bad_env[] = { "THINSNAP_MIN_FREE_METADATA_PERCENT=101", NULL };
+	struct thinsnap_config c;
+	struct thinsnap_error e = { 0 };
+	(void)state;
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, text, strlen(text), &e), 0);
+	assert_int_equal(c.min_free_data_percent, 25);
+	assert_int_equal(c.min_free_metadata_percent, 0); /* 0: no floor */
+	assert_int_equal(thinsnap_config_apply_env(&c, env, &e), 0);
+	assert_int_equal(c.min_free_data_percent, 30);
+	assert_int_equal(c.source[THINSNAP_CONFIG_MIN_FREE_DATA], THINSNAP_CONFIG_ENV);
+	assert_int_equal(thinsnap_config_apply_env(&c, bad_env, &e), -EINVAL);
+	assert_string_equal(e.msg, "environment THINSNAP_MIN_FREE_METADATA_PERCENT: "
+				   "min_free_metadata_percent: bad percentage '101' (0 to 100)");
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_MIN_FREE_DATA, "ten",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_MIN_FREE_DATA, "-1",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_MIN_FREE_DATA, "100",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 0);
+	assert_int_equal(c.min_free_data_percent, 100);
+	thinsnap_config_clear(&c);
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "min_free_data_percent = \"5\"\n", 28, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "line 1: 'min_free_data_percent' must be an integer");
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "min_free_data_percent = -5\n", 27, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "line 1: 'min_free_data_percent' must be 0 to 100");
+	thinsnap_config_clear(&c);
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "min_free_data_percent = 150\n", 28, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg,
+			    "line 1: min_free_data_percent: bad percentage '150' (0 to 100)");
+	thinsnap_config_clear(&c);
+}
+
 static void test_precedence(void **state)
 {
 	static const char text[] = "pool_name = \"from-file\"\nroot_path = \"/file\"\n"
@@ -351,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_nul_and_name),
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_min_free),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_load_file),
 	};

@@ -586,6 +586,77 @@ static void test_damage_and_salvage(void **state)
 	tu_rmrf(dir);
 }
 
+static uint32_t header_incompat(const char *dir)
+{
+	size_t len = 0;
+	uint8_t *p = tu_read(tu_path(dir, "journal"), &len);
+	uint32_t v;
+
+	assert_non_null(p);
+	assert_true(len >= JNL_HEADER_SIZE);
+	v = get_le32(p + 12);
+	free(p);
+	return v;
+}
+
+/* SIZE_SET (type 10): round trip, validation, and the incompat bit set by a checkpoint. */
+static void test_size_set(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta *m = open_w(dir, "pool-1");
+	struct thinsnap_error err = { 0 };
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SIZE_SET,
+				       .key = "a",
+				       .size_bytes = 20ull << 30 };
+
+	(void)state;
+	assert_int_equal(create(m, "a", NULL, THINSNAP_META_ACTIVE, 1), 0);
+	assert_int_equal(create(m, "b", NULL, THINSNAP_META_ACTIVE, 2), 0);
+	assert_int_equal(header_incompat(dir), 0); /* old readers still read it */
+	/* invalid ones change nothing and write nothing */
+	struct thinsnap_meta_op bad = op;
+	bad.size_bytes = 0;
+	assert_int_equal(thinsnap_meta_apply(m, &bad, 1, &err), -EINVAL);
+	bad = op;
+	bad.key = "nope";
+	assert_int_equal(thinsnap_meta_apply(m, &bad, 1, &err), -ENOENT);
+	assert_int_equal(header_incompat(dir), 0);
+	/* the first one sets the bit, atomically with a group of other ops */
+	struct thinsnap_meta_op ops[2] = { op,
+					   { .type = THINSNAP_META_OP_USAGE_SET,
+					     .key = "b",
+					     .usage_bytes = 7,
+					     .usage_inodes = 8 } };
+	assert_int_equal(thinsnap_meta_apply(m, ops, 2, &err), 0);
+	assert_int_equal(header_incompat(dir), JNL_INCOMPAT_SIZE_SET);
+	assert_int_equal(thinsnap_meta_get(m, "a")->size_bytes, 20ull << 30);
+	assert_int_equal(thinsnap_meta_get(m, "b")->size_bytes, 10ull << 30);
+	assert_int_equal(thinsnap_meta_get(m, "b")->usage_bytes, 7);
+	/* a later one is appended as is */
+	op.size_bytes = 30ull << 30;
+	assert_int_equal(thinsnap_meta_apply(m, &op, 1, &err), 0);
+	/* a group failing after it rolls it back */
+	struct thinsnap_meta_op rb[2] = {
+		{ .type = THINSNAP_META_OP_SIZE_SET, .key = "b", .size_bytes = 1ull << 40 },
+		{ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = "nope" }
+	};
+	assert_int_equal(thinsnap_meta_apply(m, rb, 2, &err), -ENOENT);
+	assert_int_equal(thinsnap_meta_get(m, "b")->size_bytes, 10ull << 30);
+	thinsnap_meta_free(m);
+
+	m = open_w(dir, "pool-1");
+	assert_int_equal(thinsnap_meta_get(m, "a")->size_bytes, 30ull << 30);
+	assert_int_equal(thinsnap_meta_get(m, "b")->size_bytes, 10ull << 30);
+	assert_int_equal(thinsnap_meta_compact(m, NULL), 0);
+	assert_int_equal(header_incompat(dir), JNL_INCOMPAT_SIZE_SET); /* kept */
+	thinsnap_meta_free(m);
+	m = open_w(dir, NULL);
+	assert_int_equal(thinsnap_meta_get(m, "a")->size_bytes, 30ull << 30);
+	thinsnap_meta_free(m);
+
+	tu_rmrf(dir);
+}
+
 /* Read-only opens while a writer process appends and compacts: each sees a consistent prefix
  * (never -EUCLEAN), and the state never goes backwards. */
 static void test_readers_during_writes(void **state)
@@ -641,6 +712,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_size_set),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_intents),
 		cmocka_unit_test(test_lazy_finish),

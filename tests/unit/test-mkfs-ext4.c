@@ -404,8 +404,8 @@ static void test_bad_type_and_sizes(void **state)
 
 	make_sparse(f->path, 64 * MiB);
 	fill_pattern(f->path, &before);
-	assert_int_equal(format(f->path, 0, "xfs", NULL, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "'xfs'"));
+	assert_int_equal(format(f->path, 0, "btrfs", NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'btrfs'"));
 	assert_int_equal(format(f->path, 100 * 1024, "ext4", NULL, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "too small"));
 	assert_pattern(f->path, &before);
