@@ -6,7 +6,8 @@
  * (recovery) and asserts: check clean, the pool's own device count (an independent thin_dump
  * of a metadata snapshot) equal to what the journal holds, committed contents byte-identical
  * (sha256 of every file read through a view), and the operation all or nothing. Pool grow has
- * no journal step: it is killed from outside after a range of delays instead.
+ * no journal step: it is killed at its fault point between the pool's suspend and resume, and
+ * from outside after a range of delays.
  */
 /* clang-format off */
 #include <setjmp.h> /* cmocka.h needs these first */
@@ -587,8 +588,9 @@ static void test_kill_every_point(void **state)
 }
 
 /*
- * Pool grow has no journal step (the pool's size is not in the journal): kill it from
- * outside after delays from 0 to ~40 ms, reopen, and the data size is the old or the new.
+ * Pool grow has no journal step (the pool's size is not in the journal): kill it between
+ * the pool's suspend and resume, and from outside after delays from 0 to ~40 ms; reopen: the
+ * pool is not left suspended, and the data size is the old or the new.
  */
 static uint64_t data_size(void)
 {
@@ -606,7 +608,9 @@ static void test_kill_pool_grow(void **state)
 	int tries = 0;
 
 	(void)state;
-	for (int i = 0; i < 12; i++) {
+	/* i == -1: killed at the fault point between the pool's suspend and resume; then
+	 * from outside after 0 .. 38.5 ms */
+	for (int i = -1; i < 12; i++) {
 		uint64_t before = data_size(), after = before + (16ull << 20);
 		int status = 0;
 		close_s();
@@ -616,20 +620,26 @@ static void test_kill_pool_grow(void **state)
 			struct thinsnap_pool *p = NULL;
 			if (thinsnap_pool_open(pool_name, pool_dir, &p, NULL) < 0)
 				_exit(3);
+			if (i < 0)
+				thinsnap_fault_arm("pool.grow.after_suspend:abort");
 			_exit(thinsnap_pool_grow(p, after, NULL) < 0 ? 1 : 0);
 		}
-		struct timespec ts = { 0, (long)i * 3500000L };
-		nanosleep(&ts, NULL);
-		kill(pid, SIGKILL);
+		if (i >= 0) {
+			struct timespec ts = { 0, (long)i * 3500000L };
+			nanosleep(&ts, NULL);
+			kill(pid, SIGKILL);
+		}
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		tries++;
 		if (WIFSIGNALED(status))
 			killed++;
 		else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			fail_msg("pool grow failed without the kill (status 0x%x)", status);
-		/* the pool is not left suspended */
-		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", pool_name), 0);
+		if (i < 0)
+			assert_true(WIFSIGNALED(status));
+		/* reopen: the pool is not left suspended (all I/O would hang) */
 		open_s(false);
+		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", pool_name), 0);
 		uint64_t now = data_size();
 		if (now != before && now != after)
 			fail_msg("grow killed after %d ms: data size %llu, neither %llu nor %llu",
