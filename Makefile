@@ -146,7 +146,7 @@ $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(FUZZ_EXTRA_$$*) $(C)/l
 # `make fuzz-smoke` (FUZZ_SMOKE_SECONDS each, a step of scripts/test.sh). The library is
 # compiled once for all targets (build/fuzz/obj).
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
 build/fuzz/obj/%.o: %.c

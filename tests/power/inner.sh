@@ -25,13 +25,14 @@ mkdir -p "$M" "$W/sums"
 diagnose() {
 	local mm dev
 	dmsetup table
+	dmsetup status
 	mm=$(dmsetup table tspower | awk '{print $4}')
 	dev=/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$mm/uevent")
 	dmsetup message tspower 0 reserve_metadata_snap &&
 		thin_dump -m "$dev" | grep -E '<superblock|<device'
 	dmsetup message tspower 0 release_metadata_snap
 	ts --json ls
-	dmesg | tail -n 15
+	dmesg | grep -i 'thin\|device-mapper\|loop\|I/O error' | tail -n 30
 }
 
 verify() {
