@@ -59,7 +59,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
-        format bench fuzz install uninstall clean test
+        format bench fuzz fuzz-smoke check-power install uninstall clean test
 
 # thinsnapd links the real core; until snap/ implements thinsnap_open() only the fake-backed
 # builds are made.
@@ -225,17 +225,33 @@ $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(FUZZ_EXTRA_$$*) $(C)/l
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(FUZZ_EXTRA_$*) \
 	    $(C)/libthinsnap.a $(PKG_LIBS) $(CHECK_LDFLAGS)
 
-# libFuzzer builds (clang), run for a bounded time by `make fuzz`.
+# libFuzzer builds (clang), run for a bounded time by `make fuzz` (FUZZ_SECONDS each) and
+# `make fuzz-smoke` (FUZZ_SMOKE_SECONDS each, a step of scripts/test.sh). The library is
+# compiled once for all targets (build/fuzz/obj).
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $$(FUZZ_EXTRA_$$*)
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_COMMON) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_EXTRA_$*) \
-	    $(LIB_SRCS) $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $$(FUZZ_EXTRA_$$*)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_OBJS) $(PKG_LIBS)
 
+# Each target from its checked-in corpus plus what earlier runs found (build/fuzz/corpus-*);
+# prints one "fuzz: NAME: N executions in S s" line per target.
+fuzz-run = @for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(1) -print_final_stats=1 -artifact_prefix=build/fuzz/$$n- \
+	    build/fuzz/corpus-$$n \
+	    tests/fuzz/corpus/$${n\#fuzz-} > build/fuzz/$$n.log 2>&1 || \
+	    { tail -n 60 build/fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; }; \
+	  echo "fuzz: $$n: $$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$n.log)" \
+	    "executions in $(1) s, 0 crashes"; done
 fuzz: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
-	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz-} || exit 1; done
+	$(call fuzz-run,$(FUZZ_SECONDS))
+fuzz-smoke: $(FUZZ_BINS)
+	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS))
 
 $(R)/bench/%: bench/%.c $(R)/libthinsnap.a
 	@mkdir -p $(dir $@)
@@ -254,6 +270,10 @@ check: check-unit check-headers
 
 check-integration: all
 	@scripts/dmrun --timeout 3000 -- scripts/run-integration.sh
+
+# Power cuts: boots the VM several times over one pool, killing it hard (tests/power/run.sh).
+check-power: all
+	@tests/power/run.sh
 
 test:
 	@scripts/test.sh
@@ -303,3 +323,6 @@ all: $(R)/tests/thinsnap-mkfs-tool
 # test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
 TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+
+# the fuzz builds' library objects are kept between runs
+.SECONDARY: $(FUZZ_LIB_OBJS)

@@ -108,7 +108,10 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 {
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name, .state_dir = pool_dir(c) };
+	/* a full pool fails writes at once instead of queueing them (a hang) */
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
+					       .state_dir = pool_dir(c),
+					       .error_if_no_space = true };
 	struct statvfs st;
 	char ds[32], ms[32];
 	int r;
@@ -168,7 +171,10 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name, .state_dir = pool_dir(c) };
+	/* a full pool fails writes at once instead of queueing them (a hang) */
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
+					       .state_dir = pool_dir(c),
+					       .error_if_no_space = true };
 	struct thinsnap_error e = { 0 };
 	uint64_t block = 64 * 1024;
 	int opt, r;

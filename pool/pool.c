@@ -22,6 +22,7 @@
 #include <thinsnap/pool.h>
 
 #include "base/cleanup.h"
+#include "base/fault.h"
 #include "dm/dm.h"
 #include "mkfs/mkfs.h"
 #include "pool/loop.h"
@@ -823,6 +824,13 @@ int thinsnap_pool_open(const char *name, const char *state_dir, struct thinsnap_
 		r = check_live_table(pool, reterr);
 		if (r < 0)
 			return r;
+		if (info.suspended) {
+			/* left so by a process killed between suspend and resume (pool grow):
+			 * every thin device's I/O would wait forever */
+			r = thinsnap_dm_resume(name, reterr);
+			if (r < 0)
+				return r;
+		}
 		pool->pool_rdev = makedev(info.major, info.minor);
 		*ret_pool = TAKE_PTR(pool);
 		return 0;
@@ -1349,6 +1357,9 @@ int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 	r = thinsnap_dm_suspend(pool->name, true, reterr);
 	if (r < 0)
 		return r;
+	r = THINSNAP_FAULT("pool.grow.after_suspend");
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "injected fault after the suspend");
 	r = thinsnap_dm_resume(pool->name, reterr);
 	if (r < 0)
 		return r;

@@ -33,6 +33,8 @@ step check-deps scripts/check-deps.sh
 step check-format make check-format
 make -j"$jobs" check-unit
 make_unit=$?
+# every libFuzzer target for a few seconds from its corpus (longer: make fuzz)
+step fuzz-smoke make fuzz-smoke
 scripts/dmrun --timeout "${TEST_VM_TIMEOUT:-4200}" -- scripts/run-integration.sh
 int_rc=$?
 

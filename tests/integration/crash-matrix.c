@@ -1,0 +1,671 @@
+/*
+ * Kill at every fault point (issue 8, item 1), run as root on a real pool by
+ * t0801-crash-matrix.sh. For each mutating operation a first child runs it with every fault
+ * point armed far past reach, which counts how often the operation passes each point; then
+ * one child per (point, hit) is SIGKILLed exactly there. After each kill the parent reopens
+ * (recovery) and asserts: check clean, the pool's own device count (an independent thin_dump
+ * of a metadata snapshot) equal to what the journal holds, committed contents byte-identical
+ * (sha256 of every file read through a view), and the operation all or nothing. Pool grow has
+ * no journal step: it is killed at its fault point between the pool's suspend and resume, and
+ * from outside after a range of delays.
+ */
+/* clang-format off */
+#include <setjmp.h> /* cmocka.h needs these first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <thinsnap/error.h>
+#include <thinsnap/pool.h>
+#include <thinsnap/snapshotter.h>
+
+#include "base/fault.h"
+
+static char state_dir[256];
+static char pool_dir[300];
+static char mnt[300];
+static char pool_name[64];
+static struct thinsnap_snapshotter *S;
+static char base_sum[80];   /* committed x-base, through a view */
+static char active_sum[80]; /* x-active as the fixture wrote it */
+static int n_runs, n_killed, n_completed;
+
+static const char *points[] = {
+	"snap.txn.after_intent",   "snap.txn.after_pool",          "snap.txn.after_tid",
+	"snap.txn.after_finish",   "snap.commit.after_deactivate", "meta.append.before_write",
+	"meta.append.before_sync", "meta.append.after_sync",
+};
+#define N_POINTS (sizeof(points) / sizeof(points[0]))
+
+static struct thinsnap_options opts(bool async_remove)
+{
+	return (struct thinsnap_options){
+		.state_dir = state_dir,
+		.pool_name = pool_name,
+		.base_size_bytes = 64ull << 20,
+		.fs_type = "ext4",
+		.async_remove = async_remove,
+	};
+}
+
+static void open_s(bool async_remove)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_options o = opts(async_remove);
+
+	if (thinsnap_open(&o, &S, &e) < 0)
+		fail_msg("open: %s", e.msg);
+}
+
+static void close_s(void)
+{
+	thinsnap_free(S);
+	S = NULL;
+}
+
+static void must(int r, const struct thinsnap_error *e, const char *what)
+{
+	if (r < 0)
+		fail_msg("%s: %d %s", what, r, e->msg);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* The first line of a shell command's output, without its newline. */
+static void sh_out(char *out, size_t size, const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+
+	assert_non_null(f);
+	out[0] = '\0';
+	if (!fgets(out, (int)size, f))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	assert_int_equal(pclose(f), 0);
+}
+
+static void do_mount(const struct thinsnap_mount *m)
+{
+	unsigned long flags = 0;
+	char data[256] = "";
+
+	for (size_t i = 0; i < m->n_options; i++) {
+		if (strcmp(m->options[i], "ro") == 0)
+			flags |= MS_RDONLY;
+		else
+			snprintf(data + strlen(data), sizeof(data) - strlen(data), "%s%s",
+				 data[0] ? "," : "", m->options[i]);
+	}
+	if (mount(m->source, mnt, m->type, flags, data[0] ? data : NULL) < 0)
+		fail_msg("mount %s: %s", m->source, strerror(errno));
+}
+
+static void do_umount(void)
+{
+	if (umount(mnt) < 0)
+		fail_msg("umount %s: %s", mnt, strerror(errno));
+}
+
+/* sha256 over the sorted sha256 list of every regular file under the mount */
+static void tree_sum(char *out, size_t size)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && find . -type f ! -path './lost+found/*' -print0 | sort -z | "
+		 "xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1",
+		 mnt);
+	sh_out(out, size, cmd);
+	assert_int_equal(strlen(out), 64);
+}
+
+/* The checksum of a committed snapshot, read through a temporary view. */
+static void committed_sum(const char *name, char *out, size_t size)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+
+	must(thinsnap_view(S, "x-sum-view", name, NULL, 0, &m, &e), &e, "view for checksum");
+	do_mount(m);
+	tree_sum(out, size);
+	do_umount();
+	thinsnap_mount_free(m);
+	must(thinsnap_remove(S, "x-sum-view", &e), &e, "remove checksum view");
+}
+
+/* The checksum of an active snapshot or view, read through its own mount. */
+static void active_sum_of(const char *key, char *out, size_t size)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+
+	must(thinsnap_mounts(S, key, &m, &e), &e, "mounts");
+	do_mount(m);
+	tree_sum(out, size);
+	do_umount();
+	thinsnap_mount_free(m);
+}
+
+static bool exists(const char *key, enum thinsnap_kind *kind)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_info *info = NULL;
+
+	if (thinsnap_stat(S, key, &info, &e) < 0)
+		return false;
+	if (kind)
+		*kind = info->kind;
+	thinsnap_info_free(info);
+	return true;
+}
+
+static const char *label_of(const char *key, const char *label)
+{
+	static char v[64];
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_info *info = NULL;
+
+	must(thinsnap_stat(S, key, &info, &e), &e, "stat");
+	snprintf(v, sizeof(v), "(none)");
+	for (size_t i = 0; i < info->n_labels; i++)
+		if (strcmp(info->labels[i].key, label) == 0)
+			snprintf(v, sizeof(v), "%s", info->labels[i].value);
+	thinsnap_info_free(info);
+	return v;
+}
+
+/*
+ * The pool's own view, without thinsnap: reserve a metadata snapshot, thin_dump it, count
+ * the devices. It must equal every thin id the journal holds.
+ */
+static unsigned pool_device_count(void)
+{
+	char cmd[1024], out[64];
+
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; p='%s'; mm=$(dmsetup table \"$p\" | awk '{print $4}'); "
+		 "dev=/dev/$(sed -n 's/^DEVNAME=//p' /sys/dev/block/$mm/uevent); "
+		 "dmsetup message \"$p\" 0 reserve_metadata_snap; "
+		 "n=$(thin_dump -m \"$dev\" | grep -c '<device ' || true); "
+		 "dmsetup message \"$p\" 0 release_metadata_snap; echo $n",
+		 pool_name);
+	sh_out(out, sizeof(out), cmd);
+	return (unsigned)strtoul(out, NULL, 10);
+}
+
+static void assert_consistent(const char *what)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_check_report *rep = NULL;
+	struct thinsnap_counts c;
+	char sum[80];
+
+	must(thinsnap_check(S, &rep, &e), &e, "check");
+	if (rep->n_leaked || rep->n_dangling || rep->n_unfinished)
+		fail_msg("%s: check: %zu leaked (first %u), %zu dangling (first '%s'), "
+			 "%zu unfinished",
+			 what, rep->n_leaked, rep->n_leaked ? rep->leaked_ids[0] : 0,
+			 rep->n_dangling, rep->n_dangling ? rep->dangling_keys[0] : "",
+			 rep->n_unfinished);
+	thinsnap_check_report_free(rep);
+	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	unsigned journal =
+		(unsigned)(c.active + c.views + c.committed + c.base_devices + c.pending_deletes);
+	unsigned pool = pool_device_count();
+	if (journal != pool)
+		fail_msg("%s: the journal holds %u thin ids, thin_dump shows %u", what, journal,
+			 pool);
+	committed_sum("x-base", sum, sizeof(sum));
+	if (strcmp(sum, base_sum) != 0)
+		fail_msg("%s: committed x-base changed: %s, was %s", what, sum, base_sum);
+}
+
+/* ---- the fixture: x-base (committed), x-active (its child, written) ---- */
+
+static void write_tree(const char *tag)
+{
+	assert_int_equal(sh("set -e; cd '%s'; mkdir -p d/e; echo '%s small' > d/e/small; "
+			    "head -c 1048576 /dev/urandom > big; printf '%s' > tag",
+			    mnt, tag, tag),
+			 0);
+}
+
+static void make_active(void)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_mount *m = NULL;
+	struct thinsnap_label l[] = { { "l", "old" } };
+
+	must(thinsnap_prepare(S, "x-active", "x-base", l, 1, &m, &e), &e, "prepare x-active");
+	do_mount(m);
+	write_tree("active");
+	tree_sum(active_sum, sizeof(active_sum));
+	do_umount();
+	thinsnap_mount_free(m);
+}
+
+static void make_pending_delete(void)
+{
+	struct thinsnap_error e = { 0 };
+
+	close_s();
+	open_s(true);
+	must(thinsnap_prepare(S, "x-gone", "x-base", NULL, 0, NULL, &e), &e, "prepare x-gone");
+	must(thinsnap_remove(S, "x-gone", &e), &e, "async remove");
+	close_s();
+	open_s(false);
+}
+
+static int setup(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	struct thinsnap_mount *m = NULL;
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	(void)state;
+	snprintf(state_dir, sizeof(state_dir), "%s/crash.XXXXXX", tmp);
+	if (!mkdtemp(state_dir))
+		return -1;
+	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", state_dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", state_dir);
+	mkdir(mnt, 0755);
+	snprintf(pool_name, sizeof(pool_name), "tcm%d", (int)getpid());
+	struct thinsnap_pool_create_opts po = {
+		.name = pool_name,
+		.state_dir = pool_dir,
+		.data_size_bytes = 512ull << 20,
+		.error_if_no_space = true,
+	};
+	if (thinsnap_pool_create(&po, &p, &e) < 0) {
+		fprintf(stderr, "pool create: %s\n", e.msg);
+		return -1;
+	}
+	thinsnap_pool_free(p);
+	open_s(false);
+	if (thinsnap_prepare(S, "x-a", NULL, NULL, 0, &m, &e) < 0) {
+		fprintf(stderr, "prepare: %s\n", e.msg);
+		return -1;
+	}
+	do_mount(m);
+	write_tree("base");
+	do_umount();
+	thinsnap_mount_free(m);
+	if (thinsnap_commit(S, "x-base", "x-a", NULL, 0, 0, &e) < 0) {
+		fprintf(stderr, "commit: %s\n", e.msg);
+		return -1;
+	}
+	committed_sum("x-base", base_sum, sizeof(base_sum));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+
+	(void)state;
+	umount2(mnt, MNT_DETACH);
+	close_s();
+	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
+		uint32_t *ids = NULL;
+		size_t n = 0;
+		if (thinsnap_pool_list_thin_ids(p, &ids, &n, &e) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				char dm[160];
+				snprintf(dm, sizeof(dm), "%s-snap-%u", pool_name, ids[i]);
+				thinsnap_pool_deactivate_thin(p, dm, NULL);
+				snprintf(dm, sizeof(dm), "%s-base-%u", pool_name, ids[i]);
+				thinsnap_pool_deactivate_thin(p, dm, NULL);
+			}
+			free(ids);
+		}
+		if (thinsnap_pool_destroy(p, &e) < 0) {
+			fprintf(stderr, "pool destroy: %s\n", e.msg);
+			thinsnap_pool_free(p);
+		}
+	}
+	return sh("rm -rf '%s'", state_dir) == 0 ? 0 : -1;
+}
+
+/* ---- the operations ---- */
+
+enum op {
+	OP_PREPARE,
+	OP_PREPARE_CHILD,
+	OP_VIEW,
+	OP_COMMIT,
+	OP_COMMIT_KEEP,
+	OP_REMOVE,
+	OP_CLEANUP,
+	OP_UPDATE,
+	OP__N
+};
+static const char *op_names[] = { "prepare",     "prepare-child", "view",    "commit",
+				  "commit-keep", "remove",        "cleanup", "update" };
+
+static int run_op(enum op op)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_label nl[] = { { "l", "new" } };
+	struct thinsnap_info upd = { .name = (char *)"x-active", .labels = nl, .n_labels = 1 };
+	const char *paths[] = { "labels.l" };
+	struct thinsnap_info *got = NULL;
+	int r;
+
+	switch (op) {
+	case OP_PREPARE:
+		return thinsnap_prepare(S, "x-new", NULL, NULL, 0, NULL, &e);
+	case OP_PREPARE_CHILD:
+		return thinsnap_prepare(S, "x-new", "x-base", NULL, 0, NULL, &e);
+	case OP_VIEW:
+		return thinsnap_view(S, "x-new", "x-base", NULL, 0, NULL, &e);
+	case OP_COMMIT:
+		return thinsnap_commit(S, "x-new", "x-active", NULL, 0, 0, &e);
+	case OP_COMMIT_KEEP:
+		return thinsnap_commit(S, "x-new", "x-active", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE,
+				       &e);
+	case OP_REMOVE:
+		return thinsnap_remove(S, "x-active", &e);
+	case OP_CLEANUP:
+		return thinsnap_cleanup(S, &e);
+	case OP_UPDATE:
+		r = thinsnap_update(S, &upd, paths, 1, &got, &e);
+		thinsnap_info_free(got);
+		return r;
+	case OP__N:
+		break;
+	}
+	return -EINVAL;
+}
+
+/* Brings the journal back to the fixture for op: x-base, x-active, a pending delete. */
+static void reset_fixture(enum op op)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_counts c;
+
+	if (exists("x-new", NULL))
+		must(thinsnap_remove(S, "x-new", &e), &e, "remove x-new");
+	if (exists("x-active", NULL))
+		must(thinsnap_remove(S, "x-active", &e), &e, "remove x-active");
+	must(thinsnap_cleanup(S, &e), &e, "cleanup");
+	make_active();
+	if (op == OP_CLEANUP)
+		make_pending_delete();
+	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	assert_int_equal(c.pending_deletes, op == OP_CLEANUP ? 1 : 0);
+}
+
+/*
+ * Runs op in a child with spec armed (after open, so only the op's own hits count).
+ * Returns true if the child was SIGKILLed; fails if it failed otherwise. With counts, the
+ * child reports how often it passed each point.
+ */
+static bool run_child(enum op op, const char *spec, unsigned counts[N_POINTS])
+{
+	int pfd[2];
+	int status = 0;
+
+	assert_int_equal(pipe(pfd), 0);
+	close_s();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		open_s(false);
+		thinsnap_fault_arm(spec);
+		int r = run_op(op);
+		if (counts) {
+			unsigned c[N_POINTS];
+			for (size_t i = 0; i < N_POINTS; i++)
+				c[i] = thinsnap_fault_hits(points[i]);
+			if (write(pfd[1], c, sizeof(c)) != (ssize_t)sizeof(c))
+				_exit(2);
+		}
+		_exit(r < 0 ? 1 : 0);
+	}
+	close(pfd[1]);
+	if (counts) {
+		ssize_t n = read(pfd[0], counts, sizeof(unsigned) * N_POINTS);
+		assert_int_equal(n, (ssize_t)(sizeof(unsigned) * N_POINTS));
+	}
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+	if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		fail_msg("%s (%s): the child failed without being killed (status 0x%x)",
+			 op_names[op], spec, status);
+	open_s(false); /* recovery */
+	return killed;
+}
+
+/* After the op ran (completed or killed) and the reopen: all or nothing, contents intact. */
+static void verify(enum op op, const char *what)
+{
+	enum thinsnap_kind kind = THINSNAP_KIND_ACTIVE;
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_counts c;
+	char sum[80];
+
+	assert_consistent(what);
+	bool has_new = exists("x-new", &kind);
+	bool has_active = exists("x-active", NULL);
+	switch (op) {
+	case OP_PREPARE:
+		assert_true(has_active);
+		if (has_new) { /* all: a working, empty filesystem */
+			assert_int_equal(kind, THINSNAP_KIND_ACTIVE);
+			active_sum_of("x-new", sum, sizeof(sum));
+			char empty[80];
+			sh_out(empty, sizeof(empty), "printf '' | sha256sum | cut -d' ' -f1");
+			if (strcmp(sum, empty) != 0)
+				fail_msg("%s: the new snapshot is not empty", what);
+		}
+		break;
+	case OP_PREPARE_CHILD:
+	case OP_VIEW:
+		assert_true(has_active);
+		if (has_new) { /* all: the parent's contents */
+			assert_int_equal(kind,
+					 op == OP_VIEW ? THINSNAP_KIND_VIEW : THINSNAP_KIND_ACTIVE);
+			active_sum_of("x-new", sum, sizeof(sum));
+			if (strcmp(sum, base_sum) != 0)
+				fail_msg("%s: the new snapshot differs from its parent", what);
+		}
+		break;
+	case OP_COMMIT:
+	case OP_COMMIT_KEEP:
+		if (op == OP_COMMIT)
+			assert_true(has_new != has_active);
+		else
+			assert_true(has_active);
+		if (has_new) {
+			assert_int_equal(kind, THINSNAP_KIND_COMMITTED);
+			committed_sum("x-new", sum, sizeof(sum));
+			if (strcmp(sum, active_sum) != 0)
+				fail_msg("%s: the commit differs from the active contents", what);
+		}
+		if (has_active) {
+			active_sum_of("x-active", sum, sizeof(sum));
+			if (strcmp(sum, active_sum) != 0)
+				fail_msg("%s: the active snapshot changed", what);
+		}
+		break;
+	case OP_REMOVE:
+		assert_false(has_new);
+		if (has_active) {
+			active_sum_of("x-active", sum, sizeof(sum));
+			assert_string_equal(sum, active_sum);
+		}
+		break;
+	case OP_CLEANUP:
+		assert_false(has_new);
+		assert_true(has_active);
+		must(thinsnap_counts(S, &c, &e), &e, "counts");
+		assert_true(c.pending_deletes <= 1);
+		break;
+	case OP_UPDATE: {
+		assert_false(has_new);
+		assert_true(has_active);
+		const char *v = label_of("x-active", "l");
+		if (strcmp(v, "old") != 0 && strcmp(v, "new") != 0)
+			fail_msg("%s: label l is '%s'", what, v);
+		break;
+	}
+	case OP__N:
+		break;
+	}
+}
+
+static void test_kill_every_point(void **state)
+{
+	unsigned hits[OP__N][N_POINTS];
+	char spec[1024];
+	int combos = 0;
+
+	(void)state;
+	for (int op = 0; op < OP__N; op++) {
+		/* count: every point armed at a hit it never reaches */
+		spec[0] = '\0';
+		for (size_t i = 0; i < N_POINTS; i++)
+			snprintf(spec + strlen(spec), sizeof(spec) - strlen(spec),
+				 "%s%s@1000000:abort", i ? "," : "", points[i]);
+		reset_fixture((enum op)op);
+		assert_false(run_child((enum op)op, spec, hits[op]));
+		verify((enum op)op, op_names[op]);
+		n_runs++;
+		n_completed++;
+		fprintf(stderr, "%-14s", op_names[op]);
+		for (size_t i = 0; i < N_POINTS; i++)
+			fprintf(stderr, " %s=%u", points[i], hits[op][i]);
+		fprintf(stderr, "\n");
+		for (size_t i = 0; i < N_POINTS; i++) {
+			combos += hits[op][i] > 0;
+			for (unsigned n = 1; n <= hits[op][i]; n++) {
+				char what[160];
+				snprintf(spec, sizeof(spec), "%s@%u:abort", points[i], n);
+				snprintf(what, sizeof(what), "%s killed at %s@%u", op_names[op],
+					 points[i], n);
+				reset_fixture((enum op)op);
+				bool killed = run_child((enum op)op, spec, NULL);
+				if (!killed)
+					fail_msg("%s: not killed", what);
+				verify((enum op)op, what);
+				n_runs++;
+				n_killed++;
+			}
+		}
+	}
+	fprintf(stderr,
+		"crash-matrix: %d operations x %zu fault points: %d (op, point) pairs reached, "
+		"%d kills at distinct (op, point, hit), %d runs, every one consistent\n",
+		(int)OP__N, N_POINTS, combos, n_killed, n_runs);
+	assert_true(n_killed >= 30);
+}
+
+/*
+ * Pool grow has no journal step (the pool's size is not in the journal): kill it between
+ * the pool's suspend and resume, and from outside after delays from 0 to ~40 ms; reopen: the
+ * pool is not left suspended, and the data size is the old or the new.
+ */
+static uint64_t data_size(void)
+{
+	struct stat st;
+	char p[400];
+
+	snprintf(p, sizeof(p), "%s/data", pool_dir);
+	assert_int_equal(stat(p, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+static void test_kill_pool_grow(void **state)
+{
+	int killed = 0;
+	int tries = 0;
+
+	(void)state;
+	/* i == -1: killed at the fault point between the pool's suspend and resume; then
+	 * from outside after 0 .. 38.5 ms */
+	for (int i = -1; i < 12; i++) {
+		uint64_t before = data_size(), after = before + (16ull << 20);
+		int status = 0;
+		close_s();
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct thinsnap_pool *p = NULL;
+			if (thinsnap_pool_open(pool_name, pool_dir, &p, NULL) < 0)
+				_exit(3);
+			if (i < 0)
+				thinsnap_fault_arm("pool.grow.after_suspend:abort");
+			_exit(thinsnap_pool_grow(p, after, NULL) < 0 ? 1 : 0);
+		}
+		if (i >= 0) {
+			struct timespec ts = { 0, (long)i * 3500000L };
+			nanosleep(&ts, NULL);
+			kill(pid, SIGKILL);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		tries++;
+		if (WIFSIGNALED(status))
+			killed++;
+		else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			fail_msg("pool grow failed without the kill (status 0x%x)", status);
+		if (i < 0)
+			assert_true(WIFSIGNALED(status));
+		/* reopen: the pool is not left suspended (all I/O would hang) */
+		open_s(false);
+		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", pool_name), 0);
+		uint64_t now = data_size();
+		if (now != before && now != after)
+			fail_msg("grow killed after %d ms: data size %llu, neither %llu nor %llu",
+				 i * 35 / 10, (unsigned long long)now, (unsigned long long)before,
+				 (unsigned long long)after);
+		/* a grow that got as far as the file completes on the next grow */
+		struct thinsnap_pool *p = NULL;
+		struct thinsnap_error e = { 0 };
+		must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+		must(thinsnap_pool_grow(p, after, &e), &e, "grow again");
+		thinsnap_pool_free(p);
+		assert_consistent("pool grow");
+	}
+	fprintf(stderr, "crash-matrix: pool grow killed %d of %d times (once at its fault point)\n",
+		killed, tries);
+	n_runs += tries;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill_every_point),
+		cmocka_unit_test(test_kill_pool_grow),
+	};
+	int r = cmocka_run_group_tests(tests, setup, teardown);
+	fprintf(stderr, "crash-matrix: %d runs, %d killed at a fault point, %d completed\n", n_runs,
+		n_killed, n_completed);
+	return r;
+}
