@@ -1164,10 +1164,13 @@ int thinsnap_view(struct thinsnap_snapshotter *s, const char *key, const char *p
 			       reterr);
 }
 
-int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
-		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+/*
+ * The readers' prologue: checks key and handle, takes the state lock for reading (into
+ * *locked, released by the caller's CLEANUP_RUNLOCK) and finds key (-ENOENT if absent).
+ */
+static int read_lookup(struct thinsnap_snapshotter *s, const char *key, pthread_rwlock_t **locked,
+		       const struct thinsnap_meta_snap **ret, struct thinsnap_error *reterr)
 {
-	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
 	char kb[80];
 	int r;
@@ -1178,11 +1181,26 @@ int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 	r = check_open(s, reterr);
 	if (r < 0)
 		return r;
-	locked = lock_state_read(s);
+	*locked = lock_state_read(s);
 	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
 	if (!e)
 		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
 					   shown(key, kb));
+	*ret = e;
+	return 0;
+}
+
+int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
+		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char kb[80];
+	int r;
+
+	r = read_lookup(s, key, &locked, &e, reterr);
+	if (r < 0)
+		return r;
 	if (e->kind == THINSNAP_META_COMMITTED)
 		return thinsnap_error_setf(reterr, -EROFS,
 					   "snapshot '%s' is committed: it has no mounts",
@@ -1575,20 +1593,11 @@ int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key, struct thinsn
 {
 	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
-	char kb[80];
 	int r;
 
-	r = check_key("key", key, reterr);
+	r = read_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	r = check_open(s, reterr);
-	if (r < 0)
-		return r;
-	locked = lock_state_read(s);
-	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(key, kb));
 	if (!ret)
 		return 0;
 	r = info_from_meta(e, ret);
@@ -1712,21 +1721,13 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 {
 	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
-	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80];
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
 	uint64_t total, base;
 	int r;
 
-	r = check_key("key", key, reterr);
+	r = read_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	r = check_open(s, reterr);
-	if (r < 0)
-		return r;
-	locked = lock_state_read(s);
-	e = s->meta ? thinsnap_meta_get(s->meta, key) : NULL;
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(key, kb));
 	total = e->usage_bytes;
 	int64_t inodes_used = (int64_t)e->usage_inodes;
 	if (e->kind != THINSNAP_META_COMMITTED) {
