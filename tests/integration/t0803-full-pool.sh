@@ -43,11 +43,14 @@ grep -q "No space left\|Input/output error" "$T/dd.out" || fail "dd stopped for 
 assert_eq "$(mode)" out_of_data_space "pool mode when full"
 echo "full-pool: dd failed after ${secs}s with: $(grep -o 'No space left on device\|Input/output error' "$T/dd.out" | head -n 1)"
 # snapshot operations still answer promptly (no hang), whatever they decide
-timeout 60 "$THINSNAP" --state-dir "$st" --pool "$pool" prepare probe base > "$T/probe.out" 2>&1
-rc=$?
+rc=0
+timeout 60 "$THINSNAP" --state-dir "$st" --pool "$pool" prepare probe base > "$T/probe.out" 2>&1 ||
+	rc=$?
 [ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "prepare hung on a full pool"
 echo "full-pool: prepare on the full pool exited $rc: $(cat "$T/probe.out")"
-[ "$rc" = 0 ] && ok ts remove probe
+# the free-space floor (default 10 %) refuses it, saying how much is free
+[ "$rc" = 1 ] || fail "prepare on a full pool was not refused"
+grep -q "below the" "$T/probe.out" || fail "the refusal does not name the floor"
 
 # delete the filler: space comes back, the pool is read-write again
 umount "$T/mnt"
