@@ -239,6 +239,20 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $$(FUZZ_EXTRA_$$*)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_OBJS) $(PKG_LIBS)
 
+# The gRPC dispatch target links daemon/service.c over the in-memory fake snapshotter (which
+# defines the snapshotter API itself): only base/ from the library, plus the generated code.
+FUZZ_GRPC_SRCS = daemon/service.c daemon/log.c tests/lib/fake-snap.c $(GEN_SRCS)
+build/fuzz/fuzz-daemon-grpc: tests/fuzz/fuzz-daemon-grpc.c $(filter build/fuzz/obj/base/%,$(FUZZ_LIB_OBJS)) | $(G)/.stamp
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -I$(G) -fsanitize=fuzzer -o $@ $< $(FUZZ_GRPC_SRCS) \
+	    $(filter build/fuzz/obj/base/%,$(FUZZ_LIB_OBJS)) $(DAEMON_LIBS) -lpthread
+$(C)/fuzz/fuzz-daemon-grpc-replay: tests/fuzz/fuzz-daemon-grpc.c tests/fuzz/replay.c \
+		$(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -I$(G) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c \
+	    $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C) \
+	    $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS)
+
 # Each target from its checked-in corpus plus what earlier runs found (build/fuzz/corpus-*);
 # prints one "fuzz: NAME: N executions in S s" line per target.
 fuzz-run = @for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
