@@ -2,6 +2,7 @@
  * The health verbs: check (exits 0 only when the journal and the pool agree), repair (fixes
  * what check finds) and cleanup (deletes devices whose removal is pending).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,9 +29,66 @@ static int options(struct thinsnap_cli *c, int argc, char **argv)
 	return 0;
 }
 
+static size_t n_mismatched(const struct thinsnap_check_report *rep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rep->n_unfinished; i++)
+		n += rep->intents[i].recovery == THINSNAP_RECOVERY_MISMATCH;
+	return n;
+}
+
+/* A crashed writer's unfinished operations are no disagreement: the next writer resolves
+ * them. One whose transaction id matches neither side is. */
 static bool agree(const struct thinsnap_check_report *rep)
 {
-	return rep->n_leaked == 0 && rep->n_dangling == 0 && rep->n_unfinished == 0;
+	return rep->n_leaked == 0 && rep->n_dangling == 0 && n_mismatched(rep) == 0;
+}
+
+static const char *recovery_name(enum thinsnap_recovery r)
+{
+	return r == THINSNAP_RECOVERY_ROLL_BACK      ? "roll back"
+	       : r == THINSNAP_RECOVERY_ROLL_FORWARD ? "roll forward"
+						     : "mismatch";
+}
+
+static json_t *intents_json(const struct thinsnap_check_report *rep)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < rep->n_unfinished; i++) {
+		const struct thinsnap_check_intent *in = &rep->intents[i];
+		(void)json_array_append_new(
+			a, json_pack("{s:I, s:s, s:o, s:I, s:s}", "id", (json_int_t)in->id,
+				     "operation", in->operation, "key",
+				     in->key ? thinsnap_cli_json_string(in->key) : json_null(),
+				     "dev_id", (json_int_t)in->dev_id, "recovery",
+				     recovery_name(in->recovery)));
+	}
+	return a;
+}
+
+/* "  operation 12: prepare 'k' (thin id 7): rolled back at the next writer's open" */
+static void print_intents(const struct thinsnap_check_report *rep)
+{
+	for (size_t i = 0; i < rep->n_unfinished; i++) {
+		const struct thinsnap_check_intent *in = &rep->intents[i];
+		printf("  operation %" PRIu64 ": %s", in->id, in->operation);
+		if (in->key)
+			printf(" '%s'", in->key);
+		printf(" (thin id %" PRIu32 "): ", in->dev_id);
+		if (in->recovery == THINSNAP_RECOVERY_MISMATCH)
+			printf("the pool's transaction id %" PRIu64
+			       " is neither its old nor its new one\n",
+			       rep->transaction_id);
+		else
+			printf("%s at the next writer's open\n",
+			       in->recovery == THINSNAP_RECOVERY_ROLL_BACK ? "rolled back"
+									   : "rolled forward");
+	}
+	if (rep->n_unfinished > n_mismatched(rep))
+		printf("recovery pending: a writer stopped mid-operation; the next writer's open "
+		       "(any changing verb, 'thinsnap cleanup', thinsnapd) finishes it\n");
 }
 
 static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_report *rep,
@@ -43,11 +101,13 @@ static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_repo
 		for (size_t i = 0; dangling && i < rep->n_dangling; i++)
 			(void)json_array_append_new(
 				dangling, thinsnap_cli_json_string(rep->dangling_keys[i]));
-		json_t *o = json_pack("{s:b, s:o, s:o, s:I, s:I}", repaired ? "repaired" : "agree",
-				      repaired ? true : agree(rep), "leaked_ids", leaked,
-				      "dangling_keys", dangling, "pending_deletes",
-				      (json_int_t)rep->n_pending_deletes, "unfinished_intents",
-				      (json_int_t)rep->n_unfinished);
+		json_t *o = json_pack("{s:b, s:o, s:o, s:I, s:I, s:o, s:b}",
+				      repaired ? "repaired" : "agree", repaired ? true : agree(rep),
+				      "leaked_ids", leaked, "dangling_keys", dangling,
+				      "pending_deletes", (json_int_t)rep->n_pending_deletes,
+				      "unfinished_intents", (json_int_t)rep->n_unfinished,
+				      "unfinished", intents_json(rep), "recovery_pending",
+				      rep->n_unfinished > n_mismatched(rep));
 		if (thinsnap_cli_json_print(o, stdout) < 0)
 			return thinsnap_cli_fail(c, NULL, "writing output failed");
 		return 0;
@@ -63,6 +123,7 @@ static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_repo
 		printf("  %s\n", rep->dangling_keys[i]);
 	printf("pending deletes:    %zu\n", rep->n_pending_deletes);
 	printf("unfinished intents: %zu\n", rep->n_unfinished);
+	print_intents(rep);
 	if (repaired)
 		printf("repaired\n");
 	else

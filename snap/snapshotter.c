@@ -783,6 +783,24 @@ struct resolve_ctx {
 	int r;
 };
 
+/*
+ * What recovery does with an unfinished intent when the pool's transaction id is tid: the
+ * pool committed it (after): complete it; it did not (before): undo it, except a delete,
+ * which can't be undone and is finished instead; anything else: the journal does not
+ * describe this pool.
+ */
+static enum thinsnap_recovery intent_recovery(const struct thinsnap_meta_intent *in, uint64_t tid)
+{
+	if (tid == in->transaction_id_after)
+		return THINSNAP_RECOVERY_ROLL_FORWARD;
+	if (tid != in->transaction_id_before)
+		return THINSNAP_RECOVERY_MISMATCH;
+	for (size_t i = 0; i < in->n_pool_ops; i++)
+		if (in->pool_ops[i].type == THINSNAP_META_POOL_DELETE)
+			return THINSNAP_RECOVERY_ROLL_FORWARD;
+	return THINSNAP_RECOVERY_ROLL_BACK;
+}
+
 static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
 {
 	struct resolve_ctx *c = userdata;
@@ -796,7 +814,7 @@ static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
 		c->completed[c->n++] = true;
 		return 0;
 	}
-	if (tid != in->transaction_id_before)
+	if (intent_recovery(in, tid) == THINSNAP_RECOVERY_MISMATCH)
 		return thinsnap_error_setf(c->reterr, -EUCLEAN,
 					   "pool '%s' has transaction id %" PRIu64
 					   ", but the unfinished operation %" PRIu64
@@ -1924,6 +1942,9 @@ void thinsnap_check_report_free(struct thinsnap_check_report *r)
 {
 	if (!r)
 		return;
+	for (size_t i = 0; r->intents && i < r->n_unfinished; i++)
+		free(r->intents[i].key);
+	free(r->intents);
 	free(r->leaked_ids);
 	for (size_t i = 0; i < r->n_dangling; i++)
 		free(r->dangling_keys[i]);
@@ -1938,8 +1959,21 @@ struct check_ctx {
 	size_t n_pool;
 	bool *known; /* per pool id: the journal knows it */
 	struct thinsnap_check_report *rep;
+	uint64_t tid;
 	int r;
 };
+
+/* Whether an unfinished intent deletes dev_id (its key is then not dangling). */
+static bool intent_deletes(const struct check_ctx *c, uint32_t dev_id)
+{
+	for (size_t i = 0; i < c->rep->n_unfinished; i++)
+		if (c->rep->intents[i].dev_id == dev_id &&
+		    (strcmp(c->rep->intents[i].operation, "remove") == 0 ||
+		     strcmp(c->rep->intents[i].operation, "cleanup") == 0 ||
+		     strcmp(c->rep->intents[i].operation, "repair") == 0))
+			return true;
+	return false;
+}
 
 static ssize_t find_id(const uint32_t *ids, size_t n, uint32_t id)
 {
@@ -1967,6 +2001,8 @@ static int check_entry(const struct thinsnap_meta_snap *e, void *userdata)
 		c->known[i] = true;
 		return 0;
 	}
+	if (intent_deletes(c, e->dev_id))
+		return 0; /* the next writer's open finishes the delete */
 	v = realloc(c->rep->dangling_keys, (c->rep->n_dangling + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -1989,12 +2025,59 @@ static int check_pending(uint32_t dev_id, void *userdata)
 	return 0;
 }
 
-static int count_unfinished(const struct thinsnap_meta_intent *in, void *userdata)
+/* The operation an intent belongs to, from its journal ops (see the pool_txn callers). */
+static const char *intent_operation(const struct thinsnap_meta_intent *in, const char **ret_key)
+{
+	const struct thinsnap_meta_op *op = in->n_ops ? &in->ops[0] : NULL;
+
+	*ret_key = NULL;
+	if (!op)
+		return in->n_pool_ops && in->pool_ops[0].type == THINSNAP_META_POOL_DELETE
+			       ? "repair"
+			       : "unknown";
+	if (op->type == THINSNAP_META_OP_DELETE_PENDING_REMOVE)
+		return "cleanup";
+	if (op->type == THINSNAP_META_OP_SNAP_REMOVE) {
+		*ret_key = op->key;
+		return "remove";
+	}
+	if (op->type != THINSNAP_META_OP_SNAP_CREATE)
+		return "unknown";
+	if (op->kind == THINSNAP_META_INTERNAL)
+		return "base";
+	*ret_key = op->key;
+	return op->kind == THINSNAP_META_VIEW        ? "view"
+	       : op->kind == THINSNAP_META_COMMITTED ? "commit"
+						     : "prepare";
+}
+
+/* Lists an unfinished intent; its pool ids are accounted for (rolled back or forward). */
+static int list_unfinished(const struct thinsnap_meta_intent *in, void *userdata)
 {
 	struct check_ctx *c = userdata;
+	struct thinsnap_check_report *rep = c->rep;
+	struct thinsnap_check_intent *v, *it;
+	const char *key = NULL;
 
-	(void)in;
-	c->rep->n_unfinished++;
+	v = realloc(rep->intents, (rep->n_unfinished + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rep->intents = v;
+	it = &v[rep->n_unfinished];
+	*it = (struct thinsnap_check_intent){
+		.id = in->id,
+		.operation = intent_operation(in, &key),
+		.dev_id = in->n_pool_ops ? in->pool_ops[0].dev_id : 0,
+		.recovery = intent_recovery(in, c->tid),
+	};
+	if (key && !(it->key = strdup(key)))
+		return -ENOMEM;
+	rep->n_unfinished++;
+	for (size_t i = 0; i < in->n_pool_ops; i++) {
+		ssize_t k = find_id(c->pool_ids, c->n_pool, in->pool_ops[i].dev_id);
+		if (k >= 0)
+			c->known[k] = true;
+	}
 	return 0;
 }
 
@@ -2017,15 +2100,20 @@ static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 	known = calloc(n ? n : 1, sizeof(*known));
 	if (!known)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	struct check_ctx c = { .pool_ids = ids, .n_pool = n, .known = known, .rep = rep };
+	r = thinsnap_pool_transaction_id(s->pool, &rep->transaction_id, reterr);
+	if (r < 0)
+		return r;
+	struct check_ctx c = {
+		.pool_ids = ids, .n_pool = n, .known = known, .rep = rep, .tid = rep->transaction_id
+	};
 	pthread_rwlock_rdlock(&s->state_lock);
 	r = 0;
 	if (s->meta) /* NULL: a reader before anything was written */
+		r = thinsnap_meta_unfinished(s->meta, list_unfinished, &c);
+	if (r >= 0 && s->meta)
 		r = thinsnap_meta_walk(s->meta, check_entry, &c);
 	if (r >= 0 && s->meta)
 		r = thinsnap_meta_each_delete_pending(s->meta, check_pending, &c);
-	if (r >= 0 && s->meta)
-		r = thinsnap_meta_unfinished(s->meta, count_unfinished, &c);
 	pthread_rwlock_unlock(&s->state_lock);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "reading the journal");

@@ -220,14 +220,39 @@ THINSNAP_API int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const
 /* Deletes devices whose removal is pending (busy at remove time, or async remove). */
 THINSNAP_API int thinsnap_cleanup(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr);
 
-/* What check found: journal and pool agree when every count is 0. */
+/* What the next writer's open does with an unfinished operation (a crashed writer's). */
+enum thinsnap_recovery {
+	THINSNAP_RECOVERY_ROLL_BACK = 0, /* the pool never committed it: undone */
+	THINSNAP_RECOVERY_ROLL_FORWARD,  /* committed by the pool, or a delete: completed */
+	THINSNAP_RECOVERY_MISMATCH,      /* the pool's transaction id is neither side's: the
+					  * open refuses (-EUCLEAN) */
+};
+
+/* An unfinished operation in the journal. */
+struct thinsnap_check_intent {
+	uint64_t id;           /* the operation's journal id */
+	const char *operation; /* static: "prepare", "view", "commit", "remove", "cleanup",
+				* "repair", "base" (formatting a base device) or "unknown" */
+	char *key;             /* the snapshot it is about; NULL for cleanup, repair, base */
+	uint32_t dev_id;       /* the thin id its pool step creates or deletes */
+	enum thinsnap_recovery recovery;
+};
+
+/*
+ * What check found: journal and pool agree when there is no leak, no dangling key and no
+ * MISMATCH intent. A crashed writer's unfinished operations (a reader such as check does not
+ * recover) are listed in intents: their thin ids are neither leaks nor dangling, since the
+ * next writer's open rolls each back or forward.
+ */
 struct thinsnap_check_report {
 	uint32_t *leaked_ids; /* thin ids in the pool that the journal does not know */
 	size_t n_leaked;
 	char **dangling_keys; /* keys whose thin id is missing from the pool */
 	size_t n_dangling;
-	size_t n_pending_deletes; /* deletes waiting for cleanup (not an error) */
-	size_t n_unfinished;      /* unresolved intents (0 after a successful open) */
+	size_t n_pending_deletes;              /* deletes waiting for cleanup (not an error) */
+	size_t n_unfinished;                   /* unresolved intents (0 after a successful open) */
+	struct thinsnap_check_intent *intents; /* n_unfinished of them */
+	uint64_t transaction_id;               /* the pool's, when checked */
 };
 
 THINSNAP_API void thinsnap_check_report_free(struct thinsnap_check_report *r);

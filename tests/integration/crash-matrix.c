@@ -425,7 +425,7 @@ static void reset_fixture(enum op op)
  * Returns true if the child was SIGKILLed; fails if it failed otherwise. With counts, the
  * child reports how often it passed each point.
  */
-static bool run_child(enum op op, const char *spec, unsigned counts[N_POINTS])
+static bool run_child_at(enum op op, const char *spec, unsigned counts[N_POINTS], bool reopen)
 {
 	int pfd[2];
 	int status = 0;
@@ -459,8 +459,14 @@ static bool run_child(enum op op, const char *spec, unsigned counts[N_POINTS])
 	if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		fail_msg("%s (%s): the child failed without being killed (status 0x%x)",
 			 op_names[op], spec, status);
-	open_s(false); /* recovery */
+	if (reopen)
+		open_s(false); /* recovery */
 	return killed;
+}
+
+static bool run_child(enum op op, const char *spec, unsigned counts[N_POINTS])
+{
+	return run_child_at(op, spec, counts, true);
 }
 
 /* After the op ran (completed or killed) and the reopen: all or nothing, contents intact. */
@@ -658,12 +664,94 @@ static void test_kill_pool_grow(void **state)
 	n_runs += tries;
 }
 
+/*
+ * `check` right after a crash, before any writer reopened: it opens read-only and does not
+ * recover, so it must list the unfinished operation and which way the next writer's open
+ * takes it, count none of its thin ids as leaked or dangling, and exit 0 (the command); then
+ * a writer's open resolves it exactly as announced.
+ */
+static void check_after_kill(enum op op, const char *point, const char *operation, const char *key,
+			     enum thinsnap_recovery want, bool key_after)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_check_report *rep = NULL;
+	struct thinsnap_options o = opts(false);
+	const char *cli = getenv("THINSNAP") ? getenv("THINSNAP") : "build/release/thinsnap";
+	char spec[128], out[512], cmd[4096], line[256];
+
+	reset_fixture(op);
+	snprintf(spec, sizeof(spec), "%s@1:abort", point);
+	assert_true(run_child_at(op, spec, NULL, false));
+	o.read_only = true;
+	must(thinsnap_open(&o, &S, &e), &e, "read-only open");
+	must(thinsnap_check(S, &rep, &e), &e, "check");
+	if (rep->n_unfinished != 1 || rep->n_leaked || rep->n_dangling)
+		fail_msg("%s at %s: %zu unfinished, %zu leaked, %zu dangling", operation, point,
+			 rep->n_unfinished, rep->n_leaked, rep->n_dangling);
+	const struct thinsnap_check_intent *in = &rep->intents[0];
+	assert_string_equal(in->operation, operation);
+	assert_string_equal(in->key ? in->key : "(none)", key ? key : "(none)");
+	assert_int_equal(in->recovery, want);
+	assert_true(in->dev_id > 0);
+	snprintf(line, sizeof(line),
+		 "  operation %llu: %s%s%s%s (thin id %u): %s at the next writer's open",
+		 (unsigned long long)in->id, operation, key ? " '" : "", key ? key : "",
+		 key ? "'" : "", in->dev_id,
+		 want == THINSNAP_RECOVERY_ROLL_BACK ? "rolled back" : "rolled forward");
+	thinsnap_check_report_free(rep);
+	close_s();
+
+	/* the command says so plainly and exits 0; a read-only check changed nothing */
+	snprintf(out, sizeof(out), "%s/check.out", state_dir);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' --state-dir '%s' --pool '%s' check > '%s' 2>&1 && grep -qxF \"$L\" '%s' && "
+		 "grep -q '^recovery pending: ' '%s' && grep -qx 'journal and pool agree' '%s' && "
+		 "! grep -qi 'disagree\\|corrupt' '%s'",
+		 cli, state_dir, pool_name, out, out, out, out, out);
+	setenv("L", line, 1);
+	if (system(cmd) != 0) {
+		(void)sh("cat '%s' >&2", out);
+		fail_msg("thinsnap check after %s killed at %s: want the line '%s'", operation,
+			 point, line);
+	}
+
+	open_s(false); /* the writer's open recovers as announced */
+	assert_consistent(point);
+	if (key)
+		assert_int_equal(exists(key, NULL), key_after);
+	fprintf(stderr, "check after crash: %s killed at %s: reported '%s', then %s\n", operation,
+		point, line,
+		want == THINSNAP_RECOVERY_ROLL_BACK ? "rolled back" : "rolled forward");
+}
+
+static void test_check_after_crash(void **state)
+{
+	(void)state;
+	/* the pool made the device, the transaction id was not swapped: undone */
+	check_after_kill(OP_PREPARE_CHILD, "snap.txn.after_pool", "prepare", "x-new",
+			 THINSNAP_RECOVERY_ROLL_BACK, false);
+	/* the pool committed it, the journal not yet: completed */
+	check_after_kill(OP_VIEW, "snap.txn.after_tid", "view", "x-new",
+			 THINSNAP_RECOVERY_ROLL_FORWARD, true);
+	/* the pool deleted the device, the key is still in the journal: finished */
+	check_after_kill(OP_REMOVE, "snap.txn.after_pool", "remove", "x-active",
+			 THINSNAP_RECOVERY_ROLL_FORWARD, false);
+	check_after_kill(OP_COMMIT_KEEP, "snap.txn.after_intent", "commit", "x-new",
+			 THINSNAP_RECOVERY_ROLL_BACK, false);
+	check_after_kill(OP_CLEANUP, "snap.txn.after_pool", "cleanup", NULL,
+			 THINSNAP_RECOVERY_ROLL_FORWARD, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_every_point),
 		cmocka_unit_test(test_kill_pool_grow),
+		cmocka_unit_test(test_check_after_crash),
 	};
+	/* CRASH_MATRIX_TEST=test_check_after_crash runs one test (cmocka's name filter) */
+	if (getenv("CRASH_MATRIX_TEST"))
+		cmocka_set_test_filter(getenv("CRASH_MATRIX_TEST"));
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	fprintf(stderr, "crash-matrix: %d runs, %d killed at a fault point, %d completed\n", n_runs,
 		n_killed, n_completed);
