@@ -334,6 +334,12 @@ $(R)/tests/thinsnap-mkfs-tool: tests/tools/mkfs-tool.c $(R)/libthinsnap.a
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
 all: $(R)/tests/thinsnap-mkfs-tool
 
+# Sets needs_check in an inactive pool's metadata superblock (tests/tools/thin-sb-tool.c).
+$(R)/tests/thinsnap-thin-sb-tool: tests/tools/thin-sb-tool.c $(R)/libthinsnap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a
+all: $(R)/tests/thinsnap-thin-sb-tool
+
 # test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
 TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup

@@ -1,7 +1,8 @@
 /*
  * Shared by the thinsnap command's files (not a library header): the resolved invocation,
  * error reporting in one line per failure, opening the snapshotter, and the verbs.
- * Verbs return the exit code: 0 ok, 1 failure, 2 usage error.
+ * Verbs return the exit code: 0 ok, 1 failure, 2 usage error, 3 unavailable (containerd's
+ * Unavailable: the pool needs repair, or another writer holds the lock).
  */
 #pragma once
 
@@ -11,7 +12,8 @@
 
 #include "cli/config.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE       2
+#define EXIT_UNAVAILABLE 3
 
 struct thinsnap_cli {
 	struct thinsnap_config cfg;
@@ -25,7 +27,8 @@ struct thinsnap_cli {
 __attribute__((format(printf, 3, 4))) int thinsnap_cli_fail(const struct thinsnap_cli *c,
 							    const char *key, const char *fmt, ...);
 
-/* The same with the library's message (or strerror(-r) when it has none); returns 1. */
+/* The same with the library's message (or strerror(-r) when it has none); returns 1, or
+ * EXIT_UNAVAILABLE when r maps to containerd's Unavailable. */
 int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
 			  const struct thinsnap_error *e);
 

@@ -197,8 +197,11 @@ int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
 			  const struct thinsnap_error *e)
 {
 	if (e && e->msg[0])
-		return thinsnap_cli_fail(c, key, "%s", e->msg);
-	return thinsnap_cli_fail(c, key, "%s", strerror(r < 0 ? -r : r));
+		(void)thinsnap_cli_fail(c, key, "%s", e->msg);
+	else
+		(void)thinsnap_cli_fail(c, key, "%s", strerror(r < 0 ? -r : r));
+	/* the pool needs repair, or the lock is held: not this command's fault */
+	return thinsnap_code_from_errno(r) == THINSNAP_CODE_UNAVAILABLE ? EXIT_UNAVAILABLE : 1;
 }
 
 int thinsnap_cli_usage_error(const struct thinsnap_cli *c, const char *fmt, ...)

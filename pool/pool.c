@@ -465,11 +465,18 @@ static int run_tool(char *const argv[], char **ret_out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int run_thin_check(const char *pool_name, const char *meta_path,
+/* clear_needs_check: and clear the superblock's needs_check flag if the metadata is sound. */
+static int run_thin_check(const char *pool_name, const char *meta_path, bool clear_needs_check,
 			  struct thinsnap_error *reterr)
 {
-	char *argv[] = { "thin_check", "-q", (char *)meta_path, NULL };
-	int r = run_tool(argv, NULL);
+	char *argv[] = { "thin_check", "-q", (char *)meta_path, NULL, NULL };
+	int r;
+
+	if (clear_needs_check) {
+		argv[2] = "--clear-needs-check-flag";
+		argv[3] = (char *)meta_path;
+	}
+	r = run_tool(argv, NULL);
 
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_check: %s",
@@ -786,14 +793,66 @@ static int check_live_table(struct thinsnap_pool *pool, struct thinsnap_error *r
 	return 0;
 }
 
+/*
+ * Activates the recorded, inactive pool: attaches its loop files (they detach by themselves
+ * when the pool device goes), runs thin_check on the metadata, and loads the pool table.
+ */
+static int attach_check_activate(struct thinsnap_pool *pool, bool clear_needs_check,
+				 struct thinsnap_error *reterr)
+{
+	CLEANUP_CLOSE int data_fd = -EBADF;
+	CLEANUP_CLOSE int meta_fd = -EBADF;
+	char meta_path[4096];
+	int r;
+
+	if (pool->loop) {
+		char path[4096];
+		(void)path_in(pool, DATA_FILE, path, sizeof(path));
+		r = thinsnap_pool_loop_attach(path, &data_fd, &pool->data_rdev);
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': cannot attach '%s': %s",
+						   pool->name, path, strerror(-r));
+		(void)path_in(pool, METADATA_FILE, path, sizeof(path));
+		r = thinsnap_pool_loop_attach(path, &meta_fd, &pool->metadata_rdev);
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': cannot attach '%s': %s",
+						   pool->name, path, strerror(-r));
+		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': no loop device node",
+						   pool->name);
+		r = blockdev_size(data_fd, &pool->data_size_bytes);
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': data size: %s",
+						   pool->name, strerror(-r));
+	} else {
+		struct stat st;
+		data_fd = open(pool->data_dev, O_RDONLY | O_CLOEXEC);
+		meta_fd = open(pool->metadata_dev, O_RDONLY | O_CLOEXEC);
+		if (data_fd < 0 || meta_fd < 0)
+			return thinsnap_error_setf(reterr, -ENOENT,
+						   "pool '%s': cannot open '%s' or '%s'",
+						   pool->name, pool->data_dev, pool->metadata_dev);
+		if (fstat(data_fd, &st) < 0)
+			return thinsnap_error_setf(reterr, -errno, "stat '%s': %m", pool->data_dev);
+		pool->data_rdev = st.st_rdev;
+		if (fstat(meta_fd, &st) < 0)
+			return thinsnap_error_setf(reterr, -errno, "stat '%s': %m",
+						   pool->metadata_dev);
+		pool->metadata_rdev = st.st_rdev;
+		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
+	}
+	r = run_thin_check(pool->name, meta_path, clear_needs_check, reterr);
+	if (r < 0)
+		return r;
+	return activate_pool(pool, reterr);
+}
+
 int thinsnap_pool_open(const char *name, const char *state_dir, struct thinsnap_pool **ret_pool,
 		       struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *pool = NULL;
-	CLEANUP_CLOSE int data_fd = -EBADF;
-	CLEANUP_CLOSE int meta_fd = -EBADF;
 	struct thinsnap_dm_info info;
-	char meta_path[4096];
 	int r;
 
 	if (!ret_pool)
@@ -836,47 +895,7 @@ int thinsnap_pool_open(const char *name, const char *state_dir, struct thinsnap_
 		return 0;
 	}
 	/* not active (after a reboot): attach, check, activate */
-	if (pool->loop) {
-		char path[4096];
-		(void)path_in(pool, DATA_FILE, path, sizeof(path));
-		r = thinsnap_pool_loop_attach(path, &data_fd, &pool->data_rdev);
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': cannot attach '%s': %s",
-						   name, path, strerror(-r));
-		(void)path_in(pool, METADATA_FILE, path, sizeof(path));
-		r = thinsnap_pool_loop_attach(path, &meta_fd, &pool->metadata_rdev);
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': cannot attach '%s': %s",
-						   name, path, strerror(-r));
-		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': no loop device node",
-						   name);
-		r = blockdev_size(data_fd, &pool->data_size_bytes);
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': data size: %s", name,
-						   strerror(-r));
-	} else {
-		struct stat st;
-		data_fd = open(pool->data_dev, O_RDONLY | O_CLOEXEC);
-		meta_fd = open(pool->metadata_dev, O_RDONLY | O_CLOEXEC);
-		if (data_fd < 0 || meta_fd < 0)
-			return thinsnap_error_setf(reterr, -ENOENT,
-						   "pool '%s': cannot open '%s' or '%s'", name,
-						   pool->data_dev, pool->metadata_dev);
-		if (fstat(data_fd, &st) < 0)
-			return thinsnap_error_setf(reterr, -errno, "stat '%s': %m", pool->data_dev);
-		pool->data_rdev = st.st_rdev;
-		if (fstat(meta_fd, &st) < 0)
-			return thinsnap_error_setf(reterr, -errno, "stat '%s': %m",
-						   pool->metadata_dev);
-		pool->metadata_rdev = st.st_rdev;
-		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
-	}
-	r = run_thin_check(name, meta_path, reterr);
-	if (r < 0)
-		return r;
-	r = activate_pool(pool, reterr);
+	r = attach_check_activate(pool, false, reterr);
 	if (r < 0)
 		return r;
 	*ret_pool = TAKE_PTR(pool);
@@ -1366,31 +1385,38 @@ int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 	return write_identity(pool, reterr);
 }
 
-int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
+/* Removes the pool's dm device (if active); -EBUSY while thin devices of it are active. */
+static int remove_pool_device(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
 {
 	struct thinsnap_dm_info info;
+	int r;
+
+	r = thinsnap_dm_info(pool->name, &info, reterr);
+	if (r < 0 || !info.exists)
+		return r;
+	if (strcmp(info.uuid, pool->dm_uuid) != 0)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "dm device '%s' is not the pool recorded in '%s'",
+					   pool->name, pool->state_dir);
+	if (info.open_count > 0)
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "pool '%s' has active thin devices (open count %d); "
+					   "deactivate them first",
+					   pool->name, info.open_count);
+	r = thinsnap_dm_remove(pool->name, false, reterr);
+	return r == -ENXIO ? 0 : r;
+}
+
+int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
+{
 	char path[4096];
 	int r;
 
 	if (!pool)
 		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
-	r = thinsnap_dm_info(pool->name, &info, reterr);
+	r = remove_pool_device(pool, reterr);
 	if (r < 0)
 		return r;
-	if (info.exists) {
-		if (strcmp(info.uuid, pool->dm_uuid) != 0)
-			return thinsnap_error_setf(
-				reterr, -EINVAL, "dm device '%s' is not the pool recorded in '%s'",
-				pool->name, pool->state_dir);
-		if (info.open_count > 0)
-			return thinsnap_error_setf(reterr, -EBUSY,
-						   "pool '%s' has active thin devices (open count "
-						   "%d); deactivate them first",
-						   pool->name, info.open_count);
-		r = thinsnap_dm_remove(pool->name, false, reterr);
-		if (r < 0 && r != -ENXIO)
-			return r;
-	}
 	/* the loop devices had LO_FLAGS_AUTOCLEAR: they detach as dm releases them */
 	(void)path_in(pool, IDENTITY_FILE, path, sizeof(path));
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -1404,6 +1430,15 @@ int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *ret
 	(void)fsync_dir(pool->state_dir);
 	thinsnap_pool_free(pool);
 	return 0;
+}
+
+int thinsnap_pool_repair(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
+{
+	int r = pool ? remove_pool_device(pool, reterr)
+		     : thinsnap_error_setf(reterr, -EINVAL, "no pool");
+
+	/* the metadata is checked (and its flag cleared) while no pool device holds it */
+	return r < 0 ? r : attach_check_activate(pool, true, reterr);
 }
 
 /* --- the pool's own device list --- */

@@ -2181,17 +2181,83 @@ static int subtree_add(const struct thinsnap_meta_snap *e, void *userdata)
 	return 0;
 }
 
+/* Deactivates every thin device the journal activates (before the pool goes away). */
+static int deactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct reactivate_ctx *c = userdata;
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+	int r;
+
+	dm_name_of(c->s, e, name);
+	r = thinsnap_pool_deactivate_thin(c->s->pool, name, c->reterr);
+	if (r == -EBUSY)
+		return thinsnap_error_setf(c->reterr, -EBUSY,
+					   "snapshot '%s' is in use (device %s): unmount it before "
+					   "repairing the pool",
+					   e->key, name);
+	return r;
+}
+
+/*
+ * The pool needs a check (the kernel's needs_check flag), or is read-only or failed: take
+ * every thin device down, let the pool check and clear its metadata and come back up, then
+ * bring the devices back (under write_lock).
+ */
+static int repair_pool(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	struct reactivate_ctx rc = { .s = s, .reterr = reterr };
+	CLEANUP_FREE char *pool_dir = NULL;
+	struct thinsnap_pool *rp = NULL;
+	int r;
+
+	r = thinsnap_meta_walk(s->meta, deactivate_one, &rc);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_repair(s->pool, reterr);
+	if (r < 0)
+		return r;
+	logf_(s, THINSNAP_LOG_INFO, "repair: pool '%s' checked and re-activated", s->pool_name);
+	/* the readers' handle still names the old loop devices */
+	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
+		pool_dir = NULL;
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	}
+	r = thinsnap_pool_open(s->pool_name, pool_dir, &rp, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->rpool_lock);
+	thinsnap_pool_free(s->rpool);
+	s->rpool = rp;
+	pthread_mutex_unlock(&s->rpool_lock);
+	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
+	if (r < 0)
+		return r;
+	return thinsnap_meta_walk(s->meta, reactivate_one, &rc);
+}
+
 int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
 		    struct thinsnap_error *reterr)
 {
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
 	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+	struct thinsnap_pool_status st;
 	int r;
 
 	r = check_open(s, reterr);
 	if (r < 0)
 		return r;
 	locked = lock_writes(s);
+	if (s->read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	if (st.needs_check || st.mode == THINSNAP_POOL_MODE_RO ||
+	    st.mode == THINSNAP_POOL_MODE_FAIL) {
+		r = repair_pool(s, reterr);
+		if (r < 0)
+			return r;
+	}
 	r = check_writable(s, reterr);
 	if (r < 0)
 		return r;

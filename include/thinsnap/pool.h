@@ -66,6 +66,16 @@ THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *op
 THINSNAP_API int thinsnap_pool_open(const char *name, const char *state_dir,
 				    struct thinsnap_pool **ret_pool, struct thinsnap_error *reterr);
 
+/*
+ * Repairs a pool the kernel flagged needs_check (or put in read-only or failed mode): removes
+ * the pool device, runs `thin_check --clear-needs-check-flag` on its metadata (-EUCLEAN if
+ * it finds errors: then only thin_repair onto a new metadata device helps, which this does
+ * not do) and activates the pool again, read-write unless the kernel finds other trouble.
+ * -EBUSY if thin devices of the pool are active (deactivate them first). The open path does
+ * not clear the flag: a pool that needs a check comes up read-only until this runs.
+ */
+THINSNAP_API int thinsnap_pool_repair(struct thinsnap_pool *pool, struct thinsnap_error *reterr);
+
 /* Closes the handle; the pool stays active. NULL is fine. */
 THINSNAP_API void thinsnap_pool_free(struct thinsnap_pool *pool);
 

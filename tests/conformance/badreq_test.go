@@ -35,12 +35,8 @@ func TestBadRequests(t *testing.T) {
 	}
 	defer helper(t, "stop", root)
 	ctx := context.Background()
-	conn, err := dial(ctx, sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, client := connect(ctx, t, sock)
 	defer conn.Close()
-	client := snapshotsapi.NewSnapshotsClient(conn)
 	raw := func(method string, body []byte, opts ...grpc.CallOption) error {
 		var out []byte
 		opts = append(opts, grpc.ForceCodec(rawCodec{}))

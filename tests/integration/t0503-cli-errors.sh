@@ -79,7 +79,7 @@ locker=$!
 at_exit "kill $locker"
 sleep 0.5
 rc ts prepare b
-assert_eq "$rc" 1 "state dir locked"
+assert_eq "$rc" 3 "state dir locked (Unavailable)"
 assert_contains "$T/err" "^thinsnap: prepare b: "
 one_line
 rc ts ls -q
