@@ -45,7 +45,8 @@ static const struct {
 	  "Prints the pool's mode, transaction id, data and metadata used/total, and the number\n"
 	  "of snapshots of each kind.\n"
 	  "  -b, --bytes      sizes in bytes\n" },
-	{ "grow", "pool grow [+]SIZE", "Grows a loop-file pool's data to SIZE (or by +SIZE).\n" },
+	{ "grow", "pool grow [--metadata] [+]SIZE",
+	  "Grows a loop-file pool's data (or metadata) to SIZE (or by +SIZE).\n" },
 	{ "destroy", "pool destroy [--force]",
 	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless "
 	  "--force,\n"
@@ -345,13 +346,13 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 	struct thinsnap_pool_status st;
 	struct thinsnap_error e = { 0 };
 	uint64_t size = 0;
-	bool by = false;
+	bool by = false, metadata = argc == 3 && strcmp(argv[1], "--metadata") == 0;
 	char buf[32];
 	int r;
 
-	if (argc != 2)
-		return thinsnap_cli_usage_error(c, "want [+]SIZE");
-	const char *arg = argv[1];
+	if (argc != 2 && !metadata)
+		return thinsnap_cli_usage_error(c, "want [--metadata] [+]SIZE");
+	const char *arg = argv[argc - 1];
 	if (arg[0] == '+') {
 		by = true;
 		arg++;
@@ -362,15 +363,16 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
 	if (r == 0 && by) {
 		r = thinsnap_pool_status(p, &st, &e);
-		size += st.total_data_bytes;
+		size += metadata ? st.total_metadata_bytes : st.total_data_bytes;
 	}
 	if (r == 0)
-		r = thinsnap_pool_grow(p, size, &e);
+		r = (metadata ? thinsnap_pool_grow_metadata : thinsnap_pool_grow)(p, size, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	thinsnap_cli_format_size((int64_t)size, false, buf, sizeof(buf));
 	if (!c->quiet)
-		printf("pool '%s' data grown to %s\n", c->cfg.pool_name, buf);
+		printf("pool '%s' %s grown to %s\n", c->cfg.pool_name,
+		       metadata ? "metadata" : "data", buf);
 	return 0;
 }
 

@@ -1331,9 +1331,16 @@ int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status
 
 /* --- grow, destroy --- */
 
-int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
-		       struct thinsnap_error *reterr)
+/*
+ * Grows a loop-backed pool's data or metadata file to new_size_bytes, refreshes its loop
+ * device, reloads the pool table and suspends/resumes it: the kernel takes the new data
+ * length from the table and the metadata size from the device (its preresume resizes the
+ * metadata space map, and a pool out of metadata space goes back to write mode).
+ */
+static int grow(struct thinsnap_pool *pool, bool metadata, uint64_t new_size_bytes,
+		struct thinsnap_error *reterr)
 {
+	const char *what = metadata ? "metadata" : "data";
 	struct thinsnap_dm_table table;
 	char path[4096], params[256];
 	uint64_t old;
@@ -1345,25 +1352,26 @@ int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 	if (!pool->loop)
 		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
 					   "pool '%s': only loop-file pools can grow", pool->name);
-	(void)path_in(pool, DATA_FILE, path, sizeof(path));
+	(void)path_in(pool, metadata ? METADATA_FILE : DATA_FILE, path, sizeof(path));
 	if (stat(path, &st) < 0)
 		return thinsnap_error_setf(reterr, -errno, "stat '%s': %m", path);
 	old = (uint64_t)st.st_size;
-	if (new_data_size_bytes < old)
+	if (new_size_bytes < old)
 		return thinsnap_error_setf(reterr, -EINVAL,
-					   "pool '%s': cannot shrink data from %" PRIu64
+					   "pool '%s': cannot shrink %s from %" PRIu64
 					   " to %" PRIu64 " bytes",
-					   pool->name, old, new_data_size_bytes);
-	r = check_live_table(pool, reterr); /* refreshes data_rdev */
+					   pool->name, what, old, new_size_bytes);
+	r = check_live_table(pool, reterr); /* refreshes data_rdev and metadata_rdev */
 	if (r < 0)
 		return r;
-	if (truncate(path, (off_t)new_data_size_bytes) < 0)
+	if (truncate(path, (off_t)new_size_bytes) < 0)
 		return thinsnap_error_setf(reterr, -errno, "cannot grow '%s': %m", path);
-	r = thinsnap_pool_loop_refresh(pool->data_rdev);
+	r = thinsnap_pool_loop_refresh(metadata ? pool->metadata_rdev : pool->data_rdev);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': loop capacity refresh: %s",
 					   pool->name, strerror(-r));
-	pool->data_size_bytes = new_data_size_bytes;
+	if (!metadata)
+		pool->data_size_bytes = new_size_bytes;
 	r = pool_table_params(pool, params, sizeof(params));
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool table too long");
@@ -1383,6 +1391,18 @@ int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 	if (r < 0)
 		return r;
 	return write_identity(pool, reterr);
+}
+
+int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
+		       struct thinsnap_error *reterr)
+{
+	return grow(pool, false, new_data_size_bytes, reterr);
+}
+
+int thinsnap_pool_grow_metadata(struct thinsnap_pool *pool, uint64_t new_metadata_size_bytes,
+				struct thinsnap_error *reterr)
+{
+	return grow(pool, true, new_metadata_size_bytes, reterr);
 }
 
 /* Removes the pool's dm device (if active); -EBUSY while thin devices of it are active. */

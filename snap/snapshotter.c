@@ -232,6 +232,15 @@ static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error 
 		return thinsnap_error_setf(reterr, -ENODEV,
 					   "pool '%s' needs a check: run 'thinsnap repair'",
 					   s->pool_name);
+	/* read-only without needs_check: the kernel's out-of-metadata-space mode (we never
+	 * load pools read-only), which growing the metadata device ends */
+	if (st.mode == THINSNAP_POOL_MODE_RO)
+		return thinsnap_error_setf(reterr, -ENODEV,
+					   "pool '%s' is out of metadata space (%" PRIu64
+					   " of %" PRIu64 " blocks used): grow it with 'thinsnap "
+					   "pool grow --metadata SIZE'",
+					   s->pool_name, st.used_metadata_blocks,
+					   st.total_metadata_blocks);
 	if (st.mode == THINSNAP_POOL_MODE_RO || st.mode == THINSNAP_POOL_MODE_FAIL)
 		return thinsnap_error_setf(reterr, -ENODEV,
 					   "pool '%s' is %s: run 'thinsnap repair'", s->pool_name,

@@ -198,6 +198,15 @@ THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_dat
 				    struct thinsnap_error *reterr);
 
 /*
+ * The same for the metadata file: the kernel resizes its metadata space on the resume, and a
+ * pool that ran out of metadata space (read-only, without needs_check) returns to read-write.
+ * A pool flagged needs_check does not grow its metadata until repaired (thinsnap_pool_repair).
+ */
+THINSNAP_API int thinsnap_pool_grow_metadata(struct thinsnap_pool *pool,
+					     uint64_t new_metadata_size_bytes,
+					     struct thinsnap_error *reterr);
+
+/*
  * The dev_ids in the pool's metadata (a metadata snapshot read by `thin_dump -m`), sorted.
  * *ret_ids is malloc'd (NULL when *ret_n is 0); free() it.
  */

@@ -43,3 +43,34 @@ make_loop() {
 	at_exit "losetup -d $dev"
 	printf -v "$1" '%s' "$dev"
 }
+
+# The sha256 of every regular file under DIR (lost+found aside): a snapshot's contents.
+tree_sum() {
+	(cd "$1" && find . -type f ! -path './lost+found/*' -print0 | sort -z |
+		xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+# A pool on loop files under $st named $pool (the caller defines ts, st and pool) holding a
+# committed snapshot 'base' with FILE of BYTES random bytes; $T/mnt is the mount point. Sets
+# $want (base's tree_sum) and $file_sum (FILE's sha256).
+#   pool_with_base DATA_SIZE METADATA_SIZE FILE BYTES
+pool_with_base() {
+	ok ts -q pool create --data-size "$1" --metadata-size "$2"
+	at_exit "$THINSNAP --state-dir $st --pool $pool pool destroy --force"
+	mkdir "$T/mnt"
+	at_exit "umount -l $T/mnt"
+	ok ts prepare --target "$T/mnt" base-a
+	head -c "$4" /dev/urandom > "$T/mnt/$3"
+	want=$(tree_sum "$T/mnt")
+	file_sum=$(sha256sum < "$T/mnt/$3")
+	umount "$T/mnt"
+	ok ts commit base base-a
+}
+
+# base (from pool_with_base) read through a view holds what it was committed with.
+assert_base_intact() {
+	ok ts view --target "$T/mnt" look base
+	assert_eq "$(tree_sum "$T/mnt")" "$want" "committed contents $1"
+	umount "$T/mnt"
+	ok ts rm look
+}
