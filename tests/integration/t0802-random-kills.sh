@@ -63,7 +63,7 @@ random_op() {
 	esac
 }
 
-killed=0 completed=0 failed=0
+killed=0 completed=0 failed=0 pending=0
 start=$(date +%s)
 for ((i = 1; i <= cycles; i++)); do
 	((i % 10 == 1)) && refresh_keys
@@ -78,9 +78,12 @@ for ((i = 1; i <= cycles; i++)); do
 	0) completed=$((completed + 1)) ;;
 	*) failed=$((failed + 1)) ;; # refusals (not found, has children, ...) are fine
 	esac
-	# from time to time: reopen as a writer (its open recovers), then journal and pool
-	# agree (check alone opens read-only and reports an unresolved intent)
+	# from time to time: check right after the kill (read-only: a killed writer's intent is
+	# reported as recovery pending, not as a disagreement), then reopen as a writer (its
+	# open recovers) and check again
 	if ((i % 100 == 0)); then
+		ts check > "$T/check" 2>&1 || { cat "$T/check"; fail "check right after cycle $i ($op)"; }
+		grep -q '^recovery pending' "$T/check" && pending=$((pending + 1))
 		ok ts cleanup
 		ts check > "$T/check" 2>&1 || { cat "$T/check"; fail "check after $i cycles ($op)"; }
 	fi
@@ -105,5 +108,5 @@ for c in $(committed_keys); do
 	n_sums=$((n_sums + 1))
 done
 echo "random-kills: $cycles cycles in ${secs}s: $killed killed, $completed completed," \
-	"$failed refused; check clean; $n_sums committed snapshots sha256-verified"
+	"$failed refused; check clean (right after a kill too: $pending with recovery pending); $n_sums committed snapshots sha256-verified"
 ((killed >= cycles / 5)) || fail "too few kills ($killed of $cycles): raise the delay range"
