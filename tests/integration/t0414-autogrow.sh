@@ -109,6 +109,20 @@ assert_eq "$(grep -c "below the 10% floor" "$log")" 1 "floor warning once per cr
 assert_eq "$(grep -c "cannot grow further" "$log")" 1 "cap warning once per crossing"
 stop_daemon
 grep -q "thinsnapd\[error\]" "$log" && dfail "errors logged"
+
+# the one-shot verb, the daemon stopped: a higher cap from the environment (over the file)
+export THINSNAP_AUTOGROW_MAX_SIZE=200M
+ok ts --config "$T/config.toml" pool autogrow > "$T/out"
+assert_contains "$T/out" "^pool '$pool' data grown from "
+assert_eq "$(file_size)" $((200 * MiB)) "data file after pool autogrow"
+pool_data used total
+assert_eq "$total" $((200 * MiB)) "pool data after pool autogrow"
+assert_eq "$(low_water)" 1600 "low-water mark after pool autogrow" # 50% of 3200 blocks
+ok ts --config "$T/config.toml" pool autogrow > "$T/out"
+assert_contains "$T/out" "at the auto-grow cap: not grown$"
+assert_eq "$(file_size)" $((200 * MiB)) "data file at the new cap"
+unset THINSNAP_AUTOGROW_MAX_SIZE
 ok umount "$T/mnt"
 ok ts rm fill
-echo "ok: grew 64 -> $((160)) MiB (cap), warnings logged"
+grep -E "grown|warning" "$log"
+echo "ok: grew 64 -> 160 MiB (cap) in thinsnapd, warnings logged; 160 -> 200 MiB by the verb"
