@@ -101,3 +101,20 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv);
 /* Asks run() to stop gracefully: no new connections, GOAWAY, finish in-flight calls.
  * Async-signal-safe. */
 void thinsnap_daemon_server_stop(struct thinsnap_daemon_server *srv);
+
+/* ---- the pool monitor (monitor.c): dm events, a timer, auto-grow, space warnings ---- */
+
+struct thinsnap_daemon_monitor_opts {
+	struct thinsnap_autogrow_opts grow; /* threshold >= 100 or 0: no growth, warnings only */
+	unsigned interval_s;                /* re-read the pool at least this often (>= 1) */
+	unsigned warn_margin_percent;       /* warn when free space is within this of a floor */
+};
+
+struct thinsnap_daemon_monitor;
+
+/* Starts the monitor thread on snap (which must outlive it); pool_name is for messages. */
+int thinsnap_daemon_monitor_start(struct thinsnap_snapshotter *snap, const char *pool_name,
+				  const struct thinsnap_daemon_monitor_opts *opts,
+				  struct thinsnap_daemon_monitor **ret);
+/* Stops it (within about 250 ms, or once a running grow finished) and frees it. NULL is fine. */
+void thinsnap_daemon_monitor_stop(struct thinsnap_daemon_monitor *m);

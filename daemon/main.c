@@ -135,6 +135,13 @@ int main(int argc, char **argv)
 		.pool_name = DEFAULT_POOL,
 		.log = thinsnap_daemon_log_lib,
 	};
+	/* the pool monitor; the config's defaults (cli/config.h) without it */
+	struct thinsnap_daemon_monitor_opts mon = {
+		.grow = { .threshold_percent = 80, .grow_percent = 20 },
+		.interval_s = 10,
+		.warn_margin_percent = 5,
+	};
+	struct thinsnap_daemon_monitor *monitor = NULL;
 	const char *address = DEFAULT_ADDRESS;
 	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;
 	struct thinsnap_snapshotter *snap = NULL;
@@ -195,6 +202,15 @@ int main(int argc, char **argv)
 	opts.fs_options = cfg.fs_options[0] ? cfg.fs_options : NULL;
 	opts.async_remove = cfg.async_remove;
 	opts.discard_blocks = cfg.discard_blocks;
+	opts.min_free_data_percent =
+		cfg.min_free_data_percent ? (int)cfg.min_free_data_percent : -1;
+	opts.min_free_metadata_percent =
+		cfg.min_free_metadata_percent ? (int)cfg.min_free_metadata_percent : -1;
+	mon.grow.threshold_percent = cfg.autogrow_threshold_percent;
+	mon.grow.grow_percent = cfg.autogrow_percent;
+	mon.grow.max_data_size_bytes = cfg.autogrow_max_size_bytes;
+	mon.interval_s = cfg.monitor_interval_s;
+	mon.warn_margin_percent = cfg.warn_margin_percent;
 #else
 	if (config_file) {
 		fprintf(stderr, "thinsnapd: --config needs the CLI's config module (cli/config.c), "
@@ -233,8 +249,12 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+	r = thinsnap_daemon_monitor_start(snap, opts.pool_name, &mon, &monitor);
+	if (r < 0)
+		log_error("cannot start the pool monitor: %s", strerror(-r));
 
 	r = thinsnap_daemon_server_run(the_server);
+	thinsnap_daemon_monitor_stop(monitor);
 	if (r < 0)
 		log_error("server failed: %s", strerror(-r));
 	struct thinsnap_daemon_server *srv = the_server;

@@ -50,6 +50,8 @@ struct thinsnap_snapshotter {
 	struct thinsnap_pool *pool;  /* for writers, under write_lock */
 	struct thinsnap_pool *rpool; /* for readers (usage), under rpool_lock */
 	pthread_mutex_t rpool_lock;
+	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
+	pthread_mutex_t event_lock;
 	struct thinsnap_meta *meta;
 	uint64_t tid; /* the pool's transaction id as this handle last set it */
 	char *base_key;
@@ -897,11 +899,23 @@ static int dup_opt(const char *v, const char *def, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* A handle on the pool recorded in <state_dir>/pool. */
+static int open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool **ret,
+		     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *pool_dir = NULL;
+
+	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
+		pool_dir = NULL;
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	}
+	return thinsnap_pool_open(s->pool_name, pool_dir, ret, reterr);
+}
+
 int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter **ret,
 		  struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	CLEANUP_FREE char *pool_dir = NULL;
 	int r;
 
 	if (!o || !ret || !o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
@@ -930,6 +944,7 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->rpool_lock, NULL);
+	pthread_mutex_init(&s->event_lock, NULL);
 	pthread_rwlock_init(&s->state_lock, NULL);
 	s->closed = true; /* until everything is open */
 	if (dup_opt(o->state_dir, "", &s->state_dir) < 0 ||
@@ -950,14 +965,10 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	if (make_base_key(s) < 0)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 
-	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
-		pool_dir = NULL;
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
-	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->pool, reterr);
+	r = open_pool(s, &s->pool, reterr);
 	if (r < 0)
 		return r;
-	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->rpool, reterr);
+	r = open_pool(s, &s->rpool, reterr);
 	if (r < 0)
 		return r;
 	struct thinsnap_meta_open_opts mo = {
@@ -1002,6 +1013,9 @@ void thinsnap_close(struct thinsnap_snapshotter *s)
 	thinsnap_pool_free(TAKE_PTR(s->rpool));
 	pthread_rwlock_unlock(&s->state_lock);
 	pthread_mutex_unlock(&s->write_lock);
+	pthread_mutex_lock(&s->event_lock);
+	thinsnap_pool_free(TAKE_PTR(s->epool));
+	pthread_mutex_unlock(&s->event_lock);
 }
 
 void thinsnap_free(struct thinsnap_snapshotter *s)
@@ -1012,6 +1026,7 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	pthread_rwlock_destroy(&s->state_lock);
 	pthread_mutex_destroy(&s->write_lock);
 	pthread_mutex_destroy(&s->rpool_lock);
+	pthread_mutex_destroy(&s->event_lock);
 	free(s->state_dir);
 	free(s->pool_name);
 	free(s->fs_type);
@@ -2197,4 +2212,102 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 	}
 	*ret = c;
 	return 0;
+}
+
+/* ---- space: auto-grow and pool events ---- */
+
+static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *o,
+		     const struct thinsnap_pool_status *st, struct thinsnap_space_report *rep,
+		     struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_autogrow_policy policy = {
+		.threshold_percent = o->threshold_percent,
+		.grow_percent = o->grow_percent,
+		.max_size_bytes = o->max_data_size_bytes,
+	};
+	uint64_t block = (uint64_t)st->data_block_sectors * 512, limit = 0, size = 0;
+	int r;
+
+	r = thinsnap_pool_grow_limit(s->pool, &limit, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_autogrow_size(&policy, st->total_data_bytes, st->used_data_bytes, block,
+					limit, &size);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': bad auto-grow policy",
+					   s->pool_name);
+	rep->capped = r == THINSNAP_POOL_AUTOGROW_CAPPED;
+	if (r != THINSNAP_POOL_AUTOGROW_GROW)
+		return 0;
+	logf_(s, THINSNAP_LOG_DEBUG, "pool '%s': growing data from %" PRIu64 " to %" PRIu64,
+	      s->pool_name, st->total_data_bytes, size);
+	r = thinsnap_pool_grow(s->pool, size, reterr);
+	if (r < 0)
+		return r;
+	rep->grown = true;
+	return 0;
+}
+
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	struct thinsnap_space_report rep = { 0 };
+	struct thinsnap_pool_status st;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "autogrow: no result pointer");
+	locked = lock_writes(s);
+	r = opts ? check_writable(s, reterr) : check_open(s, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	rep.loop_backed = thinsnap_pool_loop_backed(s->pool);
+	rep.old_data_bytes = st.total_data_bytes;
+	if (opts && rep.loop_backed) {
+		r = grow_data(s, opts, &st, &rep, reterr);
+		if (r == 0 && rep.grown)
+			r = thinsnap_pool_status(s->pool, &st, reterr);
+		uint64_t lw =
+			thinsnap_pool_low_water_for(opts->threshold_percent, st.total_data_blocks);
+		if (r == 0)
+			r = thinsnap_pool_set_low_water(s->pool, lw, reterr);
+		if (r < 0)
+			return r;
+		rep.low_water_blocks = lw;
+	}
+	rep.used_data_bytes = st.used_data_bytes;
+	rep.total_data_bytes = st.total_data_bytes;
+	rep.used_metadata_bytes = st.used_metadata_bytes;
+	rep.total_metadata_bytes = st.total_metadata_bytes;
+	rep.min_free_data_percent = s->min_free_data_percent > 0 ? s->min_free_data_percent : 0;
+	rep.min_free_metadata_percent =
+		s->min_free_metadata_percent > 0 ? s->min_free_metadata_percent : 0;
+	*ret = rep;
+	return 0;
+}
+
+int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr, int timeout_ms,
+			     struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->event_lock);
+	locked = &s->event_lock;
+	if (!s->epool) {
+		r = open_pool(s, &s->epool, reterr);
+		if (r < 0)
+			return r;
+	}
+	return thinsnap_pool_wait_event(s->epool, event_nr, timeout_ms, reterr);
 }

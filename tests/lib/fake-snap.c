@@ -817,3 +817,25 @@ int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report
 	(void)ret;
 	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool to repair");
 }
+
+/* No pool behind the fake: nothing to grow, no space to report, and no dm events. */
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
+{
+	(void)opts;
+	if (!s || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	memset(ret, 0, sizeof(*ret));
+	return 0;
+}
+
+int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr, int timeout_ms,
+			     struct thinsnap_error *reterr)
+{
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+
+	if (!s || !event_nr)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	(void)nanosleep(&ts, NULL);
+	return 0;
+}
