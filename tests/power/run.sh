@@ -16,6 +16,8 @@ inner=$top/tests/power/inner.sh
 boot() { scripts/dmrun --vm --timeout 300 "$@"; }
 start=$(date +%s)
 
+# the cut must stop the whole VM, or the next boot shares the pool files with it
+tests/power/vm-cut.sh || exit 1
 boot -- "$inner" setup "$W" || { echo "power: setup boot failed"; exit 1; }
 done_cycles=0
 for ((k = 1; k <= cuts; k++)); do
@@ -34,8 +36,13 @@ for ((k = 1; k <= cuts; k++)); do
 		exit 1
 	fi
 	sleep "$((RANDOM % 3)).$((RANDOM % 10))"
-	kill -KILL -- "-$(cat "$W/vm.pid")"
+	pg=$(cat "$W/vm.pid")
+	kill -KILL -- "-$pg"
 	wait "$dmrun_pid" 2> /dev/null
+	if kill -0 -- "-$pg" 2> /dev/null; then
+		echo "power: cut $k: processes of the VM (group $pg) survived the cut"; keep=1
+		exit 1
+	fi
 	grep '^power:' "$W/boot.$k.log"
 	n=$(cat "$W/progress.$k")
 	done_cycles=$((done_cycles + n))
