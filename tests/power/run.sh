@@ -48,9 +48,13 @@ for ((k = 1; k <= cuts; k++)); do
 	done_cycles=$((done_cycles + n))
 	echo "power: cut $k: the VM killed after $n finished cycles"
 done
-if ! boot -- "$inner" verify "$W" "$((cuts + 1))"; then
+if ! boot -- "$inner" verify "$W" "$((cuts + 1))" > "$W/verify.log" 2>&1; then
+	cat "$W/verify.log"
 	echo "power: FAILED after $cuts power cuts (state kept in $W)"; keep=1
 	exit 1
 fi
-echo "power: $cuts power cuts, $done_cycles finished cycles, recovery clean each boot;" \
-	"took $(($(date +%s) - start))s"
+grep '^power:' "$W/verify.log"
+resolved=$(sed -n 's/^power: boot .*(\([0-9]*\) interrupted.*/\1/p' "$W"/boot.*.log "$W/verify.log" |
+	awk '{ n += $1 } END { print n + 0 }')
+echo "power: $cuts power cuts, $done_cycles finished cycles, recovery clean each boot" \
+	"($resolved interrupted operations resolved); took $(($(date +%s) - start))s"
