@@ -53,7 +53,7 @@ verify() {
 		n=$((n + 1))
 	done
 	ts ls -q 'kind==committed' | grep -qx golden || die "golden is gone"
-	echo "power: boot $boot: recovery ok (${cut_ops:-0} interrupted operations resolved)," \
+	echo "power: boot $boot: recovery ok (${cut_ops:-?} interrupted operations resolved)," \
 		"check clean, $n committed snapshots sha256-verified"
 }
 

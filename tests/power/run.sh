@@ -4,7 +4,8 @@
 # the VM's whole process group at a random moment: no shutdown, and whatever the UML kernel
 # had not yet written to the host files is lost. Boot again over the same files: open's
 # recovery, `thinsnap check` clean, every committed snapshot's sha256 as recorded. N cuts
-# (TEST_POWER_CUTS, default 5), then a last verifying boot.
+# (TEST_POWER_CUTS, default 5; every second one aimed at a pool operation), then a last
+# verifying boot.
 #   tests/power/run.sh            (as root; make check-power)
 set -u
 cd "$(dirname "$0")/../.."
@@ -35,7 +36,19 @@ for ((k = 1; k <= cuts; k++)); do
 		echo "power: boot $k never started its operations (state kept in $W)"; keep=1
 		exit 1
 	fi
-	sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+	if ((k % 2)); then
+		sleep "$((RANDOM % 3)).$((RANDOM % 10))" # anywhere
+	else
+		# aimed (a cut at a random moment mostly lands between pool operations): 0-10 ms
+		# after the host sees the journal grow (hostfs writes through): inside a pool
+		# transaction (intent written, end not) or just after it
+		size=$(stat -c %s "$W/state/journal")
+		for ((t = 0; t < 1000; t++)); do
+			[ "$(stat -c %s "$W/state/journal")" != "$size" ] && break
+			sleep 0.01
+		done
+		((RANDOM % 2)) && sleep 0.01
+	fi
 	pg=$(cat "$W/vm.pid")
 	kill -KILL -- "-$pg"
 	wait "$dmrun_pid" 2> /dev/null
