@@ -2198,3 +2198,20 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 	*ret = c;
 	return 0;
 }
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thinsnap_pool_status(s->rpool, ret, reterr)
+		     : thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	pthread_mutex_unlock(&s->rpool_lock);
+	return r;
+}

@@ -255,6 +255,18 @@ struct thinsnap_counts {
 THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 				 struct thinsnap_error *reterr);
 
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_status;
+
+/*
+ * The status of the snapshotter's pool (mode, needs_check, data and metadata space), as
+ * thinsnap_pool_status() reads it: one status ioctl on the readers' pool handle, no journal
+ * lock, never behind a pool change (at most behind another reader's thin_ls); cheap enough
+ * for a monitoring scrape.
+ */
+THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+				 struct thinsnap_error *reterr);
+
 #ifdef __cplusplus
 }
 #endif
