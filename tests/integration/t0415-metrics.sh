@@ -133,6 +133,15 @@ assert_eq "$(grep -c '^thinsnapd_grpc_errors_total{' "$T/metrics")" 1 "error ser
 sum=$(metric 'thinsnapd_grpc_request_duration_seconds_sum{method="Prepare"}')
 awk -v s="$sum" 'BEGIN { exit !(s > 0 && s < 120) }' || fail "Prepare latency sum '$sum'"
 
+# Figures (not asserted): mean latency per method in this run, and one scrape's time.
+for m in Prepare Mounts Commit View Usage Stat Remove; do
+	awk -v m="$m" -v s="$(metric "thinsnapd_grpc_request_duration_seconds_sum{method=\"$m\"}")" \
+		-v n="$(metric "thinsnapd_grpc_request_duration_seconds_count{method=\"$m\"}")" \
+		'BEGIN { printf "latency %s: %.1f ms mean of %d\n", m, 1000 * s / n, n }'
+done
+curl -sS -o /dev/null -w 'scrape: %{size_download} bytes in %{time_total} s\n' \
+	--unix-socket "$T/run/m/metrics.sock" http://localhost/metrics
+
 # Pool gauges against the command's view of the same pool (nothing changes in between).
 ok ts pool status --json > "$T/status.json"
 for pair in data_used_bytes=.data.used_bytes data_total_bytes=.data.total_bytes \
