@@ -3,7 +3,8 @@
 # an HTTP/2 client), then a scrape whose call counts, NotFound error and latency histograms
 # match what was done, whose pool gauges match `thinsnap pool status --json` and whose
 # snapshots by kind match `thinsnap ls`. Usage returns exclusive bytes: a child that wrote
-# 8 MiB on a parent holding 24 MiB reports about 8 MiB; a fresh view about nothing.
+# 8 MiB on a parent holding 24 MiB reports about 8 MiB; a fresh view about nothing; 4 MiB
+# more show a second later (the walk of the pool's mappings is reused for up to a second).
 . "$(dirname "$0")/lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
@@ -78,7 +79,7 @@ write_mib() { # DEVICE MIB FILE
 	umount "$T/mnt"
 }
 
-# Known calls: Prepare 2, Mounts 2, Commit 1, View 1, Usage 3, Stat 2 (one NotFound), Remove 1.
+# Known calls: Prepare 2, Mounts 3, Commit 1, View 1, Usage 6, Stat 2 (one NotFound), Remove 1.
 expect 0 Prepare 2=base
 expect 0 Mounts 2=base
 write_mib "$(device)" 24 parent-data
@@ -103,6 +104,30 @@ parent=$(varint 1)
 echo "usage base-v1: ${parent:-0} bytes exclusive"
 [ "${parent:-0}" -lt $((24 * MIB)) ] || fail "the parent's blocks are shared with its child"
 
+# One thin_ls walk serves Usage for up to a second (no create or delete in between): a new
+# write shows once that second is over; calls within it take no walk.
+expect 0 Mounts 2=child
+write_mib "$(device)" 4 more-data
+sleep 1.1
+expect 0 Usage 2=child
+child2=$(varint 1)
+echo "usage child after 4 MiB more: $child2 bytes exclusive"
+# Twice more at once (curl starts slowly in the VM): one call walks the pool, the other
+# waits for it and reuses the walk (the daemon's debug log has their times).
+for i in 1 2; do
+	curl -sS --unix-socket "$T/run/d.sock" --http2-prior-knowledge \
+		-H 'content-type: application/grpc' -H 'te: trailers' --data-binary @"$T/req" \
+		-D "$T/hdr$i" -o "$T/resp$i" \
+		http://localhost/containerd.services.snapshots.v1.Snapshots/Usage &
+	pids[i]=$!
+done
+wait "${pids[1]}" "${pids[2]}"
+assert_eq "$(cat "$T/hdr1" "$T/hdr2" | tr -d '\r' | grep -c '^grpc-status: 0$')" 2 "two Usage replies"
+cmp "$T/resp1" "$T/resp2" || fail "two Usage calls at once differ"
+grep -F 'Usage: ok' "$T/d.log" | tail -n 2
+[ "$child2" -ge $((12 * MIB)) ] || fail "child's exclusive bytes $child2 after 12 MiB written"
+[ "$child2" -le $((16 * MIB)) ] || fail "child's exclusive bytes $child2: not about 12 MiB"
+
 expect 5 Stat 2=nosuch
 expect 0 Stat 2=child
 expect 0 Remove 2=look
@@ -117,7 +142,7 @@ metric() {
 	awk -v k="$1" '$1 == k { n++; v = $2 } END { if (n != 1) exit 1; print v }' \
 		"$T/metrics" || echo "series '$1' missing or repeated"
 }
-for pair in Prepare=2 Mounts=2 Commit=1 View=1 Usage=3 Stat=2 Remove=1 Update=0 List=0 Cleanup=0; do
+for pair in Prepare=2 Mounts=3 Commit=1 View=1 Usage=6 Stat=2 Remove=1 Update=0 List=0 Cleanup=0; do
 	m=${pair%=*} want=${pair#*=}
 	assert_eq "$(metric "thinsnapd_grpc_requests_total{method=\"$m\"}")" "$want" "$m calls"
 	assert_eq "$(metric "thinsnapd_grpc_request_duration_seconds_count{method=\"$m\"}")" \
