@@ -25,6 +25,7 @@ static const char *const file_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_BASE_SIZE] = "base_image_size",
 	[THINSNAP_CONFIG_FS_TYPE] = "fs_type",
 	[THINSNAP_CONFIG_FS_OPTIONS] = "fs_options",
+	[THINSNAP_CONFIG_METRICS_ADDRESS] = "metrics_address",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "async_remove",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "discard_blocks",
 	[THINSNAP_CONFIG_MIN_FREE_DATA] = "min_free_data_percent",
@@ -42,6 +43,7 @@ static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_BASE_SIZE] = "THINSNAP_BASE_IMAGE_SIZE",
 	[THINSNAP_CONFIG_FS_TYPE] = "THINSNAP_FS_TYPE",
 	[THINSNAP_CONFIG_FS_OPTIONS] = "THINSNAP_FS_OPTIONS",
+	[THINSNAP_CONFIG_METRICS_ADDRESS] = "THINSNAP_METRICS_ADDRESS",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "THINSNAP_ASYNC_REMOVE",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "THINSNAP_DISCARD_BLOCKS",
 	[THINSNAP_CONFIG_MIN_FREE_DATA] = "THINSNAP_MIN_FREE_DATA_PERCENT",
@@ -67,6 +69,7 @@ int thinsnap_config_init(struct thinsnap_config *c)
 	c->pool_name = strdup(THINSNAP_CONFIG_DEFAULT_POOL);
 	c->fs_type = strdup(THINSNAP_CONFIG_DEFAULT_FS_TYPE);
 	c->fs_options = strdup("");
+	c->metrics_address = strdup("");
 	c->base_size_bytes = THINSNAP_CONFIG_DEFAULT_BASE_SIZE;
 	c->min_free_data_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
 	c->min_free_metadata_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
@@ -74,7 +77,8 @@ int thinsnap_config_init(struct thinsnap_config *c)
 	c->autogrow_percent = THINSNAP_CONFIG_DEFAULT_AUTOGROW_PERCENT;
 	c->monitor_interval_s = THINSNAP_CONFIG_DEFAULT_MONITOR_INTERVAL;
 	c->warn_margin_percent = THINSNAP_CONFIG_DEFAULT_WARN_MARGIN;
-	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options) {
+	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options ||
+	    !c->metrics_address) {
 		thinsnap_config_clear(c);
 		return -ENOMEM;
 	}
@@ -89,7 +93,8 @@ void thinsnap_config_clear(struct thinsnap_config *c)
 	free(c->pool_name);
 	free(c->fs_type);
 	free(c->fs_options);
-	c->state_dir = c->pool_name = c->fs_type = c->fs_options = NULL;
+	free(c->metrics_address);
+	c->state_dir = c->pool_name = c->fs_type = c->fs_options = c->metrics_address = NULL;
 }
 
 int thinsnap_config_parse_bool(const char *s, bool *ret)
@@ -185,7 +190,8 @@ int thinsnap_config_parse_size(const char *s, uint64_t *ret_bytes)
 static bool is_string_key(enum thinsnap_config_key key)
 {
 	return key == THINSNAP_CONFIG_STATE_DIR || key == THINSNAP_CONFIG_POOL_NAME ||
-	       key == THINSNAP_CONFIG_FS_TYPE || key == THINSNAP_CONFIG_FS_OPTIONS;
+	       key == THINSNAP_CONFIG_FS_TYPE || key == THINSNAP_CONFIG_FS_OPTIONS ||
+	       key == THINSNAP_CONFIG_METRICS_ADDRESS;
 }
 
 static bool is_bool_key(enum thinsnap_config_key key)
@@ -261,6 +267,8 @@ static char **string_slot(struct thinsnap_config *c, enum thinsnap_config_key ke
 		return &c->fs_type;
 	case THINSNAP_CONFIG_FS_OPTIONS:
 		return &c->fs_options;
+	case THINSNAP_CONFIG_METRICS_ADDRESS:
+		return &c->metrics_address;
 	default:
 		return NULL;
 	}
@@ -290,8 +298,8 @@ static unsigned *number_slot(struct thinsnap_config *c, enum thinsnap_config_key
 /* Checks a string value; returns a reason or NULL. */
 static const char *check_string(enum thinsnap_config_key key, const char *value)
 {
-	if (key == THINSNAP_CONFIG_FS_OPTIONS)
-		return NULL;
+	if (key == THINSNAP_CONFIG_FS_OPTIONS || key == THINSNAP_CONFIG_METRICS_ADDRESS)
+		return NULL; /* empty = none; thinsnapd checks the address */
 	if (value[0] == '\0')
 		return "must not be empty";
 	if (key == THINSNAP_CONFIG_POOL_NAME && (strchr(value, '/') || strlen(value) > 127))

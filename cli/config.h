@@ -39,6 +39,8 @@ enum thinsnap_config_key {
 	THINSNAP_CONFIG_FS_OPTIONS,   /* fs_options, THINSNAP_FS_OPTIONS */
 	THINSNAP_CONFIG_ASYNC_REMOVE, /* async_remove, THINSNAP_ASYNC_REMOVE */
 	THINSNAP_CONFIG_DISCARD_BLOCKS, /* discard_blocks, THINSNAP_DISCARD_BLOCKS */
+	/* metrics_address, THINSNAP_METRICS_ADDRESS, thinsnapd --metrics-address: "" = off */
+	THINSNAP_CONFIG_METRICS_ADDRESS,
 	/* min_free_data_percent, THINSNAP_MIN_FREE_DATA_PERCENT */
 	THINSNAP_CONFIG_MIN_FREE_DATA,
 	/* min_free_metadata_percent, THINSNAP_MIN_FREE_METADATA_PERCENT */
@@ -59,6 +61,8 @@ struct thinsnap_config {
 	uint64_t base_size_bytes;
 	char *fs_type;
 	char *fs_options; /* "" when unset */
+	/* thinsnapd's Prometheus endpoint, "" when unset (off) */
+	char *metrics_address;
 	bool async_remove;
 	bool discard_blocks;
 	/* space floors in percent, 0..100; 0 = no floor (thinsnap_options wants -1 then) */
@@ -93,7 +97,8 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
  * Parses a config file's text (len bytes, NUL not required). Accepted: comments, blank lines,
  * `version = N`, the tables [thinsnap] and [plugins."io.containerd.snapshotter.v1.devmapper"]
  * (or keys before any table), keys pool_name, root_path, base_image_size (size string or
- * integer bytes), async_remove, discard_blocks, fs_type, fs_options, min_free_data_percent and
+ * integer bytes), async_remove, discard_blocks, fs_type, fs_options, metrics_address (thinsnapd
+ * only: "unix:/PATH", "127.0.0.1:PORT", "[::1]:PORT"), min_free_data_percent and
  * min_free_metadata_percent (integers 0..100, 0 = no floor), thinsnapd's monitor keys
  * autogrow_threshold_percent, autogrow_percent, space_warning_margin_percent (0..100),
  * autogrow_max_size (a size, 0 = no cap) and monitor_interval (1..86400 s); basic and literal
@@ -110,7 +115,7 @@ int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,
 
 /*
  * Applies THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE,
- * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS,
+ * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_METRICS_ADDRESS,
  * THINSNAP_MIN_FREE_DATA_PERCENT, THINSNAP_MIN_FREE_METADATA_PERCENT and the monitor's
  * THINSNAP_AUTOGROW_THRESHOLD_PERCENT, THINSNAP_AUTOGROW_PERCENT, THINSNAP_AUTOGROW_MAX_SIZE,
  * THINSNAP_MONITOR_INTERVAL, THINSNAP_SPACE_WARNING_MARGIN_PERCENT from envp

@@ -29,6 +29,9 @@
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
 #define DEFAULT_MIN_FREE  10 /* percent of data and of metadata space */
+/* How long a thin_ls walk of the pool serves usage_detail (the kernel commits its metadata,
+ * which thin_ls reads, about once a second anyway). */
+#define USAGE_CACHE_NS    1000000000
 /* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
 #define INTERNAL_PREFIX   "\x1fthinsnap/"
 
@@ -52,6 +55,12 @@ struct thinsnap_snapshotter {
 	pthread_mutex_t rpool_lock;
 	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
 	pthread_mutex_t event_lock;
+	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS while the pool's
+	 * transaction id stays the same (usage_cache_ns 0: none). */
+	struct thinsnap_pool_thin_usage *usage_cache;
+	size_t n_usage_cache;
+	int64_t usage_cache_ns; /* CLOCK_MONOTONIC */
+	uint64_t usage_cache_tid;
 	struct thinsnap_meta *meta;
 	uint64_t tid; /* the pool's transaction id as this handle last set it */
 	char *base_key;
@@ -105,12 +114,17 @@ static void logf_(struct thinsnap_snapshotter *s, enum thinsnap_log_level level,
 	s->log(s->log_userdata, level, buf);
 }
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	(void)clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
 }
 
 const char *thinsnap_kind_name(enum thinsnap_kind kind)
@@ -1032,6 +1046,7 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	free(s->fs_type);
 	free(s->fs_options);
 	free(s->base_key);
+	free(s->usage_cache);
 	free(s);
 }
 
@@ -1773,6 +1788,46 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
+/*
+ * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
+ * younger than USAGE_CACHE_NS and no pool change happened since (creates and deletes move the
+ * transaction id), so a caller asking key by key (containerd's Usage) walks the pool once.
+ */
+static int thin_usage_cached(struct thinsnap_snapshotter *s,
+			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
+			     struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_thin_usage *copy;
+	struct thinsnap_pool_status st;
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	int r;
+
+	r = thinsnap_pool_status(s->rpool, &st, reterr);
+	if (r < 0)
+		return r;
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
+	    st.transaction_id != s->usage_cache_tid) {
+		struct thinsnap_pool_thin_usage *pu = NULL;
+		size_t n = 0;
+		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
+		if (r < 0)
+			return r;
+		free(s->usage_cache);
+		s->usage_cache = pu;
+		s->n_usage_cache = n;
+		s->usage_cache_ns = now;
+		s->usage_cache_tid = st.transaction_id;
+	}
+	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
+	if (!copy)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (s->n_usage_cache)
+		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
+	*ret_usage = copy;
+	*ret_n = s->n_usage_cache;
+	return 0;
+}
+
 int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
 			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
 {
@@ -1811,7 +1866,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thinsnap_pool_thin_usage(s->rpool, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
@@ -2310,4 +2365,21 @@ int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr,
 			return r;
 	}
 	return thinsnap_pool_wait_event(s->epool, event_nr, timeout_ms, reterr);
+}
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thinsnap_pool_status(s->rpool, ret, reterr)
+		     : thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	pthread_mutex_unlock(&s->rpool_lock);
+	return r;
 }

@@ -200,8 +200,10 @@ struct thinsnap_usage_detail {
 /*
  * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
  * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
- * so ask for many keys at once). -ENOENT if any key is absent; -EAGAIN if another reader
- * holds the pool's metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
+ * so ask for many keys at once). One walk serves the handle's calls for up to a second while
+ * no snapshot is created or deleted (the kernel commits the metadata thin_ls reads about once
+ * a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
+ * metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
  */
 THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
 				       size_t n_keys, struct thinsnap_usage_detail *ret,
@@ -296,6 +298,17 @@ THINSNAP_API int thinsnap_autogrow(struct thinsnap_snapshotter *s,
  */
 THINSNAP_API int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr,
 					  int timeout_ms, struct thinsnap_error *reterr);
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_status;
+
+/*
+ * The status of the snapshotter's pool (mode, needs_check, data and metadata space), as
+ * thinsnap_pool_status() reads it: one status ioctl on the readers' pool handle, no journal
+ * lock, never behind a pool change (at most behind another reader's thin_ls); cheap enough
+ * for a monitoring scrape.
+ */
+THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+				 struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }

@@ -300,6 +300,27 @@ static void test_min_free(void **state)
 	thinsnap_config_clear(&c);
 }
 
+/* thinsnapd's metrics_address: a string, empty by default (off), env over file. */
+static void test_metrics_address(void **state)
+{
+	static const char text[] = "[thinsnap]\nmetrics_address = \"unix:/run/m.sock\"\n";
+	char *env[] = { "THINSNAP_METRICS_ADDRESS=127.0.0.1:9100", NULL };
+	struct thinsnap_config c;
+	struct thinsnap_error e = { 0 };
+	(void)state;
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_string_equal(c.metrics_address, "");
+	assert_string_equal(thinsnap_config_key_name(THINSNAP_CONFIG_METRICS_ADDRESS),
+			    "metrics_address");
+	assert_int_equal(thinsnap_config_parse(&c, NULL, text, strlen(text), &e), 0);
+	assert_string_equal(c.metrics_address, "unix:/run/m.sock");
+	assert_int_equal(thinsnap_config_apply_env(&c, env, &e), 0);
+	assert_string_equal(c.metrics_address, "127.0.0.1:9100");
+	assert_int_equal(c.source[THINSNAP_CONFIG_METRICS_ADDRESS], THINSNAP_CONFIG_ENV);
+	thinsnap_config_clear(&c);
+}
+
 static void test_monitor_keys(void **state)
 {
 	static const char text[] = "[thinsnap]\nautogrow_threshold_percent = 70\n"
@@ -454,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_nul_and_name),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_min_free),
+		cmocka_unit_test(test_metrics_address),
 		cmocka_unit_test(test_monitor_keys),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_load_file),
