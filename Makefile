@@ -121,6 +121,8 @@ $(R)/thinsnap: $(CLI_OBJS_R) $(R)/libthinsnap.a
 TEST_EXTRA_test-cli-config := cli/config.c
 TEST_EXTRA_test-cli-args   := cli/args.c
 TEST_EXTRA_test-cli-format := cli/format.c
+# daemon/metrics.c needs no generated protobuf code: its test compiles it in.
+TEST_EXTRA_test-daemon-metrics := daemon/metrics.c daemon/log.c
 TEST_LDFLAGS_test-cli-format := $(CLI_LIBS)
 FUZZ_EXTRA_fuzz-cli-config := cli/config.c
 

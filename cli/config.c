@@ -25,10 +25,16 @@ static const char *const file_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_BASE_SIZE] = "base_image_size",
 	[THINSNAP_CONFIG_FS_TYPE] = "fs_type",
 	[THINSNAP_CONFIG_FS_OPTIONS] = "fs_options",
+	[THINSNAP_CONFIG_METRICS_ADDRESS] = "metrics_address",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "async_remove",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "discard_blocks",
 	[THINSNAP_CONFIG_MIN_FREE_DATA] = "min_free_data_percent",
 	[THINSNAP_CONFIG_MIN_FREE_METADATA] = "min_free_metadata_percent",
+	[THINSNAP_CONFIG_AUTOGROW_THRESHOLD] = "autogrow_threshold_percent",
+	[THINSNAP_CONFIG_AUTOGROW_PERCENT] = "autogrow_percent",
+	[THINSNAP_CONFIG_AUTOGROW_MAX_SIZE] = "autogrow_max_size",
+	[THINSNAP_CONFIG_MONITOR_INTERVAL] = "monitor_interval",
+	[THINSNAP_CONFIG_WARN_MARGIN] = "space_warning_margin_percent",
 };
 
 static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
@@ -37,10 +43,16 @@ static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_BASE_SIZE] = "THINSNAP_BASE_IMAGE_SIZE",
 	[THINSNAP_CONFIG_FS_TYPE] = "THINSNAP_FS_TYPE",
 	[THINSNAP_CONFIG_FS_OPTIONS] = "THINSNAP_FS_OPTIONS",
+	[THINSNAP_CONFIG_METRICS_ADDRESS] = "THINSNAP_METRICS_ADDRESS",
 	[THINSNAP_CONFIG_ASYNC_REMOVE] = "THINSNAP_ASYNC_REMOVE",
 	[THINSNAP_CONFIG_DISCARD_BLOCKS] = "THINSNAP_DISCARD_BLOCKS",
 	[THINSNAP_CONFIG_MIN_FREE_DATA] = "THINSNAP_MIN_FREE_DATA_PERCENT",
 	[THINSNAP_CONFIG_MIN_FREE_METADATA] = "THINSNAP_MIN_FREE_METADATA_PERCENT",
+	[THINSNAP_CONFIG_AUTOGROW_THRESHOLD] = "THINSNAP_AUTOGROW_THRESHOLD_PERCENT",
+	[THINSNAP_CONFIG_AUTOGROW_PERCENT] = "THINSNAP_AUTOGROW_PERCENT",
+	[THINSNAP_CONFIG_AUTOGROW_MAX_SIZE] = "THINSNAP_AUTOGROW_MAX_SIZE",
+	[THINSNAP_CONFIG_MONITOR_INTERVAL] = "THINSNAP_MONITOR_INTERVAL",
+	[THINSNAP_CONFIG_WARN_MARGIN] = "THINSNAP_SPACE_WARNING_MARGIN_PERCENT",
 };
 
 const char *thinsnap_config_key_name(enum thinsnap_config_key key)
@@ -57,10 +69,16 @@ int thinsnap_config_init(struct thinsnap_config *c)
 	c->pool_name = strdup(THINSNAP_CONFIG_DEFAULT_POOL);
 	c->fs_type = strdup(THINSNAP_CONFIG_DEFAULT_FS_TYPE);
 	c->fs_options = strdup("");
+	c->metrics_address = strdup("");
 	c->base_size_bytes = THINSNAP_CONFIG_DEFAULT_BASE_SIZE;
 	c->min_free_data_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
 	c->min_free_metadata_percent = THINSNAP_CONFIG_DEFAULT_MIN_FREE;
-	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options) {
+	c->autogrow_threshold_percent = THINSNAP_CONFIG_DEFAULT_AUTOGROW_THRESHOLD;
+	c->autogrow_percent = THINSNAP_CONFIG_DEFAULT_AUTOGROW_PERCENT;
+	c->monitor_interval_s = THINSNAP_CONFIG_DEFAULT_MONITOR_INTERVAL;
+	c->warn_margin_percent = THINSNAP_CONFIG_DEFAULT_WARN_MARGIN;
+	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options ||
+	    !c->metrics_address) {
 		thinsnap_config_clear(c);
 		return -ENOMEM;
 	}
@@ -75,7 +93,8 @@ void thinsnap_config_clear(struct thinsnap_config *c)
 	free(c->pool_name);
 	free(c->fs_type);
 	free(c->fs_options);
-	c->state_dir = c->pool_name = c->fs_type = c->fs_options = NULL;
+	free(c->metrics_address);
+	c->state_dir = c->pool_name = c->fs_type = c->fs_options = c->metrics_address = NULL;
 }
 
 int thinsnap_config_parse_bool(const char *s, bool *ret)
@@ -171,7 +190,8 @@ int thinsnap_config_parse_size(const char *s, uint64_t *ret_bytes)
 static bool is_string_key(enum thinsnap_config_key key)
 {
 	return key == THINSNAP_CONFIG_STATE_DIR || key == THINSNAP_CONFIG_POOL_NAME ||
-	       key == THINSNAP_CONFIG_FS_TYPE || key == THINSNAP_CONFIG_FS_OPTIONS;
+	       key == THINSNAP_CONFIG_FS_TYPE || key == THINSNAP_CONFIG_FS_OPTIONS ||
+	       key == THINSNAP_CONFIG_METRICS_ADDRESS;
 }
 
 static bool is_bool_key(enum thinsnap_config_key key)
@@ -181,7 +201,38 @@ static bool is_bool_key(enum thinsnap_config_key key)
 
 static bool is_percent_key(enum thinsnap_config_key key)
 {
-	return key == THINSNAP_CONFIG_MIN_FREE_DATA || key == THINSNAP_CONFIG_MIN_FREE_METADATA;
+	return key == THINSNAP_CONFIG_MIN_FREE_DATA || key == THINSNAP_CONFIG_MIN_FREE_METADATA ||
+	       key == THINSNAP_CONFIG_AUTOGROW_THRESHOLD ||
+	       key == THINSNAP_CONFIG_AUTOGROW_PERCENT || key == THINSNAP_CONFIG_WARN_MARGIN;
+}
+
+/* monitor_interval: whole seconds, 1 to a day. */
+static int parse_seconds(const char *s, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (!is_digit(*s))
+		return -EINVAL;
+	for (; is_digit(*s); s++) {
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > 86400)
+			return -ERANGE;
+	}
+	if (*s || v == 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* autogrow_max_size: a size, or 0 for no cap. */
+static int parse_cap(const char *s, uint64_t *ret)
+{
+	if (strcmp(s, "0") == 0) {
+		*ret = 0;
+		return 0;
+	}
+	int r = thinsnap_config_parse_size(s, ret);
+	return r < 0 ? r : *ret == 0 ? -EINVAL : 0;
 }
 
 /* A decimal 0..100, an optional '%' after it. */
@@ -216,6 +267,29 @@ static char **string_slot(struct thinsnap_config *c, enum thinsnap_config_key ke
 		return &c->fs_type;
 	case THINSNAP_CONFIG_FS_OPTIONS:
 		return &c->fs_options;
+	case THINSNAP_CONFIG_METRICS_ADDRESS:
+		return &c->metrics_address;
+	default:
+		return NULL;
+	}
+}
+
+/* The percentages and the monitor interval. */
+static unsigned *number_slot(struct thinsnap_config *c, enum thinsnap_config_key key)
+{
+	switch (key) {
+	case THINSNAP_CONFIG_MIN_FREE_DATA:
+		return &c->min_free_data_percent;
+	case THINSNAP_CONFIG_MIN_FREE_METADATA:
+		return &c->min_free_metadata_percent;
+	case THINSNAP_CONFIG_AUTOGROW_THRESHOLD:
+		return &c->autogrow_threshold_percent;
+	case THINSNAP_CONFIG_AUTOGROW_PERCENT:
+		return &c->autogrow_percent;
+	case THINSNAP_CONFIG_MONITOR_INTERVAL:
+		return &c->monitor_interval_s;
+	case THINSNAP_CONFIG_WARN_MARGIN:
+		return &c->warn_margin_percent;
 	default:
 		return NULL;
 	}
@@ -224,8 +298,8 @@ static char **string_slot(struct thinsnap_config *c, enum thinsnap_config_key ke
 /* Checks a string value; returns a reason or NULL. */
 static const char *check_string(enum thinsnap_config_key key, const char *value)
 {
-	if (key == THINSNAP_CONFIG_FS_OPTIONS)
-		return NULL;
+	if (key == THINSNAP_CONFIG_FS_OPTIONS || key == THINSNAP_CONFIG_METRICS_ADDRESS)
+		return NULL; /* empty = none; thinsnapd checks the address */
 	if (value[0] == '\0')
 		return "must not be empty";
 	if (key == THINSNAP_CONFIG_POOL_NAME && (strchr(value, '/') || strlen(value) > 127))
@@ -258,6 +332,16 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 		if (r < 0)
 			return thinsnap_error_setf(
 				reterr, -EINVAL, "%s: bad percentage '%s' (0 to 100)", name, value);
+	} else if (key == THINSNAP_CONFIG_MONITOR_INTERVAL) {
+		if (parse_seconds(value, &pct) < 0)
+			return thinsnap_error_setf(reterr, -EINVAL,
+						   "%s: bad interval '%s' (1 to 86400 seconds)",
+						   name, value);
+	} else if (key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE) {
+		r = parse_cap(value, &size);
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "%s: bad size '%s' (0 = no cap)",
+						   name, value);
 	} else {
 		r = thinsnap_config_parse_size(value, &size);
 		if (r < 0 || size == 0)
@@ -277,10 +361,10 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 		c->async_remove = b;
 	} else if (key == THINSNAP_CONFIG_DISCARD_BLOCKS) {
 		c->discard_blocks = b;
-	} else if (key == THINSNAP_CONFIG_MIN_FREE_DATA) {
-		c->min_free_data_percent = pct;
-	} else if (key == THINSNAP_CONFIG_MIN_FREE_METADATA) {
-		c->min_free_metadata_percent = pct;
+	} else if (number_slot(c, key)) {
+		*number_slot(c, key) = pct;
+	} else if (key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE) {
+		c->autogrow_max_size_bytes = size;
 	} else {
 		c->base_size_bytes = size;
 	}
@@ -681,11 +765,17 @@ static int apply_value(struct parser *ps, struct thinsnap_config *c, enum thinsn
 			return perr(ps, "'%s' must be 0 to 100", file_keys[key]);
 		text = num;
 	}
-	if (key == THINSNAP_CONFIG_BASE_SIZE) {
+	if (key == THINSNAP_CONFIG_MONITOR_INTERVAL) {
+		if (type != V_INTEGER)
+			return perr(ps, "'%s' must be an integer", file_keys[key]);
+		(void)snprintf(num, sizeof(num), "%lld", (long long)iv);
+		text = num;
+	}
+	if (key == THINSNAP_CONFIG_BASE_SIZE || key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE) {
 		if (type == V_BOOL)
 			return perr(ps, "'%s' must be a size string or an integer", file_keys[key]);
 		if (type == V_INTEGER) {
-			if (iv <= 0)
+			if (iv < 0 || (iv == 0 && key == THINSNAP_CONFIG_BASE_SIZE))
 				return perr(ps, "'%s' must be positive", file_keys[key]);
 			(void)snprintf(num, sizeof(num), "%lld", (long long)iv);
 			text = num;

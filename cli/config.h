@@ -11,12 +11,17 @@
 
 #include <thinsnap/error.h>
 
-#define THINSNAP_CONFIG_DEFAULT_STATE_DIR "/var/lib/thinsnap"
-#define THINSNAP_CONFIG_DEFAULT_POOL      "thinsnap-pool"
-#define THINSNAP_CONFIG_DEFAULT_FILE      "/etc/thinsnap/config.toml"
-#define THINSNAP_CONFIG_DEFAULT_FS_TYPE   "ext4"
-#define THINSNAP_CONFIG_DEFAULT_BASE_SIZE (10ull << 30)
-#define THINSNAP_CONFIG_DEFAULT_MIN_FREE  10 /* percent */
+#define THINSNAP_CONFIG_DEFAULT_STATE_DIR          "/var/lib/thinsnap"
+#define THINSNAP_CONFIG_DEFAULT_POOL               "thinsnap-pool"
+#define THINSNAP_CONFIG_DEFAULT_FILE               "/etc/thinsnap/config.toml"
+#define THINSNAP_CONFIG_DEFAULT_FS_TYPE            "ext4"
+#define THINSNAP_CONFIG_DEFAULT_BASE_SIZE          (10ull << 30)
+#define THINSNAP_CONFIG_DEFAULT_MIN_FREE           10 /* percent */
+/* thinsnapd's pool monitor and auto-grow (lvm's thin_pool_autoextend_threshold/_percent) */
+#define THINSNAP_CONFIG_DEFAULT_AUTOGROW_THRESHOLD 80 /* percent data used; 100 = off */
+#define THINSNAP_CONFIG_DEFAULT_AUTOGROW_PERCENT   20 /* percent of the data size per step */
+#define THINSNAP_CONFIG_DEFAULT_MONITOR_INTERVAL   10 /* seconds */
+#define THINSNAP_CONFIG_DEFAULT_WARN_MARGIN        5  /* percent above a space floor */
 
 /* Where a value came from; a value is only replaced from a source of the same or higher rank. */
 enum thinsnap_config_source {
@@ -34,10 +39,19 @@ enum thinsnap_config_key {
 	THINSNAP_CONFIG_FS_OPTIONS,   /* fs_options, THINSNAP_FS_OPTIONS */
 	THINSNAP_CONFIG_ASYNC_REMOVE, /* async_remove, THINSNAP_ASYNC_REMOVE */
 	THINSNAP_CONFIG_DISCARD_BLOCKS, /* discard_blocks, THINSNAP_DISCARD_BLOCKS */
+	/* metrics_address, THINSNAP_METRICS_ADDRESS, thinsnapd --metrics-address: "" = off */
+	THINSNAP_CONFIG_METRICS_ADDRESS,
 	/* min_free_data_percent, THINSNAP_MIN_FREE_DATA_PERCENT */
 	THINSNAP_CONFIG_MIN_FREE_DATA,
 	/* min_free_metadata_percent, THINSNAP_MIN_FREE_METADATA_PERCENT */
 	THINSNAP_CONFIG_MIN_FREE_METADATA,
+	/* pool monitor (thinsnapd): autogrow_threshold_percent, THINSNAP_AUTOGROW_THRESHOLD_PERCENT */
+	THINSNAP_CONFIG_AUTOGROW_THRESHOLD,
+	THINSNAP_CONFIG_AUTOGROW_PERCENT,  /* autogrow_percent, THINSNAP_AUTOGROW_PERCENT */
+	THINSNAP_CONFIG_AUTOGROW_MAX_SIZE, /* autogrow_max_size, THINSNAP_AUTOGROW_MAX_SIZE */
+	THINSNAP_CONFIG_MONITOR_INTERVAL, /* monitor_interval (seconds), THINSNAP_MONITOR_INTERVAL */
+	/* space_warning_margin_percent, THINSNAP_SPACE_WARNING_MARGIN_PERCENT */
+	THINSNAP_CONFIG_WARN_MARGIN,
 	THINSNAP_CONFIG_N_KEYS,
 };
 
@@ -47,11 +61,22 @@ struct thinsnap_config {
 	uint64_t base_size_bytes;
 	char *fs_type;
 	char *fs_options; /* "" when unset */
+	/* thinsnapd's Prometheus endpoint, "" when unset (off) */
+	char *metrics_address;
 	bool async_remove;
 	bool discard_blocks;
 	/* space floors in percent, 0..100; 0 = no floor (thinsnap_options wants -1 then) */
 	unsigned min_free_data_percent;
 	unsigned min_free_metadata_percent;
+	/* thinsnapd's pool monitor: grow a loop pool's data by autogrow_percent once
+	 * autogrow_threshold_percent of it is used (100 = never), up to autogrow_max_size_bytes
+	 * (0 = the filesystem's free space); warn when free space is within warn_margin_percent
+	 * of a floor; re-read the pool every monitor_interval_s seconds besides its dm events */
+	unsigned autogrow_threshold_percent;
+	unsigned autogrow_percent;
+	uint64_t autogrow_max_size_bytes;
+	unsigned monitor_interval_s;
+	unsigned warn_margin_percent;
 	enum thinsnap_config_source source[THINSNAP_CONFIG_N_KEYS];
 };
 
@@ -72,8 +97,11 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
  * Parses a config file's text (len bytes, NUL not required). Accepted: comments, blank lines,
  * `version = N`, the tables [thinsnap] and [plugins."io.containerd.snapshotter.v1.devmapper"]
  * (or keys before any table), keys pool_name, root_path, base_image_size (size string or
- * integer bytes), async_remove, discard_blocks, fs_type, fs_options, min_free_data_percent and
- * min_free_metadata_percent (integers 0..100, 0 = no floor); basic and literal
+ * integer bytes), async_remove, discard_blocks, fs_type, fs_options, metrics_address (thinsnapd
+ * only: "unix:/PATH", "127.0.0.1:PORT", "[::1]:PORT"), min_free_data_percent and
+ * min_free_metadata_percent (integers 0..100, 0 = no floor), thinsnapd's monitor keys
+ * autogrow_threshold_percent, autogrow_percent, space_warning_margin_percent (0..100),
+ * autogrow_max_size (a size, 0 = no cap) and monitor_interval (1..86400 s); basic and literal
  * strings, integers, booleans. Anything else is -EINVAL with "line N: ..." in reterr.
  * `name` prefixes the message ("NAME: line N: ..."); may be NULL.
  * On failure *c may hold values from earlier lines.
@@ -87,8 +115,10 @@ int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,
 
 /*
  * Applies THINSNAP_STATE_DIR, THINSNAP_POOL, THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE,
- * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS,
- * THINSNAP_MIN_FREE_DATA_PERCENT and THINSNAP_MIN_FREE_METADATA_PERCENT from envp
+ * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_METRICS_ADDRESS,
+ * THINSNAP_MIN_FREE_DATA_PERCENT, THINSNAP_MIN_FREE_METADATA_PERCENT and the monitor's
+ * THINSNAP_AUTOGROW_THRESHOLD_PERCENT, THINSNAP_AUTOGROW_PERCENT, THINSNAP_AUTOGROW_MAX_SIZE,
+ * THINSNAP_MONITOR_INTERVAL, THINSNAP_SPACE_WARNING_MARGIN_PERCENT from envp
  * (a NULL-terminated "NAME=VALUE" array such as environ). Empty values are ignored.
  */
 int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,

@@ -4,7 +4,7 @@
  * `thinsnap pool VERB --state-dir DIR --name NAME` (DIR is the pool's own directory), plus
  * `pool transaction-id` and `pool list-ids`. cli/pool.c routes a pool verb here when it is
  * given --name, or is one of the last two. Kept as the pool branch wrote it (its tests
- * t0002-t0004 drive it).
+ * t0002-t0004 drive it). Sizes take the config file's units (thinsnap_config_parse_size).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,11 +16,10 @@
 #include <string.h>
 
 #include <thinsnap/error.h>
+#include <thinsnap/pool.h>
 
 #include "cli/cli.h"
-
-#if __has_include(<thinsnap/pool.h>)
-#include <thinsnap/pool.h>
+#include "cli/config.h"
 
 struct args {
 	const char *verb; /* "pool create", ... for messages */
@@ -48,49 +47,6 @@ static int fail(const struct args *a, const struct thinsnap_error *e)
 {
 	fprintf(stderr, "thinsnap: %s: %s\n", a->verb, e->msg[0] ? e->msg : "failed");
 	return 1;
-}
-
-/* "4096", "64K", "512M", "1G", "2T" (binary units); -EINVAL if malformed or overflowing. */
-static int parse_size(const char *s, uint64_t *ret)
-{
-	char *end = NULL;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (*end && end[1] && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*ret = (uint64_t)v << shift;
-	return 0;
 }
 
 static int parse_num(const char *s, uint64_t *ret)
@@ -187,17 +143,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->error_if_no_space = true;
 			break;
 		case O_DATA_SIZE:
-			r = parse_size(optarg, &a->data_size);
+			r = thinsnap_config_parse_size(optarg, &a->data_size);
 			a->has_data_size = true;
 			break;
 		case O_META_SIZE:
-			r = parse_size(optarg, &a->metadata_size);
+			r = thinsnap_config_parse_size(optarg, &a->metadata_size);
 			break;
 		case O_BLOCK:
-			r = parse_size(optarg, &a->block_size);
+			r = thinsnap_config_parse_size(optarg, &a->block_size);
 			break;
 		case O_SIZE:
-			r = parse_size(optarg, &a->size);
+			r = thinsnap_config_parse_size(optarg, &a->size);
 			a->has_size = true;
 			break;
 		case O_LOW:
@@ -416,23 +372,3 @@ int thinsnap_cli_thin(int argc, char **argv)
 	thinsnap_pool_free(p);
 	return r < 0 ? fail(&a, &e) : 0;
 }
-
-#else /* no <thinsnap/pool.h> */
-
-int thinsnap_cli_pool_debug(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "thinsnap: pool: this build has no pool support\n");
-	return 1;
-}
-
-int thinsnap_cli_thin(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "thinsnap: thin: this build has no pool support\n");
-	return 1;
-}
-
-#endif

@@ -47,6 +47,11 @@ static const struct {
 	  "  -b, --bytes      sizes in bytes\n" },
 	{ "grow", "pool grow [--metadata] [+]SIZE",
 	  "Grows a loop-file pool's data (or metadata) to SIZE (or by +SIZE).\n" },
+	{ "autogrow", "pool autogrow",
+	  "One auto-grow check, as thinsnapd's monitor makes: if a loop-file pool's data use has\n"
+	  "reached autogrow_threshold_percent, grows its data by autogrow_percent steps up to\n"
+	  "autogrow_max_size, and sets the pool's low-water mark to the threshold. Needs the\n"
+	  "writer lock (not while thinsnapd runs).\n" },
 	{ "destroy", "pool destroy [--force]",
 	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless "
 	  "--force,\n"
@@ -55,7 +60,7 @@ static const struct {
 
 static void pool_usage(FILE *f)
 {
-	fprintf(f, "usage: thinsnap pool create|status|grow|destroy [ARG...]\n\n");
+	fprintf(f, "usage: thinsnap pool create|status|grow|autogrow|destroy [ARG...]\n\n");
 	fprintf(f, "  (low level, bypassing the journal: thinsnap pool VERB --state-dir POOL_DIR "
 		   "--name NAME ...,\n   thinsnap pool transaction-id|list-ids ...)\n");
 	for (size_t i = 0; i < sizeof(subverbs) / sizeof(subverbs[0]); i++)
@@ -376,6 +381,45 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 	return 0;
 }
 
+static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
+{
+	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
+	struct thinsnap_autogrow_opts o = {
+		.threshold_percent = c->cfg.autogrow_threshold_percent,
+		.grow_percent = c->cfg.autogrow_percent,
+		.max_data_size_bytes = c->cfg.autogrow_max_size_bytes,
+	};
+	struct thinsnap_space_report rep;
+	struct thinsnap_error e = { 0 };
+	char from[32], to[32];
+	int r;
+
+	(void)argv;
+	if (argc != 1)
+		return thinsnap_cli_usage_error(c, "no arguments expected");
+	r = thinsnap_cli_open(c, NULL, false, &s);
+	if (r)
+		return r;
+	r = thinsnap_autogrow(s, &o, &rep, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
+	thinsnap_cli_format_size((int64_t)rep.old_data_bytes, false, from, sizeof(from));
+	thinsnap_cli_format_size((int64_t)rep.total_data_bytes, false, to, sizeof(to));
+	if (c->quiet)
+		return 0;
+	if (rep.grown)
+		printf("pool '%s' data grown from %s to %s\n", c->cfg.pool_name, from, to);
+	else if (!rep.loop_backed)
+		printf("pool '%s' is on devices: not grown\n", c->cfg.pool_name);
+	else if (rep.capped)
+		printf("pool '%s' data %.1f%% used of %s, at the auto-grow cap: not grown\n",
+		       c->cfg.pool_name, percent(rep.used_data_bytes, rep.total_data_bytes), to);
+	else
+		printf("pool '%s' data %.1f%% used of %s: not grown\n", c->cfg.pool_name,
+		       percent(rep.used_data_bytes, rep.total_data_bytes), to);
+	return 0;
+}
+
 struct names {
 	char **name, **parent;
 	size_t n, cap;
@@ -588,10 +632,11 @@ static int no_pool_api(struct thinsnap_cli *c, int argc, char **argv)
 	return thinsnap_cli_fail(c, NULL, "this build has no pool support");
 }
 
-#define pool_create  no_pool_api
-#define pool_status  no_pool_api
-#define pool_grow    no_pool_api
-#define pool_destroy no_pool_api
+#define pool_create   no_pool_api
+#define pool_status   no_pool_api
+#define pool_grow     no_pool_api
+#define pool_autogrow no_pool_api
+#define pool_destroy  no_pool_api
 
 #endif
 
@@ -605,6 +650,7 @@ int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv)
 		{ "create", pool_create, "pool create" },
 		{ "status", pool_status, "pool status" },
 		{ "grow", pool_grow, "pool grow" },
+		{ "autogrow", pool_autogrow, "pool autogrow" },
 		{ "destroy", pool_destroy, "pool destroy" },
 	};
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
 
 /* ---- logging (stderr, one line per message) ---- */
@@ -101,3 +102,87 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv);
 /* Asks run() to stop gracefully: no new connections, GOAWAY, finish in-flight calls.
  * Async-signal-safe. */
 void thinsnap_daemon_server_stop(struct thinsnap_daemon_server *srv);
+
+/* ---- the pool monitor (monitor.c): dm events, a timer, auto-grow, space warnings ---- */
+
+struct thinsnap_daemon_monitor_opts {
+	struct thinsnap_autogrow_opts grow; /* threshold >= 100 or 0: no growth, warnings only */
+	unsigned interval_s;                /* re-read the pool at least this often (>= 1) */
+	unsigned warn_margin_percent;       /* warn when free space is within this of a floor */
+};
+
+struct thinsnap_daemon_monitor;
+
+/* Starts the monitor thread on snap (which must outlive it); pool_name is for messages. */
+int thinsnap_daemon_monitor_start(struct thinsnap_snapshotter *snap, const char *pool_name,
+				  const struct thinsnap_daemon_monitor_opts *opts,
+				  struct thinsnap_daemon_monitor **ret);
+/* Stops it (within about 250 ms, or once a running grow finished) and frees it. NULL is fine. */
+void thinsnap_daemon_monitor_stop(struct thinsnap_daemon_monitor *m);
+/* ---- Prometheus metrics (metrics.c) ---- */
+
+struct thinsnap_daemon_metrics;
+
+/* Upper bounds (seconds) of the call latency histogram's buckets, then +Inf. */
+#define THINSNAP_DAEMON_METRICS_BUCKETS \
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+/* A request to the metrics endpoint: at most this many bytes of request line and headers. */
+#define THINSNAP_DAEMON_METRICS_MAX_REQUEST 8192
+
+int thinsnap_daemon_metrics_new(struct thinsnap_daemon_metrics **ret);
+/* Stops the listener thread (if any) and frees. NULL is fine. */
+void thinsnap_daemon_metrics_free(struct thinsnap_daemon_metrics *m);
+
+/* Records one finished call of method (a name thinsnap_daemon_method_name() gives) with its
+ * gRPC status code and duration. Thread-safe. Unknown names are ignored. */
+void thinsnap_daemon_metrics_observe(struct thinsnap_daemon_metrics *m, const char *method,
+				     int code, double seconds);
+
+/* What a scrape reads besides the counters; the has_ flags say which parts were read. */
+struct thinsnap_daemon_gauges {
+	bool has_pool;
+	bool has_counts;
+	struct thinsnap_pool_status pool;
+	struct thinsnap_counts counts;
+};
+
+/* Reads the gauges from the snapshotter (pool status, counts by kind); what fails stays off. */
+void thinsnap_daemon_metrics_read_gauges(struct thinsnap_snapshotter *snap,
+					 struct thinsnap_daemon_gauges *ret);
+
+/* The text exposition format 0.0.4 of the counters and g, into a malloc'd, NUL-terminated
+ * *ret (length *ret_len). -ENOMEM. */
+int thinsnap_daemon_metrics_format(struct thinsnap_daemon_metrics *m,
+				   const struct thinsnap_daemon_gauges *g, char **ret,
+				   size_t *ret_len);
+
+/* gRPC code name as Prometheus labels usually carry it ("NotFound"); "Unknown" past 16. */
+const char *thinsnap_daemon_code_name(int code);
+
+/* A parsed metrics_address: "unix:/path", "127.0.0.1:PORT" (any 127.0.0.0/8),
+ * "localhost:PORT" or "[::1]:PORT". Anything else, including non-loopback addresses, is
+ * -EINVAL with the reason in reterr. */
+struct thinsnap_daemon_metrics_address {
+	int family; /* AF_UNIX, AF_INET or AF_INET6 */
+	char path[108];
+	uint8_t ip[16]; /* network order: 4 bytes for AF_INET */
+	uint16_t port;
+};
+
+int thinsnap_daemon_metrics_parse_address(const char *s,
+					  struct thinsnap_daemon_metrics_address *ret,
+					  struct thinsnap_error *reterr);
+
+/*
+ * Serves GET /metrics (HTTP/1.1, one response per connection, Connection: close) on address
+ * from a thread of its own, reading gauges from snap (NULL: counters only). A client that
+ * sends no complete request within timeout_ms is dropped; requests over
+ * THINSNAP_DAEMON_METRICS_MAX_REQUEST get 400; other paths 404, other methods 405.
+ */
+int thinsnap_daemon_metrics_listen(struct thinsnap_daemon_metrics *m,
+				   struct thinsnap_snapshotter *snap, const char *address,
+				   int timeout_ms, struct thinsnap_error *reterr);
+
+/* Calls finished by the server are recorded in m (NULL: none). */
+void thinsnap_daemon_server_set_metrics(struct thinsnap_daemon_server *srv,
+					struct thinsnap_daemon_metrics *m);

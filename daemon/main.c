@@ -30,7 +30,9 @@
 #define DEFAULT_STATE_DIR "/var/lib/thinsnap"
 #define DEFAULT_POOL      "thinsnap-pool"
 #endif
-#define DEFAULT_ADDRESS "/run/thinsnap/thinsnapd.sock"
+#define DEFAULT_ADDRESS    "/run/thinsnap/thinsnapd.sock"
+/* A metrics client that sends no whole request in this time is dropped. */
+#define METRICS_TIMEOUT_MS 5000
 
 extern char **environ;
 
@@ -48,9 +50,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: thinsnapd [--config FILE] [--state-dir DIR] [--pool NAME] "
 		"[--address SOCKET]\n"
+		"                 [--metrics-address unix:/PATH|127.0.0.1:PORT|[::1]:PORT]\n"
 		"                 [--log-level error|warning|info|debug] [--version] [--help]\n"
 		"Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
-		"for the thinsnap pool NAME (default %s) with state in DIR (default %s).\n",
+		"for the thinsnap pool NAME (default %s) with state in DIR (default %s),\n"
+		"and Prometheus metrics on GET /metrics at the metrics address (default: none).\n",
 		DEFAULT_ADDRESS, DEFAULT_POOL, DEFAULT_STATE_DIR);
 #ifdef THINSNAPD_HAVE_CONFIG
 	fprintf(f,
@@ -83,6 +87,28 @@ static int make_parent(const char *path)
 	}
 	if (mkdir(d, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* Starts the metrics listener (reading gauges from snap); 0, or -errno with the reason logged. */
+static int start_metrics(const char *address, struct thinsnap_snapshotter *snap,
+			 struct thinsnap_daemon_metrics **ret)
+{
+	struct thinsnap_daemon_metrics *m = NULL;
+	struct thinsnap_error e = { 0 };
+	int r = thinsnap_daemon_metrics_new(&m);
+
+	if (r == 0 && strncmp(address, "unix:", 5) == 0)
+		r = make_parent(address + 5);
+	if (r == 0)
+		r = thinsnap_daemon_metrics_listen(m, snap, address, METRICS_TIMEOUT_MS, &e);
+	if (r < 0) {
+		log_error("metrics on '%s': %s", address, e.msg[0] ? e.msg : strerror(-r));
+		thinsnap_daemon_metrics_free(m);
+		return r;
+	}
+	log_info("metrics on %s", address);
+	*ret = m;
 	return 0;
 }
 
@@ -125,6 +151,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "address", required_argument, NULL, 'a' },
+		{ "metrics-address", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -135,7 +162,15 @@ int main(int argc, char **argv)
 		.pool_name = DEFAULT_POOL,
 		.log = thinsnap_daemon_log_lib,
 	};
-	const char *address = DEFAULT_ADDRESS;
+	/* the pool monitor; the config's defaults (cli/config.h) without it */
+	struct thinsnap_daemon_monitor_opts mon = {
+		.grow = { .threshold_percent = 80, .grow_percent = 20 },
+		.interval_s = 10,
+		.warn_margin_percent = 5,
+	};
+	struct thinsnap_daemon_monitor *monitor = NULL;
+	const char *address = DEFAULT_ADDRESS, *metrics_address = NULL;
+	struct thinsnap_daemon_metrics *metrics = NULL;
 	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;
 	struct thinsnap_snapshotter *snap = NULL;
 	struct thinsnap_error err = { 0 };
@@ -156,6 +191,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			address = optarg;
+			break;
+		case 'm':
+			metrics_address = optarg;
 			break;
 		case 'l':
 			if (thinsnap_daemon_log_parse_level(optarg, &level) < 0) {
@@ -195,6 +233,17 @@ int main(int argc, char **argv)
 	opts.fs_options = cfg.fs_options[0] ? cfg.fs_options : NULL;
 	opts.async_remove = cfg.async_remove;
 	opts.discard_blocks = cfg.discard_blocks;
+	opts.min_free_data_percent =
+		cfg.min_free_data_percent ? (int)cfg.min_free_data_percent : -1;
+	opts.min_free_metadata_percent =
+		cfg.min_free_metadata_percent ? (int)cfg.min_free_metadata_percent : -1;
+	mon.grow.threshold_percent = cfg.autogrow_threshold_percent;
+	mon.grow.grow_percent = cfg.autogrow_percent;
+	mon.grow.max_data_size_bytes = cfg.autogrow_max_size_bytes;
+	mon.interval_s = cfg.monitor_interval_s;
+	mon.warn_margin_percent = cfg.warn_margin_percent;
+	if (!metrics_address)
+		metrics_address = cfg.metrics_address;
 #else
 	if (config_file) {
 		fprintf(stderr, "thinsnapd: --config needs the CLI's config module (cli/config.c), "
@@ -206,6 +255,16 @@ int main(int argc, char **argv)
 	if (pool)
 		opts.pool_name = pool;
 #endif
+
+	if (metrics_address && !*metrics_address)
+		metrics_address = NULL;
+	if (metrics_address) {
+		struct thinsnap_daemon_metrics_address ma;
+		if (thinsnap_daemon_metrics_parse_address(metrics_address, &ma, &err) < 0) {
+			log_error("%s", err.msg);
+			return 2;
+		}
+	}
 
 	r = thinsnap_open(&opts, &snap, &err);
 	if (r < 0) {
@@ -228,18 +287,32 @@ int main(int argc, char **argv)
 		thinsnap_free(snap);
 		return 1;
 	}
+	if (metrics_address) {
+		r = start_metrics(metrics_address, snap, &metrics);
+		if (r < 0) {
+			thinsnap_daemon_server_free(the_server);
+			thinsnap_free(snap);
+			return 1;
+		}
+		thinsnap_daemon_server_set_metrics(the_server, metrics);
+	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+	r = thinsnap_daemon_monitor_start(snap, opts.pool_name, &mon, &monitor);
+	if (r < 0)
+		log_error("cannot start the pool monitor: %s", strerror(-r));
 
 	r = thinsnap_daemon_server_run(the_server);
+	thinsnap_daemon_monitor_stop(monitor);
 	if (r < 0)
 		log_error("server failed: %s", strerror(-r));
 	struct thinsnap_daemon_server *srv = the_server;
 	the_server = NULL;
 	thinsnap_daemon_server_free(srv);
+	thinsnap_daemon_metrics_free(metrics);
 	thinsnap_free(snap);
 	log_info("stopped");
 	return r < 0 ? 1 : 0;

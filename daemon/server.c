@@ -79,6 +79,7 @@ struct thinsnap_daemon_server {
 	bool stopping;
 	struct conn *conns;
 	unsigned jobs;
+	struct thinsnap_daemon_metrics *metrics; /* NULL: none */
 };
 
 static void job_free(struct job *j)
@@ -509,6 +510,8 @@ static void finish_job(struct thinsnap_daemon_server *srv, struct job *j)
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (double)(end.tv_sec - j->start.tv_sec) * 1e3 +
 	     (double)(end.tv_nsec - j->start.tv_nsec) / 1e6;
+	thinsnap_daemon_metrics_observe(srv->metrics, thinsnap_daemon_method_name(j->m),
+					j->reply.status, ms / 1e3);
 	if (j->reply.status != 0)
 		log_warning("%s: %s (code %d, %.1f ms)", thinsnap_daemon_method_name(j->m),
 			    j->reply.msg, j->reply.status, ms);
@@ -670,6 +673,12 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv)
 	free(pfds);
 	free(pconns);
 	return r;
+}
+
+void thinsnap_daemon_server_set_metrics(struct thinsnap_daemon_server *srv,
+					struct thinsnap_daemon_metrics *m)
+{
+	srv->metrics = m;
 }
 
 void thinsnap_daemon_server_stop(struct thinsnap_daemon_server *srv)

@@ -498,16 +498,21 @@ static void do_usage(struct thinsnap_snapshotter *snap, const uint8_t *msg, size
 		Containerd__Services__Snapshots__V1__UsageRequest, usage_request, msg, len, reply);
 	Containerd__Services__Snapshots__V1__UsageResponse resp =
 		CONTAINERD__SERVICES__SNAPSHOTS__V1__USAGE_RESPONSE__INIT;
-	struct thinsnap_usage u = { 0 };
+	struct thinsnap_usage_detail u = { 0 };
 	struct thinsnap_error err = { 0 };
+	const char *keys[1];
 	int r;
 
 	if (!req)
 		return;
-	r = thinsnap_usage(snap, req->key, &u, &err);
+	/* The size containerd gets is what removing the snapshot frees (its exclusive blocks,
+	 * from the pool's metadata), not what it maps beyond its parent: a child that wrote
+	 * N bytes shows about N, shared blocks count for nobody. */
+	keys[0] = req->key;
+	r = thinsnap_usage_detail(snap, keys, 1, &u, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
-	resp.size = u.size_bytes;
+	resp.size = u.exclusive_bytes;
 	resp.inodes = u.inodes;
 	reply_message(reply, &resp.base);
 }

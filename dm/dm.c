@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libdevmapper.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -586,9 +587,13 @@ int thinsnap_dm_wait_event(const char *name, uint32_t event_nr, int timeout_ms,
 			   uint32_t *ret_event_nr, struct thinsnap_error *reterr)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	CLEANUP_CLOSE int fd = -EBADF;
 	struct thinsnap_dm_info info;
-	int r;
+	int r = begin(name, reterr); /* libdm makes the control node if it is missing */
 
+	if (r < 0)
+		return r;
+	fd = thinsnap_dm_event_fd_open(); /* < 0: poll the event number instead */
 	for (;;) {
 		r = thinsnap_dm_info(name, &info, reterr);
 		if (r < 0)
@@ -601,10 +606,18 @@ int thinsnap_dm_wait_event(const char *name, uint32_t event_nr, int timeout_ms,
 				*ret_event_nr = info.event_nr;
 			return 0;
 		}
-		if (now_ms() >= deadline)
+		uint64_t now = now_ms();
+		if (now >= deadline)
 			return thinsnap_error_setf(reterr, -ETIMEDOUT,
 						   "dm device '%s': no event in %d ms", name,
 						   timeout_ms);
-		sleep_ms(10);
+		if (fd < 0) {
+			sleep_ms(deadline - now < 10 ? (long)(deadline - now) : 10);
+			continue;
+		}
+		/* armed before the info above, so an event in between still wakes us */
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(deadline - now)) > 0 && thinsnap_dm_event_fd_arm(fd) < 0)
+			(void)close(TAKE_FD(fd));
 	}
 }

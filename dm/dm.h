@@ -101,11 +101,20 @@ int thinsnap_dm_list(char ***ret_names, size_t *ret_n, struct thinsnap_error *re
 void thinsnap_dm_list_free(char **names);
 
 /*
- * Waits until name's event number differs from event_nr or timeout_ms passes (-ETIMEDOUT).
- * Polls the event number (a blocking DM_DEV_WAIT could hang forever); *ret_event_nr is the new one.
+ * Waits until name's event number differs from event_nr or timeout_ms passes (-ETIMEDOUT);
+ * *ret_event_nr is the new one. Sleeps in poll() on a control fd armed with DM_DEV_ARM_POLL
+ * (woken by any dm device's event, then re-checks name's), or where the kernel refuses that,
+ * re-reads the event number every 10 ms. Never a blocking DM_DEV_WAIT, which could hang.
  */
 int thinsnap_dm_wait_event(const char *name, uint32_t event_nr, int timeout_ms,
 			   uint32_t *ret_event_nr, struct thinsnap_error *reterr);
+
+/*
+ * dm/ internal (event.c): an O_CLOEXEC fd on /dev/mapper/control armed for poll() (POLLIN
+ * once any dm event follows the arming), or -errno; re-arm after each wake-up.
+ */
+int thinsnap_dm_event_fd_open(void);
+int thinsnap_dm_event_fd_arm(int fd);
 
 /* --- status lines (pure functions: no libdm, no kernel) --- */
 

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -339,6 +340,20 @@ static uint64_t pool_length_sectors(const struct thinsnap_pool *pool)
 	return s - s % pool->data_block_sectors;
 }
 
+/* The pool's one-target table from *pool, its params in buf. */
+static int pool_table(const struct thinsnap_pool *pool, char *buf, size_t size,
+		      struct thinsnap_dm_table *ret, struct thinsnap_error *reterr)
+{
+	int r = pool_table_params(pool, buf, size);
+
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool table too long");
+	ret->length_sectors = pool_length_sectors(pool);
+	ret->target = "thin-pool";
+	ret->params = buf;
+	return 0;
+}
+
 static int activate_pool(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
 {
 	char params[256];
@@ -346,12 +361,9 @@ static int activate_pool(struct thinsnap_pool *pool, struct thinsnap_error *rete
 	struct thinsnap_dm_info info;
 	int r;
 
-	r = pool_table_params(pool, params, sizeof(params));
+	r = pool_table(pool, params, sizeof(params), &table, reterr);
 	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "pool table too long");
-	table.length_sectors = pool_length_sectors(pool);
-	table.target = "thin-pool";
-	table.params = params;
+		return r;
 	if (table.length_sectors == 0)
 		return thinsnap_error_setf(reterr, -EINVAL,
 					   "pool '%s': data device is smaller than one block",
@@ -1332,17 +1344,43 @@ int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status
 /* --- grow, destroy --- */
 
 /*
+ * Loads the pool's table from *pool (length, low water) and makes it live: reload, then a
+ * noflush suspend and a resume (resumed on every path after the suspend but the injected
+ * fault, which stands for a kill there).
+ */
+static int reload_pool(struct thinsnap_pool *pool, const char *fault, struct thinsnap_error *reterr)
+{
+	struct thinsnap_dm_table table;
+	char params[256];
+	int r;
+
+	r = pool_table(pool, params, sizeof(params), &table, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_dm_reload(pool->name, &table, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_dm_suspend(pool->name, true, reterr);
+	if (r < 0)
+		return r;
+	(void)fault; /* unused outside test builds */
+	r = THINSNAP_FAULT(fault);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "injected fault after the suspend");
+	return thinsnap_dm_resume(pool->name, reterr);
+}
+
+/*
  * Grows a loop-backed pool's data or metadata file to new_size_bytes, refreshes its loop
- * device, reloads the pool table and suspends/resumes it: the kernel takes the new data
- * length from the table and the metadata size from the device (its preresume resizes the
- * metadata space map, and a pool out of metadata space goes back to write mode).
+ * device and reloads the pool: the kernel takes the new data length from the table and the
+ * metadata size from the device (its preresume resizes the metadata space map, and a pool
+ * out of metadata space goes back to write mode).
  */
 static int grow(struct thinsnap_pool *pool, bool metadata, uint64_t new_size_bytes,
 		struct thinsnap_error *reterr)
 {
 	const char *what = metadata ? "metadata" : "data";
-	struct thinsnap_dm_table table;
-	char path[4096], params[256];
+	char path[4096];
 	uint64_t old;
 	struct stat st;
 	int r;
@@ -1372,22 +1410,7 @@ static int grow(struct thinsnap_pool *pool, bool metadata, uint64_t new_size_byt
 					   pool->name, strerror(-r));
 	if (!metadata)
 		pool->data_size_bytes = new_size_bytes;
-	r = pool_table_params(pool, params, sizeof(params));
-	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "pool table too long");
-	table.length_sectors = pool_length_sectors(pool);
-	table.target = "thin-pool";
-	table.params = params;
-	r = thinsnap_dm_reload(pool->name, &table, reterr);
-	if (r < 0)
-		return r;
-	r = thinsnap_dm_suspend(pool->name, true, reterr);
-	if (r < 0)
-		return r;
-	r = THINSNAP_FAULT("pool.grow.after_suspend");
-	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "injected fault after the suspend");
-	r = thinsnap_dm_resume(pool->name, reterr);
+	r = reload_pool(pool, "pool.grow.after_suspend", reterr);
 	if (r < 0)
 		return r;
 	return write_identity(pool, reterr);
@@ -1600,4 +1623,92 @@ int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 					   r == -ENOMEM ? "out of memory"
 							: "unexpected thin_ls output");
 	return 0;
+}
+
+/* --- auto-grow and events --- */
+
+bool thinsnap_pool_loop_backed(const struct thinsnap_pool *pool)
+{
+	return pool && pool->loop;
+}
+
+int thinsnap_pool_grow_limit(struct thinsnap_pool *pool, uint64_t *ret_bytes,
+			     struct thinsnap_error *reterr)
+{
+	struct statvfs vfs;
+	struct stat st;
+	char path[4096];
+
+	if (!pool || !ret_bytes)
+		return thinsnap_error_setf(reterr, -EINVAL, "grow limit: missing argument");
+	if (!pool->loop)
+		return thinsnap_error_setf(reterr, -EOPNOTSUPP,
+					   "pool '%s': only loop-file pools can grow", pool->name);
+	(void)path_in(pool, DATA_FILE, path, sizeof(path));
+	if (stat(path, &st) < 0 || statvfs(path, &vfs) < 0)
+		return thinsnap_error_setf(reterr, -errno, "stat '%s': %m", path);
+	*ret_bytes = (uint64_t)st.st_blocks * 512 + (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return 0;
+}
+
+int thinsnap_pool_set_low_water(struct thinsnap_pool *pool, uint64_t low_water_blocks,
+				struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *params = NULL;
+	struct thinsnap_dm_pool_table t;
+	uint64_t old, live_sectors = 0;
+	int r;
+
+	if (!pool)
+		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
+	if (low_water_blocks > 0 &&
+	    low_water_blocks >= pool_length_sectors(pool) / pool->data_block_sectors)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "pool '%s': low water mark %" PRIu64
+					   " blocks is not below the pool's size",
+					   pool->name, low_water_blocks);
+	r = thinsnap_dm_table(pool->name, false, &live_sectors, NULL, &params, reterr);
+	if (r < 0)
+		return r;
+	if (thinsnap_dm_parse_pool_table(params, &t) < 0)
+		return thinsnap_error_setf(reterr, -EINVAL, "dm device '%s' is not a thin-pool",
+					   pool->name);
+	if (live_sectors > pool_length_sectors(pool))
+		pool->data_size_bytes = live_sectors * 512; /* grown by another handle */
+	if (t.low_water_blocks == low_water_blocks && pool->low_water_blocks == low_water_blocks)
+		return 0;
+	r = check_live_table(pool, reterr); /* refreshes the devices */
+	if (r < 0)
+		return r;
+	old = pool->low_water_blocks;
+	pool->low_water_blocks = low_water_blocks;
+	r = reload_pool(pool, "pool.low_water.after_suspend", reterr);
+	if (r == 0)
+		r = write_identity(pool, reterr);
+	if (r < 0)
+		pool->low_water_blocks = old;
+	return r;
+}
+
+int thinsnap_pool_wait_event(struct thinsnap_pool *pool, uint32_t *event_nr, int timeout_ms,
+			     struct thinsnap_error *reterr)
+{
+	struct thinsnap_error e = { 0 };
+	uint32_t now = 0;
+	int r;
+
+	if (!pool || !event_nr)
+		return thinsnap_error_setf(reterr, -EINVAL, "wait event: missing argument");
+	r = thinsnap_dm_wait_event(pool->name, *event_nr, timeout_ms, &now, &e);
+	if (r == -ETIMEDOUT)
+		return 0;
+	if (r == -ENXIO)
+		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
+	if (r < 0) {
+		if (reterr)
+			*reterr = e;
+		return r;
+	}
+	*event_nr = now;
+	return 1;
 }

@@ -37,6 +37,12 @@ make_unit=$?
 step fuzz-smoke make fuzz-smoke
 scripts/dmrun --timeout "${TEST_VM_TIMEOUT:-4200}" -- scripts/run-integration.sh
 int_rc=$?
+# power cuts kill the VM from the host (tests/power/run.sh): only where the tests run in one
+if [ "$(scripts/dmrun --which)" = vm ]; then
+	step power-cuts env TEST_POWER_CUTS="${TEST_POWER_CUTS:-3}" tests/power/run.sh
+else
+	echo "skip power-cuts: dm-thin is native here, and a native host can't be power-cut"
+fi
 
 read -r up uf < build/unit-summary 2>/dev/null || { up=0; uf=1; }
 read -r ip if is < build/integration-summary 2>/dev/null || { ip=0; if=1; is=0; }

@@ -29,6 +29,9 @@
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
 #define DEFAULT_MIN_FREE  10 /* percent of data and of metadata space */
+/* How long a thin_ls walk of the pool serves usage_detail (the kernel commits its metadata,
+ * which thin_ls reads, about once a second anyway). */
+#define USAGE_CACHE_NS    1000000000
 /* Internal keys start with a byte containerd never sends in practice; walk/stat hide them. */
 #define INTERNAL_PREFIX   "\x1fthinsnap/"
 
@@ -50,6 +53,14 @@ struct thinsnap_snapshotter {
 	struct thinsnap_pool *pool;  /* for writers, under write_lock */
 	struct thinsnap_pool *rpool; /* for readers (usage), under rpool_lock */
 	pthread_mutex_t rpool_lock;
+	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
+	pthread_mutex_t event_lock;
+	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS while the pool's
+	 * transaction id stays the same (usage_cache_ns 0: none). */
+	struct thinsnap_pool_thin_usage *usage_cache;
+	size_t n_usage_cache;
+	int64_t usage_cache_ns; /* CLOCK_MONOTONIC */
+	uint64_t usage_cache_tid;
 	struct thinsnap_meta *meta;
 	uint64_t tid; /* the pool's transaction id as this handle last set it */
 	char *base_key;
@@ -103,12 +114,17 @@ static void logf_(struct thinsnap_snapshotter *s, enum thinsnap_log_level level,
 	s->log(s->log_userdata, level, buf);
 }
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	(void)clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
 }
 
 const char *thinsnap_kind_name(enum thinsnap_kind kind)
@@ -924,11 +940,23 @@ static int dup_opt(const char *v, const char *def, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* A handle on the pool recorded in <state_dir>/pool. */
+static int open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool **ret,
+		     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *pool_dir = NULL;
+
+	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
+		pool_dir = NULL;
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	}
+	return thinsnap_pool_open(s->pool_name, pool_dir, ret, reterr);
+}
+
 int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter **ret,
 		  struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	CLEANUP_FREE char *pool_dir = NULL;
 	int r;
 
 	if (!o || !ret || !o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
@@ -957,6 +985,7 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->rpool_lock, NULL);
+	pthread_mutex_init(&s->event_lock, NULL);
 	pthread_rwlock_init(&s->state_lock, NULL);
 	s->closed = true; /* until everything is open */
 	if (dup_opt(o->state_dir, "", &s->state_dir) < 0 ||
@@ -977,14 +1006,10 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	if (make_base_key(s) < 0)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 
-	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
-		pool_dir = NULL;
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
-	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->pool, reterr);
+	r = open_pool(s, &s->pool, reterr);
 	if (r < 0)
 		return r;
-	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->rpool, reterr);
+	r = open_pool(s, &s->rpool, reterr);
 	if (r < 0)
 		return r;
 	struct thinsnap_meta_open_opts mo = {
@@ -1029,6 +1054,9 @@ void thinsnap_close(struct thinsnap_snapshotter *s)
 	thinsnap_pool_free(TAKE_PTR(s->rpool));
 	pthread_rwlock_unlock(&s->state_lock);
 	pthread_mutex_unlock(&s->write_lock);
+	pthread_mutex_lock(&s->event_lock);
+	thinsnap_pool_free(TAKE_PTR(s->epool));
+	pthread_mutex_unlock(&s->event_lock);
 }
 
 void thinsnap_free(struct thinsnap_snapshotter *s)
@@ -1039,11 +1067,13 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	pthread_rwlock_destroy(&s->state_lock);
 	pthread_mutex_destroy(&s->write_lock);
 	pthread_mutex_destroy(&s->rpool_lock);
+	pthread_mutex_destroy(&s->event_lock);
 	free(s->state_dir);
 	free(s->pool_name);
 	free(s->fs_type);
 	free(s->fs_options);
 	free(s->base_key);
+	free(s->usage_cache);
 	free(s);
 }
 
@@ -1785,6 +1815,46 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
+/*
+ * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
+ * younger than USAGE_CACHE_NS and no pool change happened since (creates and deletes move the
+ * transaction id), so a caller asking key by key (containerd's Usage) walks the pool once.
+ */
+static int thin_usage_cached(struct thinsnap_snapshotter *s,
+			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
+			     struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_thin_usage *copy;
+	struct thinsnap_pool_status st;
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	int r;
+
+	r = thinsnap_pool_status(s->rpool, &st, reterr);
+	if (r < 0)
+		return r;
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
+	    st.transaction_id != s->usage_cache_tid) {
+		struct thinsnap_pool_thin_usage *pu = NULL;
+		size_t n = 0;
+		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
+		if (r < 0)
+			return r;
+		free(s->usage_cache);
+		s->usage_cache = pu;
+		s->n_usage_cache = n;
+		s->usage_cache_ns = now;
+		s->usage_cache_tid = st.transaction_id;
+	}
+	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
+	if (!copy)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (s->n_usage_cache)
+		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
+	*ret_usage = copy;
+	*ret_n = s->n_usage_cache;
+	return 0;
+}
+
 int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
 			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
 {
@@ -1823,7 +1893,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thinsnap_pool_thin_usage(s->rpool, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
@@ -2215,7 +2285,6 @@ static int deactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
 static int repair_pool(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
 {
 	struct reactivate_ctx rc = { .s = s, .reterr = reterr };
-	CLEANUP_FREE char *pool_dir = NULL;
 	struct thinsnap_pool *rp = NULL;
 	int r;
 
@@ -2227,11 +2296,7 @@ static int repair_pool(struct thinsnap_snapshotter *s, struct thinsnap_error *re
 		return r;
 	logf_(s, THINSNAP_LOG_INFO, "repair: pool '%s' checked and re-activated", s->pool_name);
 	/* the readers' handle still names the old loop devices */
-	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
-		pool_dir = NULL;
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
-	r = thinsnap_pool_open(s->pool_name, pool_dir, &rp, reterr);
+	r = open_pool(s, &rp, reterr);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->rpool_lock);
@@ -2360,4 +2425,119 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 	}
 	*ret = c;
 	return 0;
+}
+
+/* ---- space: auto-grow and pool events ---- */
+
+static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *o,
+		     const struct thinsnap_pool_status *st, struct thinsnap_space_report *rep,
+		     struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_autogrow_policy policy = {
+		.threshold_percent = o->threshold_percent,
+		.grow_percent = o->grow_percent,
+		.max_size_bytes = o->max_data_size_bytes,
+	};
+	uint64_t block = (uint64_t)st->data_block_sectors * 512, limit = 0, size = 0;
+	int r;
+
+	r = thinsnap_pool_grow_limit(s->pool, &limit, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_autogrow_size(&policy, st->total_data_bytes, st->used_data_bytes, block,
+					limit, &size);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': bad auto-grow policy",
+					   s->pool_name);
+	rep->capped = r == THINSNAP_POOL_AUTOGROW_CAPPED;
+	if (r != THINSNAP_POOL_AUTOGROW_GROW)
+		return 0;
+	logf_(s, THINSNAP_LOG_DEBUG, "pool '%s': growing data from %" PRIu64 " to %" PRIu64,
+	      s->pool_name, st->total_data_bytes, size);
+	r = thinsnap_pool_grow(s->pool, size, reterr);
+	if (r < 0)
+		return r;
+	rep->grown = true;
+	return 0;
+}
+
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	struct thinsnap_space_report rep = { 0 };
+	struct thinsnap_pool_status st;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "autogrow: no result pointer");
+	locked = lock_writes(s);
+	r = opts ? check_writable(s, reterr) : check_open(s, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_status(s->pool, &st, reterr);
+	if (r < 0)
+		return r;
+	rep.loop_backed = thinsnap_pool_loop_backed(s->pool);
+	rep.old_data_bytes = st.total_data_bytes;
+	if (opts && rep.loop_backed) {
+		r = grow_data(s, opts, &st, &rep, reterr);
+		if (r == 0 && rep.grown)
+			r = thinsnap_pool_status(s->pool, &st, reterr);
+		uint64_t lw =
+			thinsnap_pool_low_water_for(opts->threshold_percent, st.total_data_blocks);
+		if (r == 0)
+			r = thinsnap_pool_set_low_water(s->pool, lw, reterr);
+		if (r < 0)
+			return r;
+		rep.low_water_blocks = lw;
+	}
+	rep.used_data_bytes = st.used_data_bytes;
+	rep.total_data_bytes = st.total_data_bytes;
+	rep.used_metadata_bytes = st.used_metadata_bytes;
+	rep.total_metadata_bytes = st.total_metadata_bytes;
+	rep.min_free_data_percent = s->min_free_data_percent > 0 ? s->min_free_data_percent : 0;
+	rep.min_free_metadata_percent =
+		s->min_free_metadata_percent > 0 ? s->min_free_metadata_percent : 0;
+	*ret = rep;
+	return 0;
+}
+
+int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr, int timeout_ms,
+			     struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->event_lock);
+	locked = &s->event_lock;
+	if (!s->epool) {
+		r = open_pool(s, &s->epool, reterr);
+		if (r < 0)
+			return r;
+	}
+	return thinsnap_pool_wait_event(s->epool, event_nr, timeout_ms, reterr);
+}
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thinsnap_pool_status(s->rpool, ret, reterr)
+		     : thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	pthread_mutex_unlock(&s->rpool_lock);
+	return r;
 }

@@ -197,6 +197,68 @@ THINSNAP_API const char *thinsnap_pool_mode_name(enum thinsnap_pool_mode mode);
 THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 				    struct thinsnap_error *reterr);
 
+/* Whether the pool is on loop files in its state directory (only those can grow). */
+THINSNAP_API bool thinsnap_pool_loop_backed(const struct thinsnap_pool *pool);
+
+/*
+ * The largest data size a loop-backed pool's data file can reach on its filesystem: what the
+ * file already allocates plus the filesystem's free space for unprivileged users (a sparse file
+ * grown past that would fail writes, and the pool with them). -EOPNOTSUPP for device pools.
+ */
+THINSNAP_API int thinsnap_pool_grow_limit(struct thinsnap_pool *pool, uint64_t *ret_bytes,
+					  struct thinsnap_error *reterr);
+
+/*
+ * Sets the pool's low-water mark (the table's <low water mark>: the kernel raises one dm
+ * event when free data blocks fall to it, again only after the next resume); reloads the
+ * table and suspends/resumes the pool (noflush) when it differs, and records it in the
+ * identity. 0 = no low-water event. -EINVAL if it is not below the data block count.
+ */
+THINSNAP_API int thinsnap_pool_set_low_water(struct thinsnap_pool *pool, uint64_t low_water_blocks,
+					     struct thinsnap_error *reterr);
+
+/*
+ * Waits up to timeout_ms for a dm event on the pool device (low water, out of space, mode
+ * change, a resume) after *event_nr, the pool device's event counter as last seen: returns 1
+ * and updates *event_nr if it moved (a first call with 0 returns at once), 0 on timeout.
+ * -ENXIO if the pool is not active.
+ */
+THINSNAP_API int thinsnap_pool_wait_event(struct thinsnap_pool *pool, uint32_t *event_nr,
+					  int timeout_ms, struct thinsnap_error *reterr);
+
+/* Auto-grow policy, as lvm's thin_pool_autoextend_threshold/_percent plus a size cap. */
+struct thinsnap_pool_autogrow_policy {
+	unsigned threshold_percent; /* grow when data used >= this; 0 or >= 100: never */
+	unsigned grow_percent;      /* each step adds this percent of the size; 0: never */
+	uint64_t max_size_bytes;    /* cap on the data size; 0 = none (limit_bytes still holds) */
+};
+
+enum thinsnap_pool_autogrow_verdict {
+	THINSNAP_POOL_AUTOGROW_NONE = 0, /* off, or below the threshold */
+	THINSNAP_POOL_AUTOGROW_GROW,     /* grow to *ret_new_size_bytes */
+	THINSNAP_POOL_AUTOGROW_CAPPED,   /* at or above the threshold, but at the cap or limit */
+};
+
+/*
+ * Pure arithmetic (no pool, no kernel): the data size auto-grow asks for. From size_bytes
+ * (the data file's size), adds grow_percent of the size (at least one block) step by step
+ * until used_bytes is below threshold_percent of the new size, then clamps to the cap and to
+ * limit_bytes (thinsnap_pool_grow_limit(); 0 = none) and rounds down to whole blocks of
+ * block_bytes. Returns a verdict; *ret_new_size_bytes is written only for GROW. -EINVAL if
+ * block_bytes is 0.
+ */
+THINSNAP_API int thinsnap_pool_autogrow_size(const struct thinsnap_pool_autogrow_policy *policy,
+					     uint64_t size_bytes, uint64_t used_bytes,
+					     uint64_t block_bytes, uint64_t limit_bytes,
+					     uint64_t *ret_new_size_bytes);
+
+/*
+ * The low-water mark (in data blocks) that makes the kernel raise its event when data use
+ * reaches threshold_percent of total_blocks; 0 (none) when the threshold is 0 or >= 100.
+ */
+THINSNAP_API uint64_t thinsnap_pool_low_water_for(unsigned threshold_percent,
+						  uint64_t total_blocks);
+
 /*
  * The same for the metadata file: the kernel resizes its metadata space on the resume, and a
  * pool that ran out of metadata space (read-only, without needs_check) returns to read-write.

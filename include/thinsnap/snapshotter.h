@@ -200,8 +200,10 @@ struct thinsnap_usage_detail {
 /*
  * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
  * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
- * so ask for many keys at once). -ENOENT if any key is absent; -EAGAIN if another reader
- * holds the pool's metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
+ * so ask for many keys at once). One walk serves the handle's calls for up to a second while
+ * no snapshot is created or deleted (the kernel commits the metadata thin_ls reads about once
+ * a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
+ * metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
  */
 THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
 				       size_t n_keys, struct thinsnap_usage_detail *ret,
@@ -278,6 +280,59 @@ struct thinsnap_counts {
 };
 
 THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
+				 struct thinsnap_error *reterr);
+
+/* Auto-grow of a loop-file pool's data, as lvm's thin_pool_autoextend (thinsnapd's monitor). */
+struct thinsnap_autogrow_opts {
+	unsigned threshold_percent; /* grow once data used >= this percent; 0 or >= 100: never */
+	unsigned grow_percent;      /* each step adds this percent of the data size; 0: never */
+	uint64_t
+		max_data_size_bytes; /* cap; 0 = none but the data file's filesystem's free space */
+};
+
+/* The pool's space, after what thinsnap_autogrow() did. */
+struct thinsnap_space_report {
+	bool loop_backed; /* only loop-file pools grow; device pools only report */
+	bool grown;       /* data grew from old_data_bytes to total_data_bytes */
+	bool capped;      /* at or above the threshold but at the cap or the filesystem's limit */
+	uint64_t old_data_bytes;
+	uint64_t used_data_bytes, total_data_bytes;
+	uint64_t used_metadata_bytes, total_metadata_bytes;
+	uint64_t low_water_blocks; /* the pool's low-water mark now (0: none) */
+	int min_free_data_percent; /* the handle's space floors; 0 = none */
+	int min_free_metadata_percent;
+};
+
+/*
+ * Reads the pool's space and, with opts on a loop-file pool whose data use reached
+ * opts->threshold_percent, grows the data file (thinsnap_pool_autogrow_size(): steps of
+ * grow_percent until below the threshold, capped) and reloads the pool; then sets the pool's
+ * low-water mark to the threshold, so the kernel raises a dm event when it is reached again.
+ * Serialised with every other pool change of the handle. opts NULL: report only. A writable
+ * handle is needed when opts is given (-EROFS).
+ */
+THINSNAP_API int thinsnap_autogrow(struct thinsnap_snapshotter *s,
+				   const struct thinsnap_autogrow_opts *opts,
+				   struct thinsnap_space_report *ret,
+				   struct thinsnap_error *reterr);
+
+/*
+ * Waits up to timeout_ms for a dm event on the pool (low water, out of data space, a mode
+ * change, a reload) after *event_nr, the pool's event counter as last seen: 1 and *event_nr
+ * updated, or 0 on timeout. Does not wait behind pool operations (one waiter at a time).
+ */
+THINSNAP_API int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr,
+					  int timeout_ms, struct thinsnap_error *reterr);
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_status;
+
+/*
+ * The status of the snapshotter's pool (mode, needs_check, data and metadata space), as
+ * thinsnap_pool_status() reads it: one status ioctl on the readers' pool handle, no journal
+ * lock, never behind a pool change (at most behind another reader's thin_ls); cheap enough
+ * for a monitoring scrape.
+ */
+THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
 				 struct thinsnap_error *reterr);
 
 #ifdef __cplusplus

@@ -817,3 +817,70 @@ int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report
 	(void)ret;
 	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool to repair");
 }
+
+/* No pool behind the fake: nothing to grow, no space to report, and no dm events. */
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
+{
+	(void)opts;
+	if (!s || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	memset(ret, 0, sizeof(*ret));
+	return 0;
+}
+
+int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr, int timeout_ms,
+			     struct thinsnap_error *reterr)
+{
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+
+	if (!s || !event_nr)
+		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
+	(void)nanosleep(&ts, NULL);
+	return 0;
+}
+
+/* Exclusive bytes are the fake's size figure; it shares nothing. */
+int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
+			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
+{
+	for (size_t i = 0; i < n_keys; i++) {
+		struct thinsnap_usage u = { 0, 0 };
+		int r = thinsnap_usage(s, keys[i], &u, reterr);
+		if (r < 0)
+			return r;
+		ret[i] = (struct thinsnap_usage_detail){ .size_bytes = u.size_bytes,
+							 .exclusive_bytes = u.size_bytes,
+							 .inodes = u.inodes };
+	}
+	return 0;
+}
+
+int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
+		    struct thinsnap_error *reterr)
+{
+	struct thinsnap_counts c = { 0 };
+
+	if (!s || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; i < s->n_snaps; i++) {
+		if (s->snaps[i]->kind == THINSNAP_KIND_VIEW)
+			c.views++;
+		else if (s->snaps[i]->kind == THINSNAP_KIND_ACTIVE)
+			c.active++;
+		else if (s->snaps[i]->kind == THINSNAP_KIND_COMMITTED)
+			c.committed++;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	*ret = c;
+	return 0;
+}
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
+}

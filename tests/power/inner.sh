@@ -36,6 +36,9 @@ diagnose() {
 }
 
 verify() {
+	# before recovery, a read-only check counts the operations the cut interrupted
+	local cut_ops
+	cut_ops=$(ts check 2> /dev/null | sed -n 's/^unfinished intents: //p')
 	ts -q cleanup || die "open (recovery) failed"
 	ts check > "$W/check.out" 2>&1 || { cat "$W/check.out"; die "check not clean"; }
 	local n=0 c want got
@@ -50,7 +53,8 @@ verify() {
 		n=$((n + 1))
 	done
 	ts ls -q 'kind==committed' | grep -qx golden || die "golden is gone"
-	echo "power: boot $boot: recovery ok, check clean, $n committed snapshots sha256-verified"
+	echo "power: boot $boot: recovery ok (${cut_ops:-?} interrupted operations resolved)," \
+		"check clean, $n committed snapshots sha256-verified"
 }
 
 case $mode in

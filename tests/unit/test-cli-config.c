@@ -300,6 +300,79 @@ static void test_min_free(void **state)
 	thinsnap_config_clear(&c);
 }
 
+/* thinsnapd's metrics_address: a string, empty by default (off), env over file. */
+static void test_metrics_address(void **state)
+{
+	static const char text[] = "[thinsnap]\nmetrics_address = \"unix:/run/m.sock\"\n";
+	char *env[] = { "THINSNAP_METRICS_ADDRESS=127.0.0.1:9100", NULL };
+	struct thinsnap_config c;
+	struct thinsnap_error e = { 0 };
+	(void)state;
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_string_equal(c.metrics_address, "");
+	assert_string_equal(thinsnap_config_key_name(THINSNAP_CONFIG_METRICS_ADDRESS),
+			    "metrics_address");
+	assert_int_equal(thinsnap_config_parse(&c, NULL, text, strlen(text), &e), 0);
+	assert_string_equal(c.metrics_address, "unix:/run/m.sock");
+	assert_int_equal(thinsnap_config_apply_env(&c, env, &e), 0);
+	assert_string_equal(c.metrics_address, "127.0.0.1:9100");
+	assert_int_equal(c.source[THINSNAP_CONFIG_METRICS_ADDRESS], THINSNAP_CONFIG_ENV);
+	thinsnap_config_clear(&c);
+}
+
+static void test_monitor_keys(void **state)
+{
+	static const char text[] = "[thinsnap]\nautogrow_threshold_percent = 70\n"
+				   "autogrow_percent = 25\nautogrow_max_size = \"2G\"\n"
+				   "monitor_interval = 3\nspace_warning_margin_percent = 7\n";
+	char *env[] = { "THINSNAP_AUTOGROW_MAX_SIZE=0", "THINSNAP_MONITOR_INTERVAL=60", NULL };
+	struct thinsnap_config c;
+	struct thinsnap_error e = { 0 };
+	(void)state;
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(c.autogrow_threshold_percent, 80);
+	assert_int_equal(c.autogrow_percent, 20);
+	assert_int_equal(c.autogrow_max_size_bytes, 0);
+	assert_int_equal(c.monitor_interval_s, 10);
+	assert_int_equal(c.warn_margin_percent, 5);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, text, strlen(text), &e), 0);
+	assert_int_equal(c.autogrow_threshold_percent, 70);
+	assert_int_equal(c.autogrow_percent, 25);
+	assert_int_equal(c.autogrow_max_size_bytes, 2ull << 30);
+	assert_int_equal(c.monitor_interval_s, 3);
+	assert_int_equal(c.warn_margin_percent, 7);
+	assert_int_equal(thinsnap_config_apply_env(&c, env, &e), 0);
+	assert_int_equal(c.autogrow_max_size_bytes, 0); /* 0: no cap */
+	assert_int_equal(c.monitor_interval_s, 60);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_MONITOR_INTERVAL, "0",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "monitor_interval: bad interval '0' (1 to 86400 seconds)");
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_MONITOR_INTERVAL, "86401",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_AUTOGROW_MAX_SIZE, "lots",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "autogrow_max_size: bad size 'lots' (0 = no cap)");
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_AUTOGROW_THRESHOLD, "101",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_int_equal(c.autogrow_threshold_percent, 70); /* unchanged */
+	thinsnap_config_clear(&c);
+
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "monitor_interval = \"5\"\n", 23, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "line 1: 'monitor_interval' must be an integer");
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "autogrow_max_size = 0\n", 22, &e), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "autogrow_max_size = -1\n", 23, &e),
+			 -EINVAL);
+	thinsnap_config_clear(&c);
+}
+
 static void test_precedence(void **state)
 {
 	static const char text[] = "pool_name = \"from-file\"\nroot_path = \"/file\"\n"
@@ -402,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_nul_and_name),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_min_free),
+		cmocka_unit_test(test_metrics_address),
+		cmocka_unit_test(test_monitor_keys),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_load_file),
 	};

@@ -100,12 +100,26 @@ static void test_dev_path(void **state)
 	assert_int_equal(THINSNAP_POOL_DEV_ID_MAX, 16777215);
 }
 
+static void test_space_args(void **state)
+{
+	struct thinsnap_error e;
+	uint32_t ev = 0;
+	uint64_t n = 0;
+
+	(void)state;
+	assert_false(thinsnap_pool_loop_backed(NULL));
+	assert_int_equal(thinsnap_pool_grow_limit(NULL, &n, &e), -EINVAL);
+	assert_string_equal(e.msg, "grow limit: missing argument");
+	assert_int_equal(thinsnap_pool_set_low_water(NULL, 1, &e), -EINVAL);
+	assert_int_equal(thinsnap_pool_wait_event(NULL, &ev, 10, &e), -EINVAL);
+	assert_string_equal(e.msg, "wait event: missing argument");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_args),
-		cmocka_unit_test(test_open_args),
-		cmocka_unit_test(test_null_handles),
+		cmocka_unit_test(test_space_args), cmocka_unit_test(test_create_args),
+		cmocka_unit_test(test_open_args),  cmocka_unit_test(test_null_handles),
 		cmocka_unit_test(test_dev_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
