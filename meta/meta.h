@@ -180,7 +180,8 @@ struct thinsnap_meta_intent {
 /*
  * Opens (a writer creates) <state_dir>/journal. Writers take flock(LOCK_EX|LOCK_NB) on
  * <state_dir>/lock: held by another writer -> -EAGAIN ("state directory '...' is locked by
- * another writer (pid N)"). A torn tail is cut off (writer) or ignored (reader).
+ * another writer (thinsnapd, pid N)", the holder's name from /proc when known). A torn tail
+ * is cut off (writer) or ignored (reader).
  * Errors: -ENOENT (read-only and no journal), -EUCLEAN (damage before the tail; the message
  * names the offset; see opts.salvage), -EOPNOTSUPP (newer version / unknown incompat bits),
  * -EXDEV (other pool), -EINVAL, -ENOMEM, I/O errnos. *ret_m: free with thinsnap_meta_free().

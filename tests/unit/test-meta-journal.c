@@ -455,7 +455,8 @@ static void test_lock_and_readonly(void **state)
 	assert_int_equal(create(m, "base", NULL, THINSNAP_META_INTERNAL, 1), 0);
 	assert_int_equal(thinsnap_meta_open(&o, &m2, &err), -EAGAIN);
 	assert_null(m2);
-	snprintf(pid, sizeof(pid), "pid %d", (int)getpid());
+	/* the holder's name (its comm: the program's name cut to 15 bytes), then its pid */
+	snprintf(pid, sizeof(pid), "(%.15s, pid %d)", program_invocation_short_name, (int)getpid());
 	assert_non_null(strstr(err.msg, "locked by another writer"));
 	assert_non_null(strstr(err.msg, pid));
 	o.read_only = true;
