@@ -1322,6 +1322,14 @@ uint64_t thinsnap_meta_journal_bytes(struct thinsnap_meta *m)
 	return m ? m->end : 0;
 }
 
+bool thinsnap_meta_same_position(struct thinsnap_meta *a, struct thinsnap_meta *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->hdr.generation == b->hdr.generation && a->hdr.salt == b->hdr.salt &&
+	       a->next_seq == b->next_seq && a->end == b->end;
+}
+
 int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 			       struct thinsnap_error *reterr)
 {

@@ -277,3 +277,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 
 /* Journal size in bytes, and bytes past the last checkpoint (for tests and `thinsnap info`). */
 uint64_t thinsnap_meta_journal_bytes(struct thinsnap_meta *m);
+
+/* Where the journal stands: equal for two opens iff no record was appended and no compaction
+ * ran between them (a reader compares its journal before and after reading the pool). */
+bool thinsnap_meta_same_position(struct thinsnap_meta *a, struct thinsnap_meta *b);

@@ -897,6 +897,26 @@ static int dup_opt(const char *v, const char *def, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* The journal, as this handle opens it; a reader of a pool never written to gets NULL. */
+static int open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta **ret,
+		     struct thinsnap_error *reterr)
+{
+	struct thinsnap_meta_open_opts mo = {
+		.state_dir = s->state_dir,
+		.pool_uuid = thinsnap_pool_uuid(s->pool),
+		.read_only = s->read_only,
+	};
+	int r = thinsnap_meta_open(&mo, ret, reterr);
+
+	if (r == -ENOENT && s->read_only) {
+		/* nothing written yet: a reader sees no snapshots */
+		thinsnap_error_clear(reterr);
+		*ret = NULL;
+		r = 0;
+	}
+	return r;
+}
+
 int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter **ret,
 		  struct thinsnap_error *reterr)
 {
@@ -960,17 +980,7 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	r = thinsnap_pool_open(s->pool_name, pool_dir, &s->rpool, reterr);
 	if (r < 0)
 		return r;
-	struct thinsnap_meta_open_opts mo = {
-		.state_dir = s->state_dir,
-		.pool_uuid = thinsnap_pool_uuid(s->pool),
-		.read_only = s->read_only,
-	};
-	r = thinsnap_meta_open(&mo, &s->meta, reterr);
-	if (r == -ENOENT && s->read_only) {
-		/* nothing written yet: a reader sees no snapshots */
-		thinsnap_error_clear(reterr);
-		r = 0;
-	}
+	r = open_meta(s, &s->meta, reterr);
 	if (r < 0)
 		return r;
 	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
@@ -2042,6 +2052,39 @@ static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 	return 0;
 }
 
+/*
+ * A reader's check races the writer holding the lock (thinsnapd): its journal was read at
+ * open, the pool's ids are read now. So it reads the journal again after the pool: the two
+ * agree about a moment only if no record was appended in between, and an unfinished intent
+ * is then an operation under way (or a crashed writer's). It retries while the journal moves
+ * (up to ~5 s) or an intent is open (~1 s), then reports what it saw, from the newest journal.
+ */
+static int check_reader(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+			struct thinsnap_error *reterr)
+{
+	for (int i = 0;; i++) {
+		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+		struct thinsnap_meta *fresh = NULL, *old;
+		int r = check_locked(s, &rep, reterr);
+		if (r < 0)
+			return r;
+		r = open_meta(s, &fresh, reterr);
+		if (r < 0)
+			return r;
+		bool still = thinsnap_meta_same_position(s->meta, fresh);
+		pthread_rwlock_wrlock(&s->state_lock);
+		old = s->meta;
+		s->meta = fresh;
+		pthread_rwlock_unlock(&s->state_lock);
+		thinsnap_meta_free(old);
+		if ((still && (rep->n_unfinished == 0 || i >= 10)) || i == 50) {
+			*ret = TAKE_PTR(rep);
+			return 0;
+		}
+		(void)usleep(100 * 1000);
+	}
+}
+
 int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
 		   struct thinsnap_error *reterr)
 {
@@ -2056,7 +2099,7 @@ int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report 
 	locked = lock_writes(s);
 	if (s->closed)
 		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
-	return check_locked(s, ret, reterr);
+	return s->read_only ? check_reader(s, ret, reterr) : check_locked(s, ret, reterr);
 }
 
 /* Appends key and its descendants, children first, to a list of SNAP_REMOVE ops. */
