@@ -43,3 +43,15 @@ make_loop() {
 	at_exit "losetup -d $dev"
 	printf -v "$1" '%s' "$dev"
 }
+
+# Waits up to SECONDS (30) for a daemon (PID) to create its unix socket; 0 once it exists.
+#   wait_socket SOCKET PID [SECONDS]
+wait_socket() {
+	local i
+	for ((i = 0; i < ${3:-30} * 20; i++)); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2> /dev/null || break
+		sleep 0.05
+	done
+	[ -S "$1" ]
+}
