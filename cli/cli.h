@@ -36,6 +36,11 @@ int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
 __attribute__((format(printf, 2, 3))) int thinsnap_cli_usage_error(const struct thinsnap_cli *c,
 								   const char *fmt, ...);
 
+/* Reports a writer's open refused for the lock (e: its message, naming the holder) as
+ * "busy: ..." with a hint at --wait; returns EXIT_BUSY. */
+int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key,
+		      const struct thinsnap_error *e);
+
 /* The library's options from the configuration. */
 void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_options *ret);

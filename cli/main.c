@@ -280,6 +280,14 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 	return r;
 }
 
+int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key, const struct thinsnap_error *e)
+{
+	(void)thinsnap_cli_fail(c, key, "busy: %s; %s", e->msg,
+				c->wait_ms ? "gave up waiting (--wait)"
+					   : "try again, or wait with --wait SECONDS");
+	return EXIT_BUSY;
+}
+
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret)
 {
@@ -308,12 +316,8 @@ int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 				break;
 		}
 	}
-	if (r == -EAGAIN && !read_only) {
-		(void)thinsnap_cli_fail(c, key, "busy: %s; %s", e.msg,
-					c->wait_ms ? "gave up waiting (--wait)"
-						   : "try again, or wait with --wait SECONDS");
-		return EXIT_BUSY;
-	}
+	if (r == -EAGAIN && !read_only)
+		return thinsnap_cli_busy(c, key, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, key, r, &e);
 	return 0;

@@ -93,6 +93,10 @@ assert_contains "$T/err" "gave up waiting"
 waited=$((($(date +%s%N) - start) / 1000000))
 [ "$waited" -ge 1500 ] || fail "--wait 1.5 gave up after $waited ms"
 ts info b > /dev/null 2>&1 && fail "a refused prepare created 'b'"
+rc ts pool destroy --force
+assert_eq "$rc" 75 "pool destroy while locked: busy"
+assert_contains "$T/err" "^thinsnap: pool destroy .*: busy: "
+ok ts pool status > /dev/null
 (sleep 1 && kill "$locker") &
 rc ts --wait 20 prepare b
 assert_eq "$rc" 0 "prepare once the lock is free (--wait 20)"
