@@ -2008,24 +2008,17 @@ static int count_unfinished(const struct thinsnap_meta_intent *in, void *userdat
 	return 0;
 }
 
-/* Under write_lock. */
-static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
-			struct thinsnap_error *reterr)
+/* The journal (s->meta) against the pool's ids (ascending). Under write_lock. */
+static int check_compare(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n,
+			 struct thinsnap_check_report **ret, struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
-	CLEANUP_FREE uint32_t *ids = NULL;
 	CLEANUP_FREE bool *known = NULL;
-	size_t n = 0;
 	int r;
 
 	rep = calloc(1, sizeof(*rep));
-	if (!rep)
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
-	if (r < 0)
-		return r;
 	known = calloc(n ? n : 1, sizeof(*known));
-	if (!known)
+	if (!rep || !known)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	struct check_ctx c = { .pool_ids = ids, .n_pool = n, .known = known, .rep = rep };
 	pthread_rwlock_rdlock(&s->state_lock);
@@ -2052,23 +2045,85 @@ static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 	return 0;
 }
 
+/* Under write_lock. */
+static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+			struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE uint32_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
+	if (r < 0)
+		return r;
+	return check_compare(s, ids, n, ret, reterr);
+}
+
+static bool check_agrees(const struct thinsnap_check_report *rep)
+{
+	return rep->n_leaked == 0 && rep->n_dangling == 0 && rep->n_unfinished == 0;
+}
+
+/* Keeps in rep only the leaked ids and dangling keys that older (an earlier journal) has too. */
+static void check_keep_common(struct thinsnap_check_report *rep,
+			      const struct thinsnap_check_report *older)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < rep->n_leaked; i++)
+		for (size_t j = 0; j < older->n_leaked; j++)
+			if (older->leaked_ids[j] == rep->leaked_ids[i]) {
+				rep->leaked_ids[k++] = rep->leaked_ids[i];
+				break;
+			}
+	rep->n_leaked = k;
+	k = 0;
+	for (size_t i = 0; i < rep->n_dangling; i++) {
+		bool common = false;
+		for (size_t j = 0; j < older->n_dangling && !common; j++)
+			common = strcmp(older->dangling_keys[j], rep->dangling_keys[i]) == 0;
+		if (common)
+			rep->dangling_keys[k++] = rep->dangling_keys[i];
+		else
+			free(rep->dangling_keys[i]);
+	}
+	rep->n_dangling = k;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /*
- * A reader's check races the writer holding the lock (thinsnapd): its journal was read at
- * open, the pool's ids are read now. So it reads the journal again after the pool: the two
- * agree about a moment only if no record was appended in between, and an unfinished intent
- * is then an operation under way (or a crashed writer's). It retries while the journal moves
- * (up to ~5 s) or an intent is open (~1 s), then reports what it saw, from the newest journal.
+ * A reader's check races the writer holding the lock (thinsnapd): the journal it holds was
+ * read before the pool's ids, which are read now. So it compares the pool's ids with that
+ * journal and with one read afterwards. If the journal did not move in between, the result
+ * is exact (an open intent may still be a live writer's: it waits ~1 s for it to finish);
+ * else only what both journals show counts, since a real leak or dangling key stays in both
+ * while an operation in flight shows in at most one. It retries until the pool and journal
+ * agree, or for ~10 s, then reports what it saw.
  */
 static int check_reader(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
 			struct thinsnap_error *reterr)
 {
-	for (int i = 0;; i++) {
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *before = NULL;
 		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+		CLEANUP_FREE uint32_t *ids = NULL;
 		struct thinsnap_meta *fresh = NULL, *old;
-		int r = check_locked(s, &rep, reterr);
-		if (r < 0)
-			return r;
-		r = open_meta(s, &fresh, reterr);
+		size_t n = 0;
+		int r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
+		if (r >= 0)
+			r = check_compare(s, ids, n, &before, reterr);
+		if (r >= 0)
+			r = open_meta(s, &fresh, reterr);
 		if (r < 0)
 			return r;
 		bool still = thinsnap_meta_same_position(s->meta, fresh);
@@ -2077,7 +2132,14 @@ static int check_reader(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 		s->meta = fresh;
 		pthread_rwlock_unlock(&s->state_lock);
 		thinsnap_meta_free(old);
-		if ((still && (rep->n_unfinished == 0 || i >= 10)) || i == 50) {
+		r = check_compare(s, ids, n, &rep, reterr);
+		if (r < 0)
+			return r;
+		if (!still)
+			check_keep_common(rep, before);
+		long ms = ms_since(&t0);
+		if (check_agrees(rep) || (still && (rep->n_unfinished == 0 || ms >= 1000)) ||
+		    ms >= 10000) {
 			*ret = TAKE_PTR(rep);
 			return 0;
 		}
