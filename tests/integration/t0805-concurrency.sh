@@ -148,6 +148,8 @@ p1=$(tally "$T"/tally.[123])
 p2=$(tally "$T"/tally.[4567])
 echo "phase 1 (thinsnapd + 3 thinsnap): $p1"
 echo "phase 2 (4 thinsnap): $p2"
+checks=$(grep -h '^check ' "$T"/tally.[123] | tally)
+echo "phase 1 checks while thinsnapd wrote: $checks"
 p1_writes=$(cat "$T"/tally.[123] | grep -cE '^(prepare|prepare-wait|commit|remove|label|cleanup) ' || true)
 p1_busy=$(cat "$T"/tally.[123] | grep -c ' busy$' || true)
 assert_eq "$p1_busy" "$p1_writes" "phase 1: every CLI writer refused as busy"
@@ -198,7 +200,7 @@ for c in $(jq -r '.[] | select(.kind == "committed" and .name != "seed-c") | .na
 done
 [ "$n_checked" -gt 0 ] || fail "no committed snapshot to check"
 ok ts check > /dev/null
-echo "concurrency: ${secs} s + ${secs} s; phase 1: $p1; phase 2: $p2;" \
+echo "concurrency: ${secs} s + ${secs} s; phase 1: $p1(checks: $checks); phase 2: $p2;" \
 	"$(sed -n 's/^snapdrive: \([0-9]* calls\).*/daemon \1/p' "$T/drive");" \
 	"check clean; $n_ids thin ids = journal; $n_checked of $n_committed committed snapshots'" \
 	"markers verified (with their ancestors')"
