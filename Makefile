@@ -184,6 +184,11 @@ daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
+# The gRPC driver of the concurrency and daemon valgrind tests (t0805, t0806).
+daemon: $(R)/tests/snapdrive
+$(R)/tests/snapdrive: $(wildcard tests/snapdrive/*.go) tests/snapdrive/build.sh
+	tests/snapdrive/build.sh $@
+
 $(R)/thinsnapd: $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
 	$(CC) -o $@ $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
 	    $(PKG_LIBS) $(LDFLAGS)

@@ -39,6 +39,22 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
 	return 0;
 }
 
+/* "1.5" -> 1500; -EINVAL unless a plain decimal number of seconds from 0 to a day. */
+static int parse_wait(const char *s, unsigned *ret_ms)
+{
+	char *end = NULL;
+	double v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0 && v <= 86400))
+		return -EINVAL;
+	*ret_ms = (unsigned)(v * 1000 + 0.5);
+	return 0;
+}
+
 int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
 			       size_t errlen)
 {
@@ -61,6 +77,17 @@ int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_global
 			r = take_value(argc, argv, &i, "--pool", &g.pool, &m, err, errlen);
 		if (r == 0 && !m)
 			r = take_value(argc, argv, &i, "--config", &g.config, &m, err, errlen);
+		if (r == 0 && !m) {
+			const char *w = NULL;
+
+			r = take_value(argc, argv, &i, "--wait", &w, &m, err, errlen);
+			if (r == 0 && m && parse_wait(w, &g.wait_ms) < 0) {
+				(void)snprintf(
+					err, errlen,
+					"option '--wait' wants seconds (0 to 86400), not '%s'", w);
+				r = -EINVAL;
+			}
+		}
 		if (r < 0)
 			return r;
 		if (m)

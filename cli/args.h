@@ -15,12 +15,14 @@ struct thinsnap_cli_globals {
 	const char *pool;
 	const char *config;
 	bool json, quiet, help, version;
-	int verb; /* index of the verb in argv; argc when there is none */
+	unsigned wait_ms; /* --wait SECONDS: how long a writer waits for the lock; 0: not at all */
+	int verb;         /* index of the verb in argv; argc when there is none */
 };
 
 /*
- * Parses `thinsnap [--state-dir DIR] [--pool NAME] [--config FILE] [--json] [-q|--quiet]
- * [-h|--help] [--version] VERB ...` (also --opt=VALUE). -EINVAL with a reason in err.
+ * Parses `thinsnap [--state-dir DIR] [--pool NAME] [--config FILE] [--wait SECONDS] [--json]
+ * [-q|--quiet] [-h|--help] [--version] VERB ...` (also --opt=VALUE). SECONDS: a decimal number
+ * from 0 to 86400, fractions allowed. -EINVAL with a reason in err.
  */
 int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
 			       size_t errlen);

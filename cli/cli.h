@@ -2,7 +2,8 @@
  * Shared by the thinsnap command's files (not a library header): the resolved invocation,
  * error reporting in one line per failure, opening the snapshotter, and the verbs.
  * Verbs return the exit code: 0 ok, 1 failure, 2 usage error, 3 unavailable (containerd's
- * Unavailable: the pool needs repair, or another writer holds the lock).
+ * Unavailable: the pool needs repair or is read-only), 75 busy (another process holds the
+ * writer lock: try again later).
  */
 #pragma once
 
@@ -14,13 +15,15 @@
 
 #define EXIT_USAGE       2
 #define EXIT_UNAVAILABLE 3
+#define EXIT_BUSY        75 /* sysexits' EX_TEMPFAIL */
 
 struct thinsnap_cli {
 	struct thinsnap_config cfg;
 	const char *verb; /* for messages: "prepare", "pool create" */
 	bool json, quiet;
-	bool embedded;  /* no pool named anywhere: the loop-file pool, created on first use */
-	char *pool_dir; /* <state_dir>/pool: the pool's identity and loop files */
+	unsigned wait_ms; /* --wait: how long a writer waits for the state directory's lock */
+	bool embedded;    /* no pool named anywhere: the loop-file pool, created on first use */
+	char *pool_dir;   /* <state_dir>/pool: the pool's identity and loop files */
 };
 
 /* Prints "thinsnap: VERB[ KEY]: MESSAGE" on stderr; returns 1. */
@@ -36,6 +39,11 @@ int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
 __attribute__((format(printf, 2, 3))) int thinsnap_cli_usage_error(const struct thinsnap_cli *c,
 								   const char *fmt, ...);
 
+/* Reports a writer's open refused for the lock (e: its message, naming the holder) as
+ * "busy: ..." with a hint at --wait; returns EXIT_BUSY. */
+int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key,
+		      const struct thinsnap_error *e);
+
 /* The library's options from the configuration. */
 void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_options *ret);
@@ -49,7 +57,9 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 
 /*
  * Opens the snapshotter on the configured pool (creating the embedded pool first when it is
- * the default and missing). On failure reports it (naming key, may be NULL) and returns 1.
+ * the default and missing). A writer whose lock is held retries for wait_ms, then reports
+ * "busy: ..." (naming the holder) and returns EXIT_BUSY. Other failures: reports them (naming
+ * key, may be NULL) and returns 1.
  */
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret);

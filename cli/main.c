@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <thinsnap/common.h>
@@ -146,7 +147,7 @@ static const struct verb verbs[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: thinsnap [--state-dir DIR] [--pool NAME] [--config FILE] [--json] [-q]\n"
-		   "                VERB [ARG...]\n"
+		   "                [--wait SECONDS] VERB [ARG...]\n"
 		   "       thinsnap --version | --help | VERB --help\n\n"
 		   "verbs:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -156,7 +157,11 @@ static void usage(FILE *f)
 		"THINSNAP_BASE_IMAGE_SIZE, THINSNAP_FS_TYPE, THINSNAP_FS_OPTIONS,\n"
 		"THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_MIN_FREE_DATA_PERCENT,\n"
 		"THINSNAP_MIN_FREE_METADATA_PERCENT, then the TOML file\n"
-		"(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n");
+		"(default " THINSNAP_CONFIG_DEFAULT_FILE "), then defaults. See thinsnap(1).\n"
+		"\n--wait SECONDS: a changing verb whose pool is locked by another writer "
+		"(thinsnapd,\n"
+		"another thinsnap) retries that long (default 0). Exit: 0 ok, 1 failed, 2 usage,\n"
+		"75 busy (the lock is held; nothing was changed).\n");
 }
 
 static const struct verb *find_verb(const char *name)
@@ -200,7 +205,8 @@ int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
 		(void)thinsnap_cli_fail(c, key, "%s", e->msg);
 	else
 		(void)thinsnap_cli_fail(c, key, "%s", strerror(r < 0 ? -r : r));
-	/* the pool needs repair, or the lock is held: not this command's fault */
+	/* the pool needs repair or is read-only: not this command's fault (a held lock is
+	 * refused earlier, at open, as busy) */
 	return thinsnap_code_from_errno(r) == THINSNAP_CODE_UNAVAILABLE ? EXIT_UNAVAILABLE : 1;
 }
 
@@ -278,6 +284,14 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 	return r;
 }
 
+int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key, const struct thinsnap_error *e)
+{
+	(void)thinsnap_cli_fail(c, key, "busy: %s; %s", e->msg,
+				c->wait_ms ? "gave up waiting (--wait)"
+					   : "try again, or wait with --wait SECONDS");
+	return EXIT_BUSY;
+}
+
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret)
 {
@@ -287,6 +301,27 @@ int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 	if (c->embedded && thinsnap_cli_ensure_embedded_pool(c, key) != 0)
 		return 1;
 	r = thinsnap_cli_try_open(c, read_only, ret, &e);
+	if (r == -EAGAIN && !read_only && c->wait_ms) {
+		struct timespec start, now, nap = { 0, 10 * 1000 * 1000 };
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - start.tv_sec) * 1000 +
+				    (now.tv_nsec - start.tv_nsec) / 1000000 >=
+			    (long)c->wait_ms)
+				break;
+			(void)nanosleep(&nap, NULL);
+			if (nap.tv_nsec < 100 * 1000 * 1000)
+				nap.tv_nsec *= 2; /* 10 ms, doubling, then every 160 ms */
+			thinsnap_error_clear(&e);
+			r = thinsnap_cli_try_open(c, read_only, ret, &e);
+			if (r != -EAGAIN)
+				break;
+		}
+	}
+	if (r == -EAGAIN && !read_only)
+		return thinsnap_cli_busy(c, key, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, key, r, &e);
 	return 0;
@@ -385,6 +420,7 @@ int main(int argc, char **argv)
 	}
 	c.json = g.json;
 	c.quiet = g.quiet;
+	c.wait_ms = g.wait_ms;
 	r = configure(&c, &g);
 	if (r == 0)
 		r = v->run(&c, argc - g.verb, argv + g.verb);

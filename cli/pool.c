@@ -580,6 +580,10 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	/* remove what is left, then delete pending devices (a snapshot committed while
 	 * mounted leaves its old device to cleanup) */
 	r = thinsnap_cli_try_open(c, false, &s, &e);
+	if (r == -EAGAIN) {
+		names_clear(&l);
+		return thinsnap_cli_busy(c, c->cfg.pool_name, &e);
+	}
 	if (r < 0 && l.n)
 		r = thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	else if (r < 0)

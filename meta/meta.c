@@ -1322,6 +1322,14 @@ uint64_t thinsnap_meta_journal_bytes(struct thinsnap_meta *m)
 	return m ? m->end : 0;
 }
 
+bool thinsnap_meta_same_position(struct thinsnap_meta *a, struct thinsnap_meta *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->hdr.generation == b->hdr.generation && a->hdr.salt == b->hdr.salt &&
+	       a->next_seq == b->next_seq && a->end == b->end;
+}
+
 int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 			       struct thinsnap_error *reterr)
 {
@@ -1849,8 +1857,33 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 	return 0;
 }
 
+/* The lock holder's command name ("thinsnapd") from /proc, or "" when unknown. */
+static void holder_name(long pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t k = -1;
+	int fd;
+
+	buf[0] = '\0';
+	if (pid <= 0)
+		return;
+	(void)snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		k = read(fd, buf, len - 1);
+		(void)close(fd);
+	}
+	if (k <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	buf[k] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
 static int take_lock(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
+	char comm[32];
 	char pid[32];
 	int n;
 
@@ -1871,10 +1904,11 @@ static int take_lock(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 			pid[k] = '\0';
 			holder = strtol(pid, NULL, 10);
 		}
+		holder_name(holder, comm, sizeof(comm));
 		return thinsnap_error_setf(
 			reterr, -EAGAIN,
-			"state directory '%s' is locked by another writer (pid %ld)", m->state_dir,
-			holder);
+			"state directory '%s' is locked by another writer (%s%spid %ld)",
+			m->state_dir, comm, comm[0] ? ", " : "", holder);
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(m->lockfd, 0) < 0 || pwrite(m->lockfd, pid, (size_t)n, 0) != n)

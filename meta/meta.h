@@ -180,7 +180,8 @@ struct thinsnap_meta_intent {
 /*
  * Opens (a writer creates) <state_dir>/journal. Writers take flock(LOCK_EX|LOCK_NB) on
  * <state_dir>/lock: held by another writer -> -EAGAIN ("state directory '...' is locked by
- * another writer (pid N)"). A torn tail is cut off (writer) or ignored (reader).
+ * another writer (thinsnapd, pid N)", the holder's name from /proc when known). A torn tail
+ * is cut off (writer) or ignored (reader).
  * Errors: -ENOENT (read-only and no journal), -EUCLEAN (damage before the tail; the message
  * names the offset; see opts.salvage), -EOPNOTSUPP (newer version / unknown incompat bits),
  * -EXDEV (other pool), -EINVAL, -ENOMEM, I/O errnos. *ret_m: free with thinsnap_meta_free().
@@ -276,3 +277,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 
 /* Journal size in bytes, and bytes past the last checkpoint (for tests and `thinsnap info`). */
 uint64_t thinsnap_meta_journal_bytes(struct thinsnap_meta *m);
+
+/* Where the journal stands: equal for two opens iff no record was appended and no compaction
+ * ran between them (a reader compares its journal before and after reading the pool). */
+bool thinsnap_meta_same_position(struct thinsnap_meta *a, struct thinsnap_meta *b);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -29,13 +30,14 @@
 #include "pool/loop.h"
 #include "pool/thin-ls.h"
 
-#define IDENTITY_FILE  "identity"
-#define DATA_FILE      "data"
-#define METADATA_FILE  "metadata"
-#define UUID_PREFIX    "THINSNAP-"
-#define MIN_META_BYTES (4ull << 20)
-#define MAX_META_BYTES (16ull << 30)
-#define DEFAULT_BLOCK  128u
+#define IDENTITY_FILE      "identity"
+#define DATA_FILE          "data"
+#define METADATA_FILE      "metadata"
+#define METASNAP_LOCK_FILE "metadata-snap.lock"
+#define UUID_PREFIX        "THINSNAP-"
+#define MIN_META_BYTES     (4ull << 20)
+#define MAX_META_BYTES     (16ull << 30)
+#define DEFAULT_BLOCK      128u
 
 extern char **environ;
 
@@ -1464,6 +1466,8 @@ int thinsnap_pool_destroy(struct thinsnap_pool *pool, struct thinsnap_error *ret
 	(void)path_in(pool, IDENTITY_FILE, path, sizeof(path));
 	if (unlink(path) < 0 && errno != ENOENT)
 		return thinsnap_error_setf(reterr, -errno, "cannot remove '%s': %m", path);
+	(void)path_in(pool, METASNAP_LOCK_FILE, path, sizeof(path));
+	(void)unlink(path);
 	if (pool->loop) {
 		(void)path_in(pool, DATA_FILE, path, sizeof(path));
 		(void)unlink(path);
@@ -1484,6 +1488,75 @@ int thinsnap_pool_repair(struct thinsnap_pool *pool, struct thinsnap_error *rete
 	return r < 0 ? r : attach_check_activate(pool, true, reterr);
 }
 
+/* --- the pool's metadata snapshot: its own device list, per-device usage --- */
+
+/* The metadata device's path, for thin_dump and thin_ls. */
+static int metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
+			 struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!pool->loop) {
+		(void)snprintf(buf, size, "%s", pool->metadata_dev);
+		return 0;
+	}
+	r = check_live_table(pool, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_blockdev_path(pool->metadata_rdev, buf, size);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': no metadata device node",
+					   pool->name);
+	return 0;
+}
+
+/*
+ * Runs argv (thin_dump or thin_ls -m on the metadata device) with the pool's one metadata
+ * snapshot reserved. Its users (check, usage: any process, any thread) take turns through
+ * flock on <pool dir>/metadata-snap.lock, waiting up to 30 s, so a snapshot found held
+ * under the lock was left by a user that died between reserve and release: dropped.
+ */
+static int run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[], char **ret_out,
+				struct thinsnap_error *reterr)
+{
+	CLEANUP_CLOSE int fd = -EBADF;
+	char path[4096];
+	int r, r2;
+
+	if (path_in(pool, METASNAP_LOCK_FILE, path, sizeof(path)) < 0)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG, "pool '%s': path too long",
+					   pool->name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return thinsnap_error_setf(reterr, -errno, "opening '%s': %m", path);
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		if (errno != EWOULDBLOCK)
+			return thinsnap_error_setf(reterr, -errno, "locking '%s': %m", path);
+		if (i == 600)
+			return thinsnap_error_setf(reterr, -EAGAIN,
+						   "pool '%s': its metadata snapshot has been in "
+						   "use for 30 s: try again",
+						   pool->name);
+		(void)usleep(50 * 1000);
+	}
+	r = pool_message(pool, "reserve_metadata_snap", reterr);
+	if (r == -EBUSY) {
+		(void)pool_message(pool, "release_metadata_snap", NULL);
+		r = pool_message(pool, "reserve_metadata_snap", reterr);
+	}
+	if (r < 0)
+		return r;
+	r = run_tool(argv, ret_out);
+	r2 = pool_message(pool, "release_metadata_snap", r != 0 ? NULL : reterr);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run %s: %s", pool->name,
+					   argv[0], strerror(-r));
+	if (r > 0)
+		return thinsnap_error_setf(reterr, -EIO, "pool '%s': %s failed (exit %d)",
+					   pool->name, argv[0], r);
+	return r2 < 0 ? r2 : 0;
+}
+
 /* --- the pool's own device list --- */
 
 static int cmp_u32(const void *a, const void *b)
@@ -1499,42 +1572,19 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 	CLEANUP_FREE uint32_t *ids = NULL;
 	char meta_path[4096];
 	size_t n = 0, cap = 0;
-	int r, r2;
+	int r;
 
 	if (!pool || !ret_ids || !ret_n)
 		return thinsnap_error_setf(reterr, -EINVAL, "list: missing argument");
-	if (pool->loop) {
-		r = check_live_table(pool, reterr);
-		if (r < 0)
-			return r;
-		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': no metadata device node",
-						   pool->name);
-	} else {
-		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
-	}
-	r = pool_message(pool, "reserve_metadata_snap", reterr);
-	if (r == -EBUSY) {
-		/* a snapshot left held by a crash between reserve and release: drop it, retry */
-		(void)pool_message(pool, "release_metadata_snap", NULL);
-		r = pool_message(pool, "reserve_metadata_snap", reterr);
-	}
+	r = metadata_path(pool, meta_path, sizeof(meta_path), reterr);
 	if (r < 0)
 		return r;
 	{
 		char *argv[] = { "thin_dump", "-m", "--skip-mappings", meta_path, NULL };
-		r = run_tool(argv, &out);
+		r = run_on_metadata_snap(pool, argv, &out, reterr);
 	}
-	r2 = pool_message(pool, "release_metadata_snap", r < 0 || r > 0 ? NULL : reterr);
 	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_dump: %s",
-					   pool->name, strerror(-r));
-	if (r > 0)
-		return thinsnap_error_setf(reterr, -EIO, "pool '%s': thin_dump failed (exit %d)",
-					   pool->name, r);
-	if (r2 < 0)
-		return r2;
+		return r;
 	for (const char *p = out; (p = strstr(p, "<device dev_id=\""));) {
 		uint64_t v = 0;
 		p += strlen("<device dev_id=\"");
@@ -1568,34 +1618,11 @@ int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 {
 	CLEANUP_FREE char *out = NULL;
 	char meta_path[4096];
-	int r, r2;
+	int r;
 
 	if (!pool || !ret_usage || !ret_n)
 		return thinsnap_error_setf(reterr, -EINVAL, "usage: missing argument");
-	if (pool->loop) {
-		r = check_live_table(pool, reterr);
-		if (r < 0)
-			return r;
-		r = thinsnap_pool_blockdev_path(pool->metadata_rdev, meta_path, sizeof(meta_path));
-		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "pool '%s': no metadata device node",
-						   pool->name);
-	} else {
-		(void)snprintf(meta_path, sizeof(meta_path), "%s", pool->metadata_dev);
-	}
-	/* one metadata snapshot per pool: another reader (check, a second usage) may hold
-	 * it for a moment; never release someone else's */
-	for (int i = 0;; i++) {
-		r = pool_message(pool, "reserve_metadata_snap", reterr);
-		if (r != -EBUSY || i == 20)
-			break;
-		(void)usleep(50 * 1000);
-	}
-	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EAGAIN,
-					   "pool '%s': its metadata snapshot is held by another "
-					   "reader: try again",
-					   pool->name);
+	r = metadata_path(pool, meta_path, sizeof(meta_path), reterr);
 	if (r < 0)
 		return r;
 	{
@@ -1606,17 +1633,10 @@ int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 				 "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES",
 				 meta_path,
 				 NULL };
-		r = run_tool(argv, &out);
+		r = run_on_metadata_snap(pool, argv, &out, reterr);
 	}
-	r2 = pool_message(pool, "release_metadata_snap", r != 0 ? NULL : reterr);
 	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_ls: %s",
-					   pool->name, strerror(-r));
-	if (r > 0)
-		return thinsnap_error_setf(reterr, -EIO, "pool '%s': thin_ls failed (exit %d)",
-					   pool->name, r);
-	if (r2 < 0)
-		return r2;
+		return r;
 	r = thinsnap_pool_parse_thin_ls(out, ret_usage, ret_n);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': %s", pool->name,

@@ -953,6 +953,26 @@ static int open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool **ret,
 	return thinsnap_pool_open(s->pool_name, pool_dir, ret, reterr);
 }
 
+/* The journal, as this handle opens it; a reader of a pool never written to gets NULL. */
+static int open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta **ret,
+		     struct thinsnap_error *reterr)
+{
+	struct thinsnap_meta_open_opts mo = {
+		.state_dir = s->state_dir,
+		.pool_uuid = thinsnap_pool_uuid(s->pool),
+		.read_only = s->read_only,
+	};
+	int r = thinsnap_meta_open(&mo, ret, reterr);
+
+	if (r == -ENOENT && s->read_only) {
+		/* nothing written yet: a reader sees no snapshots */
+		thinsnap_error_clear(reterr);
+		*ret = NULL;
+		r = 0;
+	}
+	return r;
+}
+
 int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter **ret,
 		  struct thinsnap_error *reterr)
 {
@@ -1012,17 +1032,7 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	r = open_pool(s, &s->rpool, reterr);
 	if (r < 0)
 		return r;
-	struct thinsnap_meta_open_opts mo = {
-		.state_dir = s->state_dir,
-		.pool_uuid = thinsnap_pool_uuid(s->pool),
-		.read_only = s->read_only,
-	};
-	r = thinsnap_meta_open(&mo, &s->meta, reterr);
-	if (r == -ENOENT && s->read_only) {
-		/* nothing written yet: a reader sees no snapshots */
-		thinsnap_error_clear(reterr);
-		r = 0;
-	}
+	r = open_meta(s, &s->meta, reterr);
 	if (r < 0)
 		return r;
 	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
@@ -2160,24 +2170,17 @@ static int list_unfinished(const struct thinsnap_meta_intent *in, void *userdata
 	return 0;
 }
 
-/* Under write_lock. */
-static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
-			struct thinsnap_error *reterr)
+/* The journal (s->meta) against the pool's ids (ascending). Under write_lock. */
+static int check_compare(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n,
+			 struct thinsnap_check_report **ret, struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
-	CLEANUP_FREE uint32_t *ids = NULL;
 	CLEANUP_FREE bool *known = NULL;
-	size_t n = 0;
 	int r;
 
 	rep = calloc(1, sizeof(*rep));
-	if (!rep)
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
-	if (r < 0)
-		return r;
 	known = calloc(n ? n : 1, sizeof(*known));
-	if (!known)
+	if (!rep || !known)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	r = thinsnap_pool_transaction_id(s->pool, &rep->transaction_id, reterr);
 	if (r < 0)
@@ -2209,6 +2212,108 @@ static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 	return 0;
 }
 
+/* Under write_lock. */
+static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+			struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE uint32_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
+	if (r < 0)
+		return r;
+	return check_compare(s, ids, n, ret, reterr);
+}
+
+static bool check_agrees(const struct thinsnap_check_report *rep)
+{
+	return rep->n_leaked == 0 && rep->n_dangling == 0 && rep->n_unfinished == 0;
+}
+
+/* Keeps in rep only the leaked ids and dangling keys that older (an earlier journal) has too. */
+static void check_keep_common(struct thinsnap_check_report *rep,
+			      const struct thinsnap_check_report *older)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < rep->n_leaked; i++)
+		for (size_t j = 0; j < older->n_leaked; j++)
+			if (older->leaked_ids[j] == rep->leaked_ids[i]) {
+				rep->leaked_ids[k++] = rep->leaked_ids[i];
+				break;
+			}
+	rep->n_leaked = k;
+	k = 0;
+	for (size_t i = 0; i < rep->n_dangling; i++) {
+		bool common = false;
+		for (size_t j = 0; j < older->n_dangling && !common; j++)
+			common = strcmp(older->dangling_keys[j], rep->dangling_keys[i]) == 0;
+		if (common)
+			rep->dangling_keys[k++] = rep->dangling_keys[i];
+		else
+			free(rep->dangling_keys[i]);
+	}
+	rep->n_dangling = k;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * A reader's check races the writer holding the lock (thinsnapd): the journal it holds was
+ * read before the pool's ids, which are read now. So it compares the pool's ids with that
+ * journal and with one read afterwards. If the journal did not move in between, the result
+ * is exact (an open intent may still be a live writer's: it waits ~1 s for it to finish);
+ * else only what both journals show counts, since a real leak or dangling key stays in both
+ * while an operation in flight shows in at most one. It retries until the pool and journal
+ * agree, or for ~10 s, then reports what it saw.
+ */
+static int check_reader(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
+			struct thinsnap_error *reterr)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *before = NULL;
+		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
+		CLEANUP_FREE uint32_t *ids = NULL;
+		struct thinsnap_meta *fresh = NULL, *old;
+		size_t n = 0;
+		int r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);
+		if (r >= 0)
+			r = check_compare(s, ids, n, &before, reterr);
+		if (r >= 0)
+			r = open_meta(s, &fresh, reterr);
+		if (r < 0)
+			return r;
+		bool still = thinsnap_meta_same_position(s->meta, fresh);
+		pthread_rwlock_wrlock(&s->state_lock);
+		old = s->meta;
+		s->meta = fresh;
+		pthread_rwlock_unlock(&s->state_lock);
+		thinsnap_meta_free(old);
+		r = check_compare(s, ids, n, &rep, reterr);
+		if (r < 0)
+			return r;
+		if (!still)
+			check_keep_common(rep, before);
+		long ms = ms_since(&t0);
+		if (check_agrees(rep) || (still && (rep->n_unfinished == 0 || ms >= 1000)) ||
+		    ms >= 10000) {
+			*ret = TAKE_PTR(rep);
+			return 0;
+		}
+		(void)usleep(100 * 1000);
+	}
+}
+
 int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
 		   struct thinsnap_error *reterr)
 {
@@ -2223,7 +2328,7 @@ int thinsnap_check(struct thinsnap_snapshotter *s, struct thinsnap_check_report 
 	locked = lock_writes(s);
 	if (s->closed)
 		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
-	return check_locked(s, ret, reterr);
+	return s->read_only ? check_reader(s, ret, reterr) : check_locked(s, ret, reterr);
 }
 
 /* Appends key and its descendants, children first, to a list of SNAP_REMOVE ops. */

@@ -51,12 +51,7 @@ start_thinsnapd() {
 	"$daemon" "${args[@]}" 2> "$T/thinsnapd.log" &
 	dpid=$!
 	at_exit "kill -KILL $dpid"
-	for _ in $(seq 1 600); do
-		[ -S "$T/run/thinsnapd.sock" ] && break
-		kill -0 "$dpid" 2> /dev/null || break
-		sleep 0.05
-	done
-	[ -S "$T/run/thinsnapd.sock" ] || fail "thinsnapd did not start"
+	wait_socket "$T/run/thinsnapd.sock" "$dpid" || fail "thinsnapd did not start"
 }
 
 c() { ctr --address "$T/ctrd.sock" --namespace t06 "$@"; }

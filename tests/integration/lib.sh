@@ -74,3 +74,15 @@ assert_base_intact() {
 	umount "$T/mnt"
 	ok ts rm look
 }
+
+# Waits up to SECONDS (30) for a daemon (PID) to create its unix socket; 0 once it exists.
+#   wait_socket SOCKET PID [SECONDS]
+wait_socket() {
+	local i
+	for ((i = 0; i < ${3:-30} * 20; i++)); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2> /dev/null || break
+		sleep 0.05
+	done
+	[ -S "$1" ]
+}

@@ -79,13 +79,31 @@ locker=$!
 at_exit "kill $locker"
 sleep 0.5
 rc ts prepare b
-assert_eq "$rc" 3 "state dir locked (Unavailable)"
-assert_contains "$T/err" "^thinsnap: prepare b: "
+assert_eq "$rc" 75 "state dir locked: busy"
+assert_contains "$T/err" "^thinsnap: prepare b: busy: state directory '.*' is locked by another writer"
+assert_contains "$T/err" "wait with --wait SECONDS"
 one_line
 rc ts ls -q
 assert_eq "$rc" 0 "read while locked"
-kill "$locker"
+# --wait: gives up after the time given, or goes on once the holder lets go
+start=$(date +%s%N)
+rc ts --wait 1.5 prepare b
+assert_eq "$rc" 75 "busy after --wait 1.5"
+assert_contains "$T/err" "gave up waiting"
+waited=$((($(date +%s%N) - start) / 1000000))
+[ "$waited" -ge 1500 ] || fail "--wait 1.5 gave up after $waited ms"
+ts info b > /dev/null 2>&1 && fail "a refused prepare created 'b'"
+rc ts pool destroy --force
+assert_eq "$rc" 75 "pool destroy while locked: busy"
+assert_contains "$T/err" "^thinsnap: pool destroy .*: busy: "
+ok ts pool status > /dev/null
+(sleep 1 && kill "$locker") &
+rc ts --wait 20 prepare b
+assert_eq "$rc" 0 "prepare once the lock is free (--wait 20)"
 wait "$locker" 2> /dev/null || true
+ok ts rm b
+rc ts --wait 5s prepare b
+assert_eq "$rc" 2 "--wait wants a number"
 
 ok ts check
 ok ts rm act v

@@ -19,8 +19,9 @@
 
 static void test_globals(void **state)
 {
-	char *argv[] = { "thinsnap", "--state-dir", "/s", "--pool=p", "--config", "/c.toml",
-			 "--json",   "-q",          "ls", "--json",   "x",        NULL };
+	char *argv[] = { "thinsnap", "--state-dir", "/s", "--pool=p",   "--config",
+			 "/c.toml",  "--json",      "-q", "--wait=2.5", "ls",
+			 "--json",   "x",           NULL };
 	struct thinsnap_cli_globals g;
 	char err[128] = "";
 	(void)state;
@@ -32,7 +33,8 @@ static void test_globals(void **state)
 	assert_true(g.json);
 	assert_true(g.quiet);
 	assert_false(g.help);
-	assert_int_equal(g.verb, 8);
+	assert_int_equal(g.wait_ms, 2500);
+	assert_int_equal(g.verb, 9);
 	assert_string_equal(argv[g.verb], "ls");
 }
 
@@ -46,6 +48,10 @@ static void test_globals_edges(void **state)
 	char *empty[] = { "thinsnap", "--state-dir=", "ls", NULL };
 	char *unknown[] = { "thinsnap", "--bogus", "ls", NULL };
 	char *prefix[] = { "thinsnap", "--poolx", "ls", NULL };
+	char *wait0[] = { "thinsnap", "--wait", "0", "ls", NULL };
+	char *waitneg[] = { "thinsnap", "--wait", "-1", "ls", NULL };
+	char *waitbad[] = { "thinsnap", "--wait=5s", "ls", NULL };
+	char *waitbig[] = { "thinsnap", "--wait=86401", "ls", NULL };
 	struct thinsnap_cli_globals g;
 	char err[128] = "";
 	(void)state;
@@ -70,6 +76,18 @@ static void test_globals_edges(void **state)
 	assert_int_equal(thinsnap_cli_parse_globals(ARGC(prefix), prefix, &g, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "unknown option '--poolx'");
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(none), none, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.wait_ms, 0);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(wait0), wait0, &g, err, sizeof(err)), 0);
+	assert_int_equal(g.wait_ms, 0);
+	assert_int_equal(g.verb, 3);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(waitneg), waitneg, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "option '--wait' wants seconds (0 to 86400), not '-1'");
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(waitbad), waitbad, &g, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(thinsnap_cli_parse_globals(ARGC(waitbig), waitbig, &g, err, sizeof(err)),
+			 -EINVAL);
 }
 
 static void test_labels(void **state)

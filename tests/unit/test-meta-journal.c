@@ -455,7 +455,8 @@ static void test_lock_and_readonly(void **state)
 	assert_int_equal(create(m, "base", NULL, THINSNAP_META_INTERNAL, 1), 0);
 	assert_int_equal(thinsnap_meta_open(&o, &m2, &err), -EAGAIN);
 	assert_null(m2);
-	snprintf(pid, sizeof(pid), "pid %d", (int)getpid());
+	/* the holder's name (its comm: the program's name cut to 15 bytes), then its pid */
+	snprintf(pid, sizeof(pid), "(%.15s, pid %d)", program_invocation_short_name, (int)getpid());
 	assert_non_null(strstr(err.msg, "locked by another writer"));
 	assert_non_null(strstr(err.msg, pid));
 	o.read_only = true;
@@ -463,6 +464,22 @@ static void test_lock_and_readonly(void **state)
 	assert_non_null(thinsnap_meta_get(ro, "base"));
 	assert_int_equal(create(ro, "x", NULL, THINSNAP_META_ACTIVE, 3), -EROFS);
 	assert_int_equal(thinsnap_meta_compact(ro, &err), -EROFS);
+	/* a reader tells whether the journal moved since it read it: an append, a compaction */
+	struct thinsnap_meta *ro2 = NULL;
+	assert_int_equal(thinsnap_meta_open(&o, &ro2, &err), 0);
+	assert_true(thinsnap_meta_same_position(ro, ro2));
+	assert_true(thinsnap_meta_same_position(NULL, NULL));
+	assert_false(thinsnap_meta_same_position(ro, NULL));
+	thinsnap_meta_free(ro2);
+	assert_int_equal(create(m, "y", NULL, THINSNAP_META_ACTIVE, 4), 0);
+	assert_int_equal(thinsnap_meta_open(&o, &ro2, &err), 0);
+	assert_false(thinsnap_meta_same_position(ro, ro2));
+	thinsnap_meta_free(ro);
+	ro = ro2;
+	assert_int_equal(thinsnap_meta_compact(m, &err), 0);
+	assert_int_equal(thinsnap_meta_open(&o, &ro2, &err), 0);
+	assert_false(thinsnap_meta_same_position(ro, ro2));
+	thinsnap_meta_free(ro2);
 	thinsnap_meta_free(ro);
 	thinsnap_meta_free(m);
 	o.read_only = false;
@@ -696,6 +713,12 @@ static void test_readers_during_writes(void **state)
 			fail_msg("read-only open during writes: %s", err.msg);
 		assert_true(thinsnap_meta_count(ro) >= last);
 		last = thinsnap_meta_count(ro);
+		/* a prefix of the writer's groups: base, k0 .. k<last - 2>, nothing after */
+		char key[32];
+		snprintf(key, sizeof(key), "k%zu", last - 2);
+		assert_true(last == 1 || thinsnap_meta_get(ro, key) != NULL);
+		snprintf(key, sizeof(key), "k%zu", last - 1);
+		assert_null(thinsnap_meta_get(ro, key));
 		thinsnap_meta_free(ro);
 		opens++;
 		if (done)
