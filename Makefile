@@ -267,7 +267,7 @@ bench: $(BENCH_BINS) $(R)/bench/ctrbench
 # docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
 # logs and the unpack image (made once, on the host: slow in the VM).
 BENCH_OUT ?= build/bench
-BENCH_VARS := BENCH_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
+BENCH_VARS := BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
 bench-report: $(R)/thinsnap $(DAEMON_BIN) $(BENCH_BINS) $(R)/bench/ctrbench
 	@mkdir -p $(BENCH_OUT)
 	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar

@@ -216,11 +216,11 @@ if command -v gnuplot > /dev/null; then
 	} > "$OUT/chart-ops.dat"
 	{
 		printf 'what\t"thinsnap"\t"devmapper"\t"overlayfs"\n'
-		printf '"16-layer run"\t%s\t%s\t%s\n' "$(get thinsnap api layer16 5)" \
+		printf '"16 layers"\t%s\t%s\t%s\n' "$(get thinsnap api layer16 5)" \
 			"$(get devmapper api layer16 5)" "$(get overlayfs api layer16 5)" | sed 's/\t\t/\t-\t/g; s/\t$/\t-/'
-		printf '"unpack (ctr import)"\t%s\t%s\t%s\n' "$(get thinsnap ctr unpack 5)" \
+		printf '"ctr import"\t%s\t%s\t%s\n' "$(get thinsnap ctr unpack 5)" \
 			"$(get devmapper ctr unpack 5)" "$(get overlayfs ctr unpack 5)" | sed 's/\t\t/\t-\t/g; s/\t$/\t-/'
-		printf '"thinsnap unpack"\t%s\t-\t-\n' "$(get thinsnap process unpack 5)"
+		printf '"thinsnap\\nunpack"\t%s\t-\t-\n' "$(get thinsnap process unpack 5)"
 	} > "$OUT/chart-runs.dat"
 	ncol=$(echo "$contenders" | wc -l)
 	gnuplot <<- EOF
@@ -235,15 +235,20 @@ if command -v gnuplot > /dev/null; then
 		set logscale y
 		set grid ytics
 		set key outside bottom center horizontal maxrows 4 font "sans,9"
+		colors = "#7f3fbf #1b9e77 #66c2e6 #e69f00 #f0e442 #0072b2 #d55e00 #222222 #cc79a7 #009e73"
+		set tmargin 4
 		set multiplot layout 1,2 title "thinsnap vs containerd devmapper and overlayfs: median latency ($harness, $(machine date))"
 		set size 0.68,1
 		set ylabel "ms (log)"
 		set title "snapshot operations"
-		plot for [i=2:$((ncol + 1))] "$OUT/chart-ops.dat" using i:xtic(1) title columnheader(i)
+		plot for [i=2:$((ncol + 1))] "$OUT/chart-ops.dat" using i:xtic(1) title columnheader(i) \
+			lc rgb word(colors, i - 1)
 		set origin 0.68,0
 		set size 0.32,1
 		set title "16-layer run, image unpack"
-		plot for [i=2:4] "$OUT/chart-runs.dat" using i:xtic(1) title columnheader(i)
+		set key inside top right vertical
+		plot for [i=2:4] "$OUT/chart-runs.dat" using i:xtic(1) title columnheader(i) \
+			lc rgb word("#1f77b4 #ff7f0e #2ca02c", i - 1)
 		unset multiplot
 	EOF
 else
