@@ -59,7 +59,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
-        format bench fuzz fuzz-smoke check-power install uninstall clean test
+        format bench bench-report fuzz fuzz-smoke check-power install uninstall clean test
 
 # thinsnapd links the real core; until snap/ implements thinsnap_open() only the fake-backed
 # builds are made.
@@ -274,7 +274,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: $(FUZZ_BINS)
 	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS))
 
-$(R)/bench/%: bench/%.c $(R)/libthinsnap.a
+$(R)/bench/%: bench/%.c $(wildcard bench/*.h) $(R)/libthinsnap.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
 
@@ -283,6 +283,18 @@ $(R)/bench/ctrbench: $(wildcard bench/ctrbench/*.go) bench/ctrbench/build.sh
 	bench/ctrbench/build.sh $@
 
 bench: $(BENCH_BINS) $(R)/bench/ctrbench
+
+# The performance report (issue 10): every contender in one boot (bench/run-all.sh), then
+# docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
+# logs and the unpack image (made once, on the host: slow in the VM).
+BENCH_OUT ?= build/bench
+BENCH_VARS := BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
+bench-report: $(R)/thinsnap $(DAEMON_BIN) $(BENCH_BINS) $(R)/bench/ctrbench
+	@mkdir -p $(BENCH_OUT)
+	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar
+	@rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \
+	    $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)=$($(v)))) bench/run-all.sh || rc=$$?; \
+	  bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
 
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)

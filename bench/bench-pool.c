@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <libdevmapper.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,8 @@
 #include <unistd.h>
 
 #include <thinsnap/pool.h>
+
+#include "bare-dm.h"
 
 #define SNAP_BYTES (64ull << 20)
 
@@ -42,43 +43,6 @@ static void die(const char *what, const struct thinsnap_error *e)
 {
 	fprintf(stderr, "bench-pool: %s: %s\n", what, e ? e->msg : "failed");
 	exit(1);
-}
-
-/* --- bare libdevmapper: the same ioctls a minimal caller needs --- */
-
-static int bare_message(const char *pool, const char *msg)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
-	int ok = dmt && dm_task_set_name(dmt, pool) && dm_task_set_sector(dmt, 0) &&
-		 dm_task_set_message(dmt, msg) && dm_task_run(dmt);
-	if (dmt)
-		dm_task_destroy(dmt);
-	return ok ? 0 : -1;
-}
-
-static int bare_create(const char *name, const char *params)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
-	uint32_t cookie = 0;
-	int ok = dmt && dm_task_set_name(dmt, name) &&
-		 dm_task_add_target(dmt, 0, SNAP_BYTES / 512, "thin", params) &&
-		 dm_task_set_cookie(dmt, &cookie, 0) && dm_task_run(dmt);
-	if (dmt)
-		dm_task_destroy(dmt);
-	(void)dm_udev_wait(cookie);
-	return ok ? 0 : -1;
-}
-
-static int bare_remove(const char *name)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
-	uint32_t cookie = 0;
-	int ok = dmt && dm_task_set_name(dmt, name) && dm_task_set_cookie(dmt, &cookie, 0) &&
-		 dm_task_run(dmt);
-	if (dmt)
-		dm_task_destroy(dmt);
-	(void)dm_udev_wait(cookie);
-	return ok ? 0 : -1;
 }
 
 /* --- dmsetup processes --- */
@@ -127,16 +91,8 @@ int main(int argc, char **argv)
 		die("pool create", &e);
 	if (thinsnap_pool_create_thin(pool, 1, &e) < 0)
 		die("create_thin", &e);
-	{ /* the pool's major:minor for the bare and dmsetup tables */
-		struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
-		struct dm_info di;
-		if (!dmt || !dm_task_set_name(dmt, pname) || !dm_task_run(dmt) ||
-		    !dm_task_get_info(dmt, &di))
-			die("pool info", NULL);
-		maj = di.major;
-		mnr = di.minor;
-		dm_task_destroy(dmt);
-	}
+	if (bare_pool_devno(pname, &maj, &mnr) < 0) /* for the bare and dmsetup tables */
+		die("pool info", NULL);
 
 	for (int i = 0; i < n; i++) {
 		double a, b, c;
@@ -159,7 +115,7 @@ int main(int argc, char **argv)
 		snprintf(params, sizeof(params), "%u:%u 3", maj, mnr);
 		a = now_us();
 		if (bare_message(pname, "create_snap 3 1") < 0 ||
-		    bare_create("tsbench-bare", params) < 0)
+		    bare_create("tsbench-bare", SNAP_BYTES / 512, params) < 0)
 			die("bare snap+activate", NULL);
 		b = now_us();
 		if (bare_remove("tsbench-bare") < 0 || bare_message(pname, "delete 3") < 0)

@@ -1,8 +1,11 @@
 /*
  * Benchmark of the snapshotter's operations (prepare parentless and from a parent, view,
  * commit, remove) through the library, beside the pool/ floor (create_snap + activate,
- * deactivate + delete) measured on the same pool in the same run. Prints median and p90.
- * Run as root where dm-thin works: scripts/dmrun -- build/release/bench/bench-snap [N]
+ * deactivate + delete) and the raw libdevmapper floor (bare-dm.h) measured on the same pool in
+ * the same run. The pool is bench/run-all.sh's shape: 8 GiB data, 64 MiB metadata, 64 KiB
+ * blocks, 1 GiB base. Prints median and p90; with TSV, appends every sample to it as
+ * "system<TAB>via<TAB>op<TAB>ms" (bench/report.sh).
+ * Run as root where dm-thin works: scripts/dmrun -- build/release/bench/bench-snap [N [TSV]]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +16,8 @@
 
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
+
+#include "bare-dm.h"
 
 static double now_ms(void)
 {
@@ -41,6 +46,31 @@ static void stats(struct series *s, double *med, double *p90)
 	*p90 = s->v[(s->n * 9) / 10];
 }
 
+/* system, op for the report (bench/report.sh) per series, in enum order */
+static const char *const tsv_names[][2] = {
+	{ "pool", "prepare" }, { "pool", "remove" },      { "floor", "prepare" },
+	{ "floor", "remove" }, { "library", "prepare0" }, { "library", "prepare" },
+	{ "library", "view" }, { "library", "commit" },   { "library", "remove" },
+};
+
+static void write_tsv(const char *path, const struct series *sr)
+{
+	FILE *f = fopen(path, "ae");
+
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	for (size_t i = 0; i < sizeof(tsv_names) / sizeof(tsv_names[0]); i++)
+		for (int k = 0; k < sr[i].n; k++)
+			fprintf(f, "%s\tlibrary\t%s\t%.4f\n", tsv_names[i][0], tsv_names[i][1],
+				sr[i].v[k]);
+	if (fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
 static void die(const char *what, const struct thinsnap_error *e)
 {
 	fprintf(stderr, "bench-snap: %s: %s\n", what, e->msg);
@@ -54,10 +84,23 @@ int main(int argc, char **argv)
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_pool *p = NULL;
 	struct thinsnap_snapshotter *s = NULL;
-	enum { FLOOR_CREATE, FLOOR_DELETE, PREP0, PREP1, VIEW, COMMIT, REMOVE, NSERIES };
+	enum {
+		FLOOR_CREATE,
+		FLOOR_DELETE,
+		RAW_CREATE,
+		RAW_DELETE,
+		PREP0,
+		PREP1,
+		VIEW,
+		COMMIT,
+		REMOVE,
+		NSERIES
+	};
 	static const char *names[NSERIES] = {
 		"pool floor: create_snap+activate",
 		"pool floor: deactivate+delete",
+		"raw libdm: create_snap+activate",
+		"raw libdm: deactivate+delete",
 		"prepare (parentless)",
 		"prepare (from parent)",
 		"view",
@@ -79,7 +122,9 @@ int main(int argc, char **argv)
 	snprintf(pool_name, sizeof(pool_name), "bsnap%d", (int)getpid());
 	struct thinsnap_pool_create_opts po = { .name = pool_name,
 						.state_dir = pool_dir,
-						.data_size_bytes = 2ull << 30 };
+						.data_size_bytes = 8ull << 30,
+						.metadata_size_bytes = 64ull << 20,
+						.data_block_sectors = 128 };
 	if (thinsnap_pool_create(&po, &p, &e) < 0)
 		die("pool create", &e);
 	thinsnap_pool_free(p);
@@ -145,6 +190,31 @@ int main(int argc, char **argv)
 			die("floor delete", &e);
 		sr[FLOOR_DELETE].v[i] = now_ms() - t;
 	}
+	/* the raw floor: bare libdevmapper on the same pool, the same origin */
+	unsigned maj = 0, mnr = 0;
+	if (bare_pool_devno(pool_name, &maj, &mnr) < 0)
+		die("pool devno", &e);
+	for (int i = 0; i < n; i++) {
+		char dm[64], msg[64], params[64];
+		uint32_t id = 200000 + (uint32_t)i;
+		double t;
+
+		snprintf(dm, sizeof(dm), "%s-raw", pool_name);
+		snprintf(params, sizeof(params), "%u:%u %u", maj, mnr, id);
+		snprintf(msg, sizeof(msg), "create_snap %u 1", id);
+		t = now_ms();
+		if (bare_message(pool_name, msg) < 0 ||
+		    bare_create(dm, (1ull << 30) / 512, params) < 0)
+			die("raw create", &e);
+		sr[RAW_CREATE].v[i] = now_ms() - t;
+		snprintf(msg, sizeof(msg), "delete %u", id);
+		t = now_ms();
+		if (bare_remove(dm) < 0 || bare_message(pool_name, msg) < 0)
+			die("raw delete", &e);
+		sr[RAW_DELETE].v[i] = now_ms() - t;
+	}
+	if (argc > 2)
+		write_tsv(argv[2], sr);
 
 	double fm, fp, dm_, dp;
 	stats(&sr[FLOOR_CREATE], &fm, &fp);
@@ -155,7 +225,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NSERIES; i++) {
 		double m, q;
 		stats(&sr[i], &m, &q);
-		double floor = (i == REMOVE || i == FLOOR_DELETE) ? dm_ : fm;
+		double floor = (i == REMOVE || i == FLOOR_DELETE || i == RAW_DELETE) ? dm_ : fm;
 		if (i == COMMIT)
 			floor = dm_; /* a commit deactivates: compare with the delete floor */
 		printf("%-36s %10.3f %10.3f %13.2fx\n", sr[i].name, m, q, m / floor);
@@ -163,7 +233,10 @@ int main(int argc, char **argv)
 	double p0, p0q, p1, p1q;
 	stats(&sr[PREP0], &p0, &p0q);
 	stats(&sr[PREP1], &p1, &p1q);
+	double rm_, rq;
+	stats(&sr[RAW_CREATE], &rm_, &rq);
 	printf("parentless prepare / child prepare: %.2fx (goal <= 2x)\n", p0 / p1);
+	printf("child prepare / raw create_snap+activate: %.2fx (goal <= 1.5x)\n", p1 / rm_);
 
 	/* clean up: remove the parent, destroy the pool */
 	thinsnap_pool_free(p);

@@ -1297,13 +1297,7 @@ int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_ti
 
 	if (!pool)
 		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
-	r = thinsnap_pool_transaction_id(pool, &cur, reterr);
-	if (r < 0)
-		return r;
-	if (cur != old_tid)
-		return thinsnap_error_setf(reterr, -ESTALE,
-					   "pool '%s': transaction id is %" PRIu64 ", not %" PRIu64,
-					   pool->name, cur, old_tid);
+	/* the kernel compares and swaps (-EINVAL on a mismatch): no status read before it */
 	(void)snprintf(msg, sizeof(msg), "set_transaction_id %" PRIu64 " %" PRIu64, old_tid,
 		       new_tid);
 	r = pool_message(pool, msg, reterr);

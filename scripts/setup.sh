@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev lib
       comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
       clang libclang-rt-14-dev util-linux kmod bc libarchive-dev libssl-dev zstd xfsprogs
       libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
-      golang-github-containerd-containerd-dev golang-go containerd runc curl"
+      golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

@@ -230,8 +230,12 @@ static int check_open(struct thinsnap_snapshotter *s, struct thinsnap_error *ret
 	return 0;
 }
 
-/* Mutations need an open, writable handle and a pool in read-write mode. */
-static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+/*
+ * Mutations need an open, writable handle and a pool in read-write mode. The pool status it
+ * read goes to *ret_st (NULL allowed), for check_space_floors() under the same write lock.
+ */
+static int check_writable_status(struct thinsnap_snapshotter *s,
+				 struct thinsnap_pool_status *ret_st, struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_status st;
 	int r;
@@ -244,6 +248,8 @@ static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error 
 	r = thinsnap_pool_status(s->pool, &st, reterr);
 	if (r < 0)
 		return r;
+	if (ret_st)
+		*ret_st = st;
 	if (st.needs_check)
 		return thinsnap_error_setf(reterr, -ENODEV,
 					   "pool '%s' needs a check: run 'thinsnap repair'",
@@ -262,6 +268,11 @@ static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error 
 					   "pool '%s' is %s: run 'thinsnap repair'", s->pool_name,
 					   thinsnap_pool_mode_name(st.mode));
 	return 0;
+}
+
+static int check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	return check_writable_status(s, NULL, reterr);
 }
 
 /* "62.0 MiB", "1.0 GiB": a size for messages. */
@@ -306,23 +317,36 @@ static int check_floor(struct thinsnap_snapshotter *s, const char *what, uint64_
 /*
  * Before creating a thin device: -ENOSPC while free data or metadata space is below its
  * floor, so that writes to existing devices keep the room they need (under write_lock).
+ * known: the pool's status read under this write lock with nothing created since, or NULL
+ * to read it here (a status read is an ioctl, a tenth of a prepare).
  */
-static int check_space_floors(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+static int check_space_floors_status(struct thinsnap_snapshotter *s,
+				     const struct thinsnap_pool_status *known,
+				     struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_status st;
 	int r;
 
 	if (s->min_free_data_percent <= 0 && s->min_free_metadata_percent <= 0)
 		return 0;
-	r = thinsnap_pool_status(s->pool, &st, reterr);
-	if (r < 0)
-		return r;
+	if (known) {
+		st = *known;
+	} else {
+		r = thinsnap_pool_status(s->pool, &st, reterr);
+		if (r < 0)
+			return r;
+	}
 	r = check_floor(s, "data", st.used_data_bytes, st.total_data_bytes,
 			s->min_free_data_percent, reterr);
 	if (r < 0)
 		return r;
 	return check_floor(s, "metadata", st.used_metadata_bytes, st.total_metadata_bytes,
 			   s->min_free_metadata_percent, reterr);
+}
+
+static int check_space_floors(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	return check_space_floors_status(s, NULL, reterr);
 }
 
 /* ---- conversions ---- */
@@ -1122,9 +1146,12 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 	if (r < 0)
 		return r;
 	locked = lock_writes(s);
-	r = check_writable(s, reterr);
+	struct thinsnap_pool_status st;
+	r = check_writable_status(s, &st, reterr);
 	if (r < 0)
 		return r;
+	/* the status stays current unless ensure_base() creates the base device below */
+	bool st_current = parent || thinsnap_meta_get(s->meta, s->base_key);
 
 	if (thinsnap_meta_get(s->meta, key))
 		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
@@ -1143,7 +1170,7 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 		if (r < 0)
 			return r;
 	}
-	r = check_space_floors(s, reterr);
+	r = check_space_floors_status(s, st_current ? &st : NULL, reterr);
 	if (r < 0)
 		return r;
 
