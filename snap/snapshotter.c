@@ -865,8 +865,15 @@ static int recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr
 
 struct reactivate_ctx {
 	struct thinsnap_snapshotter *s;
+	char **active; /* the pool's active dm names, sorted: skip those without an ioctl each */
+	size_t n_active;
 	struct thinsnap_error *reterr;
 };
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int reactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
 {
@@ -878,6 +885,9 @@ static int reactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
 	if (e->kind != THINSNAP_META_ACTIVE && e->kind != THINSNAP_META_VIEW)
 		return 0;
 	dm_name_of(c->s, e, name);
+	const char *key = name;
+	if (c->n_active && bsearch(&key, c->active, c->n_active, sizeof(*c->active), cmp_name))
+		return 0;
 	r = thinsnap_pool_thin_info(c->s->pool, name, &ti, c->reterr);
 	if (r < 0)
 		return r;
@@ -982,8 +992,13 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		r = recover(s, reterr);
 		if (r < 0)
 			return r;
+		/* one list ioctl, then a check only for what is not active (after a reboot) */
 		struct reactivate_ctx rc = { .s = s, .reterr = reterr };
+		r = thinsnap_pool_active_names(s->pool, &rc.active, &rc.n_active, reterr);
+		if (r < 0)
+			return r;
 		r = thinsnap_meta_walk(s->meta, reactivate_one, &rc);
+		thinsnap_pool_names_free(rc.active, rc.n_active);
 		if (r < 0)
 			return r;
 	}
