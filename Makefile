@@ -263,6 +263,14 @@ $(R)/bench/ctrbench: $(wildcard bench/ctrbench/*.go) bench/ctrbench/build.sh
 
 bench: $(BENCH_BINS) $(R)/bench/ctrbench
 
+# Scale: 10, 1 000 and 10 000 snapshots in one pool (bench/scale/run.sh; $(R)/bench/scale.md).
+.PHONY: bench-scale
+$(R)/bench/scalebench: $(wildcard bench/scale/*.go) bench/ctrbench/build.sh
+	bench/ctrbench/build.sh $@ bench/scale
+bench: $(R)/bench/scalebench
+bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(DAEMON_BIN) $(R)/thinsnap
+	scripts/dmrun --timeout 1500 -- bench/scale/run.sh
+
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)
 
