@@ -284,12 +284,20 @@ $(R)/bench/ctrbench: $(wildcard bench/ctrbench/*.go) bench/ctrbench/build.sh
 
 bench: $(BENCH_BINS) $(R)/bench/ctrbench
 
+# Scale: 10, 1 000 and 10 000 snapshots in one pool (bench/scale/run.sh; $(R)/bench/scale.md).
+.PHONY: bench-scale
+$(R)/bench/scalebench: $(wildcard bench/scale/*.go) bench/ctrbench/build.sh
+	bench/ctrbench/build.sh $@ bench/scale
+bench: $(R)/bench/scalebench
+bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(DAEMON_BIN) $(R)/thinsnap
+	scripts/dmrun --timeout 1500 -- bench/scale/run.sh
+
 # The performance report (issue 10): every contender in one boot (bench/run-all.sh), then
 # docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
 # logs and the unpack image (made once, on the host: slow in the VM).
 BENCH_OUT ?= build/bench
 BENCH_VARS := BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
-bench-report: $(R)/thinsnap $(DAEMON_BIN) $(BENCH_BINS) $(R)/bench/ctrbench
+bench-report: $(R)/thinsnap $(DAEMON_BIN) $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 	@mkdir -p $(BENCH_OUT)
 	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar
 	@rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,14 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	enum thinsnap_log_level level;
 	int c, r;
+
+	/*
+	 * A long-running process with a few worker threads: a large transient buffer (a List of
+	 * 10 000 snapshots) goes back to the system when freed, instead of raising glibc's
+	 * dynamic mmap threshold and staying in a heap; two arenas, not one per thread.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 << 10);
+	(void)mallopt(M_ARENA_MAX, 2);
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {

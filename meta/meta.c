@@ -1668,6 +1668,15 @@ static int replay_record(struct thinsnap_meta *m, const struct rec_view *v,
 	return thinsnap_error_setf(reterr, -EBADMSG, "unknown record type %u", v->type);
 }
 
+/* A record's length from its header: its payload length when that is plausible, else the
+ * most any record may take (a bad header: load all the tail check may look at). */
+static size_t record_len(const uint8_t *p)
+{
+	uint32_t len = get_le32(p + 8);
+
+	return len <= REC_PAYLOAD_MAX ? len : REC_PAYLOAD_MAX;
+}
+
 /* Whether a valid record of this generation starts anywhere in (from, size). */
 static bool valid_record_after(const uint8_t *p, size_t size, size_t from, uint64_t salt)
 {
@@ -1681,12 +1690,15 @@ static bool valid_record_after(const uint8_t *p, size_t size, size_t from, uint6
 }
 
 /*
- * Reads the journal through a window of at most two maximal records, refilled as replay moves
- * on: open stays cache-friendly and needs no memory proportional to the file. At any offset
- * the window holds min(one maximal record, the rest of the file), so a torn tail (which is
- * within one maximal record of the end) is always wholly in it.
+ * Reads the journal through a window refilled as replay moves on: open stays cache-friendly
+ * and needs no memory proportional to the file. The window starts at WINDOW_START bytes and
+ * grows (up to two maximal records) only when a record, or the tail check, needs more: a
+ * daemon's peak memory does not pay for a 4 MiB record it never reads. Asked for
+ * min(one maximal record, the rest of the file), it holds all of it, so a torn tail (which
+ * is within one maximal record of the end) is always wholly in it.
  */
-#define WINDOW_MAX (2 * (size_t)(REC_HEADER_SIZE + REC_PAYLOAD_MAX))
+#define WINDOW_MAX   (2 * (size_t)(REC_HEADER_SIZE + REC_PAYLOAD_MAX))
+#define WINDOW_START ((size_t)256 << 10)
 
 struct window {
 	int fd;
@@ -1706,6 +1718,17 @@ static int window_at(struct window *w, uint64_t off, size_t want, const uint8_t 
 		return -EINVAL;
 	if (w->base + w->len - off < want && !w->eof) {
 		size_t keep = (size_t)(w->base + w->len - off);
+		if (want > w->cap && w->cap < w->size && w->cap < WINDOW_MAX) {
+			size_t cap = want > WINDOW_MAX / 2 ? WINDOW_MAX : 2 * want;
+			uint8_t *b;
+			if (cap > w->size)
+				cap = (size_t)w->size;
+			b = realloc(w->buf, cap);
+			if (!b)
+				return -ENOMEM;
+			w->buf = b;
+			w->cap = cap;
+		}
 		memmove(w->buf, w->buf + (off - w->base), keep);
 		w->base = off;
 		w->len = keep;
@@ -1741,7 +1764,7 @@ static int window_open(struct window *w, int fd)
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	w->size = (uint64_t)st.st_size;
-	w->cap = w->size < WINDOW_MAX ? (size_t)w->size : WINDOW_MAX;
+	w->cap = w->size < WINDOW_START ? (size_t)w->size : WINDOW_START;
 	w->buf = malloc(w->cap ? w->cap : 1);
 	return w->buf ? 0 : -ENOMEM;
 }
@@ -1758,8 +1781,7 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 
 	r = window_open(&w, m->fd);
 	if (r == 0)
-		r = window_at(&w, 0, JNL_HEADER_SIZE + REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p,
-			      &avail);
+		r = window_at(&w, 0, JNL_HEADER_SIZE, &p, &avail);
 	if (r < 0) {
 		free(w.buf);
 		return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
@@ -1788,7 +1810,10 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 	*ret_damaged = false;
 	for (;;) {
 		struct rec_view v;
-		r = window_at(&w, off, REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+		r = window_at(&w, off, REC_HEADER_SIZE, &p, &avail);
+		/* the whole record, or as much as there is (the tail check wants it all) */
+		if (r == 0 && avail >= REC_HEADER_SIZE)
+			r = window_at(&w, off, REC_HEADER_SIZE + record_len(p), &p, &avail);
 		if (r < 0) {
 			free(w.buf);
 			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
@@ -1821,6 +1846,12 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 	}
 	if (avail > 0 && !*ret_damaged) {
 		/* p, avail: the rest of the file, if it is within one maximal record */
+		r = window_at(&w, off, REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+		if (r < 0) {
+			free(w.buf);
+			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
+						   m->state_dir, strerror(-r));
+		}
 		bool torn = off >= m->hdr.checkpoint_end && w.size - off == avail &&
 			    avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
 			    !valid_record_after(p, avail, 0, m->hdr.salt);

@@ -1553,6 +1553,48 @@ static int run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[], 
 
 /* --- the pool's own device list --- */
 
+void thinsnap_pool_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int thinsnap_pool_active_names(struct thinsnap_pool *pool, char ***ret_names, size_t *ret_n,
+			       struct thinsnap_error *reterr)
+{
+	char **all = NULL;
+	size_t n_all = 0, n = 0, plen;
+	int r;
+
+	if (!pool || !ret_names || !ret_n)
+		return thinsnap_error_setf(reterr, -EINVAL, "active names: missing argument");
+	r = thinsnap_dm_list(&all, &n_all, reterr);
+	if (r < 0)
+		return r;
+	/* keep this pool's thin devices, in place; the others are freed */
+	plen = strlen(pool->name);
+	for (size_t i = 0; i < n_all; i++) {
+		if (strncmp(all[i], pool->name, plen) == 0 && all[i][plen] == '-')
+			all[n++] = all[i];
+		else
+			free(all[i]);
+	}
+	if (n == 0) {
+		free(all);
+		all = NULL;
+	}
+	qsort(all, n, sizeof(*all), cmp_str);
+	*ret_names = all;
+	*ret_n = n;
+	return 0;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
@@ -930,8 +932,15 @@ static int recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr
 
 struct reactivate_ctx {
 	struct thinsnap_snapshotter *s;
+	char **active; /* the pool's active dm names, sorted: skip those without an ioctl each */
+	size_t n_active;
 	struct thinsnap_error *reterr;
 };
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int reactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
 {
@@ -943,6 +952,9 @@ static int reactivate_one(const struct thinsnap_meta_snap *e, void *userdata)
 	if (e->kind != THINSNAP_META_ACTIVE && e->kind != THINSNAP_META_VIEW)
 		return 0;
 	dm_name_of(c->s, e, name);
+	const char *key = name;
+	if (c->n_active && bsearch(&key, c->active, c->n_active, sizeof(*c->active), cmp_name))
+		return 0;
 	r = thinsnap_pool_thin_info(c->s->pool, name, &ti, c->reterr);
 	if (r < 0)
 		return r;
@@ -1066,8 +1078,13 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 		r = recover(s, reterr);
 		if (r < 0)
 			return r;
+		/* one list ioctl, then a check only for what is not active (after a reboot) */
 		struct reactivate_ctx rc = { .s = s, .reterr = reterr };
+		r = thinsnap_pool_active_names(s->pool, &rc.active, &rc.n_active, reterr);
+		if (r < 0)
+			return r;
 		r = thinsnap_meta_walk(s->meta, reactivate_one, &rc);
+		thinsnap_pool_names_free(rc.active, rc.n_active);
 		if (r < 0)
 			return r;
 	}
@@ -1984,34 +2001,108 @@ static bool snap_field(void *userdata, const char *const *path, size_t depth, co
 	return false;
 }
 
+/*
+ * walk copies the matching entries under the read lock into one block, one record per entry
+ * ([record size][info][labels][strings]); two passes (size, then fill) under the same lock
+ * hold, so the copy is consistent. A large block is its own anonymous mapping, and the pages
+ * of records already handed to the callback go back to the system as the walk proceeds: the
+ * daemon's List of 10 000 snapshots holds about one copy at a time (this one shrinking as its
+ * encoded reply grows), and leaves no small freed chunks behind.
+ */
+#define WALK_MMAP_BYTES    ((size_t)256 << 10)
+#define WALK_RELEASE_BYTES ((size_t)64 << 10)
+
 struct walk_collect {
 	const struct thinsnap_filter *filter;
-	struct thinsnap_info **infos;
-	size_t n, cap;
+	size_t n, bytes; /* pass 1 */
+	uint8_t *block;  /* pass 2: records from block, filled up to off */
+	size_t off;
 };
 
-static int walk_collect_one(const struct thinsnap_meta_snap *e, void *userdata)
+static bool walk_wants(struct walk_collect *w, const struct thinsnap_meta_snap *e)
+{
+	return e->kind != THINSNAP_META_INTERNAL &&
+	       (!w->filter || thinsnap_filter_match(w->filter, snap_field, (void *)e));
+}
+
+static size_t walk_record_bytes(const struct thinsnap_meta_snap *e)
+{
+	size_t n = sizeof(size_t) + sizeof(struct thinsnap_info) +
+		   e->n_labels * sizeof(struct thinsnap_label) + strlen(e->key) + 1 +
+		   (e->parent ? strlen(e->parent) + 1 : 0);
+
+	for (size_t i = 0; i < e->n_labels; i++)
+		n += strlen(e->labels[i].key) + strlen(e->labels[i].value) + 2;
+	return (n + 7) & ~(size_t)7; /* the next record's size_t and info stay aligned */
+}
+
+static int walk_size_one(const struct thinsnap_meta_snap *e, void *userdata)
 {
 	struct walk_collect *w = userdata;
-	int r;
 
-	if (e->kind == THINSNAP_META_INTERNAL)
-		return 0;
-	if (w->filter && !thinsnap_filter_match(w->filter, snap_field, (void *)e))
-		return 0;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct thinsnap_info **v = realloc(w->infos, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		w->infos = v;
-		w->cap = cap;
+	if (walk_wants(w, e)) {
+		w->n++;
+		w->bytes += walk_record_bytes(e);
 	}
-	r = info_from_meta(e, &w->infos[w->n]);
-	if (r < 0)
-		return r;
-	w->n++;
 	return 0;
+}
+
+static char *walk_str(char **at, const char *v)
+{
+	size_t n = strlen(v) + 1;
+	char *p = memcpy(*at, v, n);
+
+	*at += n;
+	return p;
+}
+
+static int walk_fill_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct walk_collect *w = userdata;
+	size_t rec;
+	struct thinsnap_info *info;
+	struct thinsnap_label *labels;
+	char *str;
+
+	if (!walk_wants(w, e))
+		return 0;
+	rec = walk_record_bytes(e);
+	memcpy(w->block + w->off, &rec, sizeof(rec));
+	info = (struct thinsnap_info *)(w->block + w->off + sizeof(rec));
+	labels = (struct thinsnap_label *)(info + 1);
+	str = (char *)(labels + e->n_labels);
+	w->off += rec;
+	info->name = walk_str(&str, e->key);
+	info->parent = e->parent ? walk_str(&str, e->parent) : NULL;
+	info->kind = kind_from_meta(e->kind);
+	info->created_ns = e->created_ns;
+	info->updated_ns = e->updated_ns;
+	info->labels = e->n_labels ? labels : NULL;
+	info->n_labels = e->n_labels;
+	for (size_t i = 0; i < e->n_labels; i++) {
+		labels[i].key = walk_str(&str, e->labels[i].key);
+		labels[i].value = walk_str(&str, e->labels[i].value);
+	}
+	return 0;
+}
+
+static void *walk_block_new(size_t bytes)
+{
+	void *p;
+
+	if (bytes < WALK_MMAP_BYTES)
+		return malloc(bytes);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void walk_block_free(struct walk_collect *w)
+{
+	if (w->block && w->bytes < WALK_MMAP_BYTES)
+		free(w->block);
+	else if (w->block)
+		(void)munmap(w->block, w->bytes);
+	w->block = NULL;
 }
 
 DEFINE_CLEANUP(struct thinsnap_filter *, thinsnap_filter_free)
@@ -2021,6 +2112,7 @@ int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, si
 {
 	CLEANUP(thinsnap_filter_freep) struct thinsnap_filter *f = NULL;
 	struct walk_collect w = { 0 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), released = 0;
 	int r;
 
 	if (!fn)
@@ -2036,20 +2128,37 @@ int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, si
 	w.filter = f;
 	/* Collect under the lock, call back outside it: the callback may call anything. */
 	pthread_rwlock_rdlock(&s->state_lock);
-	r = s->meta ? thinsnap_meta_walk(s->meta, walk_collect_one, &w) : 0;
-	pthread_rwlock_unlock(&s->state_lock);
-	if (r < 0)
-		thinsnap_error_setf(reterr, r, "walking snapshots: %s", strerror(-r));
-	for (size_t i = 0; i < w.n; i++) {
-		if (r >= 0) {
-			r = fn(userdata, w.infos[i]);
-			if (r < 0)
-				thinsnap_error_setf(reterr, r, "walk stopped by its callback");
-		}
-		thinsnap_info_free(w.infos[i]);
+	r = s->meta ? thinsnap_meta_walk(s->meta, walk_size_one, &w) : 0;
+	if (r == 0 && w.n) {
+		w.block = walk_block_new(w.bytes);
+		if (!w.block)
+			r = -ENOMEM;
 	}
-	free(w.infos);
-	return r < 0 ? r : 0;
+	if (r == 0 && w.n)
+		r = thinsnap_meta_walk(s->meta, walk_fill_one, &w);
+	pthread_rwlock_unlock(&s->state_lock);
+	if (r < 0) {
+		walk_block_free(&w);
+		return thinsnap_error_setf(reterr, r, "walking snapshots: %s", strerror(-r));
+	}
+	for (size_t off = 0; off < w.off;) {
+		size_t rec, done;
+		memcpy(&rec, w.block + off, sizeof(rec));
+		r = fn(userdata, (const struct thinsnap_info *)(w.block + off + sizeof(rec)));
+		if (r < 0) {
+			walk_block_free(&w);
+			return thinsnap_error_setf(reterr, r, "walk stopped by its callback");
+		}
+		off += rec;
+		/* whole pages of records already handed out go back to the system */
+		done = off / page * page;
+		if (w.bytes >= WALK_MMAP_BYTES && done - released >= WALK_RELEASE_BYTES) {
+			(void)madvise(w.block + released, done - released, MADV_DONTNEED);
+			released = done;
+		}
+	}
+	walk_block_free(&w);
+	return 0;
 }
 
 /* ---- check / repair ---- */

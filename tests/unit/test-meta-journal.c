@@ -731,6 +731,73 @@ static void test_readers_during_writes(void **state)
 	tu_rmrf(dir);
 }
 
+/*
+ * Replay reads through a window that starts small and grows for a large record: a journal
+ * several times the start window, with 4 KiB records and one ~400 KiB group, replays whole;
+ * that group torn at the end of the file is cut off, and everything before it stays.
+ */
+static void test_large_records(void **state)
+{
+	enum { N_SMALL = 120, N_GROUP = 100 };
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta *m = open_w(dir, NULL);
+	struct thinsnap_error err = { 0 };
+	struct thinsnap_meta_label l = { "containerd.io/snapshot/big", NULL };
+	struct thinsnap_meta_op ops[N_GROUP];
+	char *value = malloc(4000), keys[N_GROUP][32];
+	uint64_t before_group;
+	uint8_t *p;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(value);
+	memset(value, 'v', 3999);
+	value[3999] = '\0';
+	l.value = value;
+	for (int i = 0; i < N_SMALL; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "small-%d", i);
+		ops[0] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+						    .key = k,
+						    .kind = THINSNAP_META_ACTIVE,
+						    .dev_id = (uint32_t)(1 + i),
+						    .labels = &l,
+						    .n_labels = 1 };
+		assert_int_equal(thinsnap_meta_apply(m, ops, 1, &err), 0);
+	}
+	before_group = thinsnap_meta_journal_bytes(m);
+	for (int i = 0; i < N_GROUP; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "group-%d", i);
+		ops[i] = (struct thinsnap_meta_op){ .type = THINSNAP_META_OP_SNAP_CREATE,
+						    .key = keys[i],
+						    .kind = THINSNAP_META_VIEW,
+						    .dev_id = (uint32_t)(1000 + i),
+						    .labels = &l,
+						    .n_labels = 1 };
+	}
+	assert_int_equal(thinsnap_meta_apply(m, ops, N_GROUP, &err), 0);
+	thinsnap_meta_free(m);
+	assert_true(before_group > 256u << 10); /* past the start window */
+	m = open_w(dir, NULL);
+	assert_int_equal(thinsnap_meta_count(m), N_SMALL + N_GROUP);
+	assert_string_equal(thinsnap_meta_get(m, "group-99")->labels[0].value, value);
+	assert_string_equal(thinsnap_meta_get(m, "small-0")->labels[0].value, value);
+	thinsnap_meta_free(m);
+	/* the group's record torn: cut off at the end, the rest replayed */
+	p = tu_read(tu_path(dir, "journal"), &len);
+	assert_non_null(p);
+	assert_true(len - before_group > 256u << 10);
+	assert_int_equal(tu_write(tu_path(dir, "journal"), p, len - 100), 0);
+	m = open_w(dir, NULL);
+	assert_int_equal(thinsnap_meta_count(m), N_SMALL);
+	assert_null(thinsnap_meta_get(m, "group-0"));
+	assert_int_equal(thinsnap_meta_journal_bytes(m), before_group);
+	thinsnap_meta_free(m);
+	free(p);
+	free(value);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_pool_identity),
 		cmocka_unit_test(test_damage_and_salvage),
 		cmocka_unit_test(test_readers_during_writes),
+		cmocka_unit_test(test_large_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
