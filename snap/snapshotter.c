@@ -254,7 +254,8 @@ static int check_writable_status(struct thinsnap_snapshotter *s,
 		*ret_st = st;
 	if (st.needs_check)
 		return thinsnap_error_setf(reterr, -ENODEV,
-					   "pool '%s' needs a check: run 'thinsnap repair'",
+					   "pool '%s' needs a check: run 'thinsnap repair' (with "
+					   "thinsnapd stopped)",
 					   s->pool_name);
 	/* read-only without needs_check: the kernel's out-of-metadata-space mode (we never
 	 * load pools read-only), which growing the metadata device ends */
@@ -262,13 +263,14 @@ static int check_writable_status(struct thinsnap_snapshotter *s,
 		return thinsnap_error_setf(reterr, -ENODEV,
 					   "pool '%s' is out of metadata space (%" PRIu64
 					   " of %" PRIu64 " blocks used): grow it with 'thinsnap "
-					   "pool grow --metadata SIZE'",
+					   "pool grow --metadata SIZE' (with thinsnapd stopped)",
 					   s->pool_name, st.used_metadata_blocks,
 					   st.total_metadata_blocks);
-	if (st.mode == THINSNAP_POOL_MODE_RO || st.mode == THINSNAP_POOL_MODE_FAIL)
+	if (st.mode == THINSNAP_POOL_MODE_FAIL)
 		return thinsnap_error_setf(reterr, -ENODEV,
-					   "pool '%s' is %s: run 'thinsnap repair'", s->pool_name,
-					   thinsnap_pool_mode_name(st.mode));
+					   "pool '%s' is %s: run 'thinsnap repair' (with thinsnapd "
+					   "stopped)",
+					   s->pool_name, thinsnap_pool_mode_name(st.mode));
 	return 0;
 }
 

@@ -76,6 +76,12 @@ start_containerd() {
 	  [proxy_plugins.thinsnap]
 	    type = "snapshot"
 	    address = "$T/run/thinsnapd.sock"
+	# ctr holds no lease: a garbage collection between two calls (its startup pass runs late on
+	# a loaded machine) would take the snapshot the next call names. The tests read containerd's
+	# records, which a remove drops at once.
+	[plugins."io.containerd.gc.v1.scheduler"]
+	  startup_delay = "1h"
+	  schedule_delay = "1h"
 	EOF
 	containerd --config "$T/containerd.toml" > "$T/containerd.log" 2>&1 &
 	cpid=$!
