@@ -34,8 +34,9 @@ CHECK_LDFLAGS = -fsanitize=address,undefined
 
 LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c unpack/*.c))
 CLI_SRCS  := $(sort $(wildcard cli/*.c))
-# fake-snap.c implements the public snapshotter API in memory: only daemon tests link it.
-TLIB_SRCS := $(filter-out tests/lib/fake-snap.c,$(sort $(wildcard tests/lib/*.c)))
+# fake-snap.c implements the public snapshotter API in memory: only daemon tests link it;
+# itest.c serves the integration test programs (fault build) only.
+TLIB_SRCS := $(filter-out tests/lib/fake-snap.c tests/lib/itest.c,$(sort $(wildcard tests/lib/*.c)))
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 BENCH_SRCS := $(sort $(wildcard bench/bench-*.c))
@@ -91,10 +92,10 @@ $(F)/libthinsnap.a: $(LIB_OBJS_F)
 	ar rcs $@ $^
 
 # Integration test programs (cmocka, run as root on the real pool by tNNNN-*.sh scripts).
-$(F)/itest/%: tests/integration/%.c $(F)/libthinsnap.a
+$(F)/itest/%: tests/integration/%.c $(F)/tests/lib/itest.o $(F)/libthinsnap.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION $(CFLAGS) -o $@ $< \
-	    $(F)/libthinsnap.a $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS_COMMON) $(WARN) -O1 -DTHINSNAP_FAULT_INJECTION -Itests/lib $(CFLAGS) -o $@ $< \
+	    $(F)/tests/lib/itest.o $(F)/libthinsnap.a $(PKG_LIBS) -lcmocka
 
 $(R)/libthinsnap.a: $(LIB_OBJS_R)
 	@rm -f $@

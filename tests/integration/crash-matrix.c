@@ -33,6 +33,7 @@
 #include <thinsnap/snapshotter.h>
 
 #include "base/fault.h"
+#include "itest.h"
 
 static char state_dir[256];
 static char pool_dir[300];
@@ -76,12 +77,6 @@ static void close_s(void)
 	S = NULL;
 }
 
-static void must(int r, const struct thinsnap_error *e, const char *what)
-{
-	if (r < 0)
-		fail_msg("%s: %d %s", what, r, e->msg);
-}
-
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
@@ -109,24 +104,12 @@ static void sh_out(char *out, size_t size, const char *cmd)
 
 static void do_mount(const struct thinsnap_mount *m)
 {
-	unsigned long flags = 0;
-	char data[256] = "";
-
-	for (size_t i = 0; i < m->n_options; i++) {
-		if (strcmp(m->options[i], "ro") == 0)
-			flags |= MS_RDONLY;
-		else
-			snprintf(data + strlen(data), sizeof(data) - strlen(data), "%s%s",
-				 data[0] ? "," : "", m->options[i]);
-	}
-	if (mount(m->source, mnt, m->type, flags, data[0] ? data : NULL) < 0)
-		fail_msg("mount %s: %s", m->source, strerror(errno));
+	itest_mount(m, mnt);
 }
 
 static void do_umount(void)
 {
-	if (umount(mnt) < 0)
-		fail_msg("umount %s: %s", mnt, strerror(errno));
+	itest_umount(mnt);
 }
 
 /* sha256 over the sorted sha256 list of every regular file under the mount */
@@ -148,12 +131,12 @@ static void committed_sum(const char *name, char *out, size_t size)
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_mount *m = NULL;
 
-	must(thinsnap_view(S, "x-sum-view", name, NULL, 0, &m, &e), &e, "view for checksum");
+	itest_must(thinsnap_view(S, "x-sum-view", name, NULL, 0, &m, &e), &e, "view for checksum");
 	do_mount(m);
 	tree_sum(out, size);
 	do_umount();
 	thinsnap_mount_free(m);
-	must(thinsnap_remove(S, "x-sum-view", &e), &e, "remove checksum view");
+	itest_must(thinsnap_remove(S, "x-sum-view", &e), &e, "remove checksum view");
 }
 
 /* The checksum of an active snapshot or view, read through its own mount. */
@@ -162,7 +145,7 @@ static void active_sum_of(const char *key, char *out, size_t size)
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_mount *m = NULL;
 
-	must(thinsnap_mounts(S, key, &m, &e), &e, "mounts");
+	itest_must(thinsnap_mounts(S, key, &m, &e), &e, "mounts");
 	do_mount(m);
 	tree_sum(out, size);
 	do_umount();
@@ -188,7 +171,7 @@ static const char *label_of(const char *key, const char *label)
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_info *info = NULL;
 
-	must(thinsnap_stat(S, key, &info, &e), &e, "stat");
+	itest_must(thinsnap_stat(S, key, &info, &e), &e, "stat");
 	snprintf(v, sizeof(v), "(none)");
 	for (size_t i = 0; i < info->n_labels; i++)
 		if (strcmp(info->labels[i].key, label) == 0)
@@ -223,7 +206,7 @@ static void assert_consistent(const char *what)
 	struct thinsnap_counts c;
 	char sum[80];
 
-	must(thinsnap_check(S, &rep, &e), &e, "check");
+	itest_must(thinsnap_check(S, &rep, &e), &e, "check");
 	if (rep->n_leaked || rep->n_dangling || rep->n_unfinished)
 		fail_msg("%s: check: %zu leaked (first %u), %zu dangling (first '%s'), "
 			 "%zu unfinished",
@@ -231,7 +214,7 @@ static void assert_consistent(const char *what)
 			 rep->n_dangling, rep->n_dangling ? rep->dangling_keys[0] : "",
 			 rep->n_unfinished);
 	thinsnap_check_report_free(rep);
-	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	unsigned journal =
 		(unsigned)(c.active + c.views + c.committed + c.base_devices + c.pending_deletes);
 	unsigned pool = pool_device_count();
@@ -259,7 +242,7 @@ static void make_active(void)
 	struct thinsnap_mount *m = NULL;
 	struct thinsnap_label l[] = { { "l", "old" } };
 
-	must(thinsnap_prepare(S, "x-active", "x-base", l, 1, &m, &e), &e, "prepare x-active");
+	itest_must(thinsnap_prepare(S, "x-active", "x-base", l, 1, &m, &e), &e, "prepare x-active");
 	do_mount(m);
 	write_tree("active");
 	tree_sum(active_sum, sizeof(active_sum));
@@ -273,8 +256,9 @@ static void make_pending_delete(void)
 
 	close_s();
 	open_s(true);
-	must(thinsnap_prepare(S, "x-gone", "x-base", NULL, 0, NULL, &e), &e, "prepare x-gone");
-	must(thinsnap_remove(S, "x-gone", &e), &e, "async remove");
+	itest_must(thinsnap_prepare(S, "x-gone", "x-base", NULL, 0, NULL, &e), &e,
+		   "prepare x-gone");
+	itest_must(thinsnap_remove(S, "x-gone", &e), &e, "async remove");
 	close_s();
 	open_s(false);
 }
@@ -324,31 +308,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool *p = NULL;
-
 	(void)state;
 	umount2(mnt, MNT_DETACH);
 	close_s();
-	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
-		uint32_t *ids = NULL;
-		size_t n = 0;
-		if (thinsnap_pool_list_thin_ids(p, &ids, &n, &e) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				char dm[160];
-				snprintf(dm, sizeof(dm), "%s-snap-%u", pool_name, ids[i]);
-				thinsnap_pool_deactivate_thin(p, dm, NULL);
-				snprintf(dm, sizeof(dm), "%s-base-%u", pool_name, ids[i]);
-				thinsnap_pool_deactivate_thin(p, dm, NULL);
-			}
-			free(ids);
-		}
-		if (thinsnap_pool_destroy(p, &e) < 0) {
-			fprintf(stderr, "pool destroy: %s\n", e.msg);
-			thinsnap_pool_free(p);
-		}
-	}
-	return sh("rm -rf '%s'", state_dir) == 0 ? 0 : -1;
+	return itest_destroy_pool(pool_name, pool_dir, state_dir);
 }
 
 /* ---- the operations ---- */
@@ -409,14 +372,14 @@ static void reset_fixture(enum op op)
 	struct thinsnap_counts c;
 
 	if (exists("x-new", NULL))
-		must(thinsnap_remove(S, "x-new", &e), &e, "remove x-new");
+		itest_must(thinsnap_remove(S, "x-new", &e), &e, "remove x-new");
 	if (exists("x-active", NULL))
-		must(thinsnap_remove(S, "x-active", &e), &e, "remove x-active");
-	must(thinsnap_cleanup(S, &e), &e, "cleanup");
+		itest_must(thinsnap_remove(S, "x-active", &e), &e, "remove x-active");
+	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");
 	make_active();
 	if (op == OP_CLEANUP)
 		make_pending_delete();
-	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	assert_int_equal(c.pending_deletes, op == OP_CLEANUP ? 1 : 0);
 }
 
@@ -531,7 +494,7 @@ static void verify(enum op op, const char *what)
 	case OP_CLEANUP:
 		assert_false(has_new);
 		assert_true(has_active);
-		must(thinsnap_counts(S, &c, &e), &e, "counts");
+		itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 		assert_true(c.pending_deletes <= 1);
 		break;
 	case OP_UPDATE: {
@@ -654,8 +617,8 @@ static void test_kill_pool_grow(void **state)
 		/* a grow that got as far as the file completes on the next grow */
 		struct thinsnap_pool *p = NULL;
 		struct thinsnap_error e = { 0 };
-		must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
-		must(thinsnap_pool_grow(p, after, &e), &e, "grow again");
+		itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+		itest_must(thinsnap_pool_grow(p, after, &e), &e, "grow again");
 		thinsnap_pool_free(p);
 		assert_consistent("pool grow");
 	}
@@ -683,8 +646,8 @@ static void check_after_kill(enum op op, const char *point, const char *operatio
 	snprintf(spec, sizeof(spec), "%s@1:abort", point);
 	assert_true(run_child_at(op, spec, NULL, false));
 	o.read_only = true;
-	must(thinsnap_open(&o, &S, &e), &e, "read-only open");
-	must(thinsnap_check(S, &rep, &e), &e, "check");
+	itest_must(thinsnap_open(&o, &S, &e), &e, "read-only open");
+	itest_must(thinsnap_check(S, &rep, &e), &e, "check");
 	if (rep->n_unfinished != 1 || rep->n_leaked || rep->n_dangling)
 		fail_msg("%s at %s: %zu unfinished, %zu leaked, %zu dangling", operation, point,
 			 rep->n_unfinished, rep->n_leaked, rep->n_dangling);

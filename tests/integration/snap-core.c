@@ -28,6 +28,7 @@
 #include <thinsnap/snapshotter.h>
 
 #include "base/fault.h"
+#include "itest.h"
 
 static char state_dir[256];
 static char pool_dir[300];
@@ -97,68 +98,14 @@ static int walk_remove_cb(void *u, const struct thinsnap_info *info)
 
 static int teardown(void **state)
 {
-	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool *p = NULL;
-
 	(void)state;
 	(void)walk_remove_cb;
 	umount2(mnt, MNT_DETACH);
 	close_s();
-	/* deactivate whatever is left, then destroy the pool */
-	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
-		uint32_t *ids = NULL;
-		size_t n = 0;
-		if (thinsnap_pool_list_thin_ids(p, &ids, &n, &e) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				char dm[160];
-				snprintf(dm, sizeof(dm), "%s-snap-%u", pool_name, ids[i]);
-				thinsnap_pool_deactivate_thin(p, dm, NULL);
-				snprintf(dm, sizeof(dm), "%s-base-%u", pool_name, ids[i]);
-				thinsnap_pool_deactivate_thin(p, dm, NULL);
-			}
-			free(ids);
-		}
-		if (thinsnap_pool_destroy(p, &e) < 0) {
-			fprintf(stderr, "pool destroy: %s\n", e.msg);
-			thinsnap_pool_free(p);
-		}
-	}
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return itest_destroy_pool(pool_name, pool_dir, state_dir);
 }
 
 /* ---- helpers ---- */
-
-static void must(int r, const struct thinsnap_error *e, const char *what)
-{
-	if (r < 0)
-		fail_msg("%s: %d %s", what, r, e->msg);
-}
-
-static void do_mount(const struct thinsnap_mount *m, const char *dir)
-{
-	unsigned long flags = 0;
-	char data[256] = "";
-
-	assert_non_null(m);
-	assert_true(strncmp(m->source, "/dev/mapper/", 12) == 0);
-	for (size_t i = 0; i < m->n_options; i++) {
-		if (strcmp(m->options[i], "ro") == 0)
-			flags |= MS_RDONLY;
-		else
-			snprintf(data + strlen(data), sizeof(data) - strlen(data), "%s%s",
-				 data[0] ? "," : "", m->options[i]);
-	}
-	if (mount(m->source, dir, m->type, flags, data[0] ? data : NULL) < 0)
-		fail_msg("mount %s on %s: %s", m->source, dir, strerror(errno));
-}
-
-static void do_umount(const char *dir)
-{
-	if (umount(dir) < 0)
-		fail_msg("umount %s: %s", dir, strerror(errno));
-}
 
 static void write_file(const char *dir, const char *name, const char *content)
 {
@@ -212,13 +159,13 @@ static void layer(const char *key, const char *parent, const char *file, const c
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_mount *m = NULL;
 
-	must(thinsnap_prepare(S, key, parent, NULL, 0, &m, &e), &e, "prepare");
-	do_mount(m, mnt);
+	itest_must(thinsnap_prepare(S, key, parent, NULL, 0, &m, &e), &e, "prepare");
+	itest_mount(m, mnt);
 	write_file(mnt, file, content);
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	if (commit_name)
-		must(thinsnap_commit(S, commit_name, key, NULL, 0, 0, &e), &e, "commit");
+		itest_must(thinsnap_commit(S, commit_name, key, NULL, 0, 0, &e), &e, "commit");
 }
 
 static const char *view_read(const char *parent, const char *file)
@@ -228,43 +175,20 @@ static const char *view_read(const char *parent, const char *file)
 	struct thinsnap_mount *m = NULL;
 	const char *c;
 
-	must(thinsnap_view(S, "tmp-view", parent, NULL, 0, &m, &e), &e, "view");
-	do_mount(m, mnt);
+	itest_must(thinsnap_view(S, "tmp-view", parent, NULL, 0, &m, &e), &e, "view");
+	itest_mount(m, mnt);
 	c = read_file(mnt, file);
 	snprintf(out, sizeof(out), "%s", c ? c : "(missing)");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
-	must(thinsnap_remove(S, "tmp-view", &e), &e, "remove view");
+	itest_must(thinsnap_remove(S, "tmp-view", &e), &e, "remove view");
 	return out;
-}
-
-static void expect_err(int r, const struct thinsnap_error *e, enum thinsnap_code code)
-{
-	if (r >= 0)
-		fail_msg("expected %s, got success", thinsnap_code_name(code));
-	if (thinsnap_code_from_errno(r) != code)
-		fail_msg("expected %s, got %s (%d): %s", thinsnap_code_name(code),
-			 thinsnap_code_name(thinsnap_code_from_errno(r)), r, e->msg);
-	assert_true(e->msg[0] != '\0');
-}
-
-static void assert_check_clean(void)
-{
-	struct thinsnap_error e = { 0 };
-	struct thinsnap_check_report *rep = NULL;
-
-	must(thinsnap_check(S, &rep, &e), &e, "check");
-	if (rep->n_leaked || rep->n_dangling || rep->n_unfinished)
-		fail_msg("check: %zu leaked (first %u), %zu dangling (first '%s'), %zu unfinished",
-			 rep->n_leaked, rep->n_leaked ? rep->leaked_ids[0] : 0, rep->n_dangling,
-			 rep->n_dangling ? rep->dangling_keys[0] : "", rep->n_unfinished);
-	thinsnap_check_report_free(rep);
 }
 
 static void rm(const char *key)
 {
 	struct thinsnap_error e = { 0 };
-	must(thinsnap_remove(S, key, &e), &e, key);
+	itest_must(thinsnap_remove(S, key, &e), &e, key);
 }
 
 /* ---- tests ---- */
@@ -276,24 +200,24 @@ static void test_empty_prepare(void **state)
 	struct stat st;
 
 	(void)state;
-	must(thinsnap_prepare(S, "default/1/empty", "", NULL, 0, &m, &e), &e, "prepare");
+	itest_must(thinsnap_prepare(S, "default/1/empty", "", NULL, 0, &m, &e), &e, "prepare");
 	assert_int_equal(m->n_options, 0);
 	assert_string_equal(m->type, "ext4");
-	do_mount(m, mnt);
+	itest_mount(m, mnt);
 	assert_int_equal(count_entries(mnt), 0); /* no lost+found, nothing */
 	assert_int_equal(stat(mnt, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
 	write_file(mnt, "hello", "world");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	/* mounts() gives the same device */
-	must(thinsnap_mounts(S, "default/1/empty", &m, &e), &e, "mounts");
-	do_mount(m, mnt);
+	itest_must(thinsnap_mounts(S, "default/1/empty", &m, &e), &e, "mounts");
+	itest_mount(m, mnt);
 	assert_string_equal(read_file(mnt, "hello"), "world");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	rm("default/1/empty");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_commit_and_child(void **state)
@@ -304,26 +228,26 @@ static void test_commit_and_child(void **state)
 
 	(void)state;
 	layer("c-active", NULL, "base.txt", "layer one", NULL);
-	must(thinsnap_commit(S, "c-layer1", "c-active", l, 1, 0, &e), &e, "commit");
+	itest_must(thinsnap_commit(S, "c-layer1", "c-active", l, 1, 0, &e), &e, "commit");
 	/* the active key is retired */
-	expect_err(thinsnap_stat(S, "c-active", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
-	must(thinsnap_stat(S, "c-layer1", &info, &e), &e, "stat");
+	itest_expect_err(thinsnap_stat(S, "c-active", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_must(thinsnap_stat(S, "c-layer1", &info, &e), &e, "stat");
 	assert_int_equal(info->kind, THINSNAP_KIND_COMMITTED);
 	assert_null(info->parent);
 	assert_int_equal(info->n_labels, 1);
 	assert_string_equal(info->labels[0].value, "x");
 	thinsnap_info_free(info);
 	layer("c-child", "c-layer1", "child.txt", "layer two", "c-layer2");
-	must(thinsnap_stat(S, "c-layer2", &info, &e), &e, "stat");
+	itest_must(thinsnap_stat(S, "c-layer2", &info, &e), &e, "stat");
 	assert_string_equal(info->parent, "c-layer1");
 	thinsnap_info_free(info);
 	assert_string_equal(view_read("c-layer2", "base.txt"), "layer one");
 	assert_string_equal(view_read("c-layer2", "child.txt"), "layer two");
 	assert_string_equal(view_read("c-layer1", "child.txt"), "(missing)");
-	expect_err(thinsnap_remove(S, "c-layer1", &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	itest_expect_err(thinsnap_remove(S, "c-layer1", &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
 	rm("c-layer2");
 	rm("c-layer1");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_view_readonly(void **state)
@@ -334,26 +258,26 @@ static void test_view_readonly(void **state)
 
 	(void)state;
 	layer("v-a", NULL, "f", "content", "v-c");
-	must(thinsnap_view(S, "v-view", "v-c", NULL, 0, &m, &e), &e, "view");
+	itest_must(thinsnap_view(S, "v-view", "v-c", NULL, 0, &m, &e), &e, "view");
 	assert_int_equal(m->n_options, 2);
 	assert_string_equal(m->options[0], "ro");
 	assert_string_equal(m->options[1], "noload");
 	/* the device itself is read-only: a read-write mount is refused */
 	assert_int_not_equal(mount(m->source, mnt, m->type, 0, NULL), 0);
-	do_mount(m, mnt);
+	itest_mount(m, mnt);
 	assert_string_equal(read_file(mnt, "f"), "content");
 	snprintf(p, sizeof(p), "%s/new", mnt);
 	assert_true(open(p, O_CREAT | O_WRONLY, 0644) < 0);
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	/* a view can't be committed, and has no children */
-	expect_err(thinsnap_commit(S, "v-x", "v-view", NULL, 0, 0, &e), &e,
-		   THINSNAP_CODE_FAILED_PRECONDITION);
-	expect_err(thinsnap_prepare(S, "v-child", "v-view", NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_commit(S, "v-x", "v-view", NULL, 0, 0, &e), &e,
+			 THINSNAP_CODE_FAILED_PRECONDITION);
+	itest_expect_err(thinsnap_prepare(S, "v-child", "v-view", NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
 	rm("v-view");
 	rm("v-c");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 /* The seed's model: commit keeping the active key; each commit holds its moment. */
@@ -365,42 +289,42 @@ static void test_keep_active(void **state)
 
 	(void)state;
 	layer("k-p0a", NULL, "f", "p0", "k-P0");
-	must(thinsnap_prepare(S, "k-a", "k-P0", NULL, 0, &m, &e), &e, "prepare a");
-	do_mount(m, mnt);
+	itest_must(thinsnap_prepare(S, "k-a", "k-P0", NULL, 0, &m, &e), &e, "prepare a");
+	itest_mount(m, mnt);
 	write_file(mnt, "f", "moment one");
-	do_umount(mnt);
-	must(thinsnap_commit(S, "k-P1", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
-	     "commit P1");
+	itest_umount(mnt);
+	itest_must(thinsnap_commit(S, "k-P1", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
+		   "commit P1");
 	/* a is still active and writable, even while mounted at commit time */
-	do_mount(m, mnt);
+	itest_mount(m, mnt);
 	write_file(mnt, "f", "moment two");
-	must(thinsnap_commit(S, "k-P2", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
-	     "commit P2 while mounted");
+	itest_must(thinsnap_commit(S, "k-P2", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
+		   "commit P2 while mounted");
 	write_file(mnt, "f", "moment three");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
-	must(thinsnap_stat(S, "k-P1", &info, &e), &e, "stat");
+	itest_must(thinsnap_stat(S, "k-P1", &info, &e), &e, "stat");
 	assert_string_equal(info->parent, "k-P0");
 	thinsnap_info_free(info);
-	must(thinsnap_stat(S, "k-P2", &info, &e), &e, "stat");
+	itest_must(thinsnap_stat(S, "k-P2", &info, &e), &e, "stat");
 	assert_string_equal(info->parent, "k-P0");
 	thinsnap_info_free(info);
-	must(thinsnap_stat(S, "k-a", &info, &e), &e, "stat");
+	itest_must(thinsnap_stat(S, "k-a", &info, &e), &e, "stat");
 	assert_int_equal(info->kind, THINSNAP_KIND_ACTIVE);
 	thinsnap_info_free(info);
 	assert_string_equal(view_read("k-P0", "f"), "p0");
 	assert_string_equal(view_read("k-P1", "f"), "moment one");
 	assert_string_equal(view_read("k-P2", "f"), "moment two");
-	must(thinsnap_mounts(S, "k-a", &m, &e), &e, "mounts");
-	do_mount(m, mnt);
+	itest_must(thinsnap_mounts(S, "k-a", &m, &e), &e, "mounts");
+	itest_mount(m, mnt);
 	assert_string_equal(read_file(mnt, "f"), "moment three");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	rm("k-a");
 	rm("k-P1");
 	rm("k-P2");
 	rm("k-P0");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_deep_chain(void **state)
@@ -420,8 +344,8 @@ static void test_deep_chain(void **state)
 	/* every layer's file is visible through a view of the top */
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_mount *m = NULL;
-	must(thinsnap_view(S, "chain-view", "chain-127", NULL, 0, &m, &e), &e, "view");
-	do_mount(m, mnt);
+	itest_must(thinsnap_view(S, "chain-view", "chain-127", NULL, 0, &m, &e), &e, "view");
+	itest_mount(m, mnt);
 	assert_int_equal(count_entries(mnt), 128);
 	for (int i = 0; i < 128; i++) {
 		snprintf(file, sizeof(file), "layer-%03d", i);
@@ -430,14 +354,14 @@ static void test_deep_chain(void **state)
 		assert_non_null(c);
 		assert_string_equal(c, content);
 	}
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	rm("chain-view");
 	for (int i = 127; i >= 0; i--) {
 		snprintf(name, sizeof(name), "chain-%d", i);
 		rm(name);
 	}
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_errors(void **state)
@@ -449,43 +373,44 @@ static void test_errors(void **state)
 	(void)state;
 	layer("e-a", NULL, "f", "x", "e-c");
 	layer("e-act", "e-c", "f", "y", NULL);
-	expect_err(thinsnap_prepare(S, "e-act", "e-c", NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_ALREADY_EXISTS);
-	expect_err(thinsnap_prepare(S, "e-new", "e-missing", NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_NOT_FOUND);
-	expect_err(thinsnap_prepare(S, "e-new", "e-act", NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
-	expect_err(thinsnap_prepare(S, "", NULL, NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_prepare(S, "e-act", "e-c", NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_ALREADY_EXISTS);
+	itest_expect_err(thinsnap_prepare(S, "e-new", "e-missing", NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_prepare(S, "e-new", "e-act", NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_prepare(S, "", NULL, NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
 	memset(big, 'k', 4097);
-	expect_err(thinsnap_prepare(S, big, NULL, NULL, 0, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_prepare(S, big, NULL, NULL, 0, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
 	big[4096] = '\0'; /* 4096 bytes is fine */
-	must(thinsnap_prepare(S, big, NULL, NULL, 0, NULL, &e), &e, "4 KiB key");
+	itest_must(thinsnap_prepare(S, big, NULL, NULL, 0, NULL, &e), &e, "4 KiB key");
 	rm(big);
 	struct thinsnap_label huge[] = { { "k", big } };
-	expect_err(thinsnap_prepare(S, "e-l", NULL, huge, 1, NULL, &e), &e,
-		   THINSNAP_CODE_INVALID_ARGUMENT);
-	expect_err(thinsnap_stat(S, "e-l", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
-	expect_err(thinsnap_commit(S, "e-c", "e-act", NULL, 0, 0, &e), &e,
-		   THINSNAP_CODE_ALREADY_EXISTS);
-	expect_err(thinsnap_commit(S, "e-x", "e-missing", NULL, 0, 0, &e), &e,
-		   THINSNAP_CODE_NOT_FOUND);
-	expect_err(thinsnap_commit(S, "e-x", "e-c", NULL, 0, 0, &e), &e,
-		   THINSNAP_CODE_FAILED_PRECONDITION);
-	expect_err(thinsnap_remove(S, "e-missing", &e), &e, THINSNAP_CODE_NOT_FOUND);
-	expect_err(thinsnap_remove(S, "e-c", &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	itest_expect_err(thinsnap_prepare(S, "e-l", NULL, huge, 1, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_stat(S, "e-l", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_commit(S, "e-c", "e-act", NULL, 0, 0, &e), &e,
+			 THINSNAP_CODE_ALREADY_EXISTS);
+	itest_expect_err(thinsnap_commit(S, "e-x", "e-missing", NULL, 0, 0, &e), &e,
+			 THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_commit(S, "e-x", "e-c", NULL, 0, 0, &e), &e,
+			 THINSNAP_CODE_FAILED_PRECONDITION);
+	itest_expect_err(thinsnap_remove(S, "e-missing", &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_remove(S, "e-c", &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
 	struct thinsnap_mount *m = NULL;
-	expect_err(thinsnap_mounts(S, "e-c", &m, &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
-	expect_err(thinsnap_mounts(S, "e-missing", &m, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_mounts(S, "e-c", &m, &e), &e, THINSNAP_CODE_FAILED_PRECONDITION);
+	itest_expect_err(thinsnap_mounts(S, "e-missing", &m, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	struct thinsnap_info upd = { .name = (char *)"e-c" };
 	const char *bad[] = { "name" };
-	expect_err(thinsnap_update(S, &upd, bad, 1, NULL, &e), &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_update(S, &upd, bad, 1, NULL, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
 	upd.name = (char *)"e-missing";
-	expect_err(thinsnap_update(S, &upd, NULL, 0, NULL, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_update(S, &upd, NULL, 0, NULL, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	/* nothing of the refusals stuck */
-	expect_err(thinsnap_stat(S, "e-new", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
-	expect_err(thinsnap_stat(S, "e-x", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_stat(S, "e-new", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_expect_err(thinsnap_stat(S, "e-x", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	rm("e-act");
 	rm("e-c");
 	/* key and name reuse after remove */
@@ -493,7 +418,7 @@ static void test_errors(void **state)
 	assert_string_equal(view_read("e-c", "f"), "again");
 	rm("e-c");
 	free(big);
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_update_labels(void **state)
@@ -503,15 +428,15 @@ static void test_update_labels(void **state)
 	struct thinsnap_label l[] = { { "a", "1" }, { "b", "2" } };
 
 	(void)state;
-	must(thinsnap_prepare(S, "u-a", NULL, l, 2, NULL, &e), &e, "prepare");
-	must(thinsnap_stat(S, "u-a", &info, &e), &e, "stat");
+	itest_must(thinsnap_prepare(S, "u-a", NULL, l, 2, NULL, &e), &e, "prepare");
+	itest_must(thinsnap_stat(S, "u-a", &info, &e), &e, "stat");
 	int64_t created = info->created_ns, updated = info->updated_ns;
 	assert_int_equal(info->n_labels, 2);
 	/* labels.b removed (absent in the new info), labels.c set */
 	struct thinsnap_label nl[] = { { "c", "3" } };
 	struct thinsnap_info upd = { .name = (char *)"u-a", .labels = nl, .n_labels = 1 };
 	const char *paths[] = { "labels.b", "labels.c" };
-	must(thinsnap_update(S, &upd, paths, 2, &got, &e), &e, "update");
+	itest_must(thinsnap_update(S, &upd, paths, 2, &got, &e), &e, "update");
 	assert_int_equal(got->n_labels, 2);
 	assert_int_equal(got->created_ns, created);
 	assert_true(got->updated_ns > updated);
@@ -524,7 +449,7 @@ static void test_update_labels(void **state)
 	assert_true(has_a && has_c);
 	thinsnap_info_free(got);
 	/* no paths: replace all */
-	must(thinsnap_update(S, &upd, NULL, 0, &got, &e), &e, "update all");
+	itest_must(thinsnap_update(S, &upd, NULL, 0, &got, &e), &e, "update all");
 	assert_int_equal(got->n_labels, 1);
 	assert_string_equal(got->labels[0].key, "c");
 	thinsnap_info_free(got);
@@ -559,30 +484,31 @@ static void test_walk_filters(void **state)
 
 	(void)state;
 	layer("w-a", NULL, "f", "1", "w-c1");
-	must(thinsnap_prepare(S, "w-act", "w-c1", l, 1, NULL, &e), &e, "prepare");
-	must(thinsnap_view(S, "w-view", "w-c1", NULL, 0, NULL, &e), &e, "view");
-	must(thinsnap_walk(S, NULL, 0, walk_cb, &a, &e), &e, "walk");
+	itest_must(thinsnap_prepare(S, "w-act", "w-c1", l, 1, NULL, &e), &e, "prepare");
+	itest_must(thinsnap_view(S, "w-view", "w-c1", NULL, 0, NULL, &e), &e, "view");
+	itest_must(thinsnap_walk(S, NULL, 0, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 3); /* the base device never shows */
 	const char *f1[] = { "kind==committed" };
 	a.n = 0;
-	must(thinsnap_walk(S, f1, 1, walk_cb, &a, &e), &e, "walk");
+	itest_must(thinsnap_walk(S, f1, 1, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 1);
 	assert_string_equal(a.names[0], "w-c1");
 	const char *f2[] = { "labels.\"containerd.io/gc.root\"==yes" };
 	a.n = 0;
-	must(thinsnap_walk(S, f2, 1, walk_cb, &a, &e), &e, "walk");
+	itest_must(thinsnap_walk(S, f2, 1, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 1);
 	assert_string_equal(a.names[0], "w-act");
 	const char *f3[] = { "kind==view", "parent==w-c1,kind==active" };
 	a.n = 0;
-	must(thinsnap_walk(S, f3, 2, walk_cb, &a, &e), &e, "walk");
+	itest_must(thinsnap_walk(S, f3, 2, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 2);
 	const char *f4[] = { "name~=^w-a" };
 	a.n = 0;
-	must(thinsnap_walk(S, f4, 1, walk_cb, &a, &e), &e, "walk");
+	itest_must(thinsnap_walk(S, f4, 1, walk_cb, &a, &e), &e, "walk");
 	assert_int_equal(a.n, 1);
 	const char *bad[] = { "name==" };
-	expect_err(thinsnap_walk(S, bad, 1, walk_cb, &a, &e), &e, THINSNAP_CODE_INVALID_ARGUMENT);
+	itest_expect_err(thinsnap_walk(S, bad, 1, walk_cb, &a, &e), &e,
+			 THINSNAP_CODE_INVALID_ARGUMENT);
 	rm("w-act");
 	rm("w-view");
 	rm("w-c1");
@@ -596,26 +522,26 @@ static void test_usage(void **state)
 	char p[600];
 
 	(void)state;
-	must(thinsnap_prepare(S, "us-a", NULL, NULL, 0, &m, &e), &e, "prepare");
-	must(thinsnap_usage(S, "us-a", &u0, &e), &e, "usage");
-	do_mount(m, mnt);
+	itest_must(thinsnap_prepare(S, "us-a", NULL, NULL, 0, &m, &e), &e, "prepare");
+	itest_must(thinsnap_usage(S, "us-a", &u0, &e), &e, "usage");
+	itest_mount(m, mnt);
 	snprintf(p, sizeof(p), "dd if=/dev/urandom of=%s/blob bs=1M count=8 status=none conv=fsync",
 		 mnt);
 	assert_int_equal(system(p), 0);
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
-	must(thinsnap_usage(S, "us-a", &u1, &e), &e, "usage");
+	itest_must(thinsnap_usage(S, "us-a", &u1, &e), &e, "usage");
 	assert_true(u1.size_bytes >= u0.size_bytes + (8 << 20));
 	/* an empty ext4 uses only its reserved inodes; the blob is one more */
 	assert_true(u0.inodes >= 10); /* the reserved inodes 1..10, root among them */
 	assert_int_equal(u1.inodes, u0.inodes + 1);
-	must(thinsnap_commit(S, "us-c", "us-a", NULL, 0, 0, &e), &e, "commit");
-	must(thinsnap_usage(S, "us-c", &uc, &e), &e, "usage");
+	itest_must(thinsnap_commit(S, "us-c", "us-a", NULL, 0, 0, &e), &e, "commit");
+	itest_must(thinsnap_usage(S, "us-c", &uc, &e), &e, "usage");
 	assert_true(uc.size_bytes >= (8 << 20));
 	assert_int_equal(uc.inodes, u1.inodes);
 	/* a child that writes nothing maps nothing beyond its parent */
-	must(thinsnap_prepare(S, "us-child", "us-c", NULL, 0, NULL, &e), &e, "prepare");
-	must(thinsnap_usage(S, "us-child", &u0, &e), &e, "usage");
+	itest_must(thinsnap_prepare(S, "us-child", "us-c", NULL, 0, NULL, &e), &e, "prepare");
+	itest_must(thinsnap_usage(S, "us-child", &u0, &e), &e, "usage");
 	assert_true(u0.size_bytes < (1 << 20));
 	rm("us-child");
 	rm("us-c");
@@ -651,26 +577,26 @@ static void test_remove_busy_then_cleanup(void **state)
 	struct thinsnap_counts c;
 
 	(void)state;
-	must(thinsnap_prepare(S, "b-a", NULL, NULL, 0, &m, &e), &e, "prepare");
+	itest_must(thinsnap_prepare(S, "b-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	uint32_t id = dev_id_of(m);
-	do_mount(m, mnt);
-	must(thinsnap_remove(S, "b-a", &e), &e, "remove while mounted");
-	expect_err(thinsnap_stat(S, "b-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
-	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	itest_mount(m, mnt);
+	itest_must(thinsnap_remove(S, "b-a", &e), &e, "remove while mounted");
+	itest_expect_err(thinsnap_stat(S, "b-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	assert_int_equal(c.pending_deletes, 1);
 	assert_true(pool_has_id(id));
 	/* still busy: cleanup keeps it pending */
 	assert_true(thinsnap_cleanup(S, &e) < 0);
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
-	must(thinsnap_cleanup(S, &e), &e, "cleanup");
-	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");
+	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	assert_int_equal(c.pending_deletes, 0);
 	assert_false(pool_has_id(id));
 	/* the key is free again */
 	layer("b-a", NULL, "f", "reuse", NULL);
 	rm("b-a");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_async_remove(void **state)
@@ -682,17 +608,17 @@ static void test_async_remove(void **state)
 	(void)state;
 	close_s();
 	o.async_remove = true;
-	must(thinsnap_open(&o, &S, &e), &e, "open async");
-	must(thinsnap_prepare(S, "as-a", NULL, NULL, 0, &m, &e), &e, "prepare");
+	itest_must(thinsnap_open(&o, &S, &e), &e, "open async");
+	itest_must(thinsnap_prepare(S, "as-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	uint32_t id = dev_id_of(m);
 	thinsnap_mount_free(m);
-	must(thinsnap_remove(S, "as-a", &e), &e, "remove");
+	itest_must(thinsnap_remove(S, "as-a", &e), &e, "remove");
 	assert_true(pool_has_id(id));
-	must(thinsnap_cleanup(S, &e), &e, "cleanup");
+	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");
 	assert_false(pool_has_id(id));
 	close_s();
 	open_s();
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 static void test_reopen_reactivates(void **state)
@@ -703,18 +629,18 @@ static void test_reopen_reactivates(void **state)
 
 	(void)state;
 	layer("r-a", NULL, "f", "before reboot", NULL);
-	must(thinsnap_mounts(S, "r-a", &m, &e), &e, "mounts");
+	itest_must(thinsnap_mounts(S, "r-a", &m, &e), &e, "mounts");
 	close_s();
 	/* a reboot loses every device: deactivate it behind the snapshotter's back */
-	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
-	must(thinsnap_pool_deactivate_thin(p, m->source + 12, &e), &e, "deactivate");
+	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_deactivate_thin(p, m->source + 12, &e), &e, "deactivate");
 	thinsnap_pool_free(p);
 	assert_true(access(m->source, F_OK) < 0);
 	open_s();
 	assert_int_equal(access(m->source, F_OK), 0);
-	do_mount(m, mnt);
+	itest_mount(m, mnt);
 	assert_string_equal(read_file(mnt, "f"), "before reboot");
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	rm("r-a");
 }
@@ -726,23 +652,23 @@ static void test_check_and_repair(void **state)
 	struct thinsnap_pool *p = NULL;
 
 	(void)state;
-	assert_check_clean();
+	itest_assert_check_clean(S);
 	/* a thin device the journal does not know: a leak */
 	close_s();
-	must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
 	uint64_t tid;
-	must(thinsnap_pool_transaction_id(p, &tid, &e), &e, "tid");
-	must(thinsnap_pool_create_thin(p, 4242, &e), &e, "create leak");
+	itest_must(thinsnap_pool_transaction_id(p, &tid, &e), &e, "tid");
+	itest_must(thinsnap_pool_create_thin(p, 4242, &e), &e, "create leak");
 	/* keep the transaction id as the snapshotter expects it */
 	thinsnap_pool_free(p);
 	open_s();
-	must(thinsnap_check(S, &rep, &e), &e, "check");
+	itest_must(thinsnap_check(S, &rep, &e), &e, "check");
 	assert_int_equal(rep->n_leaked, 1);
 	assert_int_equal(rep->leaked_ids[0], 4242);
 	thinsnap_check_report_free(rep);
-	must(thinsnap_repair(S, NULL, &e), &e, "repair");
+	itest_must(thinsnap_repair(S, NULL, &e), &e, "repair");
 	assert_false(pool_has_id(4242));
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 /*
@@ -810,7 +736,7 @@ static void test_crash_points(void **state)
 					 points[pt]);
 			killed += was_killed;
 			open_s();
-			assert_check_clean();
+			itest_assert_check_clean(S);
 			/* committed content intact */
 			assert_string_equal(view_read("x-base", "f"), "committed content");
 			/* all or nothing */
@@ -842,7 +768,7 @@ static void test_crash_points(void **state)
 			}
 			if (has_active)
 				rm("x-active");
-			assert_check_clean();
+			itest_assert_check_clean(S);
 		}
 	}
 	fprintf(stderr, "crash: %d of %zu runs killed at their fault point\n", killed,
@@ -861,26 +787,26 @@ static void test_commit_while_mounted(void **state)
 	struct thinsnap_counts c;
 
 	(void)state;
-	must(thinsnap_prepare(S, "cm-a", NULL, NULL, 0, &m, &e), &e, "prepare");
+	itest_must(thinsnap_prepare(S, "cm-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	uint32_t old_id = dev_id_of(m);
-	do_mount(m, mnt);
+	itest_mount(m, mnt);
 	write_file(mnt, "f", "written before the commit");
-	must(thinsnap_commit(S, "cm-c", "cm-a", NULL, 0, 0, &e), &e, "commit while mounted");
+	itest_must(thinsnap_commit(S, "cm-c", "cm-a", NULL, 0, 0, &e), &e, "commit while mounted");
 	write_file(mnt, "f", "written after the commit");
-	expect_err(thinsnap_stat(S, "cm-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
-	must(thinsnap_stat(S, "cm-c", &info, &e), &e, "stat");
+	itest_expect_err(thinsnap_stat(S, "cm-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
+	itest_must(thinsnap_stat(S, "cm-c", &info, &e), &e, "stat");
 	assert_int_equal(info->kind, THINSNAP_KIND_COMMITTED);
 	assert_true(info->created_ns == info->updated_ns); /* created by the commit */
 	thinsnap_info_free(info);
-	must(thinsnap_counts(S, &c, &e), &e, "counts");
+	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	assert_int_equal(c.pending_deletes, 1);
-	do_umount(mnt);
+	itest_umount(mnt);
 	thinsnap_mount_free(m);
 	assert_string_equal(view_read("cm-c", "f"), "written before the commit");
-	must(thinsnap_cleanup(S, &e), &e, "cleanup");
+	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");
 	assert_false(pool_has_id(old_id));
 	rm("cm-c");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 /* Several threads share one handle: writers serialise, readers never fail. */
@@ -939,7 +865,7 @@ static void test_threads(void **state)
 		assert_int_equal(a[i].failures, 0);
 	}
 	rm("thr-base");
-	assert_check_clean();
+	itest_assert_check_clean(S);
 }
 
 int main(void)
