@@ -1303,6 +1303,32 @@ static int read_lookup(struct thinsnap_snapshotter *s, const char *key, pthread_
 	return 0;
 }
 
+/*
+ * The writers' prologue: the handle open and writable, under the write lock (*locked, released
+ * by the caller's CLEANUP_UNLOCK), then key's entry or NotFound naming it.
+ */
+static int write_lookup(struct thinsnap_snapshotter *s, const char *key, pthread_mutex_t **locked,
+			const struct thinsnap_meta_snap **ret, struct thinsnap_error *reterr)
+{
+	const struct thinsnap_meta_snap *e;
+	char kb[80];
+	int r;
+
+	r = check_open(s, reterr);
+	if (r < 0)
+		return r;
+	*locked = lock_writes(s);
+	r = check_writable(s, reterr);
+	if (r < 0)
+		return r;
+	e = thinsnap_meta_get(s->meta, key);
+	if (!e)
+		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+					   shown(key, kb));
+	*ret = e;
+	return 0;
+}
+
 int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
 {
@@ -1421,18 +1447,9 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		return r;
 	if (flags & ~THINSNAP_COMMIT_KEEP_ACTIVE)
 		return thinsnap_error_setf(reterr, -EINVAL, "unknown commit flags 0x%x", flags);
-	r = check_open(s, reterr);
+	r = write_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	locked = lock_writes(s);
-	r = check_writable(s, reterr);
-	if (r < 0)
-		return r;
-
-	e = thinsnap_meta_get(s->meta, key);
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(key, kb));
 	if (e->kind != THINSNAP_META_ACTIVE)
 		return thinsnap_error_setf(reterr, -EROFS,
 					   "snapshot '%s' is %s, not active: only active "
@@ -1514,17 +1531,9 @@ int thinsnap_resize(struct thinsnap_snapshotter *s, const char *key, uint64_t si
 		return thinsnap_error_setf(reterr, -EINVAL, "size %" PRIu64 " is out of range",
 					   size_bytes);
 	size_bytes = (size_bytes + SIZE_ALIGN - 1) / SIZE_ALIGN * SIZE_ALIGN;
-	r = check_open(s, reterr);
+	r = write_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	locked = lock_writes(s);
-	r = check_writable(s, reterr);
-	if (r < 0)
-		return r;
-	e = thinsnap_meta_get(s->meta, key);
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(key, kb));
 	if (e->kind != THINSNAP_META_ACTIVE)
 		return thinsnap_error_setf(
 			reterr, -EROFS, "snapshot '%s' is %s: only active snapshots can be resized",
@@ -1588,17 +1597,9 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	r = check_key("key", key, reterr);
 	if (r < 0)
 		return r;
-	r = check_open(s, reterr);
+	r = write_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	locked = lock_writes(s);
-	r = check_writable(s, reterr);
-	if (r < 0)
-		return r;
-	e = thinsnap_meta_get(s->meta, key);
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(key, kb));
 	if (thinsnap_meta_has_children(s->meta, key))
 		return thinsnap_error_setf(reterr, -ENOTEMPTY,
 					   "cannot remove snapshot '%s': it has children",
@@ -1783,17 +1784,9 @@ int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *
 						   "cannot update field '%s' of snapshot '%s'",
 						   p ? p : "(null)", shown(info->name, kb));
 	}
-	r = check_open(s, reterr);
+	r = write_lookup(s, info->name, &locked, &e, reterr);
 	if (r < 0)
 		return r;
-	locked = lock_writes(s);
-	r = check_writable(s, reterr);
-	if (r < 0)
-		return r;
-	e = thinsnap_meta_get(s->meta, info->name);
-	if (!e)
-		return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
-					   shown(info->name, kb));
 
 	bool replace_all = n_fieldpaths == 0;
 	for (size_t i = 0; i < n_fieldpaths; i++)
