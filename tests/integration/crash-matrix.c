@@ -35,10 +35,7 @@
 #include "base/fault.h"
 #include "itest.h"
 
-static char state_dir[256];
-static char pool_dir[300];
-static char mnt[300];
-static char pool_name[64];
+static struct itest_pool P;
 static struct thinsnap_snapshotter *S;
 static char base_sum[80];   /* committed x-base, through a view */
 static char active_sum[80]; /* x-active as the fixture wrote it */
@@ -54,8 +51,8 @@ static const char *points[] = {
 static struct thinsnap_options opts(bool async_remove)
 {
 	return (struct thinsnap_options){
-		.state_dir = state_dir,
-		.pool_name = pool_name,
+		.state_dir = P.state_dir,
+		.pool_name = P.name,
 		.base_size_bytes = 64ull << 20,
 		.fs_type = "ext4",
 		.async_remove = async_remove,
@@ -104,12 +101,12 @@ static void sh_out(char *out, size_t size, const char *cmd)
 
 static void do_mount(const struct thinsnap_mount *m)
 {
-	itest_mount(m, mnt);
+	itest_mount(m, P.mnt);
 }
 
 static void do_umount(void)
 {
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 }
 
 /* sha256 over the sorted sha256 list of every regular file under the mount */
@@ -120,7 +117,7 @@ static void tree_sum(char *out, size_t size)
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s' && find . -type f ! -path './lost+found/*' -print0 | sort -z | "
 		 "xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1",
-		 mnt);
+		 P.mnt);
 	sh_out(out, size, cmd);
 	assert_int_equal(strlen(out), 64);
 }
@@ -194,7 +191,7 @@ static unsigned pool_device_count(void)
 		 "dmsetup message \"$p\" 0 reserve_metadata_snap; "
 		 "n=$(thin_dump -m \"$dev\" | grep -c '<device ' || true); "
 		 "dmsetup message \"$p\" 0 release_metadata_snap; echo $n",
-		 pool_name);
+		 P.name);
 	sh_out(out, sizeof(out), cmd);
 	return (unsigned)strtoul(out, NULL, 10);
 }
@@ -232,7 +229,7 @@ static void write_tree(const char *tag)
 {
 	assert_int_equal(sh("set -e; cd '%s'; mkdir -p d/e; echo '%s small' > d/e/small; "
 			    "head -c 1048576 /dev/urandom > big; printf '%s' > tag",
-			    mnt, tag, tag),
+			    P.mnt, tag, tag),
 			 0);
 }
 
@@ -266,29 +263,11 @@ static void make_pending_delete(void)
 static int setup(void **state)
 {
 	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool *p = NULL;
 	struct thinsnap_mount *m = NULL;
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
 	(void)state;
-	snprintf(state_dir, sizeof(state_dir), "%s/crash.XXXXXX", tmp);
-	if (!mkdtemp(state_dir))
+	if (itest_create_pool("crash", "tcm", 512ull << 20, true, &P) < 0)
 		return -1;
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", state_dir);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", state_dir);
-	mkdir(mnt, 0755);
-	snprintf(pool_name, sizeof(pool_name), "tcm%d", (int)getpid());
-	struct thinsnap_pool_create_opts po = {
-		.name = pool_name,
-		.state_dir = pool_dir,
-		.data_size_bytes = 512ull << 20,
-		.error_if_no_space = true,
-	};
-	if (thinsnap_pool_create(&po, &p, &e) < 0) {
-		fprintf(stderr, "pool create: %s\n", e.msg);
-		return -1;
-	}
-	thinsnap_pool_free(p);
 	open_s(false);
 	if (thinsnap_prepare(S, "x-a", NULL, NULL, 0, &m, &e) < 0) {
 		fprintf(stderr, "prepare: %s\n", e.msg);
@@ -309,9 +288,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	umount2(mnt, MNT_DETACH);
+	umount2(P.mnt, MNT_DETACH);
 	close_s();
-	return itest_destroy_pool(pool_name, pool_dir, state_dir);
+	return itest_destroy_pool(&P);
 }
 
 /* ---- the operations ---- */
@@ -566,7 +545,7 @@ static uint64_t data_size(void)
 	struct stat st;
 	char p[400];
 
-	snprintf(p, sizeof(p), "%s/data", pool_dir);
+	snprintf(p, sizeof(p), "%s/data", P.pool_dir);
 	assert_int_equal(stat(p, &st), 0);
 	return (uint64_t)st.st_size;
 }
@@ -587,7 +566,7 @@ static void test_kill_pool_grow(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			struct thinsnap_pool *p = NULL;
-			if (thinsnap_pool_open(pool_name, pool_dir, &p, NULL) < 0)
+			if (thinsnap_pool_open(P.name, P.pool_dir, &p, NULL) < 0)
 				_exit(3);
 			if (i < 0)
 				thinsnap_fault_arm("pool.grow.after_suspend:abort");
@@ -608,7 +587,7 @@ static void test_kill_pool_grow(void **state)
 			assert_true(WIFSIGNALED(status));
 		/* reopen: the pool is not left suspended (all I/O would hang) */
 		open_s(false);
-		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", pool_name), 0);
+		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", P.name), 0);
 		uint64_t now = data_size();
 		if (now != before && now != after)
 			fail_msg("grow killed after %d ms: data size %llu, neither %llu nor %llu",
@@ -617,7 +596,7 @@ static void test_kill_pool_grow(void **state)
 		/* a grow that got as far as the file completes on the next grow */
 		struct thinsnap_pool *p = NULL;
 		struct thinsnap_error e = { 0 };
-		itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+		itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 		itest_must(thinsnap_pool_grow(p, after, &e), &e, "grow again");
 		thinsnap_pool_free(p);
 		assert_consistent("pool grow");
@@ -665,12 +644,12 @@ static void check_after_kill(enum op op, const char *point, const char *operatio
 	close_s();
 
 	/* the command says so plainly and exits 0; a read-only check changed nothing */
-	snprintf(out, sizeof(out), "%s/check.out", state_dir);
+	snprintf(out, sizeof(out), "%s/check.out", P.state_dir);
 	snprintf(cmd, sizeof(cmd),
 		 "'%s' --state-dir '%s' --pool '%s' check > '%s' 2>&1 && grep -qxF \"$L\" '%s' && "
 		 "grep -q '^recovery pending: ' '%s' && grep -qx 'journal and pool agree' '%s' && "
 		 "! grep -qi 'disagree\\|corrupt' '%s'",
-		 cli, state_dir, pool_name, out, out, out, out, out);
+		 cli, P.state_dir, P.name, out, out, out, out, out);
 	setenv("L", line, 1);
 	if (system(cmd) != 0) {
 		(void)sh("cat '%s' >&2", out);

@@ -34,10 +34,7 @@
 
 #define MiB ((uint64_t)1 << 20)
 
-static char state_dir[256];
-static char pool_dir[300];
-static char mnt[300];
-static char pool_name[64];
+static struct itest_pool P;
 static struct thinsnap_snapshotter *S;
 static struct thinsnap_options O;
 
@@ -45,8 +42,8 @@ static struct thinsnap_options O;
 static struct thinsnap_options default_opts(void)
 {
 	return (struct thinsnap_options){
-		.state_dir = state_dir,
-		.pool_name = pool_name,
+		.state_dir = P.state_dir,
+		.pool_name = P.name,
 		.base_size_bytes = 192 * MiB,
 		.fs_type = "ext4",
 		.min_free_data_percent = 50,
@@ -71,28 +68,9 @@ static void reopen_with(struct thinsnap_options o)
 
 static int setup(void **state)
 {
-	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool *p = NULL;
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
 	(void)state;
-	snprintf(state_dir, sizeof(state_dir), "%s/snapcap.XXXXXX", tmp);
-	if (!mkdtemp(state_dir))
+	if (itest_create_pool("snapcap", "tcap", 256 * MiB, false, &P) < 0)
 		return -1;
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", state_dir);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", state_dir);
-	mkdir(mnt, 0755);
-	snprintf(pool_name, sizeof(pool_name), "tcap%d", (int)getpid());
-	struct thinsnap_pool_create_opts po = {
-		.name = pool_name,
-		.state_dir = pool_dir,
-		.data_size_bytes = 256 * MiB,
-	};
-	if (thinsnap_pool_create(&po, &p, &e) < 0) {
-		fprintf(stderr, "pool create: %s\n", e.msg);
-		return -1;
-	}
-	thinsnap_pool_free(p);
 	O = default_opts();
 	open_s();
 	return 0;
@@ -101,10 +79,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	umount2(mnt, MNT_DETACH);
+	umount2(P.mnt, MNT_DETACH);
 	thinsnap_free(S);
 	S = NULL;
-	return itest_destroy_pool(pool_name, pool_dir, state_dir);
+	return itest_destroy_pool(&P);
 }
 
 /* ---- helpers ---- */
@@ -142,7 +120,7 @@ static double pool_free_data_percent(void)
 	struct thinsnap_pool *p = NULL;
 	struct thinsnap_pool_status st;
 
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	itest_must(thinsnap_pool_status(p, &st, &e), &e, "pool status");
 	thinsnap_pool_free(p);
 	return 100.0 * (double)(st.total_data_bytes - st.used_data_bytes) /
@@ -159,11 +137,11 @@ static void test_floor_refuses_new_devices(void **state)
 
 	(void)state;
 	itest_must(thinsnap_prepare(S, "filler", NULL, NULL, 0, &m, &e), &e, "prepare filler");
-	itest_mount(m, mnt);
+	itest_mount(m, P.mnt);
 	thinsnap_mount_free(m);
 	m = NULL;
-	fill(mnt, "blob", 150);
-	itest_umount(mnt);
+	fill(P.mnt, "blob", 150);
+	itest_umount(P.mnt);
 	double free_pct = pool_free_data_percent();
 	if (free_pct >= 50.0)
 		fail_msg("filling left %.1f%% free", free_pct);
@@ -174,7 +152,7 @@ static void test_floor_refuses_new_devices(void **state)
 	assert_int_equal(r, -ENOSPC);
 	print_message("refused: %s\n", e.msg);
 	char want[160];
-	snprintf(want, sizeof(want), "pool '%s': ", pool_name);
+	snprintf(want, sizeof(want), "pool '%s': ", P.name);
 	assert_true(strncmp(e.msg, want, strlen(want)) == 0);
 	assert_non_null(strstr(e.msg, "% of data space free ("));
 	assert_non_null(strstr(e.msg, " of 256.0 MiB), below the 50% floor"));
@@ -272,7 +250,7 @@ static void test_size_label_grows_child(void **state)
 
 	(void)state;
 	/* room for writes beyond the old size; no floor in the way of these prepares */
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	itest_must(thinsnap_pool_grow(p, 1024 * MiB, &e), &e, "pool grow");
 	thinsnap_pool_free(p);
 	struct thinsnap_options o = default_opts();
@@ -283,14 +261,14 @@ static void test_size_label_grows_child(void **state)
 	struct thinsnap_label lb[] = { { THINSNAP_LABEL_MAX_SIZE, big }, { "a", "b" } };
 	itest_must(thinsnap_prepare(S, "big", NULL, lb, 2, &m, &e), &e, "prepare big");
 	assert_int_equal(dev_size(m->source), 320 * MiB);
-	itest_mount(m, mnt);
+	itest_mount(m, P.mnt);
 	thinsnap_mount_free(m);
 	m = NULL;
-	uint64_t fs = fs_size(mnt);
+	uint64_t fs = fs_size(P.mnt);
 	print_message("320 MiB child of a 192 MiB base: filesystem of %" PRIu64 " MiB\n", fs / MiB);
 	assert_true(fs > 280 * MiB); /* 192 MiB holds 174 MiB of filesystem */
-	assert_int_equal(fill(mnt, "beyond", 230), 230 * MiB); /* more than the parent holds */
-	itest_umount(mnt);
+	assert_int_equal(fill(P.mnt, "beyond", 230), 230 * MiB); /* more than the parent holds */
+	itest_umount(P.mnt);
 	itest_must(thinsnap_commit(S, "big-c", "big", NULL, 0, 0, &e), &e, "commit big");
 
 	/* children inherit the size; smaller is refused; a view cannot grow */
@@ -337,16 +315,16 @@ static void test_resize_active(void **state)
 	assert_int_equal(dev_size(m->source), 192 * MiB);
 
 	/* mounted: the filesystem grows under the mount */
-	itest_mount(m, mnt);
-	uint64_t before = fs_size(mnt);
+	itest_mount(m, P.mnt);
+	uint64_t before = fs_size(P.mnt);
 	itest_must(thinsnap_resize(S, "r", 300 * MiB, &e), &e, "resize mounted");
 	assert_int_equal(dev_size(m->source), 300 * MiB);
-	uint64_t after = fs_size(mnt);
+	uint64_t after = fs_size(P.mnt);
 	print_message("mounted resize: %" PRIu64 " -> %" PRIu64 " MiB\n", before / MiB,
 		      after / MiB);
 	assert_true(after > before + 100 * MiB);
-	assert_int_equal(fill(mnt, "beyond", 230), 230 * MiB);
-	itest_umount(mnt);
+	assert_int_equal(fill(P.mnt, "beyond", 230), 230 * MiB);
+	itest_umount(P.mnt);
 	/* the same size again: a no-op; smaller: refused */
 	itest_must(thinsnap_resize(S, "r", 300 * MiB, &e), &e, "resize same");
 	r = thinsnap_resize(S, "r", 200 * MiB, &e);
@@ -375,14 +353,14 @@ static void test_resize_active(void **state)
 	thinsnap_free(S);
 	S = NULL;
 	struct thinsnap_pool *p = NULL;
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	itest_must(thinsnap_pool_deactivate_thin(p, dm, &e), &e, "deactivate");
 	thinsnap_pool_free(p);
 	open_s(); /* re-activates it at the journaled size */
 	assert_int_equal(dev_size(m->source), 400 * MiB + 4096);
-	itest_mount(m, mnt);
-	assert_true(fs_size(mnt) > 360 * MiB);
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	assert_true(fs_size(P.mnt) > 360 * MiB);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_remove(S, "cold", &e), &e, "remove cold");
 	itest_must(thinsnap_remove(S, "r-v", &e), &e, "remove r-v");
@@ -439,9 +417,9 @@ static void test_size_faults(void **state)
 	assert_int_equal(dev_size(m->source), 192 * MiB); /* still active as it was */
 	itest_must(thinsnap_resize(S, "g", 256 * MiB, &e), &e, "resize after the crash");
 	assert_int_equal(dev_size(m->source), 256 * MiB);
-	itest_mount(m, mnt);
-	assert_true(fs_size(mnt) > 220 * MiB);
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	assert_true(fs_size(P.mnt) > 220 * MiB);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_remove(S, "g", &e), &e, "remove g");
 	itest_assert_check_clean(S);
@@ -455,7 +433,7 @@ static uint64_t pool_used_bytes(void)
 	struct thinsnap_pool *p = NULL;
 	struct thinsnap_pool_status st;
 
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	itest_must(thinsnap_pool_status(p, &st, &e), &e, "pool status");
 	thinsnap_pool_free(p);
 	return st.used_data_bytes;
@@ -475,15 +453,15 @@ static void test_usage_exclusive_shared(void **state)
 	reopen_with(o);
 	/* a parent with 64 MiB, a child with 32 MiB more */
 	itest_must(thinsnap_prepare(S, "par", NULL, NULL, 0, &m, &e), &e, "prepare par");
-	itest_mount(m, mnt);
-	fill(mnt, "a", 64);
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	fill(P.mnt, "a", 64);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_commit(S, "par-c", "par", NULL, 0, 0, &e), &e, "commit par");
 	itest_must(thinsnap_prepare(S, "kid", "par-c", NULL, 0, &m, &e), &e, "prepare kid");
-	itest_mount(m, mnt);
-	fill(mnt, "b", 32);
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	fill(P.mnt, "b", 32);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 
 	itest_must(thinsnap_usage_detail(S, keys, 2, d, &e), &e, "usage detail");

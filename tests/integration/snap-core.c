@@ -30,17 +30,14 @@
 #include "base/fault.h"
 #include "itest.h"
 
-static char state_dir[256];
-static char pool_dir[300];
-static char mnt[300];
-static char pool_name[64];
+static struct itest_pool P;
 static struct thinsnap_snapshotter *S;
 
 static struct thinsnap_options opts(void)
 {
 	return (struct thinsnap_options){
-		.state_dir = state_dir,
-		.pool_name = pool_name,
+		.state_dir = P.state_dir,
+		.pool_name = P.name,
 		.base_size_bytes = 128ull << 20,
 		.fs_type = "ext4",
 	};
@@ -63,28 +60,9 @@ static void close_s(void)
 
 static int setup(void **state)
 {
-	struct thinsnap_error e = { 0 };
-	struct thinsnap_pool *p = NULL;
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
 	(void)state;
-	snprintf(state_dir, sizeof(state_dir), "%s/snapcore.XXXXXX", tmp);
-	if (!mkdtemp(state_dir))
+	if (itest_create_pool("snapcore", "tsc", 1ull << 30, false, &P) < 0)
 		return -1;
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", state_dir);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", state_dir);
-	mkdir(mnt, 0755);
-	snprintf(pool_name, sizeof(pool_name), "tsc%d", (int)getpid());
-	struct thinsnap_pool_create_opts po = {
-		.name = pool_name,
-		.state_dir = pool_dir,
-		.data_size_bytes = 1ull << 30,
-	};
-	if (thinsnap_pool_create(&po, &p, &e) < 0) {
-		fprintf(stderr, "pool create: %s\n", e.msg);
-		return -1;
-	}
-	thinsnap_pool_free(p);
 	open_s();
 	return 0;
 }
@@ -100,9 +78,9 @@ static int teardown(void **state)
 {
 	(void)state;
 	(void)walk_remove_cb;
-	umount2(mnt, MNT_DETACH);
+	umount2(P.mnt, MNT_DETACH);
 	close_s();
-	return itest_destroy_pool(pool_name, pool_dir, state_dir);
+	return itest_destroy_pool(&P);
 }
 
 /* ---- helpers ---- */
@@ -160,9 +138,9 @@ static void layer(const char *key, const char *parent, const char *file, const c
 	struct thinsnap_mount *m = NULL;
 
 	itest_must(thinsnap_prepare(S, key, parent, NULL, 0, &m, &e), &e, "prepare");
-	itest_mount(m, mnt);
-	write_file(mnt, file, content);
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	write_file(P.mnt, file, content);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	if (commit_name)
 		itest_must(thinsnap_commit(S, commit_name, key, NULL, 0, 0, &e), &e, "commit");
@@ -176,10 +154,10 @@ static const char *view_read(const char *parent, const char *file)
 	const char *c;
 
 	itest_must(thinsnap_view(S, "tmp-view", parent, NULL, 0, &m, &e), &e, "view");
-	itest_mount(m, mnt);
-	c = read_file(mnt, file);
+	itest_mount(m, P.mnt);
+	c = read_file(P.mnt, file);
 	snprintf(out, sizeof(out), "%s", c ? c : "(missing)");
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_remove(S, "tmp-view", &e), &e, "remove view");
 	return out;
@@ -203,18 +181,18 @@ static void test_empty_prepare(void **state)
 	itest_must(thinsnap_prepare(S, "default/1/empty", "", NULL, 0, &m, &e), &e, "prepare");
 	assert_int_equal(m->n_options, 0);
 	assert_string_equal(m->type, "ext4");
-	itest_mount(m, mnt);
-	assert_int_equal(count_entries(mnt), 0); /* no lost+found, nothing */
-	assert_int_equal(stat(mnt, &st), 0);
+	itest_mount(m, P.mnt);
+	assert_int_equal(count_entries(P.mnt), 0); /* no lost+found, nothing */
+	assert_int_equal(stat(P.mnt, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
-	write_file(mnt, "hello", "world");
-	itest_umount(mnt);
+	write_file(P.mnt, "hello", "world");
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	/* mounts() gives the same device */
 	itest_must(thinsnap_mounts(S, "default/1/empty", &m, &e), &e, "mounts");
-	itest_mount(m, mnt);
-	assert_string_equal(read_file(mnt, "hello"), "world");
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	assert_string_equal(read_file(P.mnt, "hello"), "world");
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	rm("default/1/empty");
 	itest_assert_check_clean(S);
@@ -263,12 +241,12 @@ static void test_view_readonly(void **state)
 	assert_string_equal(m->options[0], "ro");
 	assert_string_equal(m->options[1], "noload");
 	/* the device itself is read-only: a read-write mount is refused */
-	assert_int_not_equal(mount(m->source, mnt, m->type, 0, NULL), 0);
-	itest_mount(m, mnt);
-	assert_string_equal(read_file(mnt, "f"), "content");
-	snprintf(p, sizeof(p), "%s/new", mnt);
+	assert_int_not_equal(mount(m->source, P.mnt, m->type, 0, NULL), 0);
+	itest_mount(m, P.mnt);
+	assert_string_equal(read_file(P.mnt, "f"), "content");
+	snprintf(p, sizeof(p), "%s/new", P.mnt);
 	assert_true(open(p, O_CREAT | O_WRONLY, 0644) < 0);
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	/* a view can't be committed, and has no children */
 	itest_expect_err(thinsnap_commit(S, "v-x", "v-view", NULL, 0, 0, &e), &e,
@@ -290,18 +268,18 @@ static void test_keep_active(void **state)
 	(void)state;
 	layer("k-p0a", NULL, "f", "p0", "k-P0");
 	itest_must(thinsnap_prepare(S, "k-a", "k-P0", NULL, 0, &m, &e), &e, "prepare a");
-	itest_mount(m, mnt);
-	write_file(mnt, "f", "moment one");
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	write_file(P.mnt, "f", "moment one");
+	itest_umount(P.mnt);
 	itest_must(thinsnap_commit(S, "k-P1", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
 		   "commit P1");
 	/* a is still active and writable, even while mounted at commit time */
-	itest_mount(m, mnt);
-	write_file(mnt, "f", "moment two");
+	itest_mount(m, P.mnt);
+	write_file(P.mnt, "f", "moment two");
 	itest_must(thinsnap_commit(S, "k-P2", "k-a", NULL, 0, THINSNAP_COMMIT_KEEP_ACTIVE, &e), &e,
 		   "commit P2 while mounted");
-	write_file(mnt, "f", "moment three");
-	itest_umount(mnt);
+	write_file(P.mnt, "f", "moment three");
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_stat(S, "k-P1", &info, &e), &e, "stat");
 	assert_string_equal(info->parent, "k-P0");
@@ -316,9 +294,9 @@ static void test_keep_active(void **state)
 	assert_string_equal(view_read("k-P1", "f"), "moment one");
 	assert_string_equal(view_read("k-P2", "f"), "moment two");
 	itest_must(thinsnap_mounts(S, "k-a", &m, &e), &e, "mounts");
-	itest_mount(m, mnt);
-	assert_string_equal(read_file(mnt, "f"), "moment three");
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	assert_string_equal(read_file(P.mnt, "f"), "moment three");
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	rm("k-a");
 	rm("k-P1");
@@ -345,16 +323,16 @@ static void test_deep_chain(void **state)
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_mount *m = NULL;
 	itest_must(thinsnap_view(S, "chain-view", "chain-127", NULL, 0, &m, &e), &e, "view");
-	itest_mount(m, mnt);
-	assert_int_equal(count_entries(mnt), 128);
+	itest_mount(m, P.mnt);
+	assert_int_equal(count_entries(P.mnt), 128);
 	for (int i = 0; i < 128; i++) {
 		snprintf(file, sizeof(file), "layer-%03d", i);
 		snprintf(content, sizeof(content), "content %d", i);
-		const char *c = read_file(mnt, file);
+		const char *c = read_file(P.mnt, file);
 		assert_non_null(c);
 		assert_string_equal(c, content);
 	}
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	rm("chain-view");
 	for (int i = 127; i >= 0; i--) {
@@ -524,11 +502,11 @@ static void test_usage(void **state)
 	(void)state;
 	itest_must(thinsnap_prepare(S, "us-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	itest_must(thinsnap_usage(S, "us-a", &u0, &e), &e, "usage");
-	itest_mount(m, mnt);
+	itest_mount(m, P.mnt);
 	snprintf(p, sizeof(p), "dd if=/dev/urandom of=%s/blob bs=1M count=8 status=none conv=fsync",
-		 mnt);
+		 P.mnt);
 	assert_int_equal(system(p), 0);
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_usage(S, "us-a", &u1, &e), &e, "usage");
 	assert_true(u1.size_bytes >= u0.size_bytes + (8 << 20));
@@ -554,7 +532,7 @@ static bool pool_has_id(uint32_t id)
 	size_t n = 0;
 	bool found = false;
 
-	assert_int_equal(thinsnap_pool_open(pool_name, pool_dir, &p, NULL), 0);
+	assert_int_equal(thinsnap_pool_open(P.name, P.pool_dir, &p, NULL), 0);
 	assert_int_equal(thinsnap_pool_list_thin_ids(p, &ids, &n, NULL), 0);
 	for (size_t i = 0; i < n; i++)
 		found |= ids[i] == id;
@@ -579,7 +557,7 @@ static void test_remove_busy_then_cleanup(void **state)
 	(void)state;
 	itest_must(thinsnap_prepare(S, "b-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	uint32_t id = dev_id_of(m);
-	itest_mount(m, mnt);
+	itest_mount(m, P.mnt);
 	itest_must(thinsnap_remove(S, "b-a", &e), &e, "remove while mounted");
 	itest_expect_err(thinsnap_stat(S, "b-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
@@ -587,7 +565,7 @@ static void test_remove_busy_then_cleanup(void **state)
 	assert_true(pool_has_id(id));
 	/* still busy: cleanup keeps it pending */
 	assert_true(thinsnap_cleanup(S, &e) < 0);
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");
 	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
@@ -632,15 +610,15 @@ static void test_reopen_reactivates(void **state)
 	itest_must(thinsnap_mounts(S, "r-a", &m, &e), &e, "mounts");
 	close_s();
 	/* a reboot loses every device: deactivate it behind the snapshotter's back */
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	itest_must(thinsnap_pool_deactivate_thin(p, m->source + 12, &e), &e, "deactivate");
 	thinsnap_pool_free(p);
 	assert_true(access(m->source, F_OK) < 0);
 	open_s();
 	assert_int_equal(access(m->source, F_OK), 0);
-	itest_mount(m, mnt);
-	assert_string_equal(read_file(mnt, "f"), "before reboot");
-	itest_umount(mnt);
+	itest_mount(m, P.mnt);
+	assert_string_equal(read_file(P.mnt, "f"), "before reboot");
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	rm("r-a");
 }
@@ -655,7 +633,7 @@ static void test_check_and_repair(void **state)
 	itest_assert_check_clean(S);
 	/* a thin device the journal does not know: a leak */
 	close_s();
-	itest_must(thinsnap_pool_open(pool_name, pool_dir, &p, &e), &e, "pool open");
+	itest_must(thinsnap_pool_open(P.name, P.pool_dir, &p, &e), &e, "pool open");
 	uint64_t tid;
 	itest_must(thinsnap_pool_transaction_id(p, &tid, &e), &e, "tid");
 	itest_must(thinsnap_pool_create_thin(p, 4242, &e), &e, "create leak");
@@ -789,10 +767,10 @@ static void test_commit_while_mounted(void **state)
 	(void)state;
 	itest_must(thinsnap_prepare(S, "cm-a", NULL, NULL, 0, &m, &e), &e, "prepare");
 	uint32_t old_id = dev_id_of(m);
-	itest_mount(m, mnt);
-	write_file(mnt, "f", "written before the commit");
+	itest_mount(m, P.mnt);
+	write_file(P.mnt, "f", "written before the commit");
 	itest_must(thinsnap_commit(S, "cm-c", "cm-a", NULL, 0, 0, &e), &e, "commit while mounted");
-	write_file(mnt, "f", "written after the commit");
+	write_file(P.mnt, "f", "written after the commit");
 	itest_expect_err(thinsnap_stat(S, "cm-a", &info, &e), &e, THINSNAP_CODE_NOT_FOUND);
 	itest_must(thinsnap_stat(S, "cm-c", &info, &e), &e, "stat");
 	assert_int_equal(info->kind, THINSNAP_KIND_COMMITTED);
@@ -800,7 +778,7 @@ static void test_commit_while_mounted(void **state)
 	thinsnap_info_free(info);
 	itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
 	assert_int_equal(c.pending_deletes, 1);
-	itest_umount(mnt);
+	itest_umount(P.mnt);
 	thinsnap_mount_free(m);
 	assert_string_equal(view_read("cm-c", "f"), "written before the commit");
 	itest_must(thinsnap_cleanup(S, &e), &e, "cleanup");

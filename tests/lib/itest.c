@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <thinsnap/pool.h>
 
@@ -69,21 +71,51 @@ void itest_assert_check_clean(struct thinsnap_snapshotter *s)
 	thinsnap_check_report_free(rep);
 }
 
-int itest_destroy_pool(const char *pool_name, const char *pool_dir, const char *state_dir)
+int itest_create_pool(const char *tag, const char *prefix, uint64_t data_bytes,
+		      bool error_if_no_space, struct itest_pool *ret)
+{
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_pool *p = NULL;
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(ret->state_dir, sizeof(ret->state_dir), "%s/%s.XXXXXX", tmp, tag);
+	if (!mkdtemp(ret->state_dir)) {
+		fprintf(stderr, "mkdtemp %s: %s\n", ret->state_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(ret->pool_dir, sizeof(ret->pool_dir), "%s/pool", ret->state_dir);
+	snprintf(ret->mnt, sizeof(ret->mnt), "%s/mnt", ret->state_dir);
+	mkdir(ret->mnt, 0755);
+	snprintf(ret->name, sizeof(ret->name), "%s%d", prefix, (int)getpid());
+	struct thinsnap_pool_create_opts po = {
+		.name = ret->name,
+		.state_dir = ret->pool_dir,
+		.data_size_bytes = data_bytes,
+		.error_if_no_space = error_if_no_space,
+	};
+	if (thinsnap_pool_create(&po, &p, &e) < 0) {
+		fprintf(stderr, "pool create: %s\n", e.msg);
+		return -1;
+	}
+	thinsnap_pool_free(p);
+	return 0;
+}
+
+int itest_destroy_pool(const struct itest_pool *ip)
 {
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_pool *p = NULL;
 	char cmd[600];
 
-	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) == 0) {
+	if (thinsnap_pool_open(ip->name, ip->pool_dir, &p, &e) == 0) {
 		uint32_t *ids = NULL;
 		size_t n = 0;
 		if (thinsnap_pool_list_thin_ids(p, &ids, &n, &e) == 0) {
 			for (size_t i = 0; i < n; i++) {
 				char dm[160];
-				snprintf(dm, sizeof(dm), "%s-snap-%u", pool_name, ids[i]);
+				snprintf(dm, sizeof(dm), "%s-snap-%u", ip->name, ids[i]);
 				thinsnap_pool_deactivate_thin(p, dm, NULL);
-				snprintf(dm, sizeof(dm), "%s-base-%u", pool_name, ids[i]);
+				snprintf(dm, sizeof(dm), "%s-base-%u", ip->name, ids[i]);
 				thinsnap_pool_deactivate_thin(p, dm, NULL);
 			}
 			free(ids);
@@ -93,6 +125,6 @@ int itest_destroy_pool(const char *pool_name, const char *pool_dir, const char *
 			thinsnap_pool_free(p);
 		}
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ip->state_dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
