@@ -1,6 +1,6 @@
 /*
- * Argument logic of the thinsnap command that needs no library: global options, labels,
- * mount flags, the embedded pool's sizes. Unit-tested in tests/unit/test-cli-args.c.
+ * Argument logic of the thinsnap command that needs no library: global options, --help,
+ * labels, mount flags, the embedded pool's sizes. Unit-tested in tests/unit/test-cli-args.c.
  */
 #include "cli/args.h"
 
@@ -108,6 +108,17 @@ int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_global
 	g.verb = i;
 	*ret = g;
 	return 0;
+}
+
+bool thinsnap_cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
 }
 
 int thinsnap_cli_parse_label(const char *arg, char **ret_key, char **ret_value)

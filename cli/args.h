@@ -1,7 +1,7 @@
 /*
  * The thinsnap command's argument logic, free of library calls so it can be unit-tested:
- * global options before the verb, KEY=VALUE labels, mount options to mount(2) flags, and
- * the sizes of the embedded loop-file pool.
+ * global options before the verb, --help after it, KEY=VALUE labels, mount options to
+ * mount(2) flags, and the sizes of the embedded loop-file pool.
  */
 #pragma once
 
@@ -26,6 +26,9 @@ struct thinsnap_cli_globals {
  */
 int thinsnap_cli_parse_globals(int argc, char **argv, struct thinsnap_cli_globals *ret, char *err,
 			       size_t errlen);
+
+/* True if a --help or -h comes before any "--" in argv[1..] (argv[0]: the verb). */
+bool thinsnap_cli_wants_help(int argc, char **argv);
 
 /*
  * Splits "KEY=VALUE" (at the first '='); *ret_key and *ret_value are malloc'd. An empty value

@@ -1,6 +1,7 @@
 /*
  * Shared by the thinsnap command's files (not a library header): the resolved invocation,
- * error reporting in one line per failure, opening the snapshotter, and the verbs.
+ * error reporting in one line per failure (report.c), opening the snapshotter (open.c), and
+ * the verbs.
  * Verbs return the exit code: 0 ok, 1 failure, 2 usage error, 3 unavailable (containerd's
  * Unavailable: the pool needs repair or is read-only), 75 busy (another process holds the
  * writer lock: try again later).
@@ -26,6 +27,8 @@ struct thinsnap_cli {
 	char *pool_dir;   /* <state_dir>/pool: the pool's identity and loop files */
 };
 
+/* ---- report.c: one line per failure ---- */
+
 /* Prints "thinsnap: VERB[ KEY]: MESSAGE" on stderr; returns 1. */
 __attribute__((format(printf, 3, 4))) int thinsnap_cli_fail(const struct thinsnap_cli *c,
 							    const char *key, const char *fmt, ...);
@@ -43,6 +46,27 @@ __attribute__((format(printf, 2, 3))) int thinsnap_cli_usage_error(const struct 
  * "busy: ..." with a hint at --wait; returns EXIT_BUSY. */
 int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key,
 		      const struct thinsnap_error *e);
+
+/* Resets getopt_long() for a verb's own arguments (argv[0] is the verb), errors left to the
+ * caller: an optstring starting with ':', and thinsnap_cli_bad_option(). */
+void thinsnap_cli_getopt_reset(void);
+
+/* Reports what getopt_long() returned for a bad option (':' a missing value, '?' an unknown
+ * option) as a usage error; returns EXIT_USAGE. */
+int thinsnap_cli_bad_option(const struct thinsnap_cli *c, char **argv, int opt);
+
+/* The output options that verbs share, for their getopt_long() tables: --json and -q/--quiet. */
+#define THINSNAP_CLI_OUTPUT_OPTIONS             \
+	{ "json", no_argument, NULL, 'j' },     \
+	{                                       \
+		"quiet", no_argument, NULL, 'q' \
+	}
+
+/* Handles what a verb's getopt loop leaves over: 'j' (--json) and 'q' (-q) set c->json and
+ * c->quiet and return 0; anything else is a bad option (thinsnap_cli_bad_option()). */
+int thinsnap_cli_output_option(struct thinsnap_cli *c, char **argv, int opt);
+
+/* ---- open.c: the snapshotter on the configured pool ---- */
 
 /* The library's options from the configuration. */
 void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
@@ -64,10 +88,12 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret);
 
-/* pool.c: makes sure the embedded pool exists (0), else reports and returns 1. */
-int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key);
+/* mkdir -p, mode 0700 for what it creates; 0 or -errno. */
+int thinsnap_cli_mkdir_p(const char *path);
 
-/* The verbs: argv[0] is the verb's name. */
+/* ---- the verbs: argv[0] is the verb's name ---- */
+
+/* snapshots.c */
 int thinsnap_cli_prepare(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_view(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv);
@@ -79,12 +105,15 @@ int thinsnap_cli_mounts(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_label(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_tree(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_usage(struct thinsnap_cli *c, int argc, char **argv);
+/* pool.c */
 int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv);
+/* health.c */
 int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_repair(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv);
+/* unpack.c */
 int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv);
 
-/* debug.c: the pool branch's low-level verbs (argv[0] is "pool" or "thin"). */
+/* debug.c: the low-level verbs, bypassing the journal (argv[0] is "pool" or "thin"). */
 int thinsnap_cli_pool_debug(int argc, char **argv);
 int thinsnap_cli_thin(int argc, char **argv);

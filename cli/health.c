@@ -132,43 +132,43 @@ static int print_report(struct thinsnap_cli *c, const struct thinsnap_check_repo
 	return 0;
 }
 
-int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv)
+/* A health verb's start: its options, then the snapshotter. 0 or the exit code. */
+static int start(struct thinsnap_cli *c, int argc, char **argv, bool read_only,
+		 struct thinsnap_snapshotter **ret)
+{
+	int r = options(c, argc, argv);
+
+	return r ? r : thinsnap_cli_open(c, NULL, read_only, ret);
+}
+
+/* check reads (read-only) and exits 1 on a disagreement; repair fixes it (writing). */
+static int check_or_repair(struct thinsnap_cli *c, int argc, char **argv, bool repair)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
 	struct thinsnap_error e = { 0 };
 	int r;
 
-	r = options(c, argc, argv);
+	r = start(c, argc, argv, !repair, &s);
 	if (r)
 		return r;
-	r = thinsnap_cli_open(c, NULL, true, &s);
-	if (r)
-		return r;
-	r = thinsnap_check(s, &rep, &e);
+	r = (repair ? thinsnap_repair : thinsnap_check)(s, &rep, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, NULL, r, &e);
+	if (repair)
+		return rep ? print_report(c, rep, true) : 0;
 	r = print_report(c, rep, false);
 	return r ? r : agree(rep) ? 0 : 1;
 }
 
+int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv)
+{
+	return check_or_repair(c, argc, argv, false);
+}
+
 int thinsnap_cli_repair(struct thinsnap_cli *c, int argc, char **argv)
 {
-	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
-	struct thinsnap_error e = { 0 };
-	int r;
-
-	r = options(c, argc, argv);
-	if (r)
-		return r;
-	r = thinsnap_cli_open(c, NULL, false, &s);
-	if (r)
-		return r;
-	r = thinsnap_repair(s, &rep, &e);
-	if (r < 0)
-		return thinsnap_cli_fail_err(c, NULL, r, &e);
-	return rep ? print_report(c, rep, true) : 0;
+	return check_or_repair(c, argc, argv, true);
 }
 
 int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv)
@@ -177,10 +177,7 @@ int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv)
 	struct thinsnap_error e = { 0 };
 	int r;
 
-	r = options(c, argc, argv);
-	if (r)
-		return r;
-	r = thinsnap_cli_open(c, NULL, false, &s);
+	r = start(c, argc, argv, false, &s);
 	if (r)
 		return r;
 	r = thinsnap_cleanup(s, &e);

@@ -1,15 +1,13 @@
 /*
  * The thinsnap command: global options, configuration (flag > env > file > default), the verb
- * table with ctr's names and aliases, --help for every verb, and one-line error reporting.
- * Verbs live in cli/snapshots.c, cli/pool.c and cli/health.c.
+ * table with ctr's names and aliases, --help for every verb, and the dispatch to the verb.
+ * Verbs live in cli/snapshots.c, cli/pool.c, cli/health.c, cli/unpack.c and cli/debug.c;
+ * what they share in cli/open.c (opening the snapshotter) and cli/report.c (failures).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <thinsnap/common.h>
 
@@ -176,157 +174,6 @@ static const struct verb *find_verb(const char *name)
 	return NULL;
 }
 
-static int vfail(const struct thinsnap_cli *c, const char *key, const char *fmt, va_list ap)
-{
-	char msg[1024];
-
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (key)
-		fprintf(stderr, "thinsnap: %s %s: %s\n", c->verb, key, msg);
-	else
-		fprintf(stderr, "thinsnap: %s: %s\n", c->verb, msg);
-	return 1;
-}
-
-int thinsnap_cli_fail(const struct thinsnap_cli *c, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vfail(c, key, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
-int thinsnap_cli_fail_err(const struct thinsnap_cli *c, const char *key, int r,
-			  const struct thinsnap_error *e)
-{
-	if (e && e->msg[0])
-		(void)thinsnap_cli_fail(c, key, "%s", e->msg);
-	else
-		(void)thinsnap_cli_fail(c, key, "%s", strerror(r < 0 ? -r : r));
-	/* the pool needs repair or is read-only: not this command's fault (a held lock is
-	 * refused earlier, at open, as busy) */
-	return thinsnap_code_from_errno(r) == THINSNAP_CODE_UNAVAILABLE ? EXIT_UNAVAILABLE : 1;
-}
-
-int thinsnap_cli_usage_error(const struct thinsnap_cli *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vfail(c, NULL, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "try 'thinsnap %s --help'\n", c->verb);
-	return EXIT_USAGE;
-}
-
-static void log_to_stderr(void *userdata, enum thinsnap_log_level level, const char *msg)
-{
-	(void)userdata;
-	if (level <= THINSNAP_LOG_WARNING)
-		fprintf(stderr, "thinsnap: %s\n", msg);
-}
-
-void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
-			  struct thinsnap_options *ret)
-{
-	*ret = (struct thinsnap_options){
-		.state_dir = c->cfg.state_dir,
-		.pool_name = c->cfg.pool_name,
-		.base_size_bytes = c->cfg.base_size_bytes,
-		.fs_type = c->cfg.fs_type,
-		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
-		.async_remove = c->cfg.async_remove,
-		.discard_blocks = c->cfg.discard_blocks,
-		.min_free_data_percent =
-			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
-		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
-						     ? (int)c->cfg.min_free_metadata_percent
-						     : -1,
-		.read_only = read_only,
-		.log = log_to_stderr,
-	};
-}
-
-/* A pool that was created but never opened for writing has no journal yet. */
-static bool journal_missing(const struct thinsnap_cli *c)
-{
-	char *j = NULL, *id = NULL;
-	bool missing;
-
-	if (asprintf(&j, "%s/journal", c->cfg.state_dir) < 0)
-		return false;
-	if (asprintf(&id, "%s/identity", c->pool_dir) < 0) {
-		free(j);
-		return false;
-	}
-	missing = access(j, F_OK) < 0 && errno == ENOENT && access(id, F_OK) == 0;
-	free(j);
-	free(id);
-	return missing;
-}
-
-int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
-			  struct thinsnap_snapshotter **ret, struct thinsnap_error *e)
-{
-	struct thinsnap_options o;
-	int r;
-
-	thinsnap_cli_options(c, read_only, &o);
-	r = thinsnap_open(&o, ret, e);
-	if (r == -ENOENT && read_only && journal_missing(c)) {
-		/* the first use: a writer creates the journal; reading through it is fine */
-		o.read_only = false;
-		thinsnap_error_clear(e);
-		r = thinsnap_open(&o, ret, e);
-	}
-	return r;
-}
-
-int thinsnap_cli_busy(const struct thinsnap_cli *c, const char *key, const struct thinsnap_error *e)
-{
-	(void)thinsnap_cli_fail(c, key, "busy: %s; %s", e->msg,
-				c->wait_ms ? "gave up waiting (--wait)"
-					   : "try again, or wait with --wait SECONDS");
-	return EXIT_BUSY;
-}
-
-int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
-		      struct thinsnap_snapshotter **ret)
-{
-	struct thinsnap_error e = { 0 };
-	int r;
-
-	if (c->embedded && thinsnap_cli_ensure_embedded_pool(c, key) != 0)
-		return 1;
-	r = thinsnap_cli_try_open(c, read_only, ret, &e);
-	if (r == -EAGAIN && !read_only && c->wait_ms) {
-		struct timespec start, now, nap = { 0, 10 * 1000 * 1000 };
-
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		for (;;) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((now.tv_sec - start.tv_sec) * 1000 +
-				    (now.tv_nsec - start.tv_nsec) / 1000000 >=
-			    (long)c->wait_ms)
-				break;
-			(void)nanosleep(&nap, NULL);
-			if (nap.tv_nsec < 100 * 1000 * 1000)
-				nap.tv_nsec *= 2; /* 10 ms, doubling, then every 160 ms */
-			thinsnap_error_clear(&e);
-			r = thinsnap_cli_try_open(c, read_only, ret, &e);
-			if (r != -EAGAIN)
-				break;
-		}
-	}
-	if (r == -EAGAIN && !read_only)
-		return thinsnap_cli_busy(c, key, &e);
-	if (r < 0)
-		return thinsnap_cli_fail_err(c, key, r, &e);
-	return 0;
-}
-
 /* Resolves the configuration: flags > env > file > defaults. Returns 0, or the exit code. */
 static int configure(struct thinsnap_cli *c, const struct thinsnap_cli_globals *g)
 {
@@ -366,18 +213,6 @@ static int configure(struct thinsnap_cli *c, const struct thinsnap_cli_globals *
 	return 0;
 }
 
-/* True if a --help or -h comes before any "--" in argv[1..]. */
-static bool wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			return false;
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-	}
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	struct thinsnap_cli c = { .verb = "thinsnap" };
@@ -410,7 +245,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.verb = v->name;
-	if (wants_help(argc - g.verb, argv + g.verb) && v->run != thinsnap_cli_pool) {
+	if (thinsnap_cli_wants_help(argc - g.verb, argv + g.verb) && v->run != thinsnap_cli_pool) {
 		printf("usage: thinsnap %s\n\n%s", v->synopsis, v->help);
 		return 0;
 	}

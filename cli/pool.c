@@ -1,7 +1,7 @@
 /*
- * The pool verbs (create, status, grow, destroy) and the embedded default: with no pool
- * configured, a loop-file-backed pool in the state directory, created on first use with sizes
- * that fit the free disk. Uses the public <thinsnap/pool.h>.
+ * The pool verbs (create, status, grow, autogrow, destroy) on the configured pool, through
+ * the public <thinsnap/pool.h>; a pool verb in the low-level form goes to cli/debug.c. The
+ * embedded default pool is created in cli/open.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +14,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <thinsnap/pool.h>
+
 #include "base/cleanup.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/format.h"
-
-#if __has_include(<thinsnap/pool.h>)
-#include <thinsnap/pool.h>
-#define HAVE_POOL_API 1
-#else
-#define HAVE_POOL_API 0
-#endif
 
 static const struct {
 	const char *name, *synopsis, *help;
@@ -67,40 +62,6 @@ static void pool_usage(FILE *f)
 		fprintf(f, "  thinsnap %s\n", subverbs[i].synopsis);
 }
 
-/* mkdir -p, mode 0700 for what it creates. */
-static int mkdir_p(const char *path)
-{
-	CLEANUP_FREE char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char ch = *s;
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST)
-				return -errno;
-			*s = ch;
-			if (!ch)
-				break;
-		}
-	}
-	return 0;
-}
-
-static bool has_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-	}
-	return false;
-}
-
-#if HAVE_POOL_API
-
 DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
 DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
 
@@ -108,49 +69,6 @@ DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
 static const char *pool_dir(const struct thinsnap_cli *c)
 {
 	return c->pool_dir;
-}
-
-int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
-{
-	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
-	struct thinsnap_error e = { 0 };
-	/* a full pool fails writes at once instead of queueing them (a hang) */
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
-					       .state_dir = pool_dir(c),
-					       .error_if_no_space = true };
-	struct statvfs st;
-	char ds[32], ms[32];
-	int r;
-
-	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
-	if (r == 0)
-		return 0;
-	if (r != -ENOENT)
-		return thinsnap_cli_fail_err(c, key, r, &e);
-	r = mkdir_p(pool_dir(c));
-	if (r < 0)
-		return thinsnap_cli_fail(c, key, "creating '%s': %s", pool_dir(c), strerror(-r));
-	if (statvfs(pool_dir(c), &st) < 0)
-		return thinsnap_cli_fail(c, key, "'%s': %s", pool_dir(c), strerror(errno));
-	r = thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize, &o.data_size_bytes,
-					    &o.metadata_size_bytes);
-	if (r < 0)
-		return thinsnap_cli_fail(c, key,
-					 "not enough free space in '%s' for the default pool "
-					 "(512 MiB needed); create one with 'thinsnap pool create'",
-					 pool_dir(c));
-	r = thinsnap_pool_create(&o, &p, &e);
-	if (r < 0)
-		return thinsnap_cli_fail_err(c, key, r, &e);
-	if (!c->quiet) {
-		thinsnap_cli_format_size((int64_t)o.data_size_bytes, false, ds, sizeof(ds));
-		thinsnap_cli_format_size((int64_t)o.metadata_size_bytes, false, ms, sizeof(ms));
-		fprintf(stderr,
-			"thinsnap: created pool '%s' on sparse files in '%s' (data %s, metadata "
-			"%s)\n",
-			c->cfg.pool_name, pool_dir(c), ds, ms);
-	}
-	return 0;
 }
 
 /* A size argument: reports a usage error and returns EXIT_USAGE on a bad one. */
@@ -185,8 +103,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 	uint64_t block = 64 * 1024;
 	int opt, r;
 
-	optind = 0;
-	opterr = 0;
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":fq", opts, NULL)) != -1) {
 		r = 0;
 		switch (opt) {
@@ -212,14 +129,9 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 		case 'f':
 			o.force = true;
 			break;
-		case 'q':
-			c->quiet = true;
+		default: /* -q, or a bad option */
+			r = thinsnap_cli_output_option(c, argv, opt);
 			break;
-		case ':':
-			return thinsnap_cli_usage_error(c, "option '%s' needs a value",
-							argv[optind - 1]);
-		default:
-			return thinsnap_cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 		}
 		if (r)
 			return r;
@@ -229,7 +141,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 	if (!o.data_dev != !o.metadata_dev)
 		return thinsnap_cli_usage_error(c, "give both --data and --metadata, or neither");
 	o.data_block_sectors = (uint32_t)(block / 512);
-	r = mkdir_p(pool_dir(c));
+	r = thinsnap_cli_mkdir_p(pool_dir(c));
 	if (r < 0)
 		return thinsnap_cli_fail(c, c->cfg.pool_name, "creating '%s': %s", pool_dir(c),
 					 strerror(-r));
@@ -619,31 +531,6 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	return 0;
 }
 
-#else /* !HAVE_POOL_API */
-
-int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
-{
-	(void)c;
-	(void)key;
-	return 0; /* without the pool API, thinsnap_open() reports the missing pool */
-}
-
-static int no_pool_api(struct thinsnap_cli *c, int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	(void)mkdir_p;
-	return thinsnap_cli_fail(c, NULL, "this build has no pool support");
-}
-
-#define pool_create   no_pool_api
-#define pool_status   no_pool_api
-#define pool_grow     no_pool_api
-#define pool_autogrow no_pool_api
-#define pool_destroy  no_pool_api
-
-#endif
-
 int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv)
 {
 	static const struct {
@@ -672,7 +559,7 @@ int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv)
 		if (strcmp(argv[1], table[i].name) != 0)
 			continue;
 		c->verb = table[i].verb;
-		if (has_help(argc - 1, argv + 1)) {
+		if (thinsnap_cli_wants_help(argc - 1, argv + 1)) {
 			printf("usage: thinsnap %s\n\n%s", subverbs[i].synopsis, subverbs[i].help);
 			return 0;
 		}

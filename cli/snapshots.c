@@ -21,24 +21,6 @@ DEFINE_CLEANUP(struct thinsnap_mount *, thinsnap_mount_free)
 DEFINE_CLEANUP(struct thinsnap_info *, thinsnap_info_free)
 DEFINE_CLEANUP(struct thinsnap_cli_table *, thinsnap_cli_table_free)
 
-/* Reports a getopt error (opterr off, optstring starting with ':'). */
-static int bad_option(struct thinsnap_cli *c, char **argv, int opt)
-{
-	const char *arg = argv[optind - 1];
-
-	if (opt == ':')
-		return thinsnap_cli_usage_error(c, "option '%s' needs a value", arg);
-	if (optopt && arg[0] == '-' && arg[1] != '-')
-		return thinsnap_cli_usage_error(c, "unknown option '-%c'", optopt);
-	return thinsnap_cli_usage_error(c, "unknown option '%s'", arg);
-}
-
-static void reset_getopt(void)
-{
-	optind = 0;
-	opterr = 0;
-}
-
 /* Labels given as --label K=V (or as arguments); the strings are owned. */
 struct labels {
 	struct thinsnap_label *v;
@@ -75,11 +57,32 @@ static int labels_add(struct labels *l, const char *arg)
 	return 0;
 }
 
-static int label_arg_error(struct thinsnap_cli *c, const char *arg, int r)
+/* Adds a label argument; on a bad one (or no memory) reports it, clears l and returns the
+ * exit code. */
+static int label_arg(struct thinsnap_cli *c, struct labels *l, const char *arg)
 {
+	int r = labels_add(l, arg);
+
+	if (r == 0)
+		return 0;
+	labels_clear(l);
 	if (r == -ENOMEM)
 		return thinsnap_cli_fail(c, NULL, "out of memory");
 	return thinsnap_cli_usage_error(c, "bad label '%s' (want KEY=VALUE)", arg);
+}
+
+/* What prepare's, view's and commit's getopt loops leave over: --label K=V, --json and -q
+ * (where the verb takes them), or a bad option. Clears l on failure; 0 or the exit code. */
+static int label_or_output_option(struct thinsnap_cli *c, struct labels *l, char **argv, int opt)
+{
+	int r;
+
+	if (opt == 'l')
+		return label_arg(c, l, optarg);
+	r = thinsnap_cli_output_option(c, argv, opt);
+	if (r)
+		labels_clear(l);
+	return r;
 }
 
 static int print_json(struct thinsnap_cli *c, const char *key, json_t *v)
@@ -111,8 +114,7 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 		{ "target", required_argument, NULL, 't' },
 		{ "mounts", no_argument, NULL, 'm' },
 		{ "label", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
+		THINSNAP_CLI_OUTPUT_OPTIONS, /* --json, -q */
 		{ "size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -126,7 +128,7 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 	bool print_mounts = false;
 	int opt, r;
 
-	reset_getopt();
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":t:l:q", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
@@ -135,19 +137,6 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 		case 'm':
 			print_mounts = true;
 			break;
-		case 'l':
-			r = labels_add(&l, optarg);
-			if (r < 0) {
-				labels_clear(&l);
-				return label_arg_error(c, optarg, r);
-			}
-			break;
-		case 'j':
-			c->json = true;
-			break;
-		case 'q':
-			c->quiet = true;
-			break;
 		case 's':
 			/* the label containerd sends, in bytes */
 			if (thinsnap_config_parse_size(optarg, &size) < 0 || size == 0) {
@@ -155,15 +144,15 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 				return thinsnap_cli_usage_error(c, "bad size '%s'", optarg);
 			}
 			(void)snprintf(arg, sizeof(arg), THINSNAP_LABEL_MAX_SIZE "=%" PRIu64, size);
-			r = labels_add(&l, arg);
-			if (r < 0) {
-				labels_clear(&l);
-				return label_arg_error(c, arg, r);
-			}
+			r = label_arg(c, &l, arg);
+			if (r)
+				return r;
 			break;
 		default:
-			labels_clear(&l);
-			return bad_option(c, argv, opt);
+			r = label_or_output_option(c, &l, argv, opt);
+			if (r)
+				return r;
+			break;
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2) {
@@ -209,10 +198,10 @@ int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv)
 	uint64_t size = 0;
 	int opt, r;
 
-	reset_getopt();
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":", (const struct option[]){ { NULL, 0, NULL, 0 } },
 				  NULL)) != -1)
-		return bad_option(c, argv, opt);
+		return thinsnap_cli_bad_option(c, argv, opt);
 	if (argc - optind != 2)
 		return thinsnap_cli_usage_error(c, "want KEY SIZE");
 	if (thinsnap_config_parse_size(argv[optind + 1], &size) < 0 || size == 0)
@@ -239,23 +228,15 @@ int thinsnap_cli_commit(struct thinsnap_cli *c, int argc, char **argv)
 	unsigned flags = 0;
 	int opt, r;
 
-	reset_getopt();
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":l:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'k':
+		if (opt == 'k') {
 			flags |= THINSNAP_COMMIT_KEEP_ACTIVE;
-			break;
-		case 'l':
-			r = labels_add(&l, optarg);
-			if (r < 0) {
-				labels_clear(&l);
-				return label_arg_error(c, optarg, r);
-			}
-			break;
-		default:
-			labels_clear(&l);
-			return bad_option(c, argv, opt);
+			continue;
 		}
+		r = label_or_output_option(c, &l, argv, opt);
+		if (r)
+			return r;
 	}
 	if (argc - optind != 2) {
 		labels_clear(&l);
@@ -275,31 +256,21 @@ int thinsnap_cli_commit(struct thinsnap_cli *c, int argc, char **argv)
 static int reading_options(struct thinsnap_cli *c, int argc, char **argv, bool *bytes)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
+		THINSNAP_CLI_OUTPUT_OPTIONS, /* --json, -q */
 		{ "bytes", no_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
+	int opt, r;
 
-	reset_getopt();
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, bytes ? ":qb" : ":q", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			c->json = true;
-			break;
-		case 'q':
-			c->quiet = true;
-			break;
-		case 'b':
-			if (bytes) {
-				*bytes = true;
-				break;
-			}
-			return bad_option(c, argv, '?');
-		default:
-			return bad_option(c, argv, opt);
+		if (opt == 'b' && bytes) {
+			*bytes = true;
+			continue;
 		}
+		r = thinsnap_cli_output_option(c, argv, opt == 'b' ? '?' : opt);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -445,31 +416,11 @@ int thinsnap_cli_list(struct thinsnap_cli *c, int argc, char **argv)
 	return r < 0 ? thinsnap_cli_fail(c, NULL, "%s", strerror(-r)) : 0;
 }
 
-int thinsnap_cli_info(struct thinsnap_cli *c, int argc, char **argv)
+/* info KEY and mounts TARGET KEY: one snapshot, read-only. */
+static int show(struct thinsnap_cli *c, int argc, char **argv, bool mounts)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_info_freep) struct thinsnap_info *info = NULL;
-	struct thinsnap_error e = { 0 };
-	int r;
-
-	r = reading_options(c, argc, argv, NULL);
-	if (r)
-		return r;
-	if (argc - optind != 1)
-		return thinsnap_cli_usage_error(c, "want KEY");
-	const char *key = argv[optind];
-	r = thinsnap_cli_open(c, key, true, &s);
-	if (r)
-		return r;
-	r = thinsnap_stat(s, key, &info, &e);
-	if (r < 0)
-		return thinsnap_cli_fail_err(c, key, r, &e);
-	return print_json(c, key, thinsnap_cli_info_json(info));
-}
-
-int thinsnap_cli_mounts(struct thinsnap_cli *c, int argc, char **argv)
-{
-	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
 	struct thinsnap_error e = { 0 };
 	int r;
@@ -477,19 +428,31 @@ int thinsnap_cli_mounts(struct thinsnap_cli *c, int argc, char **argv)
 	r = reading_options(c, argc, argv, NULL);
 	if (r)
 		return r;
-	if (argc - optind != 2)
-		return thinsnap_cli_usage_error(c, "want TARGET KEY");
-	const char *target = argv[optind], *key = argv[optind + 1];
+	if (argc - optind != (mounts ? 2 : 1))
+		return thinsnap_cli_usage_error(c, "%s", mounts ? "want TARGET KEY" : "want KEY");
+	const char *target = argv[optind], *key = argv[argc - 1];
 	r = thinsnap_cli_open(c, key, true, &s);
 	if (r)
 		return r;
-	r = thinsnap_mounts(s, key, &m, &e);
+	r = mounts ? thinsnap_mounts(s, key, &m, &e) : thinsnap_stat(s, key, &info, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, key, r, &e);
+	if (!mounts)
+		return print_json(c, key, thinsnap_cli_info_json(info));
 	if (c->json)
 		return print_json(c, key, json_pack("[o]", thinsnap_cli_mount_json(m, target)));
 	thinsnap_cli_mount_line(m, target, stdout);
 	return 0;
+}
+
+int thinsnap_cli_info(struct thinsnap_cli *c, int argc, char **argv)
+{
+	return show(c, argc, argv, false);
+}
+
+int thinsnap_cli_mounts(struct thinsnap_cli *c, int argc, char **argv)
+{
+	return show(c, argc, argv, true);
 }
 
 static int cmp_label(const void *a, const void *b)
@@ -516,11 +479,9 @@ int thinsnap_cli_label(struct thinsnap_cli *c, int argc, char **argv)
 		return thinsnap_cli_usage_error(c, "want NAME [KEY=VALUE...]");
 	const char *name = argv[optind];
 	for (int i = optind + 1; i < argc; i++) {
-		r = labels_add(&l, argv[i]);
-		if (r < 0) {
-			labels_clear(&l);
-			return label_arg_error(c, argv[i], r);
-		}
+		r = label_arg(c, &l, argv[i]);
+		if (r)
+			return r;
 	}
 	r = thinsnap_cli_open(c, name, l.n == 0, &s);
 	if (r) {

@@ -136,8 +136,7 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "platform", required_argument, NULL, 'p' },
 		{ "ref", required_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
+		THINSNAP_CLI_OUTPUT_OPTIONS, /* --json, -q */
 		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
@@ -149,9 +148,9 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 	struct ui ui = { .last_layer = (size_t)-1 };
 	int opt, r;
 
-	optind = 0;
-	opterr = 0;
+	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":p:r:q", opts, NULL)) != -1) {
+		r = 0;
 		switch (opt) {
 		case 'p':
 			platform = optarg;
@@ -159,18 +158,12 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 		case 'r':
 			ref = optarg;
 			break;
-		case 'j':
-			c->json = true;
+		default: /* --json, -q, or a bad option */
+			r = thinsnap_cli_output_option(c, argv, opt);
 			break;
-		case 'q':
-			c->quiet = true;
-			break;
-		case ':':
-			return thinsnap_cli_usage_error(c, "option '%s' needs a value",
-							argv[optind - 1]);
-		default:
-			return thinsnap_cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 		}
+		if (r)
+			return r;
 	}
 	if (argc - optind != 1)
 		return thinsnap_cli_usage_error(c, "want SOURCE");

@@ -1,5 +1,5 @@
-/* cli/args.c: global options before the verb, KEY=VALUE labels, mount options to mount(2)
- * flags and data, and the embedded pool's sizes from the free disk. */
+/* cli/args.c: global options before the verb, --help after it, KEY=VALUE labels, mount
+ * options to mount(2) flags and data, and the embedded pool's sizes from the free disk. */
 /* cmocka.h needs these first */
 /* clang-format off */
 #include <setjmp.h>
@@ -90,6 +90,22 @@ static void test_globals_edges(void **state)
 			 -EINVAL);
 }
 
+static void test_wants_help(void **state)
+{
+	char *help[] = { "ls", "--json", "--help", NULL };
+	char *h[] = { "pool", "create", "-h", NULL };
+	char *after_dd[] = { "prepare", "--", "--help", NULL };
+	char *none[] = { "ls", "-q", "x", NULL };
+	char *verb_only[] = { "--help", NULL }; /* argv[0] is the verb, never an option */
+	(void)state;
+
+	assert_true(thinsnap_cli_wants_help(ARGC(help), help));
+	assert_true(thinsnap_cli_wants_help(ARGC(h), h));
+	assert_false(thinsnap_cli_wants_help(ARGC(after_dd), after_dd));
+	assert_false(thinsnap_cli_wants_help(ARGC(none), none));
+	assert_false(thinsnap_cli_wants_help(ARGC(verb_only), verb_only));
+}
+
 static void test_labels(void **state)
 {
 	char *k = NULL, *v = NULL;
@@ -154,9 +170,9 @@ static void test_pool_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_globals),    cmocka_unit_test(test_globals_edges),
-		cmocka_unit_test(test_labels),     cmocka_unit_test(test_mount_flags),
-		cmocka_unit_test(test_pool_sizes),
+		cmocka_unit_test(test_globals),     cmocka_unit_test(test_globals_edges),
+		cmocka_unit_test(test_wants_help),  cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_mount_flags), cmocka_unit_test(test_pool_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,186 @@
+/*
+ * Opening the snapshotter for a verb: the library's options from the configuration, the
+ * first read of a pool that has no journal yet, waiting for a held writer lock (--wait), and
+ * the embedded default: with no pool configured, a loop-file-backed pool in the state
+ * directory, created on first use with sizes that fit the free disk.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <thinsnap/pool.h>
+
+#include "base/cleanup.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/format.h"
+
+DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
+
+static void log_to_stderr(void *userdata, enum thinsnap_log_level level, const char *msg)
+{
+	(void)userdata;
+	if (level <= THINSNAP_LOG_WARNING)
+		fprintf(stderr, "thinsnap: %s\n", msg);
+}
+
+void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
+			  struct thinsnap_options *ret)
+{
+	*ret = (struct thinsnap_options){
+		.state_dir = c->cfg.state_dir,
+		.pool_name = c->cfg.pool_name,
+		.base_size_bytes = c->cfg.base_size_bytes,
+		.fs_type = c->cfg.fs_type,
+		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
+		.async_remove = c->cfg.async_remove,
+		.discard_blocks = c->cfg.discard_blocks,
+		.min_free_data_percent =
+			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
+		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
+						     ? (int)c->cfg.min_free_metadata_percent
+						     : -1,
+		.read_only = read_only,
+		.log = log_to_stderr,
+	};
+}
+
+/* A pool that was created but never opened for writing has no journal yet. */
+static bool journal_missing(const struct thinsnap_cli *c)
+{
+	char *j = NULL, *id = NULL;
+	bool missing;
+
+	if (asprintf(&j, "%s/journal", c->cfg.state_dir) < 0)
+		return false;
+	if (asprintf(&id, "%s/identity", c->pool_dir) < 0) {
+		free(j);
+		return false;
+	}
+	missing = access(j, F_OK) < 0 && errno == ENOENT && access(id, F_OK) == 0;
+	free(j);
+	free(id);
+	return missing;
+}
+
+int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
+			  struct thinsnap_snapshotter **ret, struct thinsnap_error *e)
+{
+	struct thinsnap_options o;
+	int r;
+
+	thinsnap_cli_options(c, read_only, &o);
+	r = thinsnap_open(&o, ret, e);
+	if (r == -ENOENT && read_only && journal_missing(c)) {
+		/* the first use: a writer creates the journal; reading through it is fine */
+		o.read_only = false;
+		thinsnap_error_clear(e);
+		r = thinsnap_open(&o, ret, e);
+	}
+	return r;
+}
+
+/* mkdir -p, mode 0700 for what it creates. */
+int thinsnap_cli_mkdir_p(const char *path)
+{
+	CLEANUP_FREE char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char ch = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			*s = ch;
+			if (!ch)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Makes sure the embedded pool exists (0), else reports and returns 1. */
+static int ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
+	struct thinsnap_error e = { 0 };
+	/* a full pool fails writes at once instead of queueing them (a hang) */
+	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
+					       .state_dir = c->pool_dir,
+					       .error_if_no_space = true };
+	struct statvfs st;
+	char ds[32], ms[32];
+	int r;
+
+	r = thinsnap_pool_open(c->cfg.pool_name, c->pool_dir, &p, &e);
+	if (r == 0)
+		return 0;
+	if (r != -ENOENT)
+		return thinsnap_cli_fail_err(c, key, r, &e);
+	r = thinsnap_cli_mkdir_p(c->pool_dir);
+	if (r < 0)
+		return thinsnap_cli_fail(c, key, "creating '%s': %s", c->pool_dir, strerror(-r));
+	if (statvfs(c->pool_dir, &st) < 0)
+		return thinsnap_cli_fail(c, key, "'%s': %s", c->pool_dir, strerror(errno));
+	r = thinsnap_cli_default_pool_sizes((uint64_t)st.f_bavail * st.f_frsize, &o.data_size_bytes,
+					    &o.metadata_size_bytes);
+	if (r < 0)
+		return thinsnap_cli_fail(c, key,
+					 "not enough free space in '%s' for the default pool "
+					 "(512 MiB needed); create one with 'thinsnap pool create'",
+					 c->pool_dir);
+	r = thinsnap_pool_create(&o, &p, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, key, r, &e);
+	if (!c->quiet) {
+		thinsnap_cli_format_size((int64_t)o.data_size_bytes, false, ds, sizeof(ds));
+		thinsnap_cli_format_size((int64_t)o.metadata_size_bytes, false, ms, sizeof(ms));
+		fprintf(stderr,
+			"thinsnap: created pool '%s' on sparse files in '%s' (data %s, metadata "
+			"%s)\n",
+			c->cfg.pool_name, c->pool_dir, ds, ms);
+	}
+	return 0;
+}
+
+int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
+		      struct thinsnap_snapshotter **ret)
+{
+	struct thinsnap_error e = { 0 };
+	int r;
+
+	if (c->embedded && ensure_embedded_pool(c, key) != 0)
+		return 1;
+	r = thinsnap_cli_try_open(c, read_only, ret, &e);
+	if (r == -EAGAIN && !read_only && c->wait_ms) {
+		struct timespec start, now, nap = { 0, 10 * 1000 * 1000 };
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - start.tv_sec) * 1000 +
+				    (now.tv_nsec - start.tv_nsec) / 1000000 >=
+			    (long)c->wait_ms)
+				break;
+			(void)nanosleep(&nap, NULL);
+			if (nap.tv_nsec < 100 * 1000 * 1000)
+				nap.tv_nsec *= 2; /* 10 ms, doubling, then every 160 ms */
+			thinsnap_error_clear(&e);
+			r = thinsnap_cli_try_open(c, read_only, ret, &e);
+			if (r != -EAGAIN)
+				break;
+		}
+	}
+	if (r == -EAGAIN && !read_only)
+		return thinsnap_cli_busy(c, key, &e);
+	if (r < 0)
+		return thinsnap_cli_fail_err(c, key, r, &e);
+	return 0;
+}
