@@ -18,11 +18,12 @@
 #include <thinsnap/error.h>
 #include <thinsnap/pool.h>
 
+#include "base/cleanup.h"
 #include "cli/cli.h"
 #include "cli/config.h"
 
 struct args {
-	const char *verb; /* "pool create", ... for messages */
+	char verb[64]; /* "pool create", ... for messages */
 	const char *state_dir, *name, *data_dev, *metadata_dev, *dm_name, *origin_dm;
 	uint64_t data_size, metadata_size, block_size, size, low_water;
 	uint64_t id, origin, old_tid, new_tid;
@@ -64,121 +65,61 @@ static int parse_num(const char *s, uint64_t *ret)
 	return 0;
 }
 
-enum {
-	O_STATE = 1000,
-	O_NAME,
-	O_DATA_SIZE,
-	O_META_SIZE,
-	O_BLOCK,
-	O_DATA_DEV,
-	O_META_DEV,
-	O_FORCE,
-	O_ID,
-	O_ORIGIN,
-	O_ORIGIN_DM,
-	O_DM_NAME,
-	O_SIZE,
-	O_RO,
-	O_OLD,
-	O_NEW,
-	O_LOW,
-	O_ERR_NOSPACE,
-};
-
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, O_STATE },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "data-size", required_argument, NULL, O_DATA_SIZE },
-		{ "metadata-size", required_argument, NULL, O_META_SIZE },
-		{ "block-size", required_argument, NULL, O_BLOCK },
-		{ "data-dev", required_argument, NULL, O_DATA_DEV },
-		{ "metadata-dev", required_argument, NULL, O_META_DEV },
-		{ "low-water", required_argument, NULL, O_LOW },
-		{ "error-if-no-space", no_argument, NULL, O_ERR_NOSPACE },
-		{ "force", no_argument, NULL, O_FORCE },
-		{ "id", required_argument, NULL, O_ID },
-		{ "origin", required_argument, NULL, O_ORIGIN },
-		{ "origin-dm-name", required_argument, NULL, O_ORIGIN_DM },
-		{ "dm-name", required_argument, NULL, O_DM_NAME },
-		{ "size", required_argument, NULL, O_SIZE },
-		{ "read-only", no_argument, NULL, O_RO },
-		{ "old", required_argument, NULL, O_OLD },
-		{ "set", required_argument, NULL, O_NEW },
-		{ NULL, 0, NULL, 0 },
+	/* each option and where its value goes; a flag only sets *given */
+	const struct {
+		const char *name;
+		const char **str; /* a string value */
+		uint64_t *num;    /* a number, or with size a size ("10G") */
+		bool size;
+		bool *given; /* set when the option is given */
+	} table[] = {
+		{ "state-dir", .str = &a->state_dir },
+		{ "name", .str = &a->name },
+		{ "data-size", .num = &a->data_size, .size = true, .given = &a->has_data_size },
+		{ "metadata-size", .num = &a->metadata_size, .size = true },
+		{ "block-size", .num = &a->block_size, .size = true },
+		{ "data-dev", .str = &a->data_dev },
+		{ "metadata-dev", .str = &a->metadata_dev },
+		{ "low-water", .num = &a->low_water },
+		{ "error-if-no-space", .given = &a->error_if_no_space },
+		{ "force", .given = &a->force },
+		{ "id", .num = &a->id, .given = &a->has_id },
+		{ "origin", .num = &a->origin, .given = &a->has_origin },
+		{ "origin-dm-name", .str = &a->origin_dm },
+		{ "dm-name", .str = &a->dm_name },
+		{ "size", .num = &a->size, .size = true, .given = &a->has_size },
+		{ "read-only", .given = &a->read_only },
+		{ "old", .num = &a->old_tid, .given = &a->has_old },
+		{ "set", .num = &a->new_tid, .given = &a->has_new },
 	};
+	enum { FIRST = 1000 }; /* getopt_long() returns FIRST + the table index */
+	struct option opts[ELEMENTSOF(table) + 1] = { { NULL, 0, NULL, 0 } };
 	int c;
 
+	for (size_t i = 0; i < ELEMENTSOF(table); i++)
+		opts[i] = (struct option){ table[i].name,
+					   table[i].str || table[i].num ? required_argument
+									: no_argument,
+					   NULL, FIRST + (int)i };
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		size_t i = (size_t)(c - FIRST);
 		int r = 0;
-		switch (c) {
-		case O_STATE:
-			a->state_dir = optarg;
-			break;
-		case O_NAME:
-			a->name = optarg;
-			break;
-		case O_DATA_DEV:
-			a->data_dev = optarg;
-			break;
-		case O_META_DEV:
-			a->metadata_dev = optarg;
-			break;
-		case O_DM_NAME:
-			a->dm_name = optarg;
-			break;
-		case O_ORIGIN_DM:
-			a->origin_dm = optarg;
-			break;
-		case O_FORCE:
-			a->force = true;
-			break;
-		case O_RO:
-			a->read_only = true;
-			break;
-		case O_ERR_NOSPACE:
-			a->error_if_no_space = true;
-			break;
-		case O_DATA_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->data_size);
-			a->has_data_size = true;
-			break;
-		case O_META_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->metadata_size);
-			break;
-		case O_BLOCK:
-			r = thinsnap_config_parse_size(optarg, &a->block_size);
-			break;
-		case O_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->size);
-			a->has_size = true;
-			break;
-		case O_LOW:
-			r = parse_num(optarg, &a->low_water);
-			break;
-		case O_ID:
-			r = parse_num(optarg, &a->id);
-			a->has_id = true;
-			break;
-		case O_ORIGIN:
-			r = parse_num(optarg, &a->origin);
-			a->has_origin = true;
-			break;
-		case O_OLD:
-			r = parse_num(optarg, &a->old_tid);
-			a->has_old = true;
-			break;
-		case O_NEW:
-			r = parse_num(optarg, &a->new_tid);
-			a->has_new = true;
-			break;
-		default:
+
+		if (c < FIRST || i >= ELEMENTSOF(table))
 			return usage_error(a, "unknown or incomplete option '%s'",
 					   argv[optind - 1]);
-		}
+		if (table[i].str)
+			*table[i].str = optarg;
+		else if (table[i].num && table[i].size)
+			r = thinsnap_config_parse_size(optarg, table[i].num);
+		else if (table[i].num)
+			r = parse_num(optarg, table[i].num);
+		if (table[i].given)
+			*table[i].given = true;
 		if (r < 0)
 			return usage_error(a, "invalid number or size '%s'", optarg);
 	}
@@ -213,123 +154,113 @@ static void print_status(struct thinsnap_pool *p, const struct thinsnap_pool_sta
 	       s->total_metadata_blocks);
 }
 
-int thinsnap_cli_pool_debug(int argc, char **argv)
+/* A low-level verb's start (thin: a thin verb, else a pool verb): the usage line when the
+ * subverb is missing, else the arguments parsed into *a. 0 or the exit code. */
+static int start(int argc, char **argv, bool thin, struct args *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (argc < 2) {
+		fprintf(stderr, "%s",
+			thin ? "usage: thinsnap thin create|snap|activate|deactivate|delete|info "
+			       "--state-dir DIR --name POOL [--id N] [...]\n"
+			     : "usage: thinsnap pool create|status|destroy|grow|transaction-id|"
+			       "list-ids --state-dir DIR --name NAME [...]\n");
+		return 2;
+	}
+	(void)snprintf(a->verb, sizeof(a->verb), "%s %s", thin ? "thin" : "pool", argv[1]);
+	return parse_args(argc - 1, argv + 1, a);
+}
+
+static int create_pool(const struct args *a)
 {
 	struct thinsnap_error e = { 0, "" };
 	struct thinsnap_pool *p = NULL;
-	char verb[64];
-	struct args a;
-	int r;
+	struct thinsnap_pool_create_opts o = {
+		.name = a->name,
+		.state_dir = a->state_dir,
+		.data_dev = a->data_dev,
+		.metadata_dev = a->metadata_dev,
+		.data_size_bytes = a->data_size,
+		.metadata_size_bytes = a->metadata_size,
+		.data_block_sectors = (uint32_t)(a->block_size / 512),
+		.low_water_blocks = a->low_water,
+		.force = a->force,
+		.error_if_no_space = a->error_if_no_space,
+	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: thinsnap pool create|status|destroy|grow|transaction-id|"
-				"list-ids --state-dir DIR --name NAME [...]\n");
-		return 2;
-	}
-	memset(&a, 0, sizeof(a));
-	(void)snprintf(verb, sizeof(verb), "pool %s", argv[1]);
-	a.verb = verb;
-	r = parse_args(argc - 1, argv + 1, &a);
+	if (!a->data_dev && !a->has_data_size)
+		o.data_size_bytes = 1ull << 30;
+	if (a->block_size % 512 || a->block_size / 512 > UINT32_MAX)
+		return usage_error(a, "%s", "--block-size must be a multiple of 512");
+	if (thinsnap_pool_create(&o, &p, &e) < 0)
+		return fail(a, &e);
+	printf("created pool '%s' (uuid %s)\n", thinsnap_pool_name(p), thinsnap_pool_uuid(p));
+	thinsnap_pool_free(p);
+	return 0;
+}
+
+int thinsnap_cli_pool_debug(int argc, char **argv)
+{
+	static const char *const verbs[] = { "status", "destroy", "grow", "transaction-id",
+					     "list-ids" };
+	struct thinsnap_error e = { 0, "" };
+	struct thinsnap_pool *p = NULL;
+	bool known = false;
+	struct args a;
+	int r = start(argc, argv, false, &a);
+
 	if (r)
 		return r;
-	if (strcmp(argv[1], "create") == 0) {
-		struct thinsnap_pool_create_opts o = {
-			.name = a.name,
-			.state_dir = a.state_dir,
-			.data_dev = a.data_dev,
-			.metadata_dev = a.metadata_dev,
-			.data_size_bytes = a.data_size,
-			.metadata_size_bytes = a.metadata_size,
-			.data_block_sectors = (uint32_t)(a.block_size / 512),
-			.low_water_blocks = a.low_water,
-			.force = a.force,
-			.error_if_no_space = a.error_if_no_space,
-		};
-		if (!a.data_dev && !a.has_data_size)
-			o.data_size_bytes = 1ull << 30;
-		if (a.block_size % 512 || a.block_size / 512 > UINT32_MAX)
-			return usage_error(&a, "%s", "--block-size must be a multiple of 512");
-		if (thinsnap_pool_create(&o, &p, &e) < 0)
-			return fail(&a, &e);
-		printf("created pool '%s' (uuid %s)\n", thinsnap_pool_name(p),
-		       thinsnap_pool_uuid(p));
-		thinsnap_pool_free(p);
-		return 0;
+	if (strcmp(argv[1], "create") == 0)
+		return create_pool(&a);
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		known = known || strcmp(argv[1], verbs[i]) == 0;
+	if (!known) {
+		fprintf(stderr, "thinsnap: pool: unknown verb '%s'\n", argv[1]);
+		return 2;
 	}
+	if (strcmp(argv[1], "grow") == 0 && !a.has_data_size)
+		return usage_error(&a, "%s", "--data-size is required");
+	if (strcmp(argv[1], "transaction-id") == 0 && a.has_new != a.has_old)
+		return usage_error(&a, "%s", "--set NEW needs --old OLD");
+	if (open_pool(&a, &p))
+		return 1;
 	if (strcmp(argv[1], "status") == 0) {
 		struct thinsnap_pool_status s;
-		if (open_pool(&a, &p))
-			return 1;
 		r = thinsnap_pool_status(p, &s, &e);
 		if (r == 0)
 			print_status(p, &s);
-		thinsnap_pool_free(p);
-		return r < 0 ? fail(&a, &e) : 0;
-	}
-	if (strcmp(argv[1], "destroy") == 0) {
-		if (open_pool(&a, &p))
-			return 1;
-		if (thinsnap_pool_destroy(p, &e) < 0) {
-			thinsnap_pool_free(p);
-			return fail(&a, &e);
-		}
-		return 0;
-	}
-	if (strcmp(argv[1], "grow") == 0) {
-		if (!a.has_data_size)
-			return usage_error(&a, "%s", "--data-size is required");
-		if (open_pool(&a, &p))
-			return 1;
+	} else if (strcmp(argv[1], "destroy") == 0) {
+		r = thinsnap_pool_destroy(p, &e);
+		if (r == 0)
+			p = NULL; /* freed by destroy */
+	} else if (strcmp(argv[1], "grow") == 0) {
 		r = thinsnap_pool_grow(p, a.data_size, &e);
-		thinsnap_pool_free(p);
-		return r < 0 ? fail(&a, &e) : 0;
-	}
-	if (strcmp(argv[1], "transaction-id") == 0) {
+	} else if (strcmp(argv[1], "transaction-id") == 0) {
 		uint64_t tid = 0;
-		if (a.has_new != a.has_old)
-			return usage_error(&a, "%s", "--set NEW needs --old OLD");
-		if (open_pool(&a, &p))
-			return 1;
 		if (a.has_new)
 			r = thinsnap_pool_set_transaction_id(p, a.old_tid, a.new_tid, &e);
 		else if ((r = thinsnap_pool_transaction_id(p, &tid, &e)) == 0)
 			printf("%" PRIu64 "\n", tid);
-		thinsnap_pool_free(p);
-		return r < 0 ? fail(&a, &e) : 0;
-	}
-	if (strcmp(argv[1], "list-ids") == 0) {
+	} else {
 		uint32_t *ids = NULL;
 		size_t n = 0;
-		if (open_pool(&a, &p))
-			return 1;
 		r = thinsnap_pool_list_thin_ids(p, &ids, &n, &e);
 		for (size_t i = 0; r == 0 && i < n; i++)
 			printf("%" PRIu32 "\n", ids[i]);
 		free(ids);
-		thinsnap_pool_free(p);
-		return r < 0 ? fail(&a, &e) : 0;
 	}
-	fprintf(stderr, "thinsnap: pool: unknown verb '%s'\n", argv[1]);
-	return 2;
+	thinsnap_pool_free(p);
+	return r < 0 ? fail(&a, &e) : 0;
 }
 
 int thinsnap_cli_thin(int argc, char **argv)
 {
 	struct thinsnap_error e = { 0, "" };
 	struct thinsnap_pool *p = NULL;
-	char verb[64];
 	struct args a;
-	int r;
+	int r = start(argc, argv, true, &a);
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: thinsnap thin create|snap|activate|deactivate|delete|info "
-				"--state-dir DIR --name POOL [--id N] [...]\n");
-		return 2;
-	}
-	memset(&a, 0, sizeof(a));
-	(void)snprintf(verb, sizeof(verb), "thin %s", argv[1]);
-	a.verb = verb;
-	r = parse_args(argc - 1, argv + 1, &a);
 	if (r)
 		return r;
 	bool need_id = strcmp(argv[1], "deactivate") != 0 && strcmp(argv[1], "info") != 0;
