@@ -12,21 +12,6 @@
 
 #include "base/cleanup.h"
 
-const char *thinsnap_cli_kind_name(enum thinsnap_kind kind)
-{
-	switch (kind) {
-	case THINSNAP_KIND_VIEW:
-		return "view";
-	case THINSNAP_KIND_ACTIVE:
-		return "active";
-	case THINSNAP_KIND_COMMITTED:
-		return "committed";
-	case THINSNAP_KIND_UNKNOWN:
-		break;
-	}
-	return "unknown";
-}
-
 void thinsnap_cli_format_size(int64_t bytes, bool raw, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
@@ -241,11 +226,11 @@ static json_t *json_node(struct tree *t, size_t i)
 		children = json_node(t, t->first_child[i]);
 		/* "o" steals its reference, also when json_pack fails */
 		if (!children ||
-		    json_array_append_new(arr, json_pack("{s:o, s:s, s:o}", "name",
-							 thinsnap_cli_json_string(t->nodes[i].name),
-							 "kind",
-							 thinsnap_cli_kind_name(t->nodes[i].kind),
-							 "children", children))) {
+		    json_array_append_new(arr,
+					  json_pack("{s:o, s:s, s:o}", "name",
+						    thinsnap_cli_json_string(t->nodes[i].name),
+						    "kind", thinsnap_kind_name(t->nodes[i].kind),
+						    "children", children))) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -441,7 +426,7 @@ json_t *thinsnap_cli_info_json(const struct thinsnap_info *info)
 		"{s:o, s:o, s:s, s:s, s:s, s:O}", "name", thinsnap_cli_json_string(info->name),
 		"parent",
 		thinsnap_cli_json_string(info->parent && *info->parent ? info->parent : NULL),
-		"kind", thinsnap_cli_kind_name(info->kind), "created", created, "updated", updated,
+		"kind", thinsnap_kind_name(info->kind), "created", created, "updated", updated,
 		"labels", labels);
 }
 

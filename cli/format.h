@@ -13,9 +13,6 @@
 
 #include <thinsnap/snapshotter.h>
 
-/* "view", "active", "committed", "unknown" (as thinsnap_kind_name(), without the library). */
-const char *thinsnap_cli_kind_name(enum thinsnap_kind kind);
-
 /* ctr's sizes: "0.0 B", "4.0 KiB", "1.5 GiB" (binary units, one decimal); raw: "4096". */
 void thinsnap_cli_format_size(int64_t bytes, bool raw, char *buf, size_t len);
 
