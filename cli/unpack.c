@@ -1,17 +1,15 @@
 /*
  * thinsnap unpack SOURCE: imports an image's layers as committed snapshots named by chain ID.
  * A progress bar on a terminal (stderr), one line per layer otherwise; the last line of
- * stdout is the top chain ID. --json prints the chain. Mounts happen in a private mount
- * namespace, so a killed unpack leaves no mount behind, only an active unpack-<pid>-* key
- * that the next unpack removes.
+ * stdout is the top chain ID. --json prints the chain. A killed unpack leaves no mount behind
+ * (the library mounts in a private mount namespace), only an active unpack-<pid>-* key that
+ * the next unpack removes.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,13 +105,6 @@ static void on_layer_done(void *userdata, size_t layer, size_t n_layers, const c
 	}
 }
 
-/* Mounts made from here on vanish with the process, even when it is killed. */
-static void private_mounts(void)
-{
-	if (unshare(CLONE_NEWNS) == 0)
-		(void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-}
-
 static int print_json(struct thinsnap_unpack_image *img)
 {
 	size_t n = thinsnap_unpack_image_n_layers(img);
@@ -174,7 +165,6 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 		return thinsnap_cli_fail_err(c, source, r, &e);
 	if (thinsnap_cli_open(c, source, false, &s) != 0)
 		return 1;
-	private_mounts();
 	ui.bar = !c->json && !c->quiet && isatty(STDERR_FILENO);
 	ui.lines = !c->json && !c->quiet && !ui.bar;
 	uo.progress = on_progress;

@@ -273,6 +273,10 @@ int thinsnap_unpack(struct thinsnap_snapshotter *s, struct thinsnap_unpack_image
 
 	if (!s || !img || n == 0)
 		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter or image");
+	/* before anything changes: a killed unpack must leave no mount behind */
+	r = thinsnap_unpack_private_mounts(reterr);
+	if (r < 0)
+		return r;
 	r = remove_stale(s, reterr);
 	if (r < 0)
 		return r;

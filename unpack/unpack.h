@@ -1,6 +1,7 @@
 /*
- * unpack/'s contract with itself: sha256 digests as "sha256:<hex>" strings, and a set of
- * strings (the paths a layer created, which its own whiteouts must not remove).
+ * unpack/'s contract with itself: sha256 digests as "sha256:<hex>" strings, a set of strings
+ * (the paths a layer created, which its own whiteouts must not remove), and the private
+ * mount namespace its mounts live in.
  */
 #pragma once
 
@@ -31,3 +32,12 @@ struct thinsnap_unpack_strset {
 int thinsnap_unpack_strset_add(struct thinsnap_unpack_strset *set, const char *s);
 bool thinsnap_unpack_strset_has(const struct thinsnap_unpack_strset *set, const char *s);
 void thinsnap_unpack_strset_clear(struct thinsnap_unpack_strset *set);
+
+/*
+ * Moves the calling thread into a new mount namespace whose mounts are all private
+ * (unshare(CLONE_NEWNS), then / MS_REC|MS_PRIVATE): what it mounts from then on is seen by
+ * no other process and goes away with the process, even when it is killed. The thread stays
+ * there. Fails (the errno and a message naming the step) without CAP_SYS_ADMIN, under a
+ * seccomp filter that refuses unshare, or where / is not a mount point (a chroot).
+ */
+int thinsnap_unpack_private_mounts(struct thinsnap_error *reterr);

@@ -7,7 +7,8 @@
  * Errors: -errno and *reterr as everywhere. A digest or diff ID that does not match what the
  * manifest or config says gives -EBADMSG; a malformed image or layer -EINVAL; a platform or
  * ref that the image lacks -ENOENT.
- * Threads: a struct thinsnap_unpack_image is used by one thread at a time.
+ * Threads: a struct thinsnap_unpack_image is used by one thread at a time. thinsnap_unpack()
+ * changes the calling thread's mount namespace (see there).
  */
 #pragma once
 
@@ -120,6 +121,15 @@ struct thinsnap_unpack_options {
  * checked, and committed under the chain ID (label containerd.io/snapshot.ref). On any
  * failure the active snapshot is removed, so nothing is committed half-way. Stale
  * "unpack-<pid>-*" snapshots of processes that no longer exist are removed first.
+ *
+ * Mounts: before anything else, the calling thread is moved into a new mount namespace of
+ * its own with every mount private (unshare(CLONE_NEWNS), then / MS_REC|MS_PRIVATE), and
+ * it stays there afterwards (in a single-threaded program, the whole process). So the
+ * temporary mounts are never seen by other processes, and a process killed mid-unpack
+ * leaves no mount behind: only its active "unpack-<pid>-*" snapshot, which the next unpack
+ * removes. The caller need not prepare anything. Where that namespace cannot be made
+ * (no CAP_SYS_ADMIN: -EPERM; a seccomp filter refusing unshare; / not a mount point, as in
+ * a chroot: -EINVAL), no snapshot is touched and the error names the failed step.
  */
 THINSNAP_API int thinsnap_unpack(struct thinsnap_snapshotter *s, struct thinsnap_unpack_image *img,
 				 const struct thinsnap_unpack_options *opts,

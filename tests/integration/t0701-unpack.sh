@@ -3,7 +3,8 @@
 # every entry type, whiteouts and opaque dirs; gzip, zstd and plain layers) is unpacked and
 # compared file by file with a reference extraction done with tar; again from an oci-archive
 # tar (all layers present); a malicious layer stays inside its snapshot; a digest mismatch
-# commits nothing; a killed unpack leaves nothing committed half-way and check stays clean.
+# commits nothing; a killed unpack leaves no mount (the library's own mount namespace) and
+# nothing committed half-way, and check stays clean.
 . "$(dirname "$0")/lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
@@ -240,14 +241,20 @@ big=$(chain_of "$W/big.tar.gz")
 rm -f "$W/big.tar.gz"
 "$TS" --state-dir "$st" --pool "$pool" unpack "$W/bigimg" > /dev/null 2>&1 &
 pid=$! # the unpack process itself, not a subshell
-for _ in $(seq 1 600); do
-	ts ls -q 2> /dev/null | grep -q "^unpack-$pid-" && break
+# killed while its layer is mounted: the library mounts in a mount namespace of its own (the
+# command does nothing for that), so the mount is never ours and dies with the process
+for _ in $(seq 1 2400); do
+	grep -q thinsnap-unpack "/proc/$pid/mounts" 2> /dev/null && break
 	kill -0 "$pid" 2> /dev/null || fail "the unpack ended before it could be killed"
 	sleep 0.05
 done
-sleep 1
+grep -q thinsnap-unpack "/proc/$pid/mounts" || fail "the unpack never mounted its layer"
+[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
+	fail "the unpack mounts in our mount namespace"
+grep -q thinsnap-unpack /proc/self/mounts && fail "the unpack's mount is visible outside it"
 kill -9 "$pid" 2> /dev/null || true
 wait "$pid" 2> /dev/null || true
+grep -qs thinsnap-unpack /proc/[0-9]*/mounts && fail "a killed unpack left its mount behind"
 assert_eq "$(ts ls -q | grep -c "^$big\$" || true)" "0" "nothing committed by the killed unpack"
 ts check > "$T/check" || { cat "$T/check"; fail "check after a killed unpack"; }
 ts unpack "$W/bigimg" > "$T/out3" || fail "unpack after a killed one"
