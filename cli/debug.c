@@ -1,10 +1,9 @@
 /*
- * The low-level debug verbs from the pool branch, on the public <thinsnap/pool.h> only and
- * bypassing the journal: `thinsnap thin create|snap|activate|deactivate|delete|info` and
- * `thinsnap pool VERB --state-dir DIR --name NAME` (DIR is the pool's own directory), plus
- * `pool transaction-id` and `pool list-ids`. cli/pool.c routes a pool verb here when it is
- * given --name, or is one of the last two. Kept as the pool branch wrote it (its tests
- * t0002-t0004 drive it). Sizes take the config file's units (thinsnap_config_parse_size).
+ * The low-level debug verbs, on the public <thinsnap/pool.h> only and bypassing the journal:
+ * `thinsnap thin create|snap|activate|deactivate|delete|info` and `thinsnap pool VERB
+ * --state-dir DIR --name NAME` (DIR is the pool's own directory), plus `pool transaction-id`
+ * and `pool list-ids`. cli/pool.c routes a pool verb here when it is given --name, or is one
+ * of the last two. The pool tests t0002-t0004 drive them. Sizes take the config file's units.
  */
 #include <errno.h>
 #include <getopt.h>
