@@ -3,56 +3,16 @@
  * table parameters, so that a swapped pool is refused and a reboot re-activates the recorded
  * one (after thin_check). Replaced whole, atomically, on every change.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "base/fileio.h"
+#include "base/parse.h"
 #include "pool/internal.h"
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int replace_file(int dirfd, const char *name, const char *buf, size_t len)
-{
-	CLEANUP_CLOSE int fd = -EBADF;
-	char tmp[256];
-	int r;
-
-	if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && close(TAKE_FD(fd)) < 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlinkat(dirfd, tmp, 0);
-		return r;
-	}
-	return fsync(dirfd) < 0 ? -errno : 0;
-}
 
 int thinsnap_pool_write_identity(const struct thinsnap_pool *pool, struct thinsnap_error *reterr)
 {
@@ -77,25 +37,10 @@ int thinsnap_pool_write_identity(const struct thinsnap_pool *pool, struct thinsn
 	if (dirfd < 0)
 		return thinsnap_error_setf(reterr, -errno, "cannot open state dir '%s': %m",
 					   pool->state_dir);
-	r = replace_file(dirfd, IDENTITY_FILE, buf, (size_t)n);
+	r = thinsnap_file_replace(dirfd, IDENTITY_FILE, buf, (size_t)n, NULL, NULL);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': writing '%s/%s': %s", pool->name,
 					   pool->state_dir, IDENTITY_FILE, strerror(-r));
-	return 0;
-}
-
-int thinsnap_pool_parse_u64(const char *s, uint64_t *ret)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (!*s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -EINVAL;
-	*ret = v;
 	return 0;
 }
 
@@ -147,7 +92,7 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 		} else if (strcmp(line, "metadata") == 0) {
 			free(pool->metadata_dev);
 			pool->metadata_dev = strdup(val);
-		} else if (thinsnap_pool_parse_u64(val, &v) < 0) {
+		} else if (thinsnap_parse_u64(val, &v) < 0) {
 			continue;
 		} else if (strcmp(line, "data_block_sectors") == 0 && v > 0 && v <= UINT32_MAX) {
 			pool->data_block_sectors = (uint32_t)v;

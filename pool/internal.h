@@ -75,9 +75,6 @@ int thinsnap_pool_write_identity(const struct thinsnap_pool *pool, struct thinsn
 int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **ret,
 				struct thinsnap_error *reterr);
 
-/* identity.c: s as a decimal number (a digit first, nothing after); -EINVAL. */
-int thinsnap_pool_parse_u64(const char *s, uint64_t *ret);
-
 /* create.c: the pool's one-target table from *pool, its params in buf. */
 int thinsnap_pool_table(const struct thinsnap_pool *pool, char *buf, size_t size,
 			struct thinsnap_dm_table *ret, struct thinsnap_error *reterr);

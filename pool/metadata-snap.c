@@ -5,96 +5,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/spawn.h"
 #include "pool/internal.h"
 #include "pool/loop.h"
 #include "pool/thin-ls.h"
 
-extern char **environ;
-
-/* --- running the thin-provisioning tools --- */
-
-/* Finds prog in the usual system directories (the library does not read PATH). */
-static int find_tool(const char *prog, char *buf, size_t size)
-{
-	static const char *const dirs[] = { "/usr/sbin", "/sbin",           "/usr/bin",
-					    "/bin",      "/usr/local/sbin", "/usr/local/bin" };
-	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-		if (snprintf(buf, size, "%s/%s", dirs[i], prog) >= (int)size)
-			return -ENAMETOOLONG;
-		if (access(buf, X_OK) == 0)
-			return 0;
-	}
-	return -ENOENT;
-}
-
-/*
- * Runs argv (argv[0] a tool name), stdin and stderr on /dev/null, stdout into *ret_out when
- * not NULL (malloc'd, NUL-terminated). Returns the exit status (>= 0) or -errno.
- */
-static int run_tool(char *const argv[], char **ret_out)
-{
-	char path[256];
-	CLEANUP_CLOSE int rd = -EBADF;
-	CLEANUP_FREE char *out = NULL;
-	posix_spawn_file_actions_t fa;
-	size_t len = 0, cap = 0;
-	int pipefd[2] = { -1, -1 };
-	pid_t pid;
-	int r, status;
-
-	r = find_tool(argv[0], path, sizeof(path));
-	if (r < 0)
-		return r;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	rd = pipefd[0];
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	(void)close(pipefd[1]);
-	if (r != 0)
-		return -r;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *n = realloc(out, ncap);
-			if (!n) {
-				(void)close(TAKE_FD(rd));
-				(void)waitpid(pid, &status, 0);
-				return -ENOMEM;
-			}
-			out = n;
-			cap = ncap;
-		}
-		ssize_t n = read(rd, out + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	if (out)
-		out[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (ret_out) {
-		if (!out && !(out = strdup("")))
-			return -ENOMEM;
-		*ret_out = TAKE_PTR(out);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+/* --- thin_check, before activation --- */
 
 /* clear_needs_check: and clear the superblock's needs_check flag if the metadata is sound. */
 int thinsnap_pool_run_thin_check(const char *pool_name, const char *meta_path,
@@ -107,7 +28,7 @@ int thinsnap_pool_run_thin_check(const char *pool_name, const char *meta_path,
 		argv[2] = "--clear-needs-check-flag";
 		argv[3] = (char *)meta_path;
 	}
-	r = run_tool(argv, NULL);
+	r = thinsnap_spawn_capture(argv, NULL, NULL);
 
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run thin_check: %s",
@@ -178,7 +99,7 @@ static int run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[], 
 	}
 	if (r < 0)
 		return r;
-	r = run_tool(argv, ret_out);
+	r = thinsnap_spawn_capture(argv, ret_out, NULL);
 	r2 = pool_message(pool, "release_metadata_snap", r != 0 ? NULL : reterr);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': cannot run %s: %s", pool->name,

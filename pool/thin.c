@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "base/parse.h"
 #include "pool/internal.h"
 
 static int check_dev_id(const struct thinsnap_pool *pool, uint32_t dev_id, const char *what,
@@ -167,7 +168,7 @@ static bool is_our_thin(const struct thinsnap_pool *pool, const char *uuid, uint
 	size_t n = strlen(pool->thin_prefix);
 	uint64_t v;
 
-	if (strncmp(uuid, pool->thin_prefix, n) != 0 || thinsnap_pool_parse_u64(uuid + n, &v) < 0 ||
+	if (strncmp(uuid, pool->thin_prefix, n) != 0 || thinsnap_parse_u64(uuid + n, &v) < 0 ||
 	    v > THINSNAP_POOL_DEV_ID_MAX)
 		return false;
 	if (ret_id)
