@@ -19,7 +19,7 @@
 #include <thinsnap/pool.h>
 
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "config/config.h"
 
 struct args {
 	const char *verb; /* "pool create", ... for messages */

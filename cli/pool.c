@@ -384,11 +384,7 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	struct thinsnap_autogrow_opts o = {
-		.threshold_percent = c->cfg.autogrow_threshold_percent,
-		.grow_percent = c->cfg.autogrow_percent,
-		.max_data_size_bytes = c->cfg.autogrow_max_size_bytes,
-	};
+	struct thinsnap_autogrow_opts o;
 	struct thinsnap_space_report rep;
 	struct thinsnap_error e = { 0 };
 	char from[32], to[32];
@@ -397,6 +393,7 @@ static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return thinsnap_cli_usage_error(c, "no arguments expected");
+	thinsnap_config_to_autogrow(&c->cfg, &o);
 	r = thinsnap_cli_open(c, NULL, false, &s);
 	if (r)
 		return r;
