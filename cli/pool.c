@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/format.h"
@@ -156,7 +157,7 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 /* A size argument: reports a usage error and returns EXIT_USAGE on a bad one. */
 static int size_arg(struct thinsnap_cli *c, const char *what, const char *s, uint64_t *ret)
 {
-	int r = thinsnap_config_parse_size(s, ret);
+	int r = thinsnap_parse_size(s, ret);
 	if (r < 0 || *ret == 0)
 		return thinsnap_cli_usage_error(c, "bad size '%s' for %s", s, what);
 	return 0;

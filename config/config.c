@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 
 static const char *const file_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_STATE_DIR] = "root_path",
@@ -115,73 +116,6 @@ static bool is_digit(char ch)
 	return ch >= '0' && ch <= '9';
 }
 
-int thinsnap_config_parse_size(const char *s, uint64_t *ret_bytes)
-{
-	unsigned __int128 whole = 0, num = 0, den = 1, total;
-	unsigned shift = 0;
-	size_t n_frac = 0;
-	const char *p = s;
-
-	if (!is_digit(*p))
-		return -EINVAL;
-	for (; is_digit(*p); p++) {
-		whole = whole * 10 + (unsigned)(*p - '0');
-		if (whole > INT64_MAX)
-			return -ERANGE;
-	}
-	if (*p == '.') {
-		p++;
-		if (!is_digit(*p))
-			return -EINVAL;
-		for (; is_digit(*p); p++) {
-			if (n_frac++ < 18) { /* further digits are below a byte for any unit */
-				num = num * 10 + (unsigned)(*p - '0');
-				den *= 10;
-			}
-		}
-	}
-	if (*p == ' ')
-		p++;
-	switch (*p) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		break;
-	case 'p':
-	case 'P':
-		shift = 50;
-		break;
-	default:
-		break;
-	}
-	if (shift) {
-		p++;
-		if (*p == 'i' || *p == 'I')
-			p++;
-	}
-	if (*p == 'b' || *p == 'B')
-		p++;
-	if (*p != '\0' || (p > s && p[-1] == ' '))
-		return -EINVAL;
-	total = (whole << shift) + ((num << shift) / den);
-	if (total > INT64_MAX)
-		return -ERANGE;
-	*ret_bytes = (uint64_t)total;
-	return 0;
-}
-
 static bool is_string_key(enum thinsnap_config_key key)
 {
 	return key == THINSNAP_CONFIG_STATE_DIR || key == THINSNAP_CONFIG_POOL_NAME ||
@@ -239,7 +173,7 @@ static int parse_cap(const char *s, uint64_t *ret)
 		*ret = 0;
 		return 0;
 	}
-	int r = thinsnap_config_parse_size(s, ret);
+	int r = thinsnap_parse_size(s, ret);
 	return r < 0 ? r : *ret == 0 ? -EINVAL : 0;
 }
 
@@ -351,7 +285,7 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 			return thinsnap_error_setf(reterr, r, "%s: bad size '%s' (0 = no cap)",
 						   name, value);
 	} else {
-		r = thinsnap_config_parse_size(value, &size);
+		r = thinsnap_parse_size(value, &size);
 		if (r < 0 || size == 0)
 			return thinsnap_error_setf(reterr, r < 0 ? r : -EINVAL, "%s: bad size '%s'",
 						   name, value);

@@ -98,8 +98,9 @@ int thinsnap_config_init(struct thinsnap_config *c);
 void thinsnap_config_clear(struct thinsnap_config *c);
 
 /*
- * Sets one value from its text form (a size like "10GB" for BASE_SIZE, true/false/1/0/yes/no
- * for booleans, a decimal 0..100 for the MIN_FREE percentages), unless a higher-ranked source already set it. -EINVAL on a bad value.
+ * Sets one value from its text form (a size like "10GB" for BASE_SIZE, as thinsnap_parse_size()
+ * reads it; true/false/1/0/yes/no for booleans, a decimal 0..100 for the MIN_FREE
+ * percentages), unless a higher-ranked source already set it. -EINVAL on a bad value.
  */
 int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key, const char *value,
 			enum thinsnap_config_source source, struct thinsnap_error *reterr);
@@ -137,14 +138,6 @@ int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,
 
 /* The value of NAME in envp, or NULL. */
 const char *thinsnap_config_getenv(char *const *envp, const char *name);
-
-/*
- * Parses a size as containerd's base_image_size (go-units RAMInBytes): a decimal number,
- * optionally with a fraction, an optional space, then an optional k/m/g/t/p (any case)
- * optionally followed by i and/or b: binary multiples, "10GB" = 10 GiB; "512" or "512b"
- * is bytes. -EINVAL on bad syntax, -ERANGE above 2^63-1.
- */
-int thinsnap_config_parse_size(const char *s, uint64_t *ret_bytes);
 
 /* Parses true/false, 1/0, yes/no, on/off (case-insensitive). -EINVAL otherwise. */
 int thinsnap_config_parse_bool(const char *s, bool *ret);

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thinsnap/snapshotter.h>
 
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
 
@@ -65,17 +65,7 @@ static int make_parent(const char *path)
 	if (!slash || slash == d)
 		return 0;
 	*slash = '\0';
-	for (char *p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(d, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return thinsnap_mkdir_p(d, 0755);
 }
 
 /* Starts the metrics listener (reading gauges from snap); 0, or -errno with the reason logged. */

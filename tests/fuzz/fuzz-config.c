@@ -1,12 +1,13 @@
 /*
  * Fuzzes config/: the TOML subset parser (config_parse.c) over the whole input, and the size
- * and boolean parsers (config.c) over its first line. Must never crash, leak or accept a size
- * above 2^63-1.
+ * (base/parse.c) and boolean (config.c) parsers over its first line. Must never crash, leak
+ * or accept a size above 2^63-1.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/parse.h"
 #include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(line, data, n);
 	line[n] = '\0';
-	if (thinsnap_config_parse_size(line, &v) == 0 && v > INT64_MAX)
+	if (thinsnap_parse_size(line, &v) == 0 && v > INT64_MAX)
 		abort();
 	(void)thinsnap_config_parse_bool(line, &b);
 	free(line);

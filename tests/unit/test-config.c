@@ -1,6 +1,5 @@
-/* config/: the TOML subset (accepted forms, every rejection with its line), sizes as
- * containerd's base_image_size, booleans, the environment, flag > env > file > default, and
- * the library's options from the result. */
+/* config/: the TOML subset (accepted forms, every rejection with its line), booleans, the
+ * environment, flag > env > file > default, and the library's options from the result. */
 /* cmocka.h needs these first */
 /* clang-format off */
 #include <setjmp.h>
@@ -36,66 +35,6 @@ static void test_defaults(void **state)
 		assert_int_equal(c.source[k], THINSNAP_CONFIG_DEFAULT);
 	thinsnap_config_clear(&c);
 	thinsnap_config_clear(&c); /* twice is fine */
-}
-
-static void test_sizes(void **state)
-{
-	static const struct {
-		const char *s;
-		int r;
-		uint64_t v;
-	} rows[] = {
-		{ "0", 0, 0 },
-		{ "512", 0, 512 },
-		{ "512b", 0, 512 },
-		{ "512B", 0, 512 },
-		{ "1k", 0, 1024 },
-		{ "1K", 0, 1024 },
-		{ "1kb", 0, 1024 },
-		{ "1KiB", 0, 1024 },
-		{ "1ki", 0, 1024 },
-		{ "10GB", 0, 10ull << 30 },
-		{ "10 GB", 0, 10ull << 30 },
-		{ "10g", 0, 10ull << 30 },
-		{ "10Gi", 0, 10ull << 30 },
-		{ "1.5M", 0, 3ull << 19 },
-		{ "0.5k", 0, 512 },
-		{ "2t", 0, 2ull << 40 },
-		{ "3P", 0, 3ull << 50 },
-		{ "8191P", 0, 8191ull << 50 },
-		{ "8192P", -ERANGE, 0 },
-		{ "9223372036854775807", 0, 9223372036854775807ull },
-		{ "9223372036854775808", -ERANGE, 0 },
-		{ "99999999999999999999999", -ERANGE, 0 },
-		{ "", -EINVAL, 0 },
-		{ " 1G", -EINVAL, 0 },
-		{ "1G ", -EINVAL, 0 },
-		{ "1  G", -EINVAL, 0 },
-		{ "-1", -EINVAL, 0 },
-		{ "+1", -EINVAL, 0 },
-		{ "1.", -EINVAL, 0 },
-		{ ".5G", -EINVAL, 0 },
-		{ "1.2.3", -EINVAL, 0 },
-		{ "1X", -EINVAL, 0 },
-		{ "1GBB", -EINVAL, 0 },
-		{ "1iB", -EINVAL, 0 },
-		{ "1 ", -EINVAL, 0 },
-		{ "1e9", -EINVAL, 0 },
-		{ "0x10", -EINVAL, 0 },
-	};
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		uint64_t v = 77;
-		int r = thinsnap_config_parse_size(rows[i].s, &v);
-		if (r != rows[i].r)
-			fail_msg("'%s': got %d, want %d", rows[i].s, r, rows[i].r);
-		if (r == 0 && v != rows[i].v)
-			fail_msg("'%s': got %llu, want %llu", rows[i].s, (unsigned long long)v,
-				 (unsigned long long)rows[i].v);
-		if (r < 0)
-			assert_true(v == 77); /* untouched on failure */
-	}
 }
 
 static void test_bools(void **state)
@@ -603,7 +542,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bools),
 		cmocka_unit_test(test_containerd_file),
 		cmocka_unit_test(test_thinsnap_table_and_strings),
