@@ -1,5 +1,5 @@
 #!/bin/bash
-# The performance report's measurements, all in one boot (issue 10): on identical pools (8 GiB
+# The performance report's measurements, all in one boot: on identical pools (8 GiB
 # data, 64 MiB metadata, 64 KiB blocks, 1 GB ext4 base devices, loop files) the raw
 # libdevmapper floor and thinsnap's library (bench-snap), the `thinsnap` command (a process per
 # call), thinsnapd directly and through containerd (one client: ctrbench; a process per call:

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Unpack benchmark (issue 7): a 4-layer image of >= 100 MiB (busybox-static, many small files,
+# Unpack benchmark: a 4-layer image of >= 100 MiB (busybox-static, many small files,
 # large random files, whiteouts), imported side by side in one boot by `thinsnap unpack` and by
 # `ctr images import` onto containerd's devmapper and native snapshotters (containerd's
 # overlayfs needs the overlay module, which Debian's user-mode-linux kernel lacks; where it is

@@ -18,8 +18,8 @@
 #include <thinsnap/pool.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "cli/cli.h"
-#include "cli/config.h"
 
 struct args {
 	char verb[64]; /* "pool create", ... for messages */
@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (table[i].str)
 			*table[i].str = optarg;
 		else if (table[i].num && table[i].size)
-			r = thinsnap_config_parse_size(optarg, table[i].num);
+			r = thinsnap_parse_size(optarg, table[i].num);
 		else if (table[i].num)
 			r = parse_num(optarg, table[i].num);
 		if (table[i].given)

@@ -178,31 +178,12 @@ static const struct verb *find_verb(const char *name)
 static int configure(struct thinsnap_cli *c, const struct thinsnap_cli_globals *g)
 {
 	struct thinsnap_error e = { 0 };
-	const char *file = g->config;
 	int r;
 
-	if (!file)
-		file = thinsnap_config_getenv(environ, "THINSNAP_CONFIG");
-	if (file && !*file)
-		file = NULL;
-	if (file) {
-		r = thinsnap_config_load_file(&c->cfg, file, &e);
-		if (r < 0)
-			return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	} else {
-		r = thinsnap_config_load_file(&c->cfg, THINSNAP_CONFIG_DEFAULT_FILE, &e);
-		if (r < 0 && r != -ENOENT)
-			return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	}
-	r = thinsnap_config_apply_env(&c->cfg, environ, &e);
+	r = thinsnap_config_load(&c->cfg, g->config, environ, &e);
 	if (r < 0)
 		return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	if (g->state_dir)
-		r = thinsnap_config_set(&c->cfg, THINSNAP_CONFIG_STATE_DIR, g->state_dir,
-					THINSNAP_CONFIG_FLAG, &e);
-	if (r == 0 && g->pool)
-		r = thinsnap_config_set(&c->cfg, THINSNAP_CONFIG_POOL_NAME, g->pool,
-					THINSNAP_CONFIG_FLAG, &e);
+	r = thinsnap_config_set_flags(&c->cfg, g->state_dir, g->pool, &e);
 	if (r < 0)
 		return thinsnap_cli_usage_error(c, "%s", e.msg);
 	c->embedded = c->cfg.source[THINSNAP_CONFIG_POOL_NAME] == THINSNAP_CONFIG_DEFAULT;

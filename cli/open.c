@@ -32,22 +32,9 @@ static void log_to_stderr(void *userdata, enum thinsnap_log_level level, const c
 void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_options *ret)
 {
-	*ret = (struct thinsnap_options){
-		.state_dir = c->cfg.state_dir,
-		.pool_name = c->cfg.pool_name,
-		.base_size_bytes = c->cfg.base_size_bytes,
-		.fs_type = c->cfg.fs_type,
-		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
-		.async_remove = c->cfg.async_remove,
-		.discard_blocks = c->cfg.discard_blocks,
-		.min_free_data_percent =
-			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
-		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
-						     ? (int)c->cfg.min_free_metadata_percent
-						     : -1,
-		.read_only = read_only,
-		.log = log_to_stderr,
-	};
+	thinsnap_config_to_options(&c->cfg, ret);
+	ret->read_only = read_only;
+	ret->log = log_to_stderr;
 }
 
 /* A pool that was created but never opened for writing has no journal yet. */

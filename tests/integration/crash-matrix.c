@@ -1,5 +1,5 @@
 /*
- * Kill at every fault point (issue 8, item 1), run as root on a real pool by
+ * Kill at every fault point, run as root on a real pool by
  * t0801-crash-matrix.sh. For each mutating operation a first child runs it with every fault
  * point armed far past reach, which counts how often the operation passes each point; then
  * one child per (point, hit) is SIGKILLed exactly there. After each kill the parent reopens

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 1: SIGKILL at every fault point of every mutating operation (prepare,
+# SIGKILL at every fault point of every mutating operation (prepare,
 # prepare with a parent, view, commit, commit keep-active, remove, cleanup, update; each hit
 # of each snap.* and meta.append.* point), and pool grow killed from outside; after each,
 # reopen and assert check clean, journal == thin_dump, committed sha256 intact, all or

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 2: random operations through the thinsnap command, each SIGKILLed from
+# Random operations through the thinsnap command, each SIGKILLed from
 # outside (timeout -s KILL) after a random delay, with no cooperation from the code. Then
 # `thinsnap check` must be clean and every committed snapshot's contents (sha256 of its files
 # through a view) what its ancestry says. TEST_KILL_CYCLES cycles (200 by default; the

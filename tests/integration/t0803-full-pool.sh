@@ -1,9 +1,9 @@
 #!/bin/bash
-# Issue 8, item 4: fill a small pool's data device through a snapshot. Writes fail promptly
+# Fill a small pool's data device through a snapshot. Writes fail promptly
 # (pools made by `thinsnap pool create` and the embedded default have error_if_no_space:
 # without it the kernel queues them for 60 s); removing the filler frees the space and the
 # pool returns to read-write; the committed snapshot's contents are intact. (The free-space
-# floor that refuses new snapshots early is tested on its own branch.)
+# floor that refuses new snapshots early is tested by t0410.)
 . "$(dirname "$0")/lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS

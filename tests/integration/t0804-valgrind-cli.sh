@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 6 (in part): the thinsnap command under valgrind over a short lifecycle on
+# The thinsnap command under valgrind over a short lifecycle on
 # a real pool (ASan does not work in the VM): no invalid access, no definite or indirect
 # leak, in any verb.
 . "$(dirname "$0")/lib.sh"

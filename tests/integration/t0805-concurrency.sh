@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 5: concurrency on a real pool, for a bounded time.
+# Concurrency on a real pool, for a bounded time.
 # Phase 1: thinsnapd serves random Prepare/Commit/View/Remove/reads (tests/snapdrive, every
 # commit writes a marker file first) while 3 `thinsnap` processes loop over random verbs:
 # readers (ls, info, usage, tree, pool status, check) must work, writers must be refused at

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 6 (in part): thinsnapd under valgrind on a real pool (ASan does not work in
+# thinsnapd under valgrind on a real pool (ASan does not work in
 # the VM), driven by tests/snapdrive -all through every gRPC method, the failing requests
 # (unknown keys, taken names, children, bad filters, malformed protobuf, unknown method,
 # oversize message) and a graceful SIGTERM: no invalid access, no definite or indirect leak.

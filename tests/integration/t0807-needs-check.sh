@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 4: a pool whose metadata the kernel flagged needs_check. The flag is set
+# A pool whose metadata the kernel flagged needs_check. The flag is set
 # offline in the metadata superblock (tests/tools/thin-sb-tool.c, as the kernel does after a
 # metadata error); the pool then comes up read-only. Every changing verb is refused as
 # Unavailable (exit 3) with the repair step named, by the command and by thinsnapd over gRPC;

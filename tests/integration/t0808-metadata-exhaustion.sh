@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 8, item 4: a pool's metadata runs out. A 2 MiB metadata device; a committed snapshot
+# A pool's metadata runs out. A 2 MiB metadata device; a committed snapshot
 # with a 128 MiB file (thousands of mappings), then snapshots of it each rewriting scattered
 # blocks, so that every one copies btree leaves. First the metadata floor (10 %) refuses new
 # snapshots with the free metadata named; with the floor off, the kernel runs out of metadata

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Power cuts (issue 8, item 3), from the host: boot the VM over a pool whose loop files live
+# Power cuts, from the host: boot the VM over a pool whose loop files live
 # in a host directory, run random operations in it (tests/power/inner.sh run), and kill -9
 # the VM's whole process group at a random moment: no shutdown, and whatever the UML kernel
 # had not yet written to the host files is lost. Boot again over the same files: open's
