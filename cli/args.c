@@ -1,6 +1,6 @@
 /*
  * Argument logic of the thinsnap command that needs no library: global options, --help,
- * labels, mount flags, the embedded pool's sizes. Unit-tested in tests/unit/test-cli-args.c.
+ * labels, the embedded pool's sizes. Unit-tested in tests/unit/test-cli-args.c.
  */
 #include "cli/args.h"
 
@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 
 #include "base/cleanup.h"
 
@@ -135,62 +134,6 @@ int thinsnap_cli_parse_label(const char *arg, char **ret_key, char **ret_value)
 		return -ENOMEM;
 	*ret_key = TAKE_PTR(k);
 	*ret_value = TAKE_PTR(v);
-	return 0;
-}
-
-int thinsnap_cli_mount_flags(const char *const *options, size_t n, unsigned long *ret_flags,
-			     char **ret_data)
-{
-	static const struct {
-		const char *name;
-		unsigned long set, clear;
-	} table[] = {
-		{ "ro", MS_RDONLY, 0 },
-		{ "rw", 0, MS_RDONLY },
-		{ "nosuid", MS_NOSUID, 0 },
-		{ "suid", 0, MS_NOSUID },
-		{ "nodev", MS_NODEV, 0 },
-		{ "dev", 0, MS_NODEV },
-		{ "noexec", MS_NOEXEC, 0 },
-		{ "exec", 0, MS_NOEXEC },
-		{ "sync", MS_SYNCHRONOUS, 0 },
-		{ "async", 0, MS_SYNCHRONOUS },
-		{ "noatime", MS_NOATIME, 0 },
-		{ "atime", 0, MS_NOATIME },
-		{ "nodiratime", MS_NODIRATIME, 0 },
-		{ "relatime", MS_RELATIME, 0 },
-		{ "norelatime", 0, MS_RELATIME },
-		{ "strictatime", MS_STRICTATIME, 0 },
-		{ "dirsync", MS_DIRSYNC, 0 },
-		{ "defaults", 0, 0 },
-	};
-	CLEANUP_FREE char *data = NULL;
-	unsigned long flags = 0;
-	size_t len = 1;
-
-	for (size_t i = 0; i < n; i++)
-		len += strlen(options[i]) + 1;
-	data = malloc(len);
-	if (!data)
-		return -ENOMEM;
-	data[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		bool known = false;
-		for (size_t k = 0; k < ELEMENTSOF(table); k++) {
-			if (strcmp(options[i], table[k].name) == 0) {
-				flags = (flags | table[k].set) & ~table[k].clear;
-				known = true;
-				break;
-			}
-		}
-		if (known || !options[i][0])
-			continue;
-		if (data[0])
-			strcat(data, ",");
-		strcat(data, options[i]);
-	}
-	*ret_flags = flags;
-	*ret_data = TAKE_PTR(data);
 	return 0;
 }
 

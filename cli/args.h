@@ -1,7 +1,7 @@
 /*
  * The thinsnap command's argument logic, free of library calls so it can be unit-tested:
- * global options before the verb, --help after it, KEY=VALUE labels, mount options to
- * mount(2) flags, and the sizes of the embedded loop-file pool.
+ * global options before the verb, --help after it, KEY=VALUE labels, and the sizes of the
+ * embedded loop-file pool.
  */
 #pragma once
 
@@ -35,13 +35,6 @@ bool thinsnap_cli_wants_help(int argc, char **argv);
  * means "unset". -EINVAL if there is no '=' or the key is empty, -ENOMEM.
  */
 int thinsnap_cli_parse_label(const char *arg, char **ret_key, char **ret_value);
-
-/*
- * Turns mount options ("ro", "nosuid", "errors=remount-ro", ...) into mount(2) flags and
- * the comma-separated data string for the filesystem (malloc'd, "" when none). -ENOMEM.
- */
-int thinsnap_cli_mount_flags(const char *const *options, size_t n, unsigned long *ret_flags,
-			     char **ret_data);
 
 /*
  * Sizes for the embedded loop-file pool from the free bytes where its files go: data is half

@@ -88,9 +88,6 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 		      struct thinsnap_snapshotter **ret);
 
-/* mkdir -p, mode 0700 for what it creates; 0 or -errno. */
-int thinsnap_cli_mkdir_p(const char *path);
-
 /* ---- the verbs: argv[0] is the verb's name ---- */
 
 /* snapshots.c */

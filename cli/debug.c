@@ -5,7 +5,6 @@
  * and `pool list-ids`. cli/pool.c routes a pool verb here when it is given --name, or is one
  * of the last two. The pool tests t0002-t0004 drive them. Sizes take the config file's units.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -47,21 +46,6 @@ static int fail(const struct args *a, const struct thinsnap_error *e)
 {
 	fprintf(stderr, "thinsnap: %s: %s\n", a->verb, e->msg[0] ? e->msg : "failed");
 	return 1;
-}
-
-static int parse_num(const char *s, uint64_t *ret)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -EINVAL;
-	*ret = v;
-	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -116,7 +100,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		else if (table[i].num && table[i].size)
 			r = thinsnap_parse_size(optarg, table[i].num);
 		else if (table[i].num)
-			r = parse_num(optarg, table[i].num);
+			r = thinsnap_parse_u64(optarg, table[i].num);
 		if (table[i].given)
 			*table[i].given = true;
 		if (r < 0)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <thinsnap/pool.h>
 
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/format.h"
@@ -72,27 +72,6 @@ int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 	return r;
 }
 
-/* mkdir -p, mode 0700 for what it creates. */
-int thinsnap_cli_mkdir_p(const char *path)
-{
-	CLEANUP_FREE char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char ch = *s;
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST)
-				return -errno;
-			*s = ch;
-			if (!ch)
-				break;
-		}
-	}
-	return 0;
-}
-
 /* Makes sure the embedded pool exists (0), else reports and returns 1. */
 static int ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 {
@@ -111,7 +90,7 @@ static int ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 		return 0;
 	if (r != -ENOENT)
 		return thinsnap_cli_fail_err(c, key, r, &e);
-	r = thinsnap_cli_mkdir_p(c->pool_dir);
+	r = thinsnap_mkdir_p(c->pool_dir, 0700);
 	if (r < 0)
 		return thinsnap_cli_fail(c, key, "creating '%s': %s", c->pool_dir, strerror(-r));
 	if (statvfs(c->pool_dir, &st) < 0)

@@ -17,6 +17,7 @@
 #include <thinsnap/pool.h>
 
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "base/parse.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -142,7 +143,7 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 	if (!o.data_dev != !o.metadata_dev)
 		return thinsnap_cli_usage_error(c, "give both --data and --metadata, or neither");
 	o.data_block_sectors = (uint32_t)(block / 512);
-	r = thinsnap_cli_mkdir_p(pool_dir(c));
+	r = thinsnap_mkdir_p(pool_dir(c), 0700);
 	if (r < 0)
 		return thinsnap_cli_fail(c, c->cfg.pool_name, "creating '%s': %s", pool_dir(c),
 					 strerror(-r));

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 
 #include "base/cleanup.h"
+#include "base/mountopt.h"
 #include "base/parse.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -100,7 +101,7 @@ static int mount_at(struct thinsnap_cli *c, const char *key, const struct thinsn
 	CLEANUP_FREE char *data = NULL;
 	unsigned long flags = 0;
 
-	if (thinsnap_cli_mount_flags((const char *const *)m->options, m->n_options, &flags, &data) <
+	if (thinsnap_mountopt_parse((const char *const *)m->options, m->n_options, &flags, &data) <
 	    0)
 		return thinsnap_cli_fail(c, key, "out of memory");
 	if (mount(m->source, target, m->type, flags, data[0] ? data : NULL) < 0)

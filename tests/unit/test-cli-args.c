@@ -1,5 +1,5 @@
-/* cli/args.c: global options before the verb, --help after it, KEY=VALUE labels, mount
- * options to mount(2) flags and data, and the embedded pool's sizes from the free disk. */
+/* cli/args.c: global options before the verb, --help after it, KEY=VALUE labels, and the
+ * embedded pool's sizes from the free disk. */
 /* cmocka.h needs these first */
 /* clang-format off */
 #include <setjmp.h>
@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 
 #include "cli/args.h"
 
@@ -128,23 +127,6 @@ static void test_labels(void **state)
 	assert_null(v);
 }
 
-static void test_mount_flags(void **state)
-{
-	const char *opts[] = { "ro", "nosuid", "errors=remount-ro", "nodev", "", "discard", "dev" };
-	unsigned long flags = 0;
-	char *data = NULL;
-	(void)state;
-
-	assert_int_equal(thinsnap_cli_mount_flags(opts, 7, &flags, &data), 0);
-	assert_true(flags == (MS_RDONLY | MS_NOSUID));
-	assert_string_equal(data, "errors=remount-ro,discard");
-	free(data);
-	assert_int_equal(thinsnap_cli_mount_flags(NULL, 0, &flags, &data), 0);
-	assert_true(flags == 0);
-	assert_string_equal(data, "");
-	free(data);
-}
-
 static void test_pool_sizes(void **state)
 {
 	const uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
@@ -170,9 +152,9 @@ static void test_pool_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_globals),     cmocka_unit_test(test_globals_edges),
-		cmocka_unit_test(test_wants_help),  cmocka_unit_test(test_labels),
-		cmocka_unit_test(test_mount_flags), cmocka_unit_test(test_pool_sizes),
+		cmocka_unit_test(test_globals),    cmocka_unit_test(test_globals_edges),
+		cmocka_unit_test(test_wants_help), cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_pool_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
