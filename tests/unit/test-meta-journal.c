@@ -205,7 +205,7 @@ static void test_validation(void **state)
 	bytes = thinsnap_meta_journal_bytes(m);
 	l.value = big; /* 4097 */
 	assert_int_equal(thinsnap_meta_apply(m, &op, 1, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "longer than 4096"));
+	assert_non_null(strstr(err.msg, "more than 4096"));
 	assert_int_equal(thinsnap_meta_journal_bytes(m), bytes);
 	assert_int_equal(strlen(thinsnap_meta_get(m, "base")->labels[0].value), 4095);
 	/* errnos */
