@@ -3,7 +3,7 @@
  * Internal to meta/. The module by file: format.c the on-disk encoding; index.c the in-memory
  * index and apply.c the validation and undo of changes to it (pure, meta/index.h); journal.c
  * appending, intents, checkpoint and compaction; replay.c open, replay and salvage; query.c
- * the reads; lock.c the writer lock.
+ * the reads; lock.c the writer lock; state.c the public calls on a state directory.
  */
 #pragma once
 

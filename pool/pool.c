@@ -317,6 +317,19 @@ static int read_identity(const char *state_dir, struct thinsnap_pool **ret,
 	return 0;
 }
 
+int thinsnap_pool_recorded(const char *state_dir)
+{
+	char path[4096];
+
+	if (!state_dir)
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/%s", state_dir, IDENTITY_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (access(path, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
 /* --- tables --- */
 
 static int pool_table_params(const struct thinsnap_pool *pool, char *buf, size_t size)
