@@ -99,7 +99,8 @@ static int check_pending(uint32_t dev_id, void *userdata)
 	return 0;
 }
 
-/* The operation an intent belongs to, from its journal ops (see the pool_txn callers). */
+/* The operation an intent belongs to, from its journal ops (see the callers of
+ * thinsnap_snap_pool_txn()). */
 static const char *intent_operation(const struct thinsnap_meta_intent *in, const char **ret_key)
 {
 	const struct thinsnap_meta_op *op = in->n_ops ? &in->ops[0] : NULL;
@@ -142,7 +143,7 @@ static int list_unfinished(const struct thinsnap_meta_intent *in, void *userdata
 		.id = in->id,
 		.operation = intent_operation(in, &key),
 		.dev_id = in->n_pool_ops ? in->pool_ops[0].dev_id : 0,
-		.recovery = thinsnap_snap_intent_recovery(in, c->tid),
+		.recovery = thinsnap_snap_recovery_decide(in, c->tid, NULL),
 	};
 	if (key && !(it->key = strdup(key)))
 		return -ENOMEM;

@@ -201,8 +201,6 @@ int thinsnap_snap_open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta
 			    struct thinsnap_error *reterr);
 /* Resolves every unfinished intent against the pool's transaction id (a writer's open). */
 int thinsnap_snap_recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr);
-enum thinsnap_recovery thinsnap_snap_intent_recovery(const struct thinsnap_meta_intent *in,
-						     uint64_t tid);
 
 struct reactivate_ctx {
 	struct thinsnap_snapshotter *s;

@@ -1,7 +1,7 @@
 /*
- * Crash recovery at a writer's open: each unfinished intent is rolled forward or back by the
- * pool's transaction id, then every active snapshot and view whose device is missing (after a
- * reboot) is activated again.
+ * Crash recovery at a writer's open: each unfinished intent is resolved by the rule in
+ * snap/recovery-rule.c (the pool's transaction id decides), carried out on the pool; then every
+ * active snapshot and view whose device is missing (after a reboot) is activated again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,39 +22,58 @@ struct resolve_ctx {
 	int r;
 };
 
-/*
- * What recovery does with an unfinished intent when the pool's transaction id is tid: the
- * pool committed it (after): complete it; it did not (before): undo it, except a delete,
- * which can't be undone and is finished instead; anything else: the journal does not
- * describe this pool.
- */
-enum thinsnap_recovery thinsnap_snap_intent_recovery(const struct thinsnap_meta_intent *in,
-						     uint64_t tid)
+/* The pool recovery drives (thinsnap_snap_recovery_apply()), userdata: the snapshotter. */
+static int recovery_deactivate(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr)
 {
-	if (tid == in->transaction_id_after)
-		return THINSNAP_RECOVERY_ROLL_FORWARD;
-	if (tid != in->transaction_id_before)
-		return THINSNAP_RECOVERY_MISMATCH;
-	for (size_t i = 0; i < in->n_pool_ops; i++)
-		if (in->pool_ops[i].type == THINSNAP_META_POOL_DELETE)
-			return THINSNAP_RECOVERY_ROLL_FORWARD;
-	return THINSNAP_RECOVERY_ROLL_BACK;
+	struct thinsnap_snapshotter *s = userdata;
+	char name[THINSNAP_POOL_DM_NAME_MAX + 1];
+	int r;
+
+	for (int base = 0; base < 2; base++) {
+		thinsnap_snap_dm_name(s->pool_name, dev_id, base, name, sizeof(name));
+		r = thinsnap_pool_deactivate_thin(s->pool, name, reterr);
+		if (r < 0)
+			return r;
+	}
+	(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, dev_id);
+	(void)thinsnap_pool_deactivate_thin(s->pool, name, NULL);
+	return 0;
+}
+
+static int recovery_delete_thin(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr)
+{
+	struct thinsnap_snapshotter *s = userdata;
+
+	return thinsnap_pool_delete_thin(s->pool, dev_id, reterr);
+}
+
+static int recovery_set_transaction_id(void *userdata, uint64_t old_tid, uint64_t new_tid,
+				       struct thinsnap_error *reterr)
+{
+	struct thinsnap_snapshotter *s = userdata;
+
+	return thinsnap_pool_set_transaction_id(s->pool, old_tid, new_tid, reterr);
 }
 
 static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
 {
 	struct resolve_ctx *c = userdata;
 	struct thinsnap_snapshotter *s = c->s;
+	const struct thinsnap_snap_recovery_pool pool = {
+		.deactivate = recovery_deactivate,
+		.delete_thin = recovery_delete_thin,
+		.set_transaction_id = recovery_set_transaction_id,
+		.userdata = s,
+	};
+	struct thinsnap_snap_recovery_plan plan;
+	enum thinsnap_recovery outcome;
 	uint64_t tid = s->tid;
+	int r;
 
 	if (c->n >= ELEMENTSOF(c->ids))
 		return thinsnap_error_setf(c->reterr, -EUCLEAN, "too many unfinished intents");
-	if (tid == in->transaction_id_after) {
-		c->ids[c->n] = in->id;
-		c->completed[c->n++] = true;
-		return 0;
-	}
-	if (thinsnap_snap_intent_recovery(in, tid) == THINSNAP_RECOVERY_MISMATCH)
+	outcome = thinsnap_snap_recovery_decide(in, tid, &plan);
+	if (outcome == THINSNAP_RECOVERY_MISMATCH)
 		return thinsnap_error_setf(c->reterr, -EUCLEAN,
 					   "pool '%s' has transaction id %" PRIu64
 					   ", but the unfinished operation %" PRIu64
@@ -62,42 +81,13 @@ static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata)
 					   ": run 'thinsnap check'",
 					   s->pool_name, tid, in->id, in->transaction_id_before,
 					   in->transaction_id_after);
-	/* Not committed by the pool: undo what may have reached it. A delete can't be
-	 * undone; finish it instead. */
-	bool roll_forward = false;
-	for (size_t i = 0; i < in->n_pool_ops; i++) {
-		const struct thinsnap_meta_pool_op *p = &in->pool_ops[i];
-		char name[THINSNAP_POOL_DM_NAME_MAX + 1];
-		int r;
-
-		if (p->type == THINSNAP_META_POOL_DELETE) {
-			r = thinsnap_pool_delete_thin(s->pool, p->dev_id, c->reterr);
-			if (r < 0 && r != -ENOENT)
-				return r;
-			roll_forward = true;
-			continue;
-		}
-		for (int base = 0; base < 2; base++) {
-			thinsnap_snap_dm_name(s->pool_name, p->dev_id, base, name, sizeof(name));
-			r = thinsnap_pool_deactivate_thin(s->pool, name, c->reterr);
-			if (r < 0)
-				return r;
-		}
-		(void)snprintf(name, sizeof(name), "%s-discard-%" PRIu32, s->pool_name, p->dev_id);
-		(void)thinsnap_pool_deactivate_thin(s->pool, name, NULL);
-		r = thinsnap_pool_delete_thin(s->pool, p->dev_id, c->reterr);
-		if (r < 0 && r != -ENOENT)
-			return r;
-	}
-	if (roll_forward) {
-		int r = thinsnap_pool_set_transaction_id(s->pool, in->transaction_id_before,
-							 in->transaction_id_after, c->reterr);
-		if (r < 0)
-			return r;
+	r = thinsnap_snap_recovery_apply(in, &plan, &pool, c->reterr);
+	if (r < 0)
+		return r;
+	if (plan.set_transaction_id)
 		s->tid = in->transaction_id_after;
-	}
 	c->ids[c->n] = in->id;
-	c->completed[c->n++] = roll_forward;
+	c->completed[c->n++] = outcome == THINSNAP_RECOVERY_ROLL_FORWARD;
 	return 0;
 }
 
