@@ -42,11 +42,10 @@ int thinsnap_snap_recovery_apply(const struct thinsnap_meta_intent *in,
 	for (size_t i = 0; plan->delete_dev_ids && i < in->n_pool_ops; i++) {
 		const struct thinsnap_meta_pool_op *p = &in->pool_ops[i];
 
-		if (p->type != THINSNAP_META_POOL_DELETE) {
-			r = pool->deactivate(pool->userdata, p->dev_id, reterr);
-			if (r < 0)
-				return r;
-		}
+		/* a delete's too: a crash while its blocks were discarded leaves it active */
+		r = pool->deactivate(pool->userdata, p->dev_id, reterr);
+		if (r < 0)
+			return r;
 		r = pool->delete_thin(pool->userdata, p->dev_id, reterr);
 		if (r < 0 && r != -ENOENT)
 			return r;

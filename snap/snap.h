@@ -40,7 +40,8 @@ enum thinsnap_recovery thinsnap_snap_recovery_decide(const struct thinsnap_meta_
 
 /* The pool as recovery drives it: the real one (snap/recovery.c) or a model (tests). */
 struct thinsnap_snap_recovery_pool {
-	/* takes down every device dev_id may be active as; 0 if there is none */
+	/* takes down every device dev_id may be active as (a snapshot's, a base device's, the
+	 * one its blocks are discarded through); 0 if there is none */
 	int (*deactivate)(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr);
 	/* -ENOENT if dev_id does not exist */
 	int (*delete_thin)(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr);
