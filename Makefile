@@ -34,6 +34,9 @@ CHECK_LDFLAGS = -fsanitize=address,undefined
 
 LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c unpack/*.c))
 CLI_SRCS  := $(sort $(wildcard cli/*.c))
+# config/ (the configuration both programs resolve) is not in the library, which never reads
+# the environment: its objects are linked into thinsnap, thinsnapd, their tests and fuzz target.
+CONFIG_SRCS := $(sort $(wildcard config/*.c))
 # fake-snap.c implements the public snapshotter API in memory: only daemon tests link it;
 # itest.c serves the integration test programs (fault build) only.
 TLIB_SRCS := $(filter-out tests/lib/fake-snap.c tests/lib/itest.c,$(sort $(wildcard tests/lib/*.c)))
@@ -50,6 +53,8 @@ BASE_OBJS_C := $(filter $(C)/base/%,$(LIB_SRCS:%.c=$(C)/%.o))
 LIB_OBJS_R := $(LIB_SRCS:%.c=$(R)/%.o)
 LIB_OBJS_C := $(LIB_SRCS:%.c=$(C)/%.o)
 CLI_OBJS_R := $(CLI_SRCS:%.c=$(R)/%.o)
+CONFIG_OBJS_R := $(CONFIG_SRCS:%.c=$(R)/%.o)
+CONFIG_OBJS_C := $(CONFIG_SRCS:%.c=$(C)/%.o)
 TLIB_OBJS_C := $(TLIB_SRCS:%.c=$(C)/%.o)
 LIB_OBJS_F := $(LIB_SRCS:%.c=$(F)/%.o)
 ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
@@ -62,16 +67,13 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 .PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
         format bench bench-report fuzz fuzz-smoke check-power install uninstall clean test
 
-# thinsnapd links the real core; until snap/ implements thinsnap_open() only the fake-backed
-# builds are made.
-DAEMON_BIN := $(if $(shell grep -l '^int thinsnap_open' snap/*.c 2>/dev/null),$(R)/thinsnapd)
-
 all: lib cli daemon $(BENCH_BINS) $(ITEST_BINS)
 
 lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
 
 -include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(LIB_OBJS_F:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
+-include $(CONFIG_OBJS_R:.o=.d) $(CONFIG_OBJS_C:.o=.d)
 
 $(R)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -115,17 +117,19 @@ $(R)/thinsnap.pc: thinsnap.pc.in Makefile
 	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 # The command links the static library: one process start, no loader search (dear in UML).
-$(R)/thinsnap: $(CLI_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(CLI_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
+$(R)/thinsnap: $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a
+	$(CC) -o $@ $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
-# cli/ is not in the library: the tests of its pure logic compile those files in.
-TEST_EXTRA_test-cli-config := cli/config.c
+# cli/ and config/ are not in the library: the tests of their pure logic take those files in.
+TEST_EXTRA_test-config     := $(CONFIG_OBJS_C)
 TEST_EXTRA_test-cli-args   := cli/args.c
 TEST_EXTRA_test-cli-format := cli/format.c
 # daemon/metrics.c needs no generated protobuf code: its test compiles it in.
 TEST_EXTRA_test-daemon-metrics := daemon/metrics.c daemon/log.c
 TEST_LDFLAGS_test-cli-format := $(CLI_LIBS)
-FUZZ_EXTRA_fuzz-cli-config := cli/config.c
+# Objects a fuzz target needs beyond the library: for its libFuzzer build and its replay.
+FUZZ_EXTRA_fuzz-config   := $(CONFIG_SRCS:%.c=build/fuzz/obj/%.o)
+REPLAY_EXTRA_fuzz-config := $(CONFIG_OBJS_C)
 
 .SECONDEXPANSION:
 
@@ -149,11 +153,6 @@ DAEMON_LIBS := $(shell pkg-config --libs libnghttp2 libprotobuf-c 2>/dev/null ||
 DAEMON_OBJS_R := $(DAEMON_SRCS:%.c=$(R)/%.o)
 DAEMON_OBJS_C := $(DAEMON_SRCS:%.c=$(C)/%.o)
 DAEMON_LIB_OBJS_C := $(filter-out $(C)/daemon/main.o,$(DAEMON_OBJS_C))
-# The CLI's configuration module, when present, gives the daemon the same config resolution.
-DAEMON_CONFIG_R := $(if $(wildcard cli/config.c),$(R)/cli/config.o)
-DAEMON_CONFIG_C := $(if $(wildcard cli/config.c),$(C)/cli/config.o)
-$(R)/daemon/main.o $(C)/daemon/main.o: CFLAGS_COMMON += $(if $(wildcard cli/config.c),-DTHINSNAPD_HAVE_CONFIG)
-$(R)/daemon/main.o $(C)/daemon/main.o: $(wildcard cli/config.h)
 
 $(G)/.stamp: $(CTRD_API)/services/snapshots/v1/snapshots.proto $(CTRD_API)/types/mount.proto Makefile
 	@rm -rf $(G) && mkdir -p $(G)/proto
@@ -180,7 +179,7 @@ $(DAEMON_OBJS_R) $(DAEMON_OBJS_C): | $(G)/.stamp
 # containerd's snapshotter conformance suite, built offline (GOPATH mode) from Debian's sources.
 SUITE := build/conformance/thinsnap-suite.test
 
-daemon: $(DAEMON_BIN) $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
+daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
 
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
@@ -190,16 +189,16 @@ daemon: $(R)/tests/snapdrive
 $(R)/tests/snapdrive: $(wildcard tests/snapdrive/*.go) tests/snapdrive/build.sh
 	tests/snapdrive/build.sh $@
 
-$(R)/thinsnapd: $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
+$(R)/thinsnapd: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
+	$(CC) -o $@ $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
 	    $(PKG_LIBS) $(LDFLAGS)
 
 # The daemon on tests/lib/fake-snap.c (in memory, no pool): unit tests and bring-up only.
-$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(DAEMON_CONFIG_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(CONFIG_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS) $(LDFLAGS)
 
 # The same without sanitizers, for user-mode-linux (ASan can't map its shadow memory there).
-$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(DAEMON_CONFIG_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
+$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
 		$(filter $(R)/base/%,$(LIB_OBJS_R))
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(LDFLAGS)
 
@@ -228,9 +227,9 @@ TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
 TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
-$(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(FUZZ_EXTRA_$$*) $(C)/libthinsnap.a
+$(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(REPLAY_EXTRA_$$*) $(C)/libthinsnap.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(FUZZ_EXTRA_$*) \
+	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(REPLAY_EXTRA_$*) \
 	    $(C)/libthinsnap.a $(PKG_LIBS) $(CHECK_LDFLAGS)
 
 # libFuzzer builds (clang), run for a bounded time by `make fuzz` (FUZZ_SECONDS each) and
@@ -290,7 +289,7 @@ bench: $(BENCH_BINS) $(R)/bench/ctrbench
 $(R)/bench/scalebench: $(wildcard bench/scale/*.go) bench/ctrbench/build.sh
 	bench/ctrbench/build.sh $@ bench/scale
 bench: $(R)/bench/scalebench
-bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(DAEMON_BIN) $(R)/thinsnap
+bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(R)/thinsnapd $(R)/thinsnap
 	scripts/dmrun --timeout 1500 -- bench/scale/run.sh
 
 # The performance report (issue 10): every contender in one boot (bench/run-all.sh), then
@@ -298,7 +297,7 @@ bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(DAEMON_BIN) $(R)/thi
 # logs and the unpack image (made once, on the host: slow in the VM).
 BENCH_OUT ?= build/bench
 BENCH_VARS := BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
-bench-report: $(R)/thinsnap $(DAEMON_BIN) $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
+bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 	@mkdir -p $(BENCH_OUT)
 	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar
 	@rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \
@@ -333,7 +332,7 @@ format:
 check-format:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
-install: lib cli
+install: lib cli $(R)/thinsnapd
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/thinsnap $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 $(R)/libthinsnap.a $(DESTDIR)$(LIBDIR)/
@@ -342,7 +341,7 @@ install: lib cli
 	install -m 0644 $(R)/thinsnap.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 0644 include/thinsnap/*.h $(DESTDIR)$(INCDIR)/thinsnap/
 	install -m 0755 $(R)/thinsnap $(DESTDIR)$(BINDIR)/
-	if [ -f $(R)/thinsnapd ]; then install -m 0755 $(R)/thinsnapd $(DESTDIR)$(BINDIR)/; fi
+	install -m 0755 $(R)/thinsnapd $(DESTDIR)$(BINDIR)/
 	if [ -f docs/thinsnap.1 ]; then install -m 0644 docs/thinsnap.1 $(DESTDIR)$(MANDIR)/man1/; fi
 	install -d $(DESTDIR)$(COMPLETIONSDIR)
 	install -m 0644 scripts/thinsnap.bash-completion $(DESTDIR)$(COMPLETIONSDIR)/thinsnap
@@ -373,4 +372,4 @@ TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
 # the fuzz builds' library objects are kept between runs
-.SECONDARY: $(FUZZ_LIB_OBJS)
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_EXTRA_fuzz-config)

@@ -11,7 +11,7 @@
 
 #include <thinsnap/snapshotter.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 
 #define EXIT_USAGE       2
 #define EXIT_UNAVAILABLE 3

@@ -4,7 +4,7 @@
  * `thinsnap pool VERB --state-dir DIR --name NAME` (DIR is the pool's own directory), plus
  * `pool transaction-id` and `pool list-ids`. cli/pool.c routes a pool verb here when it is
  * given --name, or is one of the last two. Kept as the pool branch wrote it (its tests
- * t0002-t0004 drive it). Sizes take the config file's units (thinsnap_config_parse_size).
+ * t0002-t0004 drive it). Sizes take the config file's units (thinsnap_parse_size).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,8 +18,8 @@
 #include <thinsnap/error.h>
 #include <thinsnap/pool.h>
 
+#include "base/parse.h"
 #include "cli/cli.h"
-#include "cli/config.h"
 
 struct args {
 	const char *verb; /* "pool create", ... for messages */
@@ -143,17 +143,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->error_if_no_space = true;
 			break;
 		case O_DATA_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->data_size);
+			r = thinsnap_parse_size(optarg, &a->data_size);
 			a->has_data_size = true;
 			break;
 		case O_META_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->metadata_size);
+			r = thinsnap_parse_size(optarg, &a->metadata_size);
 			break;
 		case O_BLOCK:
-			r = thinsnap_config_parse_size(optarg, &a->block_size);
+			r = thinsnap_parse_size(optarg, &a->block_size);
 			break;
 		case O_SIZE:
-			r = thinsnap_config_parse_size(optarg, &a->size);
+			r = thinsnap_parse_size(optarg, &a->size);
 			a->has_size = true;
 			break;
 		case O_LOW:

@@ -231,22 +231,9 @@ static void log_to_stderr(void *userdata, enum thinsnap_log_level level, const c
 void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_options *ret)
 {
-	*ret = (struct thinsnap_options){
-		.state_dir = c->cfg.state_dir,
-		.pool_name = c->cfg.pool_name,
-		.base_size_bytes = c->cfg.base_size_bytes,
-		.fs_type = c->cfg.fs_type,
-		.fs_options = c->cfg.fs_options[0] ? c->cfg.fs_options : NULL,
-		.async_remove = c->cfg.async_remove,
-		.discard_blocks = c->cfg.discard_blocks,
-		.min_free_data_percent =
-			c->cfg.min_free_data_percent ? (int)c->cfg.min_free_data_percent : -1,
-		.min_free_metadata_percent = c->cfg.min_free_metadata_percent
-						     ? (int)c->cfg.min_free_metadata_percent
-						     : -1,
-		.read_only = read_only,
-		.log = log_to_stderr,
-	};
+	thinsnap_config_to_options(&c->cfg, ret);
+	ret->read_only = read_only;
+	ret->log = log_to_stderr;
 }
 
 /* A pool that was created but never opened for writing has no journal yet. */
@@ -331,31 +318,12 @@ int thinsnap_cli_open(struct thinsnap_cli *c, const char *key, bool read_only,
 static int configure(struct thinsnap_cli *c, const struct thinsnap_cli_globals *g)
 {
 	struct thinsnap_error e = { 0 };
-	const char *file = g->config;
 	int r;
 
-	if (!file)
-		file = thinsnap_config_getenv(environ, "THINSNAP_CONFIG");
-	if (file && !*file)
-		file = NULL;
-	if (file) {
-		r = thinsnap_config_load_file(&c->cfg, file, &e);
-		if (r < 0)
-			return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	} else {
-		r = thinsnap_config_load_file(&c->cfg, THINSNAP_CONFIG_DEFAULT_FILE, &e);
-		if (r < 0 && r != -ENOENT)
-			return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	}
-	r = thinsnap_config_apply_env(&c->cfg, environ, &e);
+	r = thinsnap_config_load(&c->cfg, g->config, environ, &e);
 	if (r < 0)
 		return thinsnap_cli_fail(c, NULL, "%s", e.msg);
-	if (g->state_dir)
-		r = thinsnap_config_set(&c->cfg, THINSNAP_CONFIG_STATE_DIR, g->state_dir,
-					THINSNAP_CONFIG_FLAG, &e);
-	if (r == 0 && g->pool)
-		r = thinsnap_config_set(&c->cfg, THINSNAP_CONFIG_POOL_NAME, g->pool,
-					THINSNAP_CONFIG_FLAG, &e);
+	r = thinsnap_config_set_flags(&c->cfg, g->state_dir, g->pool, &e);
 	if (r < 0)
 		return thinsnap_cli_usage_error(c, "%s", e.msg);
 	c->embedded = c->cfg.source[THINSNAP_CONFIG_POOL_NAME] == THINSNAP_CONFIG_DEFAULT;

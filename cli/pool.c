@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/format.h"
@@ -156,7 +157,7 @@ int thinsnap_cli_ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 /* A size argument: reports a usage error and returns EXIT_USAGE on a bad one. */
 static int size_arg(struct thinsnap_cli *c, const char *what, const char *s, uint64_t *ret)
 {
-	int r = thinsnap_config_parse_size(s, ret);
+	int r = thinsnap_parse_size(s, ret);
 	if (r < 0 || *ret == 0)
 		return thinsnap_cli_usage_error(c, "bad size '%s' for %s", s, what);
 	return 0;
@@ -384,11 +385,7 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	struct thinsnap_autogrow_opts o = {
-		.threshold_percent = c->cfg.autogrow_threshold_percent,
-		.grow_percent = c->cfg.autogrow_percent,
-		.max_data_size_bytes = c->cfg.autogrow_max_size_bytes,
-	};
+	struct thinsnap_autogrow_opts o;
 	struct thinsnap_space_report rep;
 	struct thinsnap_error e = { 0 };
 	char from[32], to[32];
@@ -397,6 +394,7 @@ static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return thinsnap_cli_usage_error(c, "no arguments expected");
+	thinsnap_config_to_autogrow(&c->cfg, &o);
 	r = thinsnap_cli_open(c, NULL, false, &s);
 	if (r)
 		return r;

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/format.h"
@@ -150,7 +151,7 @@ static int create(struct thinsnap_cli *c, int argc, char **argv, bool view)
 			break;
 		case 's':
 			/* the label containerd sends, in bytes */
-			if (thinsnap_config_parse_size(optarg, &size) < 0 || size == 0) {
+			if (thinsnap_parse_size(optarg, &size) < 0 || size == 0) {
 				labels_clear(&l);
 				return thinsnap_cli_usage_error(c, "bad size '%s'", optarg);
 			}
@@ -215,7 +216,7 @@ int thinsnap_cli_resize(struct thinsnap_cli *c, int argc, char **argv)
 		return bad_option(c, argv, opt);
 	if (argc - optind != 2)
 		return thinsnap_cli_usage_error(c, "want KEY SIZE");
-	if (thinsnap_config_parse_size(argv[optind + 1], &size) < 0 || size == 0)
+	if (thinsnap_parse_size(argv[optind + 1], &size) < 0 || size == 0)
 		return thinsnap_cli_usage_error(c, "bad size '%s'", argv[optind + 1]);
 	r = thinsnap_cli_open(c, argv[optind], false, &s);
 	if (r)

@@ -1,6 +1,6 @@
 /*
  * thinsnapd's internal contract: logging (log.c), the snapshot service methods that turn one
- * protobuf request into one gRPC reply (service.c), the worker pool (work.c) and the gRPC
+ * protobuf request into one gRPC reply (service.c), the worker threads (work.c) and the gRPC
  * server over nghttp2 (server.c). Uses only the public libthinsnap API.
  */
 #pragma once
@@ -53,7 +53,7 @@ struct thinsnap_daemon_reply {
 /* Finds a method by its HTTP/2 :path; NULL for anything else. */
 const struct thinsnap_daemon_method *thinsnap_daemon_method_find(const char *path);
 const char *thinsnap_daemon_method_name(const struct thinsnap_daemon_method *m);
-/* Reads never wait behind writes: the worker pool keeps threads for them. */
+/* Reads never wait behind writes: the workers keep threads for them. */
 bool thinsnap_daemon_method_is_read(const struct thinsnap_daemon_method *m);
 /* Decodes one request message (without the 5-byte prefix), calls the snapshotter and fills
  * *reply (zeroed by the caller). */
@@ -65,7 +65,7 @@ void thinsnap_daemon_reply_clear(struct thinsnap_daemon_reply *reply);
 void thinsnap_daemon_reply_error(struct thinsnap_daemon_reply *reply, int status, const char *fmt,
 				 ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- worker pool: tasks run on threads, finished tasks come back through an eventfd ---- */
+/* ---- workers: tasks run on threads, finished tasks come back through an eventfd ---- */
 
 struct thinsnap_daemon_task {
 	struct thinsnap_daemon_task *next;
@@ -73,18 +73,19 @@ struct thinsnap_daemon_task {
 	void (*run)(struct thinsnap_daemon_task *t);
 };
 
-struct thinsnap_daemon_pool;
+struct thinsnap_daemon_workers;
 
 /* n_readers threads take only reads; n_writers take writes first, then reads. */
-int thinsnap_daemon_pool_new(unsigned n_readers, unsigned n_writers,
-			     struct thinsnap_daemon_pool **ret);
+int thinsnap_daemon_workers_new(unsigned n_readers, unsigned n_writers,
+				struct thinsnap_daemon_workers **ret);
 /* Stops the threads after the queued tasks ran; returns the finished tasks not yet taken. */
-struct thinsnap_daemon_task *thinsnap_daemon_pool_free(struct thinsnap_daemon_pool *p);
-void thinsnap_daemon_pool_submit(struct thinsnap_daemon_pool *p, struct thinsnap_daemon_task *t);
+struct thinsnap_daemon_task *thinsnap_daemon_workers_free(struct thinsnap_daemon_workers *p);
+void thinsnap_daemon_workers_submit(struct thinsnap_daemon_workers *p,
+				    struct thinsnap_daemon_task *t);
 /* An eventfd that is readable while finished tasks wait. */
-int thinsnap_daemon_pool_done_fd(struct thinsnap_daemon_pool *p);
+int thinsnap_daemon_workers_done_fd(struct thinsnap_daemon_workers *p);
 /* Takes every finished task (a list linked by next, oldest first); resets the eventfd. */
-struct thinsnap_daemon_task *thinsnap_daemon_pool_take_done(struct thinsnap_daemon_pool *p);
+struct thinsnap_daemon_task *thinsnap_daemon_workers_take_done(struct thinsnap_daemon_workers *p);
 
 /* ---- the gRPC server ---- */
 

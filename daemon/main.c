@@ -1,7 +1,8 @@
 /*
  * thinsnapd: serves containerd's snapshots API (a proxy plugin) for one thinsnap pool on a
- * unix socket. Parses options, opens the snapshotter, serves until SIGTERM or SIGINT, then
- * finishes the calls in flight and exits.
+ * unix socket. Parses options, resolves the configuration as the thinsnap command does
+ * (config/: flag > env > file > default), opens the snapshotter, serves until SIGTERM or
+ * SIGINT, then finishes the calls in flight and exits.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,27 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thinsnap/snapshotter.h>
 
 #include "base/cleanup.h"
+#include "base/fileio.h"
+#include "config/config.h"
 #include "daemon/daemon.h"
 
-/*
- * With the CLI's configuration module (cli/config.c, built in when present) the daemon reads
- * the same file, environment and defaults as the thinsnap command: flag > env > file >
- * default. Without it, flags and these defaults (the CLI's) only.
- */
-#ifdef THINSNAPD_HAVE_CONFIG
-#include "cli/config.h"
-#define DEFAULT_STATE_DIR THINSNAP_CONFIG_DEFAULT_STATE_DIR
-#define DEFAULT_POOL      THINSNAP_CONFIG_DEFAULT_POOL
-#else
-#define DEFAULT_STATE_DIR "/var/lib/thinsnap"
-#define DEFAULT_POOL      "thinsnap-pool"
-#endif
 #define DEFAULT_ADDRESS    "/run/thinsnap/thinsnapd.sock"
 /* A metrics client that sends no whole request in this time is dropped. */
 #define METRICS_TIMEOUT_MS 5000
@@ -56,14 +45,12 @@ static void usage(FILE *f)
 		"Serves containerd.services.snapshots.v1.Snapshots on SOCKET (default %s)\n"
 		"for the thinsnap pool NAME (default %s) with state in DIR (default %s),\n"
 		"and Prometheus metrics on GET /metrics at the metrics address (default: none).\n",
-		DEFAULT_ADDRESS, DEFAULT_POOL, DEFAULT_STATE_DIR);
-#ifdef THINSNAPD_HAVE_CONFIG
+		DEFAULT_ADDRESS, THINSNAP_CONFIG_DEFAULT_POOL, THINSNAP_CONFIG_DEFAULT_STATE_DIR);
 	fprintf(f,
 		"Configuration as the thinsnap command's: flags, then THINSNAP_STATE_DIR,\n"
 		"THINSNAP_POOL, ... from the environment, then FILE (or $THINSNAP_CONFIG,\n"
 		"or %s when it exists).\n",
 		THINSNAP_CONFIG_DEFAULT_FILE);
-#endif
 }
 
 /* mkdir -p for the socket's directory (0755: the socket itself is 0660). */
@@ -78,17 +65,7 @@ static int make_parent(const char *path)
 	if (!slash || slash == d)
 		return 0;
 	*slash = '\0';
-	for (char *p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(d, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return thinsnap_mkdir_p(d, 0755);
 }
 
 /* Starts the metrics listener (reading gauges from snap); 0, or -errno with the reason logged. */
@@ -113,37 +90,22 @@ static int start_metrics(const char *address, struct thinsnap_snapshotter *snap,
 	return 0;
 }
 
-#ifdef THINSNAPD_HAVE_CONFIG
 /* flag > env > file > default, exactly as the thinsnap command resolves it. 0 or exit code. */
 static int configure(struct thinsnap_config *cfg, const char *file, const char *state_dir,
 		     const char *pool)
 {
 	struct thinsnap_error e = { 0 };
-	int r = 0;
+	int r;
 
-	if (!file)
-		file = thinsnap_config_getenv(environ, "THINSNAP_CONFIG");
-	if (file && !*file)
-		file = NULL;
-	if (file)
-		r = thinsnap_config_load_file(cfg, file, &e);
-	else if ((r = thinsnap_config_load_file(cfg, THINSNAP_CONFIG_DEFAULT_FILE, &e)) == -ENOENT)
-		r = 0;
+	r = thinsnap_config_load(cfg, file, environ, &e);
 	if (r == 0)
-		r = thinsnap_config_apply_env(cfg, environ, &e);
-	if (r == 0 && state_dir)
-		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_STATE_DIR, state_dir,
-					THINSNAP_CONFIG_FLAG, &e);
-	if (r == 0 && pool)
-		r = thinsnap_config_set(cfg, THINSNAP_CONFIG_POOL_NAME, pool, THINSNAP_CONFIG_FLAG,
-					&e);
+		r = thinsnap_config_set_flags(cfg, state_dir, pool, &e);
 	if (r < 0) {
 		log_error("configuration: %s", e.msg);
 		return 2;
 	}
 	return 0;
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -158,18 +120,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct thinsnap_options opts = {
-		.state_dir = DEFAULT_STATE_DIR,
-		.pool_name = DEFAULT_POOL,
-		.log = thinsnap_daemon_log_lib,
-	};
-	/* the pool monitor; the config's defaults (cli/config.h) without it */
-	struct thinsnap_daemon_monitor_opts mon = {
-		.grow = { .threshold_percent = 80, .grow_percent = 20 },
-		.interval_s = 10,
-		.warn_margin_percent = 5,
-	};
+	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
+	struct thinsnap_daemon_monitor_opts mon = { 0 };
 	struct thinsnap_daemon_monitor *monitor = NULL;
+	struct thinsnap_options opts;
 	const char *address = DEFAULT_ADDRESS, *metrics_address = NULL;
 	struct thinsnap_daemon_metrics *metrics = NULL;
 	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;
@@ -226,8 +180,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-#ifdef THINSNAPD_HAVE_CONFIG
-	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
 	if (thinsnap_config_init(&cfg) < 0) {
 		log_error("out of memory");
 		return 1;
@@ -235,35 +187,13 @@ int main(int argc, char **argv)
 	r = configure(&cfg, config_file, state_dir, pool);
 	if (r != 0)
 		return r;
-	opts.state_dir = cfg.state_dir;
-	opts.pool_name = cfg.pool_name;
-	opts.base_size_bytes = cfg.base_size_bytes;
-	opts.fs_type = cfg.fs_type;
-	opts.fs_options = cfg.fs_options[0] ? cfg.fs_options : NULL;
-	opts.async_remove = cfg.async_remove;
-	opts.discard_blocks = cfg.discard_blocks;
-	opts.min_free_data_percent =
-		cfg.min_free_data_percent ? (int)cfg.min_free_data_percent : -1;
-	opts.min_free_metadata_percent =
-		cfg.min_free_metadata_percent ? (int)cfg.min_free_metadata_percent : -1;
-	mon.grow.threshold_percent = cfg.autogrow_threshold_percent;
-	mon.grow.grow_percent = cfg.autogrow_percent;
-	mon.grow.max_data_size_bytes = cfg.autogrow_max_size_bytes;
+	thinsnap_config_to_options(&cfg, &opts);
+	opts.log = thinsnap_daemon_log_lib;
+	thinsnap_config_to_autogrow(&cfg, &mon.grow);
 	mon.interval_s = cfg.monitor_interval_s;
 	mon.warn_margin_percent = cfg.warn_margin_percent;
 	if (!metrics_address)
 		metrics_address = cfg.metrics_address;
-#else
-	if (config_file) {
-		fprintf(stderr, "thinsnapd: --config needs the CLI's config module (cli/config.c), "
-				"not built in; use flags\n");
-		return 2;
-	}
-	if (state_dir)
-		opts.state_dir = state_dir;
-	if (pool)
-		opts.pool_name = pool;
-#endif
 
 	if (metrics_address && !*metrics_address)
 		metrics_address = NULL;

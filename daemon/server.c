@@ -1,8 +1,8 @@
 /*
  * The gRPC server: cleartext HTTP/2 (nghttp2, one server session per connection) on a unix
  * socket, all on one thread around poll(). A request's body is collected until END_STREAM,
- * its method found by :path, and the call handed to the worker pool; the reply comes back
- * through the pool's eventfd and goes out as HEADERS + DATA + trailers (grpc-status), or as
+ * its method found by :path, and the call handed to the workers; the reply comes back
+ * through the workers' eventfd and goes out as HEADERS + DATA + trailers (grpc-status), or as
  * one trailers-only HEADERS frame for errors.
  */
 #include <errno.h>
@@ -72,7 +72,7 @@ struct conn {
 
 struct thinsnap_daemon_server {
 	struct thinsnap_snapshotter *snap;
-	struct thinsnap_daemon_pool *pool;
+	struct thinsnap_daemon_workers *workers;
 	int listen_fd;
 	char *listen_path;
 	int stop_fd;
@@ -236,7 +236,7 @@ static int dispatch(struct conn *c, struct stream *s)
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	c->jobs++;
 	c->srv->jobs++;
-	thinsnap_daemon_pool_submit(c->srv->pool, &j->task);
+	thinsnap_daemon_workers_submit(c->srv->workers, &j->task);
 	return 0;
 }
 
@@ -603,7 +603,8 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv)
 			}
 		}
 		pfds[n++] = (struct pollfd){ srv->stop_fd, POLLIN, 0 };
-		pfds[n++] = (struct pollfd){ thinsnap_daemon_pool_done_fd(srv->pool), POLLIN, 0 };
+		pfds[n++] =
+			(struct pollfd){ thinsnap_daemon_workers_done_fd(srv->workers), POLLIN, 0 };
 		pfds[n++] = (struct pollfd){ srv->listen_fd, POLLIN, 0 }; /* -1 is ignored */
 		for (struct conn *c = srv->conns; c; c = c->next) {
 			pconns[n] = c;
@@ -638,7 +639,8 @@ int thinsnap_daemon_server_run(struct thinsnap_daemon_server *srv)
 			}
 		}
 		if (pfds[1].revents & POLLIN) {
-			struct thinsnap_daemon_task *t = thinsnap_daemon_pool_take_done(srv->pool);
+			struct thinsnap_daemon_task *t =
+				thinsnap_daemon_workers_take_done(srv->workers);
 			while (t) {
 				struct thinsnap_daemon_task *next = t->next;
 				finish_job(srv, (struct job *)t);
@@ -704,7 +706,7 @@ int thinsnap_daemon_server_new(struct thinsnap_snapshotter *snap,
 		free(srv);
 		return r;
 	}
-	r = thinsnap_daemon_pool_new(N_READERS, N_WRITERS, &srv->pool);
+	r = thinsnap_daemon_workers_new(N_READERS, N_WRITERS, &srv->workers);
 	if (r < 0) {
 		close(srv->stop_fd);
 		free(srv);
@@ -718,8 +720,8 @@ void thinsnap_daemon_server_free(struct thinsnap_daemon_server *srv)
 {
 	if (!srv)
 		return;
-	/* The pool finishes what is queued; finished jobs are then dropped. */
-	struct thinsnap_daemon_task *t = thinsnap_daemon_pool_free(srv->pool);
+	/* The workers finish what is queued; finished jobs are then dropped. */
+	struct thinsnap_daemon_task *t = thinsnap_daemon_workers_free(srv->workers);
 	while (t) {
 		struct thinsnap_daemon_task *next = t->next;
 		job_free((struct job *)t);

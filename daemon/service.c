@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "daemon/daemon.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.pb-c.h"
@@ -19,28 +20,6 @@ typedef Containerd__Services__Snapshots__V1__Info__LabelsEntry PbLabel;
 typedef Containerd__Types__Mount PbMount;
 
 #define PB(name) containerd__services__snapshots__v1__##name
-
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 256;
-	uint8_t *n;
-
-	if (b->len + more <= b->cap)
-		return 0;
-	while (cap < b->len + more)
-		cap *= 2;
-	n = realloc(b->p, cap);
-	if (!n)
-		return -ENOMEM;
-	b->p = n;
-	b->cap = cap;
-	return 0;
-}
 
 static void put_prefix(uint8_t *p, size_t len)
 {
@@ -81,14 +60,14 @@ static void reply_errno(struct thinsnap_daemon_reply *reply, int r, const struct
 static void reply_message(struct thinsnap_daemon_reply *reply, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
-	struct buf b = { reply->body, reply->len, reply->len };
+	struct thinsnap_buf b = { reply->body, reply->len, reply->len };
 
 	if (n > THINSNAP_DAEMON_MAX_MESSAGE) {
 		thinsnap_daemon_reply_error(reply, THINSNAP_DAEMON_CODE_RESOURCE_EXHAUSTED,
 					    "reply of %zu bytes exceeds the message limit", n);
 		return;
 	}
-	if (buf_reserve(&b, 5 + n) < 0) {
+	if (thinsnap_buf_reserve(&b, 5 + n) < 0) {
 		thinsnap_daemon_reply_error(reply, THINSNAP_CODE_UNKNOWN, "out of memory");
 		return;
 	}
@@ -396,7 +375,7 @@ static void do_update(struct thinsnap_snapshotter *snap, const uint8_t *msg, siz
 
 /* List: infos are packed one by one into the open ListSnapshotsResponse as field 1. */
 struct list_state {
-	struct buf b;
+	struct thinsnap_buf b;
 	size_t msg_start; /* offset of the open message's 5-byte prefix */
 	size_t n_in_msg;
 };
@@ -435,7 +414,7 @@ static int list_one(void *userdata, const struct thinsnap_info *info)
 	     st->b.len - st->msg_start - 5 + need > THINSNAP_DAEMON_MAX_MESSAGE))
 		close_msg(st);
 	if (st->n_in_msg == 0) {
-		r = buf_reserve(&st->b, 5);
+		r = thinsnap_buf_reserve(&st->b, 5);
 		if (r < 0)
 			goto out;
 		st->msg_start = st->b.len;
@@ -445,7 +424,7 @@ static int list_one(void *userdata, const struct thinsnap_info *info)
 		r = -EMSGSIZE;
 		goto out;
 	}
-	r = buf_reserve(&st->b, need);
+	r = thinsnap_buf_reserve(&st->b, need);
 	if (r < 0)
 		goto out;
 	st->b.p[st->b.len++] = 0x0a; /* field 1, length-delimited */
@@ -477,7 +456,7 @@ static void do_list(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_
 	r = thinsnap_walk(snap, (const char *const *)req->filters, req->n_filters, list_one, &st,
 			  &err);
 	if (r < 0) {
-		free(st.b.p);
+		thinsnap_buf_free(&st.b);
 		if (r == -EMSGSIZE)
 			return thinsnap_daemon_reply_error(reply,
 							   THINSNAP_DAEMON_CODE_RESOURCE_EXHAUSTED,

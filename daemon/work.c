@@ -1,5 +1,5 @@
 /*
- * The worker pool: calls run on threads so that the nghttp2 thread never blocks. Reader
+ * The workers: calls run on threads so that the nghttp2 thread never blocks. Reader
  * threads take only read-only calls, so Stat/List/Mounts/Usage never queue behind a slow
  * Prepare or Commit; finished tasks go back to the nghttp2 thread through an eventfd.
  */
@@ -17,7 +17,7 @@ struct queue {
 	struct thinsnap_daemon_task *head, *tail;
 };
 
-struct thinsnap_daemon_pool {
+struct thinsnap_daemon_workers {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct queue reads, writes, done;
@@ -29,7 +29,7 @@ struct thinsnap_daemon_pool {
 };
 
 struct thread_arg {
-	struct thinsnap_daemon_pool *p;
+	struct thinsnap_daemon_workers *p;
 	bool reader;
 };
 
@@ -58,7 +58,7 @@ static struct thinsnap_daemon_task *pop(struct queue *q)
 
 static void *worker(void *arg)
 {
-	struct thinsnap_daemon_pool *p = ((struct thread_arg *)arg)->p;
+	struct thinsnap_daemon_workers *p = ((struct thread_arg *)arg)->p;
 	bool reader = ((struct thread_arg *)arg)->reader;
 
 	free(arg);
@@ -84,10 +84,10 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int thinsnap_daemon_pool_new(unsigned n_readers, unsigned n_writers,
-			     struct thinsnap_daemon_pool **ret)
+int thinsnap_daemon_workers_new(unsigned n_readers, unsigned n_writers,
+				struct thinsnap_daemon_workers **ret)
 {
-	CLEANUP_FREE struct thinsnap_daemon_pool *p = calloc(1, sizeof(*p));
+	CLEANUP_FREE struct thinsnap_daemon_workers *p = calloc(1, sizeof(*p));
 	unsigned n = n_readers + n_writers;
 
 	if (!p || n == 0 || n_writers == 0)
@@ -114,7 +114,7 @@ int thinsnap_daemon_pool_new(unsigned n_readers, unsigned n_writers,
 		}
 		if (r) {
 			p->n_threads = i;
-			(void)thinsnap_daemon_pool_free(TAKE_PTR(p));
+			(void)thinsnap_daemon_workers_free(TAKE_PTR(p));
 			return -r;
 		}
 	}
@@ -123,7 +123,7 @@ int thinsnap_daemon_pool_new(unsigned n_readers, unsigned n_writers,
 	return 0;
 }
 
-struct thinsnap_daemon_task *thinsnap_daemon_pool_free(struct thinsnap_daemon_pool *p)
+struct thinsnap_daemon_task *thinsnap_daemon_workers_free(struct thinsnap_daemon_workers *p)
 {
 	struct thinsnap_daemon_task *done;
 
@@ -144,7 +144,8 @@ struct thinsnap_daemon_task *thinsnap_daemon_pool_free(struct thinsnap_daemon_po
 	return done;
 }
 
-void thinsnap_daemon_pool_submit(struct thinsnap_daemon_pool *p, struct thinsnap_daemon_task *t)
+void thinsnap_daemon_workers_submit(struct thinsnap_daemon_workers *p,
+				    struct thinsnap_daemon_task *t)
 {
 	pthread_mutex_lock(&p->lock);
 	push(t->read ? &p->reads : &p->writes, t);
@@ -153,12 +154,12 @@ void thinsnap_daemon_pool_submit(struct thinsnap_daemon_pool *p, struct thinsnap
 	pthread_mutex_unlock(&p->lock);
 }
 
-int thinsnap_daemon_pool_done_fd(struct thinsnap_daemon_pool *p)
+int thinsnap_daemon_workers_done_fd(struct thinsnap_daemon_workers *p)
 {
 	return p->done_fd;
 }
 
-struct thinsnap_daemon_task *thinsnap_daemon_pool_take_done(struct thinsnap_daemon_pool *p)
+struct thinsnap_daemon_task *thinsnap_daemon_workers_take_done(struct thinsnap_daemon_workers *p)
 {
 	struct thinsnap_daemon_task *t;
 	uint64_t v;

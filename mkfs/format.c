@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "mkfs/mkfs.h"
 
 enum { F_COMPAT, F_INCOMPAT, F_RO_COMPAT };
@@ -91,14 +92,9 @@ struct params {
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
 {
-	char *end = NULL;
-	unsigned long long v;
+	uint64_t v = 0;
 
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
+	if (thinsnap_parse_u64(s, &v) < 0 || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 
 static int cmp_usage(const void *a, const void *b)
 {
@@ -23,7 +24,6 @@ int thinsnap_pool_parse_thin_ls(const char *out, struct thinsnap_pool_thin_usage
 
 	for (const char *p = out; *p;) {
 		uint64_t f[4];
-		char *end;
 
 		while (*p == ' ' || *p == '\t' || *p == '\n')
 			p++;
@@ -32,13 +32,8 @@ int thinsnap_pool_parse_thin_ls(const char *out, struct thinsnap_pool_thin_usage
 		for (int i = 0; i < 4; i++) {
 			while (*p == ' ' || *p == '\t')
 				p++;
-			if (*p < '0' || *p > '9')
+			if (thinsnap_parse_u64_prefix(p, &f[i], &p) < 0)
 				return -EIO;
-			errno = 0;
-			f[i] = strtoull(p, &end, 10);
-			if (errno)
-				return -EIO;
-			p = end;
 		}
 		while (*p == ' ' || *p == '\t')
 			p++;

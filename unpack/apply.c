@@ -23,6 +23,7 @@
 #include <thinsnap/unpack.h>
 
 #include "base/cleanup.h"
+#include "base/io.h"
 #include "unpack/unpack.h"
 
 #define BUF_SIZE (256 * 1024)
@@ -322,23 +323,6 @@ static int apply_whiteout(struct applier *ap, const char *dir, const char *name)
 	return remove_tree(dfd, name);
 }
 
-static int write_all_at(int fd, const char *p, size_t n, int64_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 static int write_data(struct applier *ap, int fd, struct archive_entry *e)
 {
 	int64_t end = 0;
@@ -353,7 +337,7 @@ static int write_data(struct applier *ap, int fd, struct archive_entry *e)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 			return -EINVAL;
-		r = write_all_at(fd, buf, size, off);
+		r = thinsnap_io_pwrite_all(NULL, fd, buf, size, (uint64_t)off);
 		if (r < 0)
 			return r;
 		if (off + (int64_t)size > end)

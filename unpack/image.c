@@ -20,6 +20,7 @@
 #include <thinsnap/unpack.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "unpack/unpack.h"
 
 #define MAX_JSON_BYTES (16 * 1024 * 1024)
@@ -189,12 +190,13 @@ static char *pax_path(const char *p, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		char *end;
-		unsigned long len = strtoul(p + i, &end, 10);
-		const char *kv = end + 1;
+		const char *end = NULL, *kv;
+		uint64_t len = 0;
 
-		if (end == p + i || *end != ' ' || len == 0 || i + len > n)
+		if (thinsnap_parse_u64_prefix(p + i, &len, &end) < 0 || *end != ' ' || len == 0 ||
+		    len > n - i)
 			return NULL;
+		kv = end + 1;
 		if ((size_t)(p + i + len - kv) > 5 && strncmp(kv, "path=", 5) == 0 &&
 		    p[i + len - 1] == '\n')
 			return strndup(kv + 5, (size_t)(p + i + len - 1 - (kv + 5)));

@@ -18,54 +18,11 @@
 #include <thinsnap/unpack.h>
 
 #include "base/cleanup.h"
+#include "base/mountopt.h"
+#include "base/parse.h"
 #include "unpack/unpack.h"
 
 #define KEY_PREFIX "unpack-"
-
-static const struct {
-	const char *name;
-	unsigned long flag;
-} mount_flags[] = {
-	{ "ro", MS_RDONLY },
-	{ "nosuid", MS_NOSUID },
-	{ "nodev", MS_NODEV },
-	{ "noexec", MS_NOEXEC },
-	{ "sync", MS_SYNCHRONOUS },
-	{ "noatime", MS_NOATIME },
-	{ "nodiratime", MS_NODIRATIME },
-	{ "relatime", MS_RELATIME },
-	{ "rw", 0 },
-	{ "bind", MS_BIND },
-	{ "rbind", MS_BIND | MS_REC },
-};
-
-/* Splits a thinsnap_mount's options into mount(2) flags and fs data. */
-static int mount_options(const struct thinsnap_mount *m, unsigned long *ret_flags, char *data,
-			 size_t size)
-{
-	size_t len = 0;
-
-	*ret_flags = 0;
-	data[0] = '\0';
-	for (size_t i = 0; i < m->n_options; i++) {
-		const char *o = m->options[i];
-		bool known = false;
-		int n;
-
-		for (size_t k = 0; k < ELEMENTSOF(mount_flags); k++)
-			if (strcmp(o, mount_flags[k].name) == 0) {
-				*ret_flags |= mount_flags[k].flag;
-				known = true;
-			}
-		if (known)
-			continue;
-		n = snprintf(data + len, size - len, "%s%s", len ? "," : "", o);
-		if (n < 0 || (size_t)n >= size - len)
-			return -E2BIG;
-		len += (size_t)n;
-	}
-	return 0;
-}
 
 struct progress_src {
 	thinsnap_unpack_read_fn read;
@@ -96,7 +53,8 @@ static int apply_on_mount(struct thinsnap_unpack_image *img, size_t i,
 {
 	struct thinsnap_unpack_layer l;
 	struct progress_src ps = { 0 };
-	char dir[PATH_MAX], data[1024];
+	CLEANUP_FREE char *data = NULL;
+	char dir[PATH_MAX];
 	unsigned long flags;
 	thinsnap_unpack_read_fn rd;
 	void *ud;
@@ -104,9 +62,9 @@ static int apply_on_mount(struct thinsnap_unpack_image *img, size_t i,
 
 	if (!m || !m->source || !m->type)
 		return thinsnap_error_setf(reterr, -EINVAL, "no mount for the snapshot");
-	r = mount_options(m, &flags, data, sizeof(data));
+	r = thinsnap_mountopt_parse((const char *const *)m->options, m->n_options, &flags, &data);
 	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "mount options too long");
+		return thinsnap_error_setf(reterr, r, "out of memory");
 	if (snprintf(dir, sizeof(dir), "%s/thinsnap-unpack.XXXXXX",
 		     opts && opts->mount_dir ? opts->mount_dir : "/tmp") >= (int)sizeof(dir))
 		return thinsnap_error_setf(reterr, -ENAMETOOLONG, "mount dir too long");
@@ -161,15 +119,15 @@ struct stale {
 static int collect_stale(void *userdata, const struct thinsnap_info *info)
 {
 	struct stale *st = userdata;
-	char *end;
-	long pid;
+	const char *end = NULL;
+	uint64_t pid = 0;
 	char **n;
 
 	if (strncmp(info->name, KEY_PREFIX, strlen(KEY_PREFIX)) != 0 ||
 	    info->kind == THINSNAP_KIND_COMMITTED)
 		return 0;
-	pid = strtol(info->name + strlen(KEY_PREFIX), &end, 10);
-	if (end == info->name + strlen(KEY_PREFIX) || *end != '-' || pid <= 0 || pid == getpid())
+	if (thinsnap_parse_u64_prefix(info->name + strlen(KEY_PREFIX), &pid, &end) < 0 ||
+	    *end != '-' || pid == 0 || pid > INT_MAX || pid == (uint64_t)getpid())
 		return 0;
 	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 		return 0; /* still running (or not ours to judge) */

@@ -1,0 +1,93 @@
+/*
+ * pool/'s private header: the pool handle (struct thinsnap_pool) and what the files of pool/
+ * share. The handle's life is in create.c, the identity file in identity.c, thin devices in
+ * thin.c, status and growth in space.c, the metadata-snapshot tools in metadata-snap.c.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <thinsnap/pool.h>
+
+#include "base/cleanup.h"
+#include "dm/dm.h"
+
+#define IDENTITY_FILE      "identity"
+#define DATA_FILE          "data"
+#define METADATA_FILE      "metadata"
+#define METASNAP_LOCK_FILE "metadata-snap.lock"
+#define UUID_PREFIX        "THINSNAP-"
+
+struct thinsnap_pool {
+	char *name;
+	char *state_dir;
+	char uuid[33];
+	char dm_uuid[64];     /* THINSNAP-<uuid>-pool */
+	char thin_prefix[64]; /* THINSNAP-<uuid>- */
+	bool loop;
+	char *data_dev; /* device paths (device-backed) */
+	char *metadata_dev;
+	uint32_t data_block_sectors;
+	uint64_t low_water_blocks;
+	uint64_t data_size_bytes;
+	uint64_t metadata_size_bytes;
+	bool error_if_no_space;
+	bool no_discard_passdown;
+	dev_t data_rdev, metadata_rdev, pool_rdev;
+};
+
+DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
+
+static inline void set_uuids(struct thinsnap_pool *pool)
+{
+	(void)snprintf(pool->dm_uuid, sizeof(pool->dm_uuid), UUID_PREFIX "%s-pool", pool->uuid);
+	(void)snprintf(pool->thin_prefix, sizeof(pool->thin_prefix), UUID_PREFIX "%s-", pool->uuid);
+}
+
+static inline int path_in(const struct thinsnap_pool *pool, const char *file, char *buf,
+			  size_t size)
+{
+	if (snprintf(buf, size, "%s/%s", pool->state_dir, file) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static inline uint64_t pool_length_sectors(const struct thinsnap_pool *pool)
+{
+	uint64_t s = pool->data_size_bytes / 512;
+	return s - s % pool->data_block_sectors;
+}
+
+static inline int pool_message(struct thinsnap_pool *pool, const char *msg,
+			       struct thinsnap_error *reterr)
+{
+	return thinsnap_dm_message(pool->name, msg, NULL, reterr);
+}
+
+/* identity.c: writes <state_dir>/identity from *pool (atomically). */
+int thinsnap_pool_write_identity(const struct thinsnap_pool *pool, struct thinsnap_error *reterr);
+
+/* identity.c: a new handle from <state_dir>/identity (-ENOENT without one, -EUCLEAN if bad). */
+int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **ret,
+				struct thinsnap_error *reterr);
+
+/* create.c: the pool's one-target table from *pool, its params in buf. */
+int thinsnap_pool_table(const struct thinsnap_pool *pool, char *buf, size_t size,
+			struct thinsnap_dm_table *ret, struct thinsnap_error *reterr);
+
+/*
+ * create.c: checks the live pool device is the recorded pool (block size, its devices) and
+ * refreshes pool->data_rdev and pool->metadata_rdev.
+ */
+int thinsnap_pool_check_live_table(struct thinsnap_pool *pool, struct thinsnap_error *reterr);
+
+/*
+ * metadata-snap.c: runs thin_check on meta_path; clear_needs_check: and clear the
+ * superblock's needs_check flag if the metadata is sound. -EUCLEAN if it found errors.
+ */
+int thinsnap_pool_run_thin_check(const char *pool_name, const char *meta_path,
+				 bool clear_needs_check, struct thinsnap_error *reterr);
