@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/fault.h"
+#include "base/parse.h"
 #include "mkfs/mkfs.h"
 #include "snap/internal.h"
 
@@ -41,6 +42,7 @@ static int size_label(const struct thinsnap_label *labels, size_t n, uint64_t *r
 {
 	const char *v = NULL;
 	uint64_t size = 0;
+	int r;
 
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(labels[i].key, THINSNAP_LABEL_MAX_SIZE) == 0)
@@ -51,16 +53,14 @@ static int size_label(const struct thinsnap_label *labels, size_t n, uint64_t *r
 	if (!*v)
 		return thinsnap_error_setf(reterr, -EINVAL, "label %s is empty",
 					   THINSNAP_LABEL_MAX_SIZE);
-	for (const char *p = v; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return thinsnap_error_setf(reterr, -EINVAL,
-						   "label %s='%.32s' is not a number of bytes",
-						   THINSNAP_LABEL_MAX_SIZE, v);
-		if (size > (UINT64_MAX - SIZE_ALIGN) / 10)
-			return thinsnap_error_setf(reterr, -EINVAL, "label %s='%.32s' is too large",
-						   THINSNAP_LABEL_MAX_SIZE, v);
-		size = size * 10 + (uint64_t)(*p - '0');
-	}
+	r = thinsnap_parse_u64(v, &size);
+	if (r == -EINVAL)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "label %s='%.32s' is not a number of bytes",
+					   THINSNAP_LABEL_MAX_SIZE, v);
+	if (r < 0 || size > UINT64_MAX - SIZE_ALIGN)
+		return thinsnap_error_setf(reterr, -EINVAL, "label %s='%.32s' is too large",
+					   THINSNAP_LABEL_MAX_SIZE, v);
 	if (size == 0)
 		return thinsnap_error_setf(reterr, -EINVAL, "label %s must not be 0",
 					   THINSNAP_LABEL_MAX_SIZE);
