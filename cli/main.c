@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <thinsnap/common.h>
+#include <thinsnap/pool.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -239,19 +240,8 @@ void thinsnap_cli_options(const struct thinsnap_cli *c, bool read_only,
 /* A pool that was created but never opened for writing has no journal yet. */
 static bool journal_missing(const struct thinsnap_cli *c)
 {
-	char *j = NULL, *id = NULL;
-	bool missing;
-
-	if (asprintf(&j, "%s/journal", c->cfg.state_dir) < 0)
-		return false;
-	if (asprintf(&id, "%s/identity", c->pool_dir) < 0) {
-		free(j);
-		return false;
-	}
-	missing = access(j, F_OK) < 0 && errno == ENOENT && access(id, F_OK) == 0;
-	free(j);
-	free(id);
-	return missing;
+	return thinsnap_state_has_journal(c->cfg.state_dir) == 0 &&
+	       thinsnap_pool_recorded(c->pool_dir) == 1;
 }
 
 int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,

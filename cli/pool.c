@@ -4,12 +4,10 @@
  * that fit the free disk. Uses the public <thinsnap/pool.h>.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -104,6 +102,7 @@ static bool has_help(int argc, char **argv)
 
 DEFINE_CLEANUP(struct thinsnap_pool *, thinsnap_pool_free)
 DEFINE_CLEANUP(struct thinsnap_snapshotter *, thinsnap_free)
+DEFINE_CLEANUP(struct thinsnap_state_lock *, thinsnap_state_lock_free)
 
 /* The pool's own directory (identity, loop files), where thinsnap_open() looks for it. */
 static const char *pool_dir(const struct thinsnap_cli *c)
@@ -492,51 +491,9 @@ static int remove_all(struct thinsnap_cli *c, struct thinsnap_snapshotter *s, st
 	return 0;
 }
 
-/*
- * After the pool is gone its journal describes nothing, and the next pool created in this state
- * directory (another uuid) would refuse it: set it aside as journal.<uuid>.destroyed. Done under
- * the state directory's writer lock (STYLE.md 5), which the caller holds.
- * TODO: a library call (forget the pool's journal) should replace this file handling.
- */
-static int retire_journal(struct thinsnap_cli *c, const char *uuid)
-{
-	CLEANUP_CLOSE int dfd = -EBADF;
-	char name[128];
-
-	dfd = open(c->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	(void)snprintf(name, sizeof(name), "journal.%s.destroyed", uuid);
-	if (renameat(dfd, "journal", dfd, name) < 0 && errno != ENOENT)
-		return -errno;
-	return fsync(dfd) < 0 ? -errno : 0;
-}
-
-/* Takes <state_dir>/lock as a writer would; -EAGAIN when another process holds it. */
-static int lock_state_dir(struct thinsnap_cli *c, int *ret_fd)
-{
-	CLEANUP_FREE char *path = NULL;
-	int fd;
-
-	if (asprintf(&path, "%s/lock", c->cfg.state_dir) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		(void)close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
 static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 {
-	CLEANUP_CLOSE int lockfd = -EBADF;
+	CLEANUP(thinsnap_state_lock_freep) struct thinsnap_state_lock *lock = NULL;
 	char uuid[64];
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_snapshotter *s = NULL;
@@ -597,7 +554,8 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 		return r;
 	}
 	names_clear(&l);
-	r = lock_state_dir(c, &lockfd);
+	/* the writer lock, held while the pool goes and its journal is set aside */
+	r = thinsnap_state_lock(c->cfg.state_dir, &lock, NULL);
 	if (r < 0)
 		return thinsnap_cli_fail(c, c->cfg.pool_name, "locking state directory '%s': %s",
 					 c->cfg.state_dir,
@@ -607,7 +565,8 @@ static int pool_destroy(struct thinsnap_cli *c, int argc, char **argv)
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	p = NULL; /* freed by destroy */
-	r = retire_journal(c, uuid);
+	/* its journal describes nothing now; the next pool here would refuse it */
+	r = thinsnap_state_forget_pool(lock, uuid, NULL);
 	if (r < 0)
 		return thinsnap_cli_fail(c, c->cfg.pool_name,
 					 "pool destroyed, but setting its journal aside failed: %s",

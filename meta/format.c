@@ -57,14 +57,14 @@
 
 #include "base/crc32c.h"
 
-void buf_free(struct buf *b)
+void thinsnap_meta_fmt_buf_free(struct buf *b)
 {
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
 
-int buf_reserve(struct buf *b, size_t more)
+int thinsnap_meta_fmt_buf_reserve(struct buf *b, size_t more)
 {
 	size_t want, cap;
 	uint8_t *p;
@@ -87,7 +87,7 @@ int buf_reserve(struct buf *b, size_t more)
 
 static int put_bytes(struct buf *b, const void *p, size_t n)
 {
-	int r = buf_reserve(b, n);
+	int r = thinsnap_meta_fmt_buf_reserve(b, n);
 
 	if (r < 0)
 		return r;
@@ -97,12 +97,12 @@ static int put_bytes(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
-int fmt_put_u8(struct buf *b, uint8_t v)
+int thinsnap_meta_fmt_put_u8(struct buf *b, uint8_t v)
 {
 	return put_bytes(b, &v, 1);
 }
 
-int fmt_put_u32(struct buf *b, uint32_t v)
+int thinsnap_meta_fmt_put_u32(struct buf *b, uint32_t v)
 {
 	uint8_t t[4];
 
@@ -110,7 +110,7 @@ int fmt_put_u32(struct buf *b, uint32_t v)
 	return put_bytes(b, t, 4);
 }
 
-int fmt_put_u64(struct buf *b, uint64_t v)
+int thinsnap_meta_fmt_put_u64(struct buf *b, uint64_t v)
 {
 	uint8_t t[8];
 
@@ -123,17 +123,17 @@ static int put_str(struct buf *b, const char *s)
 	size_t n = s ? strlen(s) : 0;
 	int r;
 
-	r = fmt_put_u32(b, (uint32_t)n);
+	r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 	if (r == 0)
 		r = put_bytes(b, s ? s : "", n);
 	if (r == 0)
-		r = fmt_put_u8(b, 0);
+		r = thinsnap_meta_fmt_put_u8(b, 0);
 	return r;
 }
 
 static int put_labels(struct buf *b, const struct thinsnap_meta_label *l, size_t n)
 {
-	int r = fmt_put_u32(b, (uint32_t)n);
+	int r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		r = put_str(b, l[i].key);
@@ -145,61 +145,63 @@ static int put_labels(struct buf *b, const struct thinsnap_meta_label *l, size_t
 
 static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
 {
-	int r = fmt_put_u8(b, (uint8_t)o->type);
+	int r = thinsnap_meta_fmt_put_u8(b, (uint8_t)o->type);
 
 	if (r < 0)
 		return r;
 	switch (o->type) {
 	case THINSNAP_META_OP_SNAP_CREATE:
-		if ((r = fmt_put_u8(b, (uint8_t)o->kind)) < 0 ||
-		    (r = fmt_put_u32(b, o->dev_id)) < 0 ||
-		    (r = fmt_put_u64(b, o->size_bytes)) < 0 ||
-		    (r = fmt_put_u64(b, (uint64_t)o->created_ns)) < 0 ||
-		    (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0 ||
-		    (r = fmt_put_u64(b, o->usage_bytes)) < 0 ||
-		    (r = fmt_put_u64(b, o->usage_inodes)) < 0 || (r = put_str(b, o->key)) < 0 ||
-		    (r = put_str(b, o->parent)) < 0 || (r = put_str(b, o->fs_type)) < 0)
+		if ((r = thinsnap_meta_fmt_put_u8(b, (uint8_t)o->kind)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u32(b, o->dev_id)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, o->size_bytes)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, (uint64_t)o->created_ns)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, o->usage_bytes)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, o->usage_inodes)) < 0 ||
+		    (r = put_str(b, o->key)) < 0 || (r = put_str(b, o->parent)) < 0 ||
+		    (r = put_str(b, o->fs_type)) < 0)
 			return r;
 		return put_labels(b, o->labels, o->n_labels);
 	case THINSNAP_META_OP_SNAP_REMOVE:
 		return put_str(b, o->key);
 	case THINSNAP_META_OP_SNAP_COMMIT:
 		if ((r = put_str(b, o->key)) < 0 || (r = put_str(b, o->name)) < 0 ||
-		    (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
+		    (r = thinsnap_meta_fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
 			return r;
 		return put_labels(b, o->labels, o->n_labels);
 	case THINSNAP_META_OP_LABELS_SET:
 		if ((r = put_str(b, o->key)) < 0 ||
-		    (r = fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
+		    (r = thinsnap_meta_fmt_put_u64(b, (uint64_t)o->updated_ns)) < 0)
 			return r;
 		return put_labels(b, o->labels, o->n_labels);
 	case THINSNAP_META_OP_USAGE_SET:
-		if ((r = put_str(b, o->key)) < 0 || (r = fmt_put_u64(b, o->usage_bytes)) < 0)
+		if ((r = put_str(b, o->key)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u64(b, o->usage_bytes)) < 0)
 			return r;
-		return fmt_put_u64(b, o->usage_inodes);
+		return thinsnap_meta_fmt_put_u64(b, o->usage_inodes);
 	case THINSNAP_META_OP_ID_ALLOC:
 	case THINSNAP_META_OP_ID_RELEASE:
 	case THINSNAP_META_OP_DELETE_PENDING_ADD:
 	case THINSNAP_META_OP_DELETE_PENDING_REMOVE:
-		return fmt_put_u32(b, o->dev_id);
+		return thinsnap_meta_fmt_put_u32(b, o->dev_id);
 	case THINSNAP_META_OP_SIZE_SET:
 		if ((r = put_str(b, o->key)) < 0)
 			return r;
-		return fmt_put_u64(b, o->size_bytes);
+		return thinsnap_meta_fmt_put_u64(b, o->size_bytes);
 	}
 	return -EINVAL;
 }
 
-int fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n)
+int thinsnap_meta_fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n)
 {
-	int r = fmt_put_u32(b, (uint32_t)n);
+	int r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = put_op(b, &ops[i]);
 	return r;
 }
 
-void fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE])
+void thinsnap_meta_fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE])
 {
 	size_t plen = strnlen(h->pool_id, JNL_POOL_ID_MAX);
 
@@ -219,7 +221,7 @@ void fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE])
 	put_le32(out + 252, thinsnap_crc32c(0, out, 252));
 }
 
-int fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret)
+int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret)
 {
 	struct jnl_header h = { 0 };
 	uint32_t plen;
@@ -249,9 +251,9 @@ int fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret)
 	return 0;
 }
 
-int fmt_rec_begin(struct buf *b, size_t *ret_start)
+int thinsnap_meta_fmt_rec_begin(struct buf *b, size_t *ret_start)
 {
-	int r = buf_reserve(b, REC_HEADER_SIZE);
+	int r = thinsnap_meta_fmt_buf_reserve(b, REC_HEADER_SIZE);
 
 	if (r < 0)
 		return r;
@@ -261,7 +263,8 @@ int fmt_rec_begin(struct buf *b, size_t *ret_start)
 	return 0;
 }
 
-void fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq, uint64_t salt)
+void thinsnap_meta_fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq,
+			       uint64_t salt)
 {
 	uint8_t *h = b->p + start;
 	size_t plen = b->len - start - REC_HEADER_SIZE;
@@ -279,7 +282,7 @@ void fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq, 
 	put_le32(h + 28, crc);
 }
 
-bool fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v)
+bool thinsnap_meta_fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v)
 {
 	uint32_t len, crc;
 
@@ -300,7 +303,7 @@ bool fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v)
 	return true;
 }
 
-uint8_t fmt_get_u8(struct rd *r)
+uint8_t thinsnap_meta_fmt_get_u8(struct rd *r)
 {
 	if (r->bad || r->len - r->pos < 1) {
 		r->bad = true;
@@ -309,7 +312,7 @@ uint8_t fmt_get_u8(struct rd *r)
 	return r->p[r->pos++];
 }
 
-uint32_t fmt_get_u32(struct rd *r)
+uint32_t thinsnap_meta_fmt_get_u32(struct rd *r)
 {
 	uint32_t v;
 
@@ -322,7 +325,7 @@ uint32_t fmt_get_u32(struct rd *r)
 	return v;
 }
 
-uint64_t fmt_get_u64(struct rd *r)
+uint64_t thinsnap_meta_fmt_get_u64(struct rd *r)
 {
 	uint64_t v;
 
@@ -338,7 +341,7 @@ uint64_t fmt_get_u64(struct rd *r)
 /* NULL for an absent string when absent_null, else "" */
 static const char *get_str(struct rd *r, bool absent_null)
 {
-	uint32_t n = fmt_get_u32(r);
+	uint32_t n = thinsnap_meta_fmt_get_u32(r);
 	const char *s;
 
 	if (r->bad || n > r->len - r->pos || r->len - r->pos - n < 1 || r->p[r->pos + n] != 0 ||
@@ -353,7 +356,7 @@ static const char *get_str(struct rd *r, bool absent_null)
 	return s;
 }
 
-void op_scratch_free(struct op_scratch *s)
+void thinsnap_meta_fmt_scratch_free(struct op_scratch *s)
 {
 	free(s->ops);
 	free(s->labels);
@@ -381,7 +384,7 @@ static int grow(void **p, size_t *cap, size_t want, size_t elem)
 static int get_labels(struct rd *r, struct op_scratch *s, size_t *n_used, size_t *ret_idx,
 		      size_t *ret_n)
 {
-	uint32_t n = fmt_get_u32(r);
+	uint32_t n = thinsnap_meta_fmt_get_u32(r);
 
 	if (r->bad || n > (r->len - r->pos) / 10) /* each label takes >= 10 bytes */
 		return -EBADMSG;
@@ -399,10 +402,10 @@ static int get_labels(struct rd *r, struct op_scratch *s, size_t *n_used, size_t
 	return 0;
 }
 
-int fmt_get_ops(struct rd *r, struct op_scratch *s, const struct thinsnap_meta_op **ret_ops,
-		size_t *ret_n)
+int thinsnap_meta_fmt_get_ops(struct rd *r, struct op_scratch *s,
+			      const struct thinsnap_meta_op **ret_ops, size_t *ret_n)
 {
-	uint32_t n = fmt_get_u32(r);
+	uint32_t n = thinsnap_meta_fmt_get_u32(r);
 	size_t n_labels = 0, ops_cap_before;
 	int k;
 
@@ -422,16 +425,16 @@ int fmt_get_ops(struct rd *r, struct op_scratch *s, const struct thinsnap_meta_o
 
 		*o = (struct thinsnap_meta_op){ 0 };
 		s->label_idx[i] = 0;
-		o->type = fmt_get_u8(r);
+		o->type = thinsnap_meta_fmt_get_u8(r);
 		switch (o->type) {
 		case THINSNAP_META_OP_SNAP_CREATE:
-			o->kind = fmt_get_u8(r);
-			o->dev_id = fmt_get_u32(r);
-			o->size_bytes = fmt_get_u64(r);
-			o->created_ns = (int64_t)fmt_get_u64(r);
-			o->updated_ns = (int64_t)fmt_get_u64(r);
-			o->usage_bytes = fmt_get_u64(r);
-			o->usage_inodes = fmt_get_u64(r);
+			o->kind = thinsnap_meta_fmt_get_u8(r);
+			o->dev_id = thinsnap_meta_fmt_get_u32(r);
+			o->size_bytes = thinsnap_meta_fmt_get_u64(r);
+			o->created_ns = (int64_t)thinsnap_meta_fmt_get_u64(r);
+			o->updated_ns = (int64_t)thinsnap_meta_fmt_get_u64(r);
+			o->usage_bytes = thinsnap_meta_fmt_get_u64(r);
+			o->usage_inodes = thinsnap_meta_fmt_get_u64(r);
 			o->key = get_str(r, false);
 			o->parent = get_str(r, true);
 			o->fs_type = get_str(r, false);
@@ -444,30 +447,30 @@ int fmt_get_ops(struct rd *r, struct op_scratch *s, const struct thinsnap_meta_o
 		case THINSNAP_META_OP_SNAP_COMMIT:
 			o->key = get_str(r, false);
 			o->name = get_str(r, false);
-			o->updated_ns = (int64_t)fmt_get_u64(r);
+			o->updated_ns = (int64_t)thinsnap_meta_fmt_get_u64(r);
 			k = get_labels(r, s, &n_labels, &s->label_idx[i], &o->n_labels);
 			break;
 		case THINSNAP_META_OP_LABELS_SET:
 			o->key = get_str(r, false);
-			o->updated_ns = (int64_t)fmt_get_u64(r);
+			o->updated_ns = (int64_t)thinsnap_meta_fmt_get_u64(r);
 			k = get_labels(r, s, &n_labels, &s->label_idx[i], &o->n_labels);
 			break;
 		case THINSNAP_META_OP_USAGE_SET:
 			o->key = get_str(r, false);
-			o->usage_bytes = fmt_get_u64(r);
-			o->usage_inodes = fmt_get_u64(r);
+			o->usage_bytes = thinsnap_meta_fmt_get_u64(r);
+			o->usage_inodes = thinsnap_meta_fmt_get_u64(r);
 			k = 0;
 			break;
 		case THINSNAP_META_OP_ID_ALLOC:
 		case THINSNAP_META_OP_ID_RELEASE:
 		case THINSNAP_META_OP_DELETE_PENDING_ADD:
 		case THINSNAP_META_OP_DELETE_PENDING_REMOVE:
-			o->dev_id = fmt_get_u32(r);
+			o->dev_id = thinsnap_meta_fmt_get_u32(r);
 			k = 0;
 			break;
 		case THINSNAP_META_OP_SIZE_SET:
 			o->key = get_str(r, false);
-			o->size_bytes = fmt_get_u64(r);
+			o->size_bytes = thinsnap_meta_fmt_get_u64(r);
 			k = 0;
 			break;
 		default:

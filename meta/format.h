@@ -46,17 +46,18 @@ struct buf {
 	size_t cap;
 };
 
-void buf_free(struct buf *b);
-int buf_reserve(struct buf *b, size_t more);
+void thinsnap_meta_fmt_buf_free(struct buf *b);
+int thinsnap_meta_fmt_buf_reserve(struct buf *b, size_t more);
 
-void fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE]);
+void thinsnap_meta_fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE]);
 /* -EUCLEAN (bad magic/crc/size), -EOPNOTSUPP (newer version, unknown incompat bits) */
-int fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret);
+int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret);
 
 /* Starts a record in b (reserves its header); returns the start offset or -ENOMEM. */
-int fmt_rec_begin(struct buf *b, size_t *ret_start);
+int thinsnap_meta_fmt_rec_begin(struct buf *b, size_t *ret_start);
 /* Fills in the header of the record begun at start, covering b->len - start - header bytes. */
-void fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq, uint64_t salt);
+void thinsnap_meta_fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq,
+			       uint64_t salt);
 
 struct rec_view {
 	uint16_t type;
@@ -68,13 +69,13 @@ struct rec_view {
 
 /* Whether a complete record with a valid magic, length and checksum starts at p (avail bytes
  * available); fills v. Salt and seq are left to the caller. */
-bool fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v);
+bool thinsnap_meta_fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v);
 
-/* Encoders: append to b; -ENOMEM. They assume valid input (meta.c validates). */
-int fmt_put_u8(struct buf *b, uint8_t v);
-int fmt_put_u32(struct buf *b, uint32_t v);
-int fmt_put_u64(struct buf *b, uint64_t v);
-int fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n);
+/* Encoders: append to b; -ENOMEM. They assume valid input (meta/apply.c validates). */
+int thinsnap_meta_fmt_put_u8(struct buf *b, uint8_t v);
+int thinsnap_meta_fmt_put_u32(struct buf *b, uint32_t v);
+int thinsnap_meta_fmt_put_u64(struct buf *b, uint64_t v);
+int thinsnap_meta_fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n);
 
 /* A cursor over a payload. */
 struct rd {
@@ -84,9 +85,9 @@ struct rd {
 	bool bad;
 };
 
-uint8_t fmt_get_u8(struct rd *r);
-uint32_t fmt_get_u32(struct rd *r);
-uint64_t fmt_get_u64(struct rd *r);
+uint8_t thinsnap_meta_fmt_get_u8(struct rd *r);
+uint32_t thinsnap_meta_fmt_get_u32(struct rd *r);
+uint64_t thinsnap_meta_fmt_get_u64(struct rd *r);
 
 /* Decoded ops point into the payload (strings are stored NUL-terminated) and into s. */
 struct op_scratch {
@@ -97,10 +98,10 @@ struct op_scratch {
 	size_t *label_idx;
 };
 
-void op_scratch_free(struct op_scratch *s);
+void thinsnap_meta_fmt_scratch_free(struct op_scratch *s);
 /* -EBADMSG (malformed), -ENOMEM */
-int fmt_get_ops(struct rd *r, struct op_scratch *s, const struct thinsnap_meta_op **ret_ops,
-		size_t *ret_n);
+int thinsnap_meta_fmt_get_ops(struct rd *r, struct op_scratch *s,
+			      const struct thinsnap_meta_op **ret_ops, size_t *ret_n);
 
 static inline void put_le32(uint8_t *p, uint32_t v)
 {

@@ -192,6 +192,18 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 /* Closes the journal and releases the lock. NULL is fine. */
 void thinsnap_meta_free(struct thinsnap_meta *m);
 
+/*
+ * The checks every key and label passes (thinsnap_meta_apply() runs them; snap/ runs them on
+ * its callers' input). what names the key in the message ("key", "parent", "name").
+ * A key: non-empty, at most THINSNAP_META_KEY_MAX bytes. A label: a non-empty key, key and
+ * value (NULL = "") at most THINSNAP_META_LABEL_MAX bytes together; in an array for the
+ * journal (check_labels), the value must not be NULL either. -EINVAL, with the reason.
+ */
+int thinsnap_meta_check_key(const char *what, const char *key, struct thinsnap_error *reterr);
+int thinsnap_meta_check_label(const char *key, const char *value, struct thinsnap_error *reterr);
+int thinsnap_meta_check_labels(const struct thinsnap_meta_label *labels, size_t n,
+			       struct thinsnap_error *reterr);
+
 /* Borrowed entry for key, or NULL if absent (or key invalid). O(1). */
 const struct thinsnap_meta_snap *thinsnap_meta_get(struct thinsnap_meta *m, const char *key);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "base/parse.h"
@@ -121,4 +122,17 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 	set_uuids(pool);
 	*ret = TAKE_PTR(pool);
 	return 0;
+}
+
+int thinsnap_pool_recorded(const char *state_dir)
+{
+	char path[4096];
+
+	if (!state_dir)
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/%s", state_dir, IDENTITY_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (access(path, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
 }

@@ -66,6 +66,10 @@ THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *op
 THINSNAP_API int thinsnap_pool_open(const char *name, const char *state_dir,
 				    struct thinsnap_pool **ret_pool, struct thinsnap_error *reterr);
 
+/* Whether state_dir records a pool (holds its identity), without opening it: 1 yes, 0 no, or
+ * -errno when that cannot be told (-EACCES, ...). */
+THINSNAP_API int thinsnap_pool_recorded(const char *state_dir);
+
 /*
  * Repairs a pool the kernel flagged needs_check (or put in read-only or failed mode): removes
  * the pool device, runs `thin_check --clear-needs-check-flag` on its metadata (-EUCLEAN if

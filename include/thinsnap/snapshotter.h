@@ -131,6 +131,37 @@ THINSNAP_API void thinsnap_close(struct thinsnap_snapshotter *s);
 THINSNAP_API void thinsnap_free(struct thinsnap_snapshotter *s);
 
 /*
+ * The state directory without a snapshotter, for tools that manage its pool (the thinsnap
+ * command's pool verbs): the library names the files in it, callers name only the directory.
+ */
+
+/* Whether state_dir holds a journal: 1 yes, 0 no (never opened for writing), or -errno when
+ * that cannot be told (-EACCES, ...). */
+THINSNAP_API int thinsnap_state_has_journal(const char *state_dir);
+
+struct thinsnap_state_lock;
+
+/*
+ * Takes state_dir's writer lock, the one a writing snapshotter holds: while it is held,
+ * thinsnap_open() for writing gets -EAGAIN, and so does this call while a writer has it open.
+ * The directory must exist. *ret_lock: release with thinsnap_state_lock_free().
+ */
+THINSNAP_API int thinsnap_state_lock(const char *state_dir, struct thinsnap_state_lock **ret_lock,
+				     struct thinsnap_error *reterr);
+
+/* Releases the lock. NULL is fine. */
+THINSNAP_API void thinsnap_state_lock_free(struct thinsnap_state_lock *lock);
+
+/*
+ * Forgets the snapshots of the destroyed pool pool_uuid (its journal describes nothing now,
+ * and the next pool created in this state directory would refuse it as another pool's): the
+ * journal is set aside, durably, as "journal.<pool_uuid>.destroyed". 0 also when there is no
+ * journal. Needs the lock; -EINVAL for a pool_uuid that is empty, too long or holds a '/'.
+ */
+THINSNAP_API int thinsnap_state_forget_pool(struct thinsnap_state_lock *lock, const char *pool_uuid,
+					    struct thinsnap_error *reterr);
+
+/*
  * A new active snapshot `key` on top of committed `parent` (NULL or "" for an empty
  * filesystem). labels may be NULL. *ret_mount (optional) receives its mount.
  */

@@ -1,5 +1,5 @@
 /* meta/: round trips of every op and record type, validation, intents, compaction, locking,
- * read-only opens, pool identity, damage detection and salvage. */
+ * read-only opens, pool identity, damage detection and salvage, the state-directory calls. */
 /* clang-format off */
 #include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <thinsnap/snapshotter.h>
 
 #include "meta/format.h"
 #include "meta/meta.h"
@@ -205,7 +207,7 @@ static void test_validation(void **state)
 	bytes = thinsnap_meta_journal_bytes(m);
 	l.value = big; /* 4097 */
 	assert_int_equal(thinsnap_meta_apply(m, &op, 1, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "longer than 4096"));
+	assert_non_null(strstr(err.msg, "more than 4096"));
 	assert_int_equal(thinsnap_meta_journal_bytes(m), bytes);
 	assert_int_equal(strlen(thinsnap_meta_get(m, "base")->labels[0].value), 4095);
 	/* errnos */
@@ -490,6 +492,45 @@ static void test_lock_and_readonly(void **state)
 	o.read_only = true;
 	assert_int_equal(thinsnap_meta_open(&o, &ro, &err), -ENOENT);
 	assert_int_equal(access(o.state_dir, F_OK), -1);
+	tu_rmrf(dir);
+}
+
+/* The public calls on a state directory: journal presence, the writer lock, forgetting a pool. */
+static void test_state_dir(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta_open_opts o = { .state_dir = dir };
+	struct thinsnap_state_lock *lock = NULL;
+	struct thinsnap_error err = { 0 };
+	struct thinsnap_meta *m = NULL;
+
+	(void)state;
+	assert_int_equal(thinsnap_state_has_journal(dir), 0);
+	assert_int_equal(thinsnap_state_has_journal(tu_path(dir, "missing")), 0);
+	m = open_w(dir, "pool-A");
+	assert_int_equal(thinsnap_state_has_journal(dir), 1);
+	/* the same lock as a writing journal's, both ways */
+	assert_int_equal(thinsnap_state_lock(dir, &lock, &err), -EAGAIN);
+	assert_null(lock);
+	assert_non_null(strstr(err.msg, "locked by another writer"));
+	thinsnap_meta_free(m);
+	m = NULL;
+	assert_int_equal(thinsnap_state_lock(dir, &lock, &err), 0);
+	assert_int_equal(thinsnap_meta_open(&o, &m, &err), -EAGAIN);
+	/* the journal is set aside under the pool's uuid; the next pool starts a new one */
+	assert_int_equal(thinsnap_state_forget_pool(lock, "", &err), -EINVAL);
+	assert_int_equal(thinsnap_state_forget_pool(lock, "../x", &err), -EINVAL);
+	assert_int_equal(thinsnap_state_forget_pool(lock, "pool-A", &err), 0);
+	assert_int_equal(thinsnap_state_has_journal(dir), 0);
+	assert_int_equal(access(tu_path(dir, "journal.pool-A.destroyed"), F_OK), 0);
+	assert_int_equal(thinsnap_state_forget_pool(lock, "pool-A", &err), 0); /* none left */
+	thinsnap_state_lock_free(lock);
+	thinsnap_state_lock_free(NULL);
+	m = open_w(dir, "pool-B"); /* -EXDEV had pool-A's journal stayed */
+	thinsnap_meta_free(m);
+	lock = NULL;
+	assert_int_equal(thinsnap_state_lock(tu_path(dir, "missing"), &lock, &err), -ENOENT);
+	assert_null(lock);
 	tu_rmrf(dir);
 }
 
@@ -808,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_lazy_finish),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_lock_and_readonly),
+		cmocka_unit_test(test_state_dir),
 		cmocka_unit_test(test_pool_identity),
 		cmocka_unit_test(test_damage_and_salvage),
 		cmocka_unit_test(test_readers_during_writes),

@@ -1,0 +1,62 @@
+/*
+ * meta/: what its files share: the journal handle and the helpers one file lends another.
+ * Internal to meta/. The module by file: format.c the on-disk encoding; index.c the in-memory
+ * index and apply.c the validation and undo of changes to it (pure, meta/index.h); journal.c
+ * appending, intents, checkpoint and compaction; replay.c open, replay and salvage; query.c
+ * the reads; lock.c the writer lock; state.c the public calls on a state directory.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <thinsnap/error.h>
+
+#include "meta/format.h"
+#include "meta/index.h"
+#include "meta/meta.h"
+
+#define JOURNAL_NAME    "journal"
+#define JOURNAL_TMP     ".journal.tmp"
+#define LOCK_NAME       "lock"
+#define DEFAULT_COMPACT (16ull << 20)
+
+struct thinsnap_meta {
+	char *state_dir;
+	int dirfd;
+	int lockfd;
+	int fd;
+	bool read_only;
+	int failed;    /* an append failed: refuse mutations until reopened */
+	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
+	const struct thinsnap_meta_io *io;
+	uint64_t compact_threshold;
+
+	struct jnl_header hdr;
+	uint64_t end; /* file size: where the next record goes */
+	uint64_t next_seq;
+
+	struct thinsnap_meta_index ix;
+	struct buf wbuf;
+	struct op_scratch scratch;
+};
+
+/* meta/journal.c */
+
+/* fdatasync (datasync) or fsync fd through m's I/O hooks. */
+int thinsnap_meta_io_sync(struct thinsnap_meta *m, int fd, bool datasync);
+/* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
+void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
+/* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */
+int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
+				 struct thinsnap_error *reterr);
+
+/* meta/lock.c */
+
+/*
+ * Takes flock(LOCK_EX|LOCK_NB) on LOCK_NAME in the state directory (dirfd, named state_dir
+ * in messages) and writes this process's pid into it. *ret_fd: the lock, held until closed.
+ * -EAGAIN: another writer holds it (the message names it).
+ */
+int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
+			    struct thinsnap_error *reterr);

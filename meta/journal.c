@@ -1,0 +1,577 @@
+/*
+ * meta/: the journal's durability. Every mutation (an op group, an intent and its end) is
+ * validated in memory first (meta/apply.c), encoded as one record, appended with one pwrite
+ * at the known end and fdatasync'd, and only then committed in memory. Compaction writes the
+ * whole state as a new generation (header + checkpoint records, a new salt) and renames it
+ * over the journal; a new journal is the same with no records.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fault.h"
+#include "meta/internal.h"
+
+/* ---- I/O through the hooks ---- */
+
+static ssize_t io_pwrite(struct thinsnap_meta *m, int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	if (m->io && m->io->pwrite)
+		return m->io->pwrite(m->io->userdata, fd, buf, len, off);
+	n = pwrite(fd, buf, len, off);
+	return n < 0 ? -errno : n;
+}
+
+int thinsnap_meta_io_sync(struct thinsnap_meta *m, int fd, bool datasync)
+{
+	if (m->io && m->io->sync)
+		return m->io->sync(m->io->userdata, fd, datasync);
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_all(struct thinsnap_meta *m, int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = io_pwrite(m, fd, p, len, (off_t)off);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* ---- appending ---- */
+
+static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	if (m->read_only)
+		return thinsnap_error_setf(reterr, -EROFS, "journal in '%s' is open read-only",
+					   m->state_dir);
+	if (m->failed)
+		return thinsnap_error_setf(reterr, -EIO,
+					   "journal in '%s' failed earlier (%s); reopen it",
+					   m->state_dir, strerror(-m->failed));
+	return 0;
+}
+
+/* Appends the record in m->wbuf: one pwrite at the known end, then fdatasync (unless
+ * lazy: then the record is durable with the next synced append, or at free). */
+static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
+{
+	int r;
+
+	r = THINSNAP_FAULT("meta.append.before_write");
+	if (r == 0)
+		r = write_all(m, m->fd, m->wbuf.p, m->wbuf.len, m->end);
+	if (r == 0)
+		r = THINSNAP_FAULT("meta.append.before_sync");
+	if (r == 0 && !lazy)
+		r = thinsnap_meta_io_sync(m, m->fd, true);
+	if (r == 0)
+		m->unsynced = lazy;
+	if (r < 0) {
+		m->failed = r;
+		return thinsnap_error_setf(reterr, r, "appending to the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	}
+	(void)THINSNAP_FAULT("meta.append.after_sync");
+	m->end += m->wbuf.len;
+	m->next_seq++;
+	return 0;
+}
+
+static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	return append_record(m, false, reterr);
+}
+
+static int encode_group(struct thinsnap_meta *m, enum rec_type type,
+			const struct thinsnap_meta_op *ops, size_t n, struct thinsnap_error *reterr)
+{
+	size_t start = 0;
+	int r;
+
+	m->wbuf.len = 0;
+	r = thinsnap_meta_fmt_rec_begin(&m->wbuf, &start);
+	if (r == 0 && type == REC_GROUP)
+		r = thinsnap_meta_fmt_put_ops(&m->wbuf, ops, n);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	if (m->wbuf.len - REC_HEADER_SIZE > REC_PAYLOAD_MAX)
+		return thinsnap_error_setf(reterr, -EINVAL, "operation group larger than %u bytes",
+					   REC_PAYLOAD_MAX);
+	thinsnap_meta_fmt_rec_end(&m->wbuf, start, type, m->next_seq, m->hdr.salt);
+	return 0;
+}
+
+/*
+ * Incompatible features the ops need: the first SIZE_SET sets its header bit through a
+ * checkpoint (the header is only ever replaced whole), before the op is written.
+ */
+static bool lacks_features(const struct thinsnap_meta *m, const struct thinsnap_meta_op *ops,
+			   size_t n)
+{
+	if (m->hdr.incompat & JNL_INCOMPAT_SIZE_SET)
+		return false;
+	for (size_t i = 0; i < n && ops; i++)
+		if (ops[i].type == THINSNAP_META_OP_SIZE_SET)
+			return true;
+	return false;
+}
+
+static int require_features(struct thinsnap_meta *m, const struct thinsnap_meta_op *ops, size_t n,
+			    struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!lacks_features(m, ops, n))
+		return 0;
+	m->hdr.incompat |= JNL_INCOMPAT_SIZE_SET;
+	r = thinsnap_meta_compact(m, reterr);
+	if (r < 0)
+		m->hdr.incompat &= ~JNL_INCOMPAT_SIZE_SET;
+	return r;
+}
+
+void thinsnap_meta_maybe_compact(struct thinsnap_meta *m)
+{
+	if (m->compact_threshold != UINT64_MAX &&
+	    m->end - m->hdr.checkpoint_end > m->compact_threshold)
+		(void)thinsnap_meta_compact(m, NULL); /* failure leaves the old generation */
+}
+
+int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *ops, size_t n,
+			struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (!m)
+		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
+	if ((r = check_writable(m, reterr)) < 0)
+		return r;
+	r = thinsnap_meta_ops_apply(&m->ix, ops, n,
+				    reterr); /* validates: nothing encoded from bad input */
+	if (r < 0)
+		return r;
+	if (lacks_features(m, ops, n)) {
+		thinsnap_meta_undo_rollback(&m->ix); /* the checkpoint must not hold the ops yet */
+		r = require_features(m, ops, n, reterr);
+		if (r < 0)
+			return r;
+		r = thinsnap_meta_ops_apply(&m->ix, ops, n, reterr);
+		if (r < 0)
+			return r;
+	}
+	r = encode_group(m, REC_GROUP, ops, n, reterr);
+	if (r == 0)
+		r = append(m, reterr);
+	if (r < 0) {
+		thinsnap_meta_undo_rollback(&m->ix);
+		return r;
+	}
+	thinsnap_meta_undo_commit(&m->ix);
+	thinsnap_meta_maybe_compact(m);
+	return 0;
+}
+
+/* ---- intents ---- */
+
+/* Encodes an intent payload into b (after the record header). */
+static int put_intent(struct buf *b, uint64_t id, uint64_t before, uint64_t after,
+		      const struct thinsnap_meta_pool_op *p, size_t n_pool, const uint8_t *ops,
+		      size_t ops_len)
+{
+	int r = thinsnap_meta_fmt_put_u64(b, id);
+
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_u64(b, before);
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_u64(b, after);
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n_pool);
+	for (size_t i = 0; r == 0 && i < n_pool; i++) {
+		r = thinsnap_meta_fmt_put_u8(b, (uint8_t)p[i].type);
+		if (r == 0)
+			r = thinsnap_meta_fmt_put_u32(b, p[i].dev_id);
+		if (r == 0)
+			r = thinsnap_meta_fmt_put_u32(b, p[i].type == THINSNAP_META_POOL_CREATE_SNAP
+								 ? p[i].origin_id
+								 : 0);
+	}
+	if (r == 0 && (r = thinsnap_meta_fmt_buf_reserve(b, ops_len)) == 0) {
+		memcpy(b->p + b->len, ops, ops_len);
+		b->len += ops_len;
+	}
+	return r;
+}
+
+int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src,
+			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE struct intent *in = NULL;
+	struct buf ops = { 0 };
+	size_t start = 0;
+	uint64_t id;
+	int r;
+
+	if (!m || !src)
+		return thinsnap_error_setf(reterr, -EINVAL, "no journal or intent");
+	if ((r = check_writable(m, reterr)) < 0 ||
+	    (r = thinsnap_meta_pool_ops_check(src, reterr)) < 0)
+		return r;
+	r = thinsnap_meta_ops_apply(&m->ix, src->ops, src->n_ops, reterr); /* a dry run */
+	if (r < 0)
+		return r;
+	thinsnap_meta_undo_rollback(&m->ix);
+	r = require_features(m, src->ops, src->n_ops, reterr);
+	if (r < 0)
+		return r;
+	id = m->next_seq;
+	r = thinsnap_meta_fmt_put_ops(&ops, src->ops, src->n_ops);
+	if (r == 0)
+		r = thinsnap_meta_intent_new(src, id, ops.p, ops.len, src->ops, src->n_ops, &in);
+	if (r < 0) {
+		thinsnap_meta_fmt_buf_free(&ops);
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	}
+	thinsnap_meta_fmt_buf_free(&ops);
+	for (size_t i = 0; i < in->n_touched; i++) {
+		const struct intent *o = thinsnap_meta_intent_touching(&m->ix, in->touched[i]);
+		if (o)
+			return thinsnap_error_setf(reterr, -EBUSY,
+						   "dev_id %" PRIu32
+						   " is touched by unfinished intent %" PRIu64,
+						   in->touched[i], o->id);
+	}
+	m->wbuf.len = 0;
+	r = thinsnap_meta_fmt_rec_begin(&m->wbuf, &start);
+	if (r == 0)
+		r = put_intent(&m->wbuf, id, in->tid_before, in->tid_after, in->pool_ops,
+			       in->n_pool, in->ops, in->ops_len);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	if (m->wbuf.len - REC_HEADER_SIZE > REC_PAYLOAD_MAX)
+		return thinsnap_error_setf(reterr, -EINVAL, "intent larger than %u bytes",
+					   REC_PAYLOAD_MAX);
+	thinsnap_meta_fmt_rec_end(&m->wbuf, start, REC_INTENT, m->next_seq, m->hdr.salt);
+	r = append(m, reterr);
+	if (r < 0)
+		return r;
+	thinsnap_meta_intent_link(&m->ix, TAKE_PTR(in));
+	*ret_intent_id = id;
+	thinsnap_meta_maybe_compact(m);
+	return 0;
+}
+
+static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed, bool lazy,
+			 struct thinsnap_error *reterr)
+{
+	struct intent *in;
+	size_t start = 0;
+	int r;
+
+	if (!m)
+		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
+	if ((r = check_writable(m, reterr)) < 0)
+		return r;
+	in = thinsnap_meta_intent_find(&m->ix, intent_id);
+	if (!in)
+		return thinsnap_error_setf(reterr, -ENOENT, "no unfinished intent %" PRIu64,
+					   intent_id);
+	m->wbuf.len = 0;
+	r = thinsnap_meta_fmt_rec_begin(&m->wbuf, &start);
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_u64(&m->wbuf, intent_id);
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_u8(&m->wbuf, completed ? 1 : 0);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	thinsnap_meta_fmt_rec_end(&m->wbuf, start, REC_INTENT_END, m->next_seq, m->hdr.salt);
+	r = thinsnap_meta_intent_resolve(&m->ix, &m->scratch, in, completed, reterr);
+	if (r < 0)
+		return r;
+	r = append_record(m, lazy, reterr);
+	if (r < 0) {
+		thinsnap_meta_undo_rollback(&m->ix);
+		return r;
+	}
+	thinsnap_meta_undo_commit(&m->ix);
+	thinsnap_meta_maybe_compact(m);
+	return 0;
+}
+
+int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
+				struct thinsnap_error *reterr)
+{
+	return intent_finish(m, intent_id, completed, false, reterr);
+}
+
+int thinsnap_meta_intent_finish_lazy(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
+				     struct thinsnap_error *reterr)
+{
+	return intent_finish(m, intent_id, completed, true, reterr);
+}
+
+/* ---- new generations: checkpoint, compaction, a new journal ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int random_salt(uint64_t *ret)
+{
+	uint64_t s = 0;
+	ssize_t n;
+
+	do
+		n = getrandom(&s, sizeof(s), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(s))
+		return n < 0 ? -errno : -EIO;
+	*ret = s;
+	return 0;
+}
+
+/*
+ * Writes a whole new journal file: temp name, fsync, rename over JOURNAL_NAME, fsync the
+ * directory. On success *ret_fd is the new file, open read-write.
+ */
+static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
+			   bool *ret_renamed)
+{
+	CLEANUP_CLOSE int fd = -EBADF;
+	int r;
+
+	fd = openat(m->dirfd, JOURNAL_TMP, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(m, fd, buf, len, 0);
+	if (r == 0)
+		r = thinsnap_meta_io_sync(m, fd, false); /* data is durable before its name is */
+	if (r == 0)
+		r = THINSNAP_FAULT("meta.compact.before_rename");
+	if (r == 0 && renameat(m->dirfd, JOURNAL_TMP, m->dirfd, JOURNAL_NAME) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
+		return r;
+	}
+	*ret_renamed = true;
+	r = thinsnap_meta_io_sync(m, m->dirfd, false); /* make the rename durable */
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
+{
+	struct thinsnap_meta_op o = {
+		.type = THINSNAP_META_OP_SNAP_CREATE,
+		.key = e->pub.key,
+		.parent = e->pub.parent,
+		.kind = e->pub.kind,
+		.dev_id = e->pub.dev_id,
+		.size_bytes = e->pub.size_bytes,
+		.fs_type = e->pub.fs_type,
+		.labels = e->pub.labels,
+		.n_labels = e->pub.n_labels,
+		.created_ns = e->pub.created_ns,
+		.updated_ns = e->pub.updated_ns,
+		.usage_bytes = e->pub.usage_bytes,
+		.usage_inodes = e->pub.usage_inodes,
+	};
+	size_t start = 0;
+	int r = thinsnap_meta_fmt_rec_begin(b, &start);
+
+	if (r == 0)
+		r = thinsnap_meta_fmt_put_ops(b, &o, 1);
+	if (r == 0)
+		thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
+	return r;
+}
+
+static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint64_t salt, int map,
+		    enum thinsnap_meta_op_type type)
+{
+	size_t start = 0, count_at = 0;
+	uint32_t count = 0;
+	int r = 0;
+
+	for (size_t w = 0; w < ID_WORDS; w++) {
+		uint64_t bits;
+		if (w % CHUNK_WORDS == 0 && !m->ix.maps[map][w / CHUNK_WORDS]) {
+			w += CHUNK_WORDS - 1; /* a chunk never used */
+			continue;
+		}
+		bits = thinsnap_meta_map_word(&m->ix, map, w);
+		while (bits) {
+			unsigned bit = (unsigned)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (count == 0) {
+				if ((r = thinsnap_meta_fmt_rec_begin(b, &start)) < 0 ||
+				    (r = thinsnap_meta_fmt_put_u32(b, 0)) < 0)
+					return r;
+				count_at = b->len - 4;
+			}
+			if ((r = thinsnap_meta_fmt_put_u8(b, (uint8_t)type)) < 0 ||
+			    (r = thinsnap_meta_fmt_put_u32(b, (uint32_t)(w * 64 + bit))) < 0)
+				return r;
+			if (++count == 4096) {
+				put_le32(b->p + count_at, count);
+				thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
+				count = 0;
+			}
+		}
+	}
+	if (count) {
+		put_le32(b->p + count_at, count);
+		thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
+	}
+	return 0;
+}
+
+/* The whole state as a new journal generation: header + checkpoint records. */
+static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_header *h)
+{
+	uint64_t seq;
+	size_t start = 0;
+	int r;
+
+	*h = m->hdr;
+	h->generation++;
+	h->first_seq = m->next_seq;
+	h->created_ns = now_ns();
+	r = random_salt(&h->salt);
+	if (r < 0)
+		return r;
+	seq = h->first_seq;
+	if ((r = thinsnap_meta_fmt_buf_reserve(b, JNL_HEADER_SIZE)) < 0)
+		return r;
+	b->len = JNL_HEADER_SIZE;
+	/* entries parent first: a pre-order walk from every root */
+	for (size_t i = 0; i < m->ix.n_slots; i++) {
+		struct entry *root = m->ix.slots[i], *e;
+		if (!root || root->parent)
+			continue;
+		e = root;
+		for (;;) {
+			if ((r = emit_entry(b, &seq, h->salt, e)) < 0)
+				return r;
+			if (e->first_child) {
+				e = e->first_child;
+				continue;
+			}
+			while (e != root && !e->next_sib)
+				e = e->parent;
+			if (e == root)
+				break;
+			e = e->next_sib;
+		}
+	}
+	if ((r = emit_ids(m, b, &seq, h->salt, MAP_RESERVED, THINSNAP_META_OP_ID_ALLOC)) < 0 ||
+	    (r = emit_ids(m, b, &seq, h->salt, MAP_PENDING, THINSNAP_META_OP_DELETE_PENDING_ADD)) <
+		    0)
+		return r;
+	for (struct intent *in = m->ix.intents_head; in; in = in->next) {
+		if ((r = thinsnap_meta_fmt_rec_begin(b, &start)) < 0 ||
+		    (r = put_intent(b, in->id, in->tid_before, in->tid_after, in->pool_ops,
+				    in->n_pool, in->ops, in->ops_len)) < 0)
+			return r;
+		thinsnap_meta_fmt_rec_end(b, start, REC_INTENT, seq++, h->salt);
+	}
+	h->checkpoint_end = b->len;
+	thinsnap_meta_fmt_header_encode(h, b->p);
+	m->next_seq = seq; /* restored by the caller on failure */
+	return 0;
+}
+
+int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	struct buf b = { 0 };
+	struct jnl_header h;
+	uint64_t old_seq;
+	int fd = -EBADF, r;
+	bool renamed = false;
+
+	if (!m)
+		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
+	if ((r = check_writable(m, reterr)) < 0)
+		return r;
+	old_seq = m->next_seq;
+	r = build_checkpoint(m, &b, &h);
+	if (r < 0) {
+		m->next_seq = old_seq;
+		thinsnap_meta_fmt_buf_free(&b);
+		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	}
+	r = replace_journal(m, b.p, b.len, &fd, &renamed);
+	if (r < 0) {
+		thinsnap_meta_fmt_buf_free(&b);
+		m->next_seq = old_seq;
+		/* unknown whether the rename is durable: both files hold the same state, but
+		 * appends must not go to a file that may vanish */
+		if (renamed)
+			m->failed = r;
+		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	}
+	(void)close(m->fd);
+	m->fd = fd;
+	m->hdr = h;
+	m->end = b.len;
+	thinsnap_meta_fmt_buf_free(&b);
+	(void)THINSNAP_FAULT("meta.compact.after_rename");
+	return 0;
+}
+
+int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
+				 struct thinsnap_error *reterr)
+{
+	uint8_t h[JNL_HEADER_SIZE];
+	bool renamed = false;
+	int r;
+
+	m->hdr = (struct jnl_header){
+		.version = JNL_VERSION,
+		.first_seq = 1,
+		.generation = 1,
+		.checkpoint_end = JNL_HEADER_SIZE,
+		.created_ns = now_ns(),
+	};
+	if (pool_uuid)
+		strcpy(m->hdr.pool_id, pool_uuid);
+	r = random_salt(&m->hdr.salt);
+	if (r == 0) {
+		thinsnap_meta_fmt_header_encode(&m->hdr, h);
+		r = replace_journal(m, h, sizeof(h), &m->fd, &renamed);
+	}
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "creating the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	m->end = JNL_HEADER_SIZE;
+	m->next_seq = 1;
+	return 0;
+}
