@@ -70,16 +70,13 @@ static bool is_internal_key(const char *key)
 	return strncmp(key, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0;
 }
 
+/* meta/'s checks, plus the prefix reserved for internal keys */
 int thinsnap_snap_check_key(const char *what, const char *key, struct thinsnap_error *reterr)
 {
-	size_t n;
+	int r = thinsnap_meta_check_key(what, key, reterr);
 
-	if (!key || !*key)
-		return thinsnap_error_setf(reterr, -EINVAL, "%s must not be empty", what);
-	n = strlen(key);
-	if (n > THINSNAP_META_KEY_MAX)
-		return thinsnap_error_setf(reterr, -EINVAL, "%s is %zu bytes long, more than %u",
-					   what, n, THINSNAP_META_KEY_MAX);
+	if (r < 0)
+		return r;
 	if (is_internal_key(key))
 		return thinsnap_error_setf(reterr, -EINVAL, "%s uses the reserved prefix \\x1f",
 					   what);
@@ -92,15 +89,9 @@ int thinsnap_snap_check_labels(const struct thinsnap_label *labels, size_t n,
 	if (n && !labels)
 		return thinsnap_error_setf(reterr, -EINVAL, "labels missing");
 	for (size_t i = 0; i < n; i++) {
-		size_t len;
-		if (!labels[i].key || !*labels[i].key)
-			return thinsnap_error_setf(reterr, -EINVAL, "label key must not be empty");
-		len = strlen(labels[i].key) + (labels[i].value ? strlen(labels[i].value) : 0);
-		if (len > THINSNAP_META_LABEL_MAX)
-			return thinsnap_error_setf(
-				reterr, -EINVAL,
-				"label key and value of '%.64s' are %zu bytes, more than %u",
-				labels[i].key, len, THINSNAP_META_LABEL_MAX);
+		int r = thinsnap_meta_check_label(labels[i].key, labels[i].value, reterr);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
