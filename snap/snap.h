@@ -1,6 +1,7 @@
 /*
- * snap/: the snapshotter core's internals shared with its tests. The public API is
- * include/thinsnap/snapshotter.h.
+ * snap/: the snapshotter core's internals shared with its tests: dm names, and crash
+ * recovery's rule (snap/recovery-rule.c), pure so that it is tested without a pool. The
+ * public API is include/thinsnap/snapshotter.h.
  */
 #pragma once
 
@@ -8,7 +9,54 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <thinsnap/error.h>
+#include <thinsnap/snapshotter.h>
+
+#include "meta/meta.h"
+
 /* The dm name of a snapshot's (or, with base, a base device's) thin device:
  * "<pool>-snap-<dev_id>" / "<pool>-base-<dev_id>"; never made from key text. */
 void thinsnap_snap_dm_name(const char *pool_name, uint32_t dev_id, bool base, char *buf,
 			   size_t size);
+
+/* What recovery does in the pool for one unfinished intent (besides finishing it). */
+struct thinsnap_snap_recovery_plan {
+	bool delete_dev_ids;     /* deactivate and delete each pool op's dev_id (absent: done) */
+	bool set_transaction_id; /* then set_transaction_id before -> after */
+};
+
+/*
+ * Crash recovery's rule for an unfinished intent, from the pool's transaction id alone (no
+ * I/O; a writer's open acts on it, check reports it). The pool committed it (tid == after):
+ * roll forward, nothing left to do in the pool. It did not (tid == before): none of its dev_ids
+ * may stay, since each create is undone and each delete, which can't be undone, is finished;
+ * an intent with a delete then moves the transaction id on and rolls forward, any other rolls
+ * back. Any other tid: MISMATCH, the journal does not describe this pool (the open refuses and
+ * the intent stays unfinished). *ret_plan (NULL allowed): the pool steps that carry it out.
+ */
+enum thinsnap_recovery thinsnap_snap_recovery_decide(const struct thinsnap_meta_intent *in,
+						     uint64_t pool_transaction_id,
+						     struct thinsnap_snap_recovery_plan *ret_plan);
+
+/* The pool as recovery drives it: the real one (snap/recovery.c) or a model (tests). */
+struct thinsnap_snap_recovery_pool {
+	/* takes down every device dev_id may be active as (a snapshot's, a base device's, the
+	 * one its blocks are discarded through); 0 if there is none */
+	int (*deactivate)(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr);
+	/* -ENOENT if dev_id does not exist */
+	int (*delete_thin)(void *userdata, uint32_t dev_id, struct thinsnap_error *reterr);
+	/* the kernel's compare-and-swap: fails, changing nothing, unless the id is old_tid */
+	int (*set_transaction_id)(void *userdata, uint64_t old_tid, uint64_t new_tid,
+				  struct thinsnap_error *reterr);
+	void *userdata;
+};
+
+/*
+ * Carries out plan (from thinsnap_snap_recovery_decide()) for in on pool. A crash part-way
+ * leaves the intent unfinished: deciding and applying again completes it (a dev_id already
+ * deleted counts as deleted; once the transaction id moved, the intent rolls forward as is).
+ */
+int thinsnap_snap_recovery_apply(const struct thinsnap_meta_intent *in,
+				 const struct thinsnap_snap_recovery_plan *plan,
+				 const struct thinsnap_snap_recovery_pool *pool,
+				 struct thinsnap_error *reterr);

@@ -1,0 +1,504 @@
+/*
+ * The read side, plus label updates: stat, update, usage (one thin device's, or thin_ls's
+ * exclusive and shared bytes, cached while the pool does not change), walk with filters, and
+ * a snapshot's mounts.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mkfs/mkfs.h"
+#include "snap/filter.h"
+#include "snap/internal.h"
+
+/* How long a thin_ls walk of the pool serves usage_detail (the kernel commits its metadata,
+ * which thin_ls reads, about once a second anyway). */
+#define USAGE_CACHE_NS 1000000000
+
+int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
+		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char kb[80];
+	int r;
+
+	r = thinsnap_snap_read_lookup(s, key, &locked, &e, reterr);
+	if (r < 0)
+		return r;
+	if (e->kind == THINSNAP_META_COMMITTED)
+		return thinsnap_error_setf(reterr, -EROFS,
+					   "snapshot '%s' is committed: it has no mounts",
+					   thinsnap_snap_shown(key, kb));
+	return thinsnap_snap_mount_for(s, e, ret_mount, reterr);
+}
+
+static uint64_t origin_mapped_bytes(struct thinsnap_snapshotter *s,
+				    const struct thinsnap_meta_snap *e)
+{
+	const struct thinsnap_meta_snap *p;
+
+	if (e->parent) {
+		p = thinsnap_meta_get(s->meta, e->parent);
+		return p ? p->usage_bytes : 0;
+	}
+	p = thinsnap_meta_get(s->meta, s->base_key);
+	return p ? p->usage_bytes : 0;
+}
+
+int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_info **ret,
+		  struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	int r;
+
+	r = thinsnap_snap_read_lookup(s, key, &locked, &e, reterr);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return 0;
+	r = thinsnap_snap_info_from_meta(e, ret);
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "out of memory");
+	return 0;
+}
+
+static const char *label_value(const struct thinsnap_label *labels, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(labels[i].key, k) == 0)
+			return labels[i].value ? labels[i].value : "";
+	return NULL;
+}
+
+/* A growable label set that borrows its strings. */
+struct label_set {
+	struct thinsnap_meta_label *v;
+	size_t n, cap;
+};
+
+static int label_set_put(struct label_set *ls, const char *k, const char *v)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strcmp(ls->v[i].key, k) == 0) {
+			if (v)
+				ls->v[i].value = v;
+			else
+				ls->v[i] = ls->v[--ls->n];
+			return 0;
+		}
+	if (!v)
+		return 0;
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? ls->cap * 2 : 8;
+		struct thinsnap_meta_label *nv = realloc(ls->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		ls->v = nv;
+		ls->cap = cap;
+	}
+	ls->v[ls->n++] = (struct thinsnap_meta_label){ k, v };
+	return 0;
+}
+
+int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *info,
+		    const char *const *fieldpaths, size_t n_fieldpaths, struct thinsnap_info **ret,
+		    struct thinsnap_error *reterr)
+{
+	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	struct label_set ls = { 0 };
+	CLEANUP_FREE struct thinsnap_meta_label *owned = NULL;
+	char kb[80];
+	int r;
+
+	if (!info)
+		return thinsnap_error_setf(reterr, -EINVAL, "no info given");
+	r = thinsnap_snap_check_key("name", info->name, reterr);
+	if (r < 0)
+		return r;
+	r = thinsnap_snap_check_labels(info->labels, info->n_labels, reterr);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_fieldpaths; i++) {
+		const char *p = fieldpaths[i];
+		if (!p || (strcmp(p, "labels") != 0 && (strncmp(p, "labels.", 7) != 0 || !p[7])))
+			return thinsnap_error_setf(
+				reterr, -EINVAL, "cannot update field '%s' of snapshot '%s'",
+				p ? p : "(null)", thinsnap_snap_shown(info->name, kb));
+	}
+	r = thinsnap_snap_write_lookup(s, info->name, &locked, &e, reterr);
+	if (r < 0)
+		return r;
+
+	bool replace_all = n_fieldpaths == 0;
+	for (size_t i = 0; i < n_fieldpaths; i++)
+		if (strcmp(fieldpaths[i], "labels") == 0)
+			replace_all = true;
+	r = 0;
+	if (!replace_all)
+		for (size_t i = 0; i < e->n_labels && r == 0; i++)
+			r = label_set_put(&ls, e->labels[i].key, e->labels[i].value);
+	for (size_t i = 0; replace_all && i < info->n_labels && r == 0; i++)
+		r = label_set_put(&ls, info->labels[i].key,
+				  info->labels[i].value ? info->labels[i].value : "");
+	for (size_t i = 0; !replace_all && i < n_fieldpaths && r == 0; i++) {
+		const char *k = fieldpaths[i] + 7;
+		r = label_set_put(&ls, k, label_value(info->labels, info->n_labels, k));
+	}
+	owned = ls.v;
+	if (r < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_LABELS_SET,
+				       .key = info->name,
+				       .labels = ls.v,
+				       .n_labels = ls.n,
+				       .updated_ns = now_ns() };
+	r = thinsnap_snap_journal_apply(s, &op, 1, reterr);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return 0;
+	e = thinsnap_meta_get(s->meta, info->name);
+	if (!e || thinsnap_snap_info_from_meta(e, ret) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+		   struct thinsnap_error *reterr)
+{
+	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
+	const struct thinsnap_meta_snap *e;
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
+	uint64_t total, base;
+	int r;
+
+	r = thinsnap_snap_read_lookup(s, key, &locked, &e, reterr);
+	if (r < 0)
+		return r;
+	total = e->usage_bytes;
+	int64_t inodes_used = (int64_t)e->usage_inodes;
+	if (e->kind != THINSNAP_META_COMMITTED) {
+		struct thinsnap_pool_thin_info ti = { 0 };
+		thinsnap_snap_dm_name_of(s, e, dm);
+		pthread_mutex_lock(&s->rpool_lock);
+		r = s->rpool ? thinsnap_pool_thin_info(s->rpool, dm, &ti, reterr) : -EBADF;
+		pthread_mutex_unlock(&s->rpool_lock);
+		if (r < 0)
+			return r;
+		total = ti.mapped_sectors * 512;
+		char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+		uint64_t inodes = 0;
+		if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0 &&
+		    thinsnap_mkfs_inodes_used(path, &inodes, NULL) == 0)
+			inodes_used = (int64_t)inodes;
+	}
+	base = origin_mapped_bytes(s, e);
+	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
+	ret->inodes = inodes_used;
+	return 0;
+}
+
+static int cmp_usage_id(const void *key, const void *elem)
+{
+	uint32_t id = *(const uint32_t *)key;
+	const struct thinsnap_pool_thin_usage *u = elem;
+	return id < u->dev_id ? -1 : id > u->dev_id;
+}
+
+/*
+ * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
+ * younger than USAGE_CACHE_NS and no pool change happened since (creates and deletes move the
+ * transaction id), so a caller asking key by key (containerd's Usage) walks the pool once.
+ */
+static int thin_usage_cached(struct thinsnap_snapshotter *s,
+			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
+			     struct thinsnap_error *reterr)
+{
+	struct thinsnap_pool_thin_usage *copy;
+	struct thinsnap_pool_status st;
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	int r;
+
+	r = thinsnap_pool_status(s->rpool, &st, reterr);
+	if (r < 0)
+		return r;
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
+	    st.transaction_id != s->usage_cache_tid) {
+		struct thinsnap_pool_thin_usage *pu = NULL;
+		size_t n = 0;
+		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
+		if (r < 0)
+			return r;
+		free(s->usage_cache);
+		s->usage_cache = pu;
+		s->n_usage_cache = n;
+		s->usage_cache_ns = now;
+		s->usage_cache_tid = st.transaction_id;
+	}
+	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
+	if (!copy)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	if (s->n_usage_cache)
+		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
+	*ret_usage = copy;
+	*ret_n = s->n_usage_cache;
+	return 0;
+}
+
+int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
+			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
+	CLEANUP_FREE uint32_t *ids = NULL;
+	size_t n_pu = 0;
+	char kb[80];
+	int r;
+
+	if (n_keys && (!keys || !ret))
+		return thinsnap_error_setf(reterr, -EINVAL, "no keys or results");
+	r = thinsnap_snap_check_open(s, reterr);
+	if (r < 0)
+		return r;
+	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
+	if (!ids)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_keys; i++) {
+		struct thinsnap_usage u = { 0, 0 };
+		const struct thinsnap_meta_snap *e;
+
+		r = thinsnap_usage(s, keys[i], &u, reterr);
+		if (r < 0)
+			return r;
+		pthread_rwlock_rdlock(&s->state_lock);
+		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
+		if (e)
+			ids[i] = e->dev_id;
+		pthread_rwlock_unlock(&s->state_lock);
+		if (!e) /* removed meanwhile */
+			return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
+						   thinsnap_snap_shown(keys[i], kb));
+		ret[i] = (struct thinsnap_usage_detail){ .size_bytes = u.size_bytes,
+							 .inodes = u.inodes };
+	}
+	if (!n_keys)
+		return 0;
+	pthread_mutex_lock(&s->rpool_lock);
+	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, reterr) : -EBADF;
+	pthread_mutex_unlock(&s->rpool_lock);
+	if (r == -EBADF)
+		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct thinsnap_pool_thin_usage *u =
+			bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id);
+		if (!u) /* not in the pool (check reports it): nothing to free */
+			continue;
+		ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
+		ret[i].shared_bytes = (int64_t)u->shared_bytes;
+	}
+	return 0;
+}
+
+/* filter field lookup over a meta entry */
+static bool snap_field(void *userdata, const char *const *path, size_t depth, const char **ret)
+{
+	const struct thinsnap_meta_snap *e = userdata;
+
+	if (depth == 1 && strcmp(path[0], "name") == 0) {
+		*ret = e->key;
+		return true;
+	}
+	if (depth == 1 && strcmp(path[0], "parent") == 0) {
+		*ret = e->parent ? e->parent : "";
+		return e->parent != NULL;
+	}
+	if (depth == 1 && strcmp(path[0], "kind") == 0) {
+		*ret = thinsnap_kind_name(thinsnap_snap_kind_from_meta(e->kind));
+		return true;
+	}
+	if (depth >= 2 && strcmp(path[0], "labels") == 0) {
+		/* label keys may contain dots: join the rest of the path back */
+		char k[THINSNAP_META_LABEL_MAX + 1];
+		size_t off = 0;
+		for (size_t i = 1; i < depth; i++) {
+			int n = snprintf(k + off, sizeof(k) - off, "%s%s", i > 1 ? "." : "",
+					 path[i]);
+			if (n < 0 || (size_t)n >= sizeof(k) - off)
+				return false;
+			off += (size_t)n;
+		}
+		for (size_t i = 0; i < e->n_labels; i++)
+			if (strcmp(e->labels[i].key, k) == 0) {
+				*ret = e->labels[i].value;
+				return true;
+			}
+	}
+	return false;
+}
+
+/*
+ * walk copies the matching entries under the read lock into one block, one record per entry
+ * ([record size][info][labels][strings]); two passes (size, then fill) under the same lock
+ * hold, so the copy is consistent. A large block is its own anonymous mapping, and the pages
+ * of records already handed to the callback go back to the system as the walk proceeds: the
+ * daemon's List of 10 000 snapshots holds about one copy at a time (this one shrinking as its
+ * encoded reply grows), and leaves no small freed chunks behind.
+ */
+#define WALK_MMAP_BYTES    ((size_t)256 << 10)
+#define WALK_RELEASE_BYTES ((size_t)64 << 10)
+
+struct walk_collect {
+	const struct thinsnap_filter *filter;
+	size_t n, bytes; /* pass 1 */
+	uint8_t *block;  /* pass 2: records from block, filled up to off */
+	size_t off;
+};
+
+static bool walk_wants(struct walk_collect *w, const struct thinsnap_meta_snap *e)
+{
+	return e->kind != THINSNAP_META_INTERNAL &&
+	       (!w->filter || thinsnap_filter_match(w->filter, snap_field, (void *)e));
+}
+
+static size_t walk_record_bytes(const struct thinsnap_meta_snap *e)
+{
+	size_t n = sizeof(size_t) + sizeof(struct thinsnap_info) +
+		   e->n_labels * sizeof(struct thinsnap_label) + strlen(e->key) + 1 +
+		   (e->parent ? strlen(e->parent) + 1 : 0);
+
+	for (size_t i = 0; i < e->n_labels; i++)
+		n += strlen(e->labels[i].key) + strlen(e->labels[i].value) + 2;
+	return (n + 7) & ~(size_t)7; /* the next record's size_t and info stay aligned */
+}
+
+static int walk_size_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct walk_collect *w = userdata;
+
+	if (walk_wants(w, e)) {
+		w->n++;
+		w->bytes += walk_record_bytes(e);
+	}
+	return 0;
+}
+
+static char *walk_str(char **at, const char *v)
+{
+	size_t n = strlen(v) + 1;
+	char *p = memcpy(*at, v, n);
+
+	*at += n;
+	return p;
+}
+
+static int walk_fill_one(const struct thinsnap_meta_snap *e, void *userdata)
+{
+	struct walk_collect *w = userdata;
+	size_t rec;
+	struct thinsnap_info *info;
+	struct thinsnap_label *labels;
+	char *str;
+
+	if (!walk_wants(w, e))
+		return 0;
+	rec = walk_record_bytes(e);
+	memcpy(w->block + w->off, &rec, sizeof(rec));
+	info = (struct thinsnap_info *)(w->block + w->off + sizeof(rec));
+	labels = (struct thinsnap_label *)(info + 1);
+	str = (char *)(labels + e->n_labels);
+	w->off += rec;
+	info->name = walk_str(&str, e->key);
+	info->parent = e->parent ? walk_str(&str, e->parent) : NULL;
+	info->kind = thinsnap_snap_kind_from_meta(e->kind);
+	info->created_ns = e->created_ns;
+	info->updated_ns = e->updated_ns;
+	info->labels = e->n_labels ? labels : NULL;
+	info->n_labels = e->n_labels;
+	for (size_t i = 0; i < e->n_labels; i++) {
+		labels[i].key = walk_str(&str, e->labels[i].key);
+		labels[i].value = walk_str(&str, e->labels[i].value);
+	}
+	return 0;
+}
+
+static void *walk_block_new(size_t bytes)
+{
+	void *p;
+
+	if (bytes < WALK_MMAP_BYTES)
+		return malloc(bytes);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void walk_block_free(struct walk_collect *w)
+{
+	if (w->block && w->bytes < WALK_MMAP_BYTES)
+		free(w->block);
+	else if (w->block)
+		(void)munmap(w->block, w->bytes);
+	w->block = NULL;
+}
+
+DEFINE_CLEANUP(struct thinsnap_filter *, thinsnap_filter_free)
+
+int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, size_t n_filters,
+		  thinsnap_walk_fn fn, void *userdata, struct thinsnap_error *reterr)
+{
+	CLEANUP(thinsnap_filter_freep) struct thinsnap_filter *f = NULL;
+	struct walk_collect w = { 0 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), released = 0;
+	int r;
+
+	if (!fn)
+		return thinsnap_error_setf(reterr, -EINVAL, "no walk callback");
+	r = thinsnap_snap_check_open(s, reterr);
+	if (r < 0)
+		return r;
+	if (n_filters) {
+		r = thinsnap_filter_parse(filters, n_filters, &f, reterr);
+		if (r < 0)
+			return r;
+	}
+	w.filter = f;
+	/* Collect under the lock, call back outside it: the callback may call anything. */
+	pthread_rwlock_rdlock(&s->state_lock);
+	r = s->meta ? thinsnap_meta_walk(s->meta, walk_size_one, &w) : 0;
+	if (r == 0 && w.n) {
+		w.block = walk_block_new(w.bytes);
+		if (!w.block)
+			r = -ENOMEM;
+	}
+	if (r == 0 && w.n)
+		r = thinsnap_meta_walk(s->meta, walk_fill_one, &w);
+	pthread_rwlock_unlock(&s->state_lock);
+	if (r < 0) {
+		walk_block_free(&w);
+		return thinsnap_error_setf(reterr, r, "walking snapshots: %s", strerror(-r));
+	}
+	for (size_t off = 0; off < w.off;) {
+		size_t rec, done;
+		memcpy(&rec, w.block + off, sizeof(rec));
+		r = fn(userdata, (const struct thinsnap_info *)(w.block + off + sizeof(rec)));
+		if (r < 0) {
+			walk_block_free(&w);
+			return thinsnap_error_setf(reterr, r, "walk stopped by its callback");
+		}
+		off += rec;
+		/* whole pages of records already handed out go back to the system */
+		done = off / page * page;
+		if (w.bytes >= WALK_MMAP_BYTES && done - released >= WALK_RELEASE_BYTES) {
+			(void)madvise(w.block + released, done - released, MADV_DONTNEED);
+			released = done;
+		}
+	}
+	walk_block_free(&w);
+	return 0;
+}
