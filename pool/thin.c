@@ -23,6 +23,31 @@ static int check_dev_id(const struct thinsnap_pool *pool, uint32_t dev_id, const
 	return 0;
 }
 
+/*
+ * What the kernel said about thin device dev_id, in words: -EEXIST it is taken, -ENODATA it
+ * does not exist, -EBUSY it is open, -ENXIO the pool is not active. Any other r (0, or an
+ * error reterr already says) is returned as it is.
+ */
+static int thin_error(const struct thinsnap_pool *pool, uint32_t dev_id, int r,
+		      struct thinsnap_error *reterr)
+{
+	if (r == -EEXIST)
+		return thinsnap_error_setf(reterr, -EEXIST,
+					   "pool '%s': dev_id %" PRIu32 " already exists",
+					   pool->name, dev_id);
+	if (r == -ENODATA)
+		return thinsnap_error_setf(reterr, -ENOENT,
+					   "pool '%s': dev_id %" PRIu32 " does not exist",
+					   pool->name, dev_id);
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "pool '%s': dev_id %" PRIu32 " is in use (active)",
+					   pool->name, dev_id);
+	if (r == -ENXIO)
+		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
+	return r;
+}
+
 static void thin_uuid(const struct thinsnap_pool *pool, uint32_t dev_id, char *buf, size_t size)
 {
 	(void)snprintf(buf, size, "%s%" PRIu32, pool->thin_prefix, dev_id);
@@ -42,14 +67,7 @@ int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	if (r < 0)
 		return r;
 	(void)snprintf(msg, sizeof(msg), "create_thin %" PRIu32, dev_id);
-	r = pool_message(pool, msg, reterr);
-	if (r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST,
-					   "pool '%s': dev_id %" PRIu32 " already exists",
-					   pool->name, dev_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, pool_message(pool, msg, reterr), reterr);
 }
 
 int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint32_t origin_id,
@@ -104,17 +122,11 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 		if (r >= 0 && r2 < 0)
 			return r2; /* the snapshot exists; the origin stays suspended */
 	}
-	if (r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST,
-					   "pool '%s': dev_id %" PRIu32 " already exists",
-					   pool->name, dev_id);
 	if (r == -ENODATA)
 		return thinsnap_error_setf(reterr, -ENOENT,
 					   "pool '%s': origin dev_id %" PRIu32 " does not exist",
 					   pool->name, origin_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, r, reterr);
 }
 
 int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
@@ -140,18 +152,7 @@ int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 					   " is active as '%s'; deactivate it first",
 					   pool->name, dev_id, active);
 	(void)snprintf(msg, sizeof(msg), "delete %" PRIu32, dev_id);
-	r = pool_message(pool, msg, reterr);
-	if (r == -ENODATA)
-		return thinsnap_error_setf(reterr, -ENOENT,
-					   "pool '%s': dev_id %" PRIu32 " does not exist",
-					   pool->name, dev_id);
-	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EBUSY,
-					   "pool '%s': dev_id %" PRIu32 " is in use (active)",
-					   pool->name, dev_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, pool_message(pool, msg, reterr), reterr);
 }
 
 /* --- thin devices: activate, resize, deactivate, info --- */
@@ -201,9 +202,7 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	table.params = params;
 	r = thinsnap_dm_create(dm_name, uuid, &table, read_only, NULL, reterr);
 	if (r == -ENODATA)
-		return thinsnap_error_setf(reterr, -ENOENT,
-					   "pool '%s': dev_id %" PRIu32 " does not exist",
-					   pool->name, dev_id);
+		return thin_error(pool, dev_id, r, reterr);
 	if (r != -EBUSY && r != -EEXIST)
 		return r;
 	/* name or uuid taken: the same activation (idempotent), or a conflict */
