@@ -53,6 +53,23 @@ static void thin_uuid(const struct thinsnap_pool *pool, uint32_t dev_id, char *b
 	(void)snprintf(buf, size, "%s%" PRIu32, pool->thin_prefix, dev_id);
 }
 
+/* The dm name thin device dev_id is active as (malloc'd) in *ret_name, NULL if inactive. */
+static int active_as(const struct thinsnap_pool *pool, uint32_t dev_id, char **ret_name,
+		     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *name = NULL;
+	struct thinsnap_dm_info info;
+	char uuid[96];
+	int r;
+
+	thin_uuid(pool, dev_id, uuid, sizeof(uuid));
+	r = thinsnap_dm_info_by_uuid(uuid, &info, &name, reterr);
+	if (r < 0)
+		return r;
+	*ret_name = info.exists ? TAKE_PTR(name) : NULL;
+	return 0;
+}
+
 /* --- messages: create, snapshot, delete --- */
 
 int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
@@ -92,8 +109,8 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 			pool->name, dev_id);
 	(void)snprintf(msg, sizeof(msg), "create_snap %" PRIu32 " %" PRIu32, dev_id, origin_id);
 	/* everything that can fail happens before the suspend */
-	thin_uuid(pool, origin_id, uuid, sizeof(uuid));
 	if (origin_dm_name) {
+		thin_uuid(pool, origin_id, uuid, sizeof(uuid));
 		r = thinsnap_dm_info(origin_dm_name, &info, reterr);
 		if (r < 0)
 			return r;
@@ -105,11 +122,10 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 		if (info.exists)
 			origin = origin_dm_name;
 	} else {
-		r = thinsnap_dm_info_by_uuid(uuid, &info, &found, reterr);
+		r = active_as(pool, origin_id, &found, reterr);
 		if (r < 0)
 			return r;
-		if (info.exists)
-			origin = found;
+		origin = found;
 	}
 	if (origin) {
 		r = thinsnap_dm_suspend(origin, false, reterr);
@@ -133,8 +149,7 @@ int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 			      struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE char *active = NULL;
-	struct thinsnap_dm_info info;
-	char msg[64], uuid[96];
+	char msg[64];
 	int r;
 
 	if (!pool)
@@ -142,11 +157,10 @@ int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
-	thin_uuid(pool, dev_id, uuid, sizeof(uuid));
-	r = thinsnap_dm_info_by_uuid(uuid, &info, &active, reterr);
+	r = active_as(pool, dev_id, &active, reterr);
 	if (r < 0)
 		return r;
-	if (info.exists)
+	if (active)
 		return thinsnap_error_setf(reterr, -EBUSY,
 					   "pool '%s': dev_id %" PRIu32
 					   " is active as '%s'; deactivate it first",
@@ -226,10 +240,10 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	}
 	{
 		CLEANUP_FREE char *other = NULL;
-		r = thinsnap_dm_info_by_uuid(uuid, &info, &other, reterr);
+		r = active_as(pool, dev_id, &other, reterr);
 		if (r < 0)
 			return r;
-		if (info.exists)
+		if (other)
 			return thinsnap_error_setf(reterr, -EBUSY,
 						   "pool '%s': dev_id %" PRIu32
 						   " is already active as '%s'",
