@@ -13,9 +13,12 @@
 #include "base/parse.h"
 #include "pool/internal.h"
 
+/* A call about dev_id needs a pool, and dev_id within the kernel's 24 bits. */
 static int check_dev_id(const struct thinsnap_pool *pool, uint32_t dev_id, const char *what,
 			struct thinsnap_error *reterr)
 {
+	if (!pool)
+		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	if (dev_id > THINSNAP_POOL_DEV_ID_MAX)
 		return thinsnap_error_setf(reterr, -ERANGE,
 					   "pool '%s': %s %" PRIu32 " is out of range (max %u)",
@@ -78,8 +81,6 @@ int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	char msg[64];
 	int r;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
@@ -96,8 +97,6 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 	const char *origin = NULL;
 	int r, r2;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r == 0)
 		r = check_dev_id(pool, origin_id, "origin dev_id", reterr);
@@ -152,8 +151,6 @@ int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	char msg[64];
 	int r;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
