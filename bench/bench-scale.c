@@ -157,12 +157,13 @@ static void create(struct thinsnap_snapshotter *s, const struct spec *v, int i)
 
 static struct thinsnap_snapshotter *open_snap(const char *dir, const char *pool)
 {
-	struct thinsnap_options o = { .state_dir = dir,
-				      .pool_name = pool,
-				      .base_size_bytes = BASE_SIZE_BYTES };
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
 	struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_error e = { 0 };
 
+	o.state_dir = dir;
+	o.pool_name = pool;
+	o.base_size_bytes = BASE_SIZE_BYTES;
 	if (thinsnap_open(&o, &s, &e) < 0)
 		die("open", &e);
 	return s;

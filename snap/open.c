@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/version.h"
 #include "snap/internal.h"
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
@@ -58,7 +59,13 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	int r;
 
-	if (!o || !ret || !o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
+	if (!o || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "state_dir and pool_name are required");
+	r = thinsnap_version_check(o->version, THINSNAP_OPTIONS_VERSION, "thinsnap_options",
+				   reterr);
+	if (r < 0)
+		return r;
+	if (!o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
 		return thinsnap_error_setf(reterr, -EINVAL, "state_dir and pool_name are required");
 	if (strlen(o->pool_name) > THINSNAP_POOL_DM_NAME_MAX - 14)
 		return thinsnap_error_setf(reterr, -ENAMETOOLONG,

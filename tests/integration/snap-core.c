@@ -35,12 +35,13 @@ static struct thinsnap_snapshotter *S;
 
 static struct thinsnap_options opts(void)
 {
-	return (struct thinsnap_options){
-		.state_dir = P.state_dir,
-		.pool_name = P.name,
-		.base_size_bytes = 128ull << 20,
-		.fs_type = "ext4",
-	};
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
+
+	o.state_dir = P.state_dir;
+	o.pool_name = P.name;
+	o.base_size_bytes = 128ull << 20;
+	o.fs_type = "ext4";
+	return o;
 }
 
 static void open_s(void)

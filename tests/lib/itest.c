@@ -87,12 +87,11 @@ int itest_create_pool(const char *tag, const char *prefix, uint64_t data_bytes,
 	snprintf(ret->mnt, sizeof(ret->mnt), "%s/mnt", ret->state_dir);
 	mkdir(ret->mnt, 0755);
 	snprintf(ret->name, sizeof(ret->name), "%s%d", prefix, (int)getpid());
-	struct thinsnap_pool_create_opts po = {
-		.name = ret->name,
-		.state_dir = ret->pool_dir,
-		.data_size_bytes = data_bytes,
-		.error_if_no_space = error_if_no_space,
-	};
+	struct thinsnap_pool_create_opts po = THINSNAP_POOL_CREATE_OPTS_INIT;
+	po.name = ret->name;
+	po.state_dir = ret->pool_dir;
+	po.data_size_bytes = data_bytes;
+	po.error_if_no_space = error_if_no_space;
 	if (thinsnap_pool_create(&po, &p, &e) < 0) {
 		fprintf(stderr, "pool create: %s\n", e.msg);
 		return -1;
