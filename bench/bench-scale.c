@@ -312,7 +312,7 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 		TIMED(TID, thinsnap_pool_set_transaction_id(p, tid, tid + 1, &e),
 		      "floor set_transaction_id");
 	}
-	free(ids);
+	thinsnap_pool_thin_ids_free(ids);
 	thinsnap_pool_free(p);
 	for (int i = 0; i < NS; i++) {
 		qsort(sr[i].v, (size_t)sr[i].n, sizeof(double), cmp_double);

@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 		size_t k = 0;
 		/* the base device stays in the pool; destroy removes everything */
 		(void)thinsnap_pool_list_thin_ids(p, &ids, &k, NULL);
-		free(ids);
+		thinsnap_pool_thin_ids_free(ids);
 		if (thinsnap_pool_destroy(p, &e) < 0) {
 			fprintf(stderr, "bench-snap: destroy: %s\n", e.msg);
 			thinsnap_pool_free(p);

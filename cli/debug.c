@@ -230,7 +230,7 @@ int thinsnap_cli_pool_debug(int argc, char **argv)
 		r = thinsnap_pool_list_thin_ids(p, &ids, &n, &e);
 		for (size_t i = 0; r == 0 && i < n; i++)
 			printf("%" PRIu32 "\n", ids[i]);
-		free(ids);
+		thinsnap_pool_thin_ids_free(ids);
 	}
 	thinsnap_pool_free(p);
 	return r < 0 ? fail(&a, &e) : 0;

@@ -174,6 +174,6 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	free(s->fs_type);
 	free(s->fs_options);
 	free(s->base_key);
-	free(s->usage_cache);
+	thinsnap_pool_thin_usage_free(s->usage_cache);
 	free(s);
 }

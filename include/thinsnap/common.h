@@ -39,6 +39,11 @@ THINSNAP_API const char *thinsnap_version(void);
 #endif
 /* clang-format on */
 
+/*
+ * Memory the library hands over (a **ret result) belongs to the caller, who frees it with
+ * that type's thinsnap_<type>_free(), never with free(); every _free accepts NULL.
+ */
+
 #ifdef __cplusplus
 }
 #endif

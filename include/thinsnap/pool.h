@@ -289,19 +289,22 @@ THINSNAP_API int thinsnap_pool_grow_metadata(struct thinsnap_pool *pool,
 
 /*
  * The dev_ids in the pool's metadata (a metadata snapshot read by `thin_dump -m`), sorted.
- * *ret_ids is malloc'd (NULL when *ret_n is 0); free() it.
+ * *ret_ids is an array of *ret_n (NULL when 0); free it with thinsnap_pool_thin_ids_free().
  */
 THINSNAP_API int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids,
 					     size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees what thinsnap_pool_list_thin_ids() returned. NULL is fine. */
+THINSNAP_API void thinsnap_pool_thin_ids_free(uint32_t *ids);
 
 /*
  * The names of the active dm devices whose name starts with "<pool name>-" (this pool's thin
  * devices), sorted by strcmp, from one list ioctl: cheaper than asking device by device.
- * *ret_names is a malloc'd array of *ret_n malloc'd strings (NULL when 0); free with
+ * *ret_names is an array of *ret_n strings (NULL when 0); free it with
  * thinsnap_pool_names_free().
  */
 THINSNAP_API int thinsnap_pool_active_names(struct thinsnap_pool *pool, char ***ret_names,
 					    size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees the n names and the array thinsnap_pool_active_names() returned. NULL is fine. */
 THINSNAP_API void thinsnap_pool_names_free(char **names, size_t n);
 
 /* What one thin device maps, from the pool's metadata. */
@@ -314,13 +317,15 @@ struct thinsnap_pool_thin_usage {
 
 /*
  * Every thin device's usage, from a metadata snapshot (reserve_metadata_snap) read by
- * `thin_ls -m`, sorted by dev_id; *ret_usage is malloc'd (NULL when *ret_n is 0): free() it.
- * A metadata snapshot held by someone else for over a second: -EAGAIN. thin_ls missing:
- * -ENOENT; failing: -EIO.
+ * `thin_ls -m`, sorted by dev_id; *ret_usage is an array of *ret_n (NULL when 0): free it with
+ * thinsnap_pool_thin_usage_free(). A metadata snapshot held by someone else for over a
+ * second: -EAGAIN. thin_ls missing: -ENOENT; failing: -EIO.
  */
 THINSNAP_API int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 					  struct thinsnap_pool_thin_usage **ret_usage,
 					  size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees what thinsnap_pool_thin_usage() returned. NULL is fine. */
+THINSNAP_API void thinsnap_pool_thin_usage_free(struct thinsnap_pool_thin_usage *usage);
 
 #ifdef __cplusplus
 }

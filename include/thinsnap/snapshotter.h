@@ -78,6 +78,7 @@ struct thinsnap_mount {
 	size_t n_options;
 };
 
+/* Frees a mount returned by the library, and its strings. NULL is fine. */
 THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
 
 struct thinsnap_usage {
@@ -294,6 +295,7 @@ struct thinsnap_check_report {
 	uint64_t transaction_id;               /* the pool's, when checked */
 };
 
+/* Frees a report returned by check or repair, and its arrays. NULL is fine. */
 THINSNAP_API void thinsnap_check_report_free(struct thinsnap_check_report *r);
 
 /* Compares the journal with the pool's own device list. */

@@ -86,6 +86,7 @@ THINSNAP_API int thinsnap_unpack_image_open(const char *source, const char *plat
 					    const char *ref, struct thinsnap_unpack_image **ret,
 					    struct thinsnap_error *reterr);
 
+/* Frees an image and everything it holds. NULL is fine. */
 THINSNAP_API void thinsnap_unpack_image_free(struct thinsnap_unpack_image *img);
 
 THINSNAP_API size_t thinsnap_unpack_image_n_layers(const struct thinsnap_unpack_image *img);

@@ -537,7 +537,7 @@ static bool pool_has_id(uint32_t id)
 	assert_int_equal(thinsnap_pool_list_thin_ids(p, &ids, &n, NULL), 0);
 	for (size_t i = 0; i < n; i++)
 		found |= ids[i] == id;
-	free(ids);
+	thinsnap_pool_thin_ids_free(ids);
 	thinsnap_pool_free(p);
 	return found;
 }

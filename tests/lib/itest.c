@@ -117,7 +117,7 @@ int itest_destroy_pool(const struct itest_pool *ip)
 				snprintf(dm, sizeof(dm), "%s-base-%u", ip->name, ids[i]);
 				thinsnap_pool_deactivate_thin(p, dm, NULL);
 			}
-			free(ids);
+			thinsnap_pool_thin_ids_free(ids);
 		}
 		if (thinsnap_pool_destroy(p, &e) < 0) {
 			fprintf(stderr, "pool destroy: %s\n", e.msg);
