@@ -291,7 +291,8 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 	free(parent);
 	thinsnap_free(s);
 
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		die("pool dir", NULL);
 	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) < 0)
 		die("pool open", &e);
 	if (thinsnap_pool_list_thin_ids(p, &ids, &n_ids, &e) < 0 || n_ids == 0)
@@ -379,7 +380,8 @@ static int deactivate(const char *dir, const char *pool_name, bool destroy)
 	char pool_dir[4096], **names = NULL;
 	size_t n = 0;
 
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		die("pool dir", NULL);
 	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) < 0)
 		die("pool open", &e);
 	if (thinsnap_pool_active_names(p, &names, &n, &e) < 0)

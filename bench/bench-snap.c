@@ -118,7 +118,8 @@ int main(int argc, char **argv)
 	}
 	if (!mkdtemp(dir))
 		return 1;
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		return 1;
 	snprintf(pool_name, sizeof(pool_name), "bsnap%d", (int)getpid());
 	struct thinsnap_pool_create_opts po = THINSNAP_POOL_CREATE_OPTS_INIT;
 	po.name = pool_name;

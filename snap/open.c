@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +23,25 @@ static int dup_opt(const char *v, const char *def, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* The one place that names the pool's directory in the state directory. */
+int thinsnap_state_pool_dir(const char *state_dir, char *buf, size_t size)
+{
+	int n;
+
+	if (!state_dir || !*state_dir || !buf)
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/pool", state_dir);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 int thinsnap_snap_open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool **ret,
 			    struct thinsnap_error *reterr)
 {
-	CLEANUP_FREE char *pool_dir = NULL;
+	char pool_dir[PATH_MAX];
 
-	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
-		pool_dir = NULL;
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
+	if (thinsnap_state_pool_dir(s->state_dir, pool_dir, sizeof(pool_dir)) < 0)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG,
+					   "state dir '%.80s...' is too long", s->state_dir);
 	return thinsnap_pool_open(s->pool_name, pool_dir, ret, reterr);
 }
 

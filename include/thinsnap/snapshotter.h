@@ -142,6 +142,14 @@ THINSNAP_API void thinsnap_free(struct thinsnap_snapshotter *s);
  * command's pool verbs): the library names the files in it, callers name only the directory.
  */
 
+/*
+ * The directory of the snapshotter's pool in state_dir (its identity and loop files), as
+ * thinsnap_open() looks for it: the state_dir given to thinsnap_pool_create() and
+ * thinsnap_pool_open() for the pool a snapshotter on state_dir uses. Written into buf;
+ * -ENAMETOOLONG if it does not fit, -EINVAL for an empty state_dir.
+ */
+THINSNAP_API int thinsnap_state_pool_dir(const char *state_dir, char *buf, size_t size);
+
 /* Whether state_dir holds a journal: 1 yes, 0 no (never opened for writing), or -errno when
  * that cannot be told (-EACCES, ...). */
 THINSNAP_API int thinsnap_state_has_journal(const char *state_dir);

@@ -83,7 +83,10 @@ int itest_create_pool(const char *tag, const char *prefix, uint64_t data_bytes,
 		fprintf(stderr, "mkdtemp %s: %s\n", ret->state_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(ret->pool_dir, sizeof(ret->pool_dir), "%s/pool", ret->state_dir);
+	if (thinsnap_state_pool_dir(ret->state_dir, ret->pool_dir, sizeof(ret->pool_dir)) < 0) {
+		fprintf(stderr, "state dir '%s' too long\n", ret->state_dir);
+		return -1;
+	}
 	snprintf(ret->mnt, sizeof(ret->mnt), "%s/mnt", ret->state_dir);
 	mkdir(ret->mnt, 0755);
 	snprintf(ret->name, sizeof(ret->name), "%s%d", prefix, (int)getpid());

@@ -1,6 +1,7 @@
 /*
  * snap/'s options, checked before anything is touched (no pool, no root needed): the version of
- * struct thinsnap_options and of the auto-grow policy.
+ * struct thinsnap_options and of the auto-grow policy, and where the state directory keeps
+ * its pool (thinsnap_state_pool_dir).
  */
 /* cmocka.h needs these first */
 /* clang-format off */
@@ -90,12 +91,26 @@ static void test_autogrow_version(void **state)
 				   "library knows 1); start from THINSNAP_AUTOGROW_POLICY_INIT");
 }
 
+static void test_state_pool_dir(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(thinsnap_state_pool_dir("/var/lib/thinsnap", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/var/lib/thinsnap/pool");
+	assert_int_equal(thinsnap_state_pool_dir("/var/lib/thinsnap", buf, 22), -ENAMETOOLONG);
+	assert_int_equal(thinsnap_state_pool_dir("/var/lib/thinsnap", buf, 23), 0);
+	assert_int_equal(thinsnap_state_pool_dir("", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(thinsnap_state_pool_dir(NULL, buf, sizeof(buf)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_options_init),
 		cmocka_unit_test(test_open_version),
 		cmocka_unit_test(test_autogrow_version),
+		cmocka_unit_test(test_state_pool_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
