@@ -13,6 +13,9 @@ VERSION := 0.1.0
 SOVER   := 0
 
 CC      ?= cc
+# What the library links (also thinsnap.pc's Requires.private): libdevmapper in dm/, libblkid,
+# libext2fs and libcom_err in mkfs/, libarchive, libcrypto (sha256) and jansson (image
+# manifests) in unpack/.
 PKGS    := devmapper blkid ext2fs com_err libarchive libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -65,7 +68,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
-        format bench bench-report fuzz fuzz-smoke check-power install uninstall clean test
+        check-pc format bench bench-report fuzz fuzz-smoke check-power install uninstall clean test
 
 all: lib cli daemon $(BENCH_BINS) $(ITEST_BINS)
 
@@ -103,8 +106,11 @@ $(R)/libthinsnap.a: $(LIB_OBJS_R)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(R)/libthinsnap.so.$(SOVER): $(LIB_OBJS_R)
-	$(CC) -shared -Wl,-soname,libthinsnap.so.$(SOVER) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+# Exports what hidden visibility leaves public (THINSNAP_API), each symbol versioned by
+# libthinsnap.sym; --no-undefined: every library it needs is on this line.
+$(R)/libthinsnap.so.$(SOVER): $(LIB_OBJS_R) libthinsnap.sym
+	$(CC) -shared -Wl,-soname,libthinsnap.so.$(SOVER) -Wl,--version-script=libthinsnap.sym \
+	    -Wl,--no-undefined -o $@ $(LIB_OBJS_R) $(PKG_LIBS) $(LDFLAGS)
 	ln -sf libthinsnap.so.$(SOVER) $(R)/libthinsnap.so
 
 $(C)/libthinsnap.a: $(LIB_OBJS_C)
@@ -114,7 +120,7 @@ $(C)/libthinsnap.a: $(LIB_OBJS_C)
 $(R)/thinsnap.pc: thinsnap.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PKGS)|g' $< > $@
 
 # The command links the static library: one process start, no loader search (dear in UML).
 $(R)/thinsnap: $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a
@@ -307,7 +313,7 @@ bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)
 
-check: check-unit check-headers
+check: check-unit check-headers check-pc
 
 check-integration: all
 	@scripts/dmrun --timeout 3000 -- scripts/run-integration.sh
@@ -325,6 +331,44 @@ check-headers:
 	  echo "#include <thinsnap/$$(basename $$h)>" | $(CC) -std=c17 -pedantic $(WARN) -Iinclude -x c -fsyntax-only - || exit 1; \
 	  echo "#include <thinsnap/$$(basename $$h)>" | g++ -std=c++17 -pedantic -Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only - || exit 1; \
 	done; echo "check-headers: ok"
+
+# The library as its users get it. The .so exports exactly the THINSNAP_API functions of
+# include/thinsnap/, each at THINSNAP_0.1, and the .a defines no global without the prefix.
+# tests/pc/pc-user.c is built with the flags of the installed-style thinsnap.pc (its libdir
+# and includedir pointed at this tree), linked against all of libthinsnap.a with
+# `pkg-config --static` (so Requires.private must name every library the objects need) and
+# against libthinsnap.so, and both are run.
+PC_DIR := $(R)/check-pc
+pc = PKG_CONFIG_PATH=$(PC_DIR) pkg-config --define-variable=includedir=$(CURDIR)/include \
+	--define-variable=libdir=$(CURDIR)/$(PC_DIR)/$(1)
+check-pc: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc tests/pc/pc-user.c
+	@rm -rf $(PC_DIR) && mkdir -p $(PC_DIR)/static $(PC_DIR)/shared
+	@cp $(R)/thinsnap.pc $(PC_DIR)/
+	@ln -s ../../libthinsnap.a $(PC_DIR)/static/libthinsnap.a
+	@ln -s ../../libthinsnap.so.$(SOVER) $(PC_DIR)/shared/libthinsnap.so
+	@sed -n 's/^THINSNAP_API[^(]*[ *]\(thinsnap_[a-z0-9_]*\)(.*/\1/p' include/thinsnap/*.h | \
+	  sort > $(PC_DIR)/api.txt
+	@nm -D --defined-only $(R)/libthinsnap.so.$(SOVER) | \
+	  awk 'NF == 3 && $$2 != "A" { sub(/@.*/, "", $$3); print $$3 }' | sort > $(PC_DIR)/exported.txt
+	@diff -u $(PC_DIR)/api.txt $(PC_DIR)/exported.txt || \
+	  { echo "check-pc: the .so's exports differ from THINSNAP_API (-api +exported)"; exit 1; }
+	@n=$$(objdump -T $(R)/libthinsnap.so.$(SOVER) | grep -c ' THINSNAP_0\.1 *thinsnap_'); \
+	  [ "$$n" = "$$(wc -l < $(PC_DIR)/api.txt)" ] || \
+	  { echo "check-pc: $$n of $$(wc -l < $(PC_DIR)/api.txt) exports versioned THINSNAP_0.1"; exit 1; }
+	@! nm -g --defined-only $(R)/libthinsnap.a | awk 'NF == 3 && $$3 !~ /^thinsnap_/' | grep . || \
+	  { echo "check-pc: unprefixed globals in libthinsnap.a"; exit 1; }
+	$(CC) -std=c17 -pedantic $(WARN) $$($(call pc,static) --cflags thinsnap) -c tests/pc/pc-user.c \
+	    -o $(PC_DIR)/pc-user.o
+	$(CC) -o $(PC_DIR)/pc-user-static $(PC_DIR)/pc-user.o \
+	    -Wl,--whole-archive $$($(call pc,static) --static --libs thinsnap) -Wl,--no-whole-archive
+	$(CC) -o $(PC_DIR)/pc-user-shared $(PC_DIR)/pc-user.o $$($(call pc,shared) --libs thinsnap)
+	@! readelf -d $(PC_DIR)/pc-user-static | grep -q 'NEEDED.*libthinsnap' || \
+	  { echo "check-pc: the static build needs libthinsnap.so"; exit 1; }
+	@readelf -d $(PC_DIR)/pc-user-shared | grep -q 'NEEDED.*\[libthinsnap\.so\.$(SOVER)\]' || \
+	  { echo "check-pc: the shared build does not use libthinsnap.so.$(SOVER)"; exit 1; }
+	$(PC_DIR)/pc-user-static $(VERSION)
+	LD_LIBRARY_PATH=$(R) $(PC_DIR)/pc-user-shared $(VERSION)
+	@echo "check-pc: ok ($$(wc -l < $(PC_DIR)/exported.txt) symbols exported at THINSNAP_0.1)"
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

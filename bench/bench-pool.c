@@ -84,9 +84,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(pname, sizeof(pname), "tsbench%d", (int)getpid());
-	struct thinsnap_pool_create_opts o = { .name = pname,
-					       .state_dir = dir,
-					       .data_size_bytes = 1ull << 30 };
+	struct thinsnap_pool_create_opts o = THINSNAP_POOL_CREATE_OPTS_INIT;
+	o.name = pname;
+	o.state_dir = dir;
+	o.data_size_bytes = 1ull << 30;
 	if (thinsnap_pool_create(&o, &pool, &e) < 0)
 		die("pool create", &e);
 	if (thinsnap_pool_create_thin(pool, 1, &e) < 0)

@@ -157,12 +157,13 @@ static void create(struct thinsnap_snapshotter *s, const struct spec *v, int i)
 
 static struct thinsnap_snapshotter *open_snap(const char *dir, const char *pool)
 {
-	struct thinsnap_options o = { .state_dir = dir,
-				      .pool_name = pool,
-				      .base_size_bytes = BASE_SIZE_BYTES };
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
 	struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_error e = { 0 };
 
+	o.state_dir = dir;
+	o.pool_name = pool;
+	o.base_size_bytes = BASE_SIZE_BYTES;
 	if (thinsnap_open(&o, &s, &e) < 0)
 		die("open", &e);
 	return s;
@@ -290,7 +291,8 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 	free(parent);
 	thinsnap_free(s);
 
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		die("pool dir", NULL);
 	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) < 0)
 		die("pool open", &e);
 	if (thinsnap_pool_list_thin_ids(p, &ids, &n_ids, &e) < 0 || n_ids == 0)
@@ -311,7 +313,7 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 		TIMED(TID, thinsnap_pool_set_transaction_id(p, tid, tid + 1, &e),
 		      "floor set_transaction_id");
 	}
-	free(ids);
+	thinsnap_pool_thin_ids_free(ids);
 	thinsnap_pool_free(p);
 	for (int i = 0; i < NS; i++) {
 		qsort(sr[i].v, (size_t)sr[i].n, sizeof(double), cmp_double);
@@ -378,7 +380,8 @@ static int deactivate(const char *dir, const char *pool_name, bool destroy)
 	char pool_dir[4096], **names = NULL;
 	size_t n = 0;
 
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		die("pool dir", NULL);
 	if (thinsnap_pool_open(pool_name, pool_dir, &p, &e) < 0)
 		die("pool open", &e);
 	if (thinsnap_pool_active_names(p, &names, &n, &e) < 0)

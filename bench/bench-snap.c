@@ -118,19 +118,22 @@ int main(int argc, char **argv)
 	}
 	if (!mkdtemp(dir))
 		return 1;
-	snprintf(pool_dir, sizeof(pool_dir), "%s/pool", dir);
+	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
+		return 1;
 	snprintf(pool_name, sizeof(pool_name), "bsnap%d", (int)getpid());
-	struct thinsnap_pool_create_opts po = { .name = pool_name,
-						.state_dir = pool_dir,
-						.data_size_bytes = 8ull << 30,
-						.metadata_size_bytes = 64ull << 20,
-						.data_block_sectors = 128 };
+	struct thinsnap_pool_create_opts po = THINSNAP_POOL_CREATE_OPTS_INIT;
+	po.name = pool_name;
+	po.state_dir = pool_dir;
+	po.data_size_bytes = 8ull << 30;
+	po.metadata_size_bytes = 64ull << 20;
+	po.data_block_sectors = 128;
 	if (thinsnap_pool_create(&po, &p, &e) < 0)
 		die("pool create", &e);
 	thinsnap_pool_free(p);
-	struct thinsnap_options o = { .state_dir = dir,
-				      .pool_name = pool_name,
-				      .base_size_bytes = 1ull << 30 };
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
+	o.state_dir = dir;
+	o.pool_name = pool_name;
+	o.base_size_bytes = 1ull << 30;
 	if (thinsnap_open(&o, &s, &e) < 0)
 		die("open", &e);
 	/* the parent: a committed snapshot; the first prepare also formats the base */
@@ -249,7 +252,7 @@ int main(int argc, char **argv)
 		size_t k = 0;
 		/* the base device stays in the pool; destroy removes everything */
 		(void)thinsnap_pool_list_thin_ids(p, &ids, &k, NULL);
-		free(ids);
+		thinsnap_pool_thin_ids_free(ids);
 		if (thinsnap_pool_destroy(p, &e) < 0) {
 			fprintf(stderr, "bench-snap: destroy: %s\n", e.msg);
 			thinsnap_pool_free(p);

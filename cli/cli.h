@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 
 #include <thinsnap/snapshotter.h>
@@ -24,7 +25,7 @@ struct thinsnap_cli {
 	bool json, quiet;
 	unsigned wait_ms; /* --wait: how long a writer waits for the state directory's lock */
 	bool embedded;    /* no pool named anywhere: the loop-file pool, created on first use */
-	char *pool_dir;   /* <state_dir>/pool: the pool's identity and loop files */
+	char pool_dir[PATH_MAX]; /* the pool's identity and loop files: thinsnap_state_pool_dir() */
 };
 
 /* ---- report.c: one line per failure ---- */

@@ -158,19 +158,18 @@ static int create_pool(const struct args *a)
 {
 	struct thinsnap_error e = { 0, "" };
 	struct thinsnap_pool *p = NULL;
-	struct thinsnap_pool_create_opts o = {
-		.name = a->name,
-		.state_dir = a->state_dir,
-		.data_dev = a->data_dev,
-		.metadata_dev = a->metadata_dev,
-		.data_size_bytes = a->data_size,
-		.metadata_size_bytes = a->metadata_size,
-		.data_block_sectors = (uint32_t)(a->block_size / 512),
-		.low_water_blocks = a->low_water,
-		.force = a->force,
-		.error_if_no_space = a->error_if_no_space,
-	};
+	struct thinsnap_pool_create_opts o = THINSNAP_POOL_CREATE_OPTS_INIT;
 
+	o.name = a->name;
+	o.state_dir = a->state_dir;
+	o.data_dev = a->data_dev;
+	o.metadata_dev = a->metadata_dev;
+	o.data_size_bytes = a->data_size;
+	o.metadata_size_bytes = a->metadata_size;
+	o.data_block_sectors = (uint32_t)(a->block_size / 512);
+	o.low_water_blocks = a->low_water;
+	o.force = a->force;
+	o.error_if_no_space = a->error_if_no_space;
 	if (!a->data_dev && !a->has_data_size)
 		o.data_size_bytes = 1ull << 30;
 	if (a->block_size % 512 || a->block_size / 512 > UINT32_MAX)
@@ -231,7 +230,7 @@ int thinsnap_cli_pool_debug(int argc, char **argv)
 		r = thinsnap_pool_list_thin_ids(p, &ids, &n, &e);
 		for (size_t i = 0; r == 0 && i < n; i++)
 			printf("%" PRIu32 "\n", ids[i]);
-		free(ids);
+		thinsnap_pool_thin_ids_free(ids);
 	}
 	thinsnap_pool_free(p);
 	return r < 0 ? fail(&a, &e) : 0;

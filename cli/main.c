@@ -187,10 +187,10 @@ static int configure(struct thinsnap_cli *c, const struct thinsnap_cli_globals *
 	if (r < 0)
 		return thinsnap_cli_usage_error(c, "%s", e.msg);
 	c->embedded = c->cfg.source[THINSNAP_CONFIG_POOL_NAME] == THINSNAP_CONFIG_DEFAULT;
-	if (asprintf(&c->pool_dir, "%s/pool", c->cfg.state_dir) < 0) {
-		c->pool_dir = NULL;
-		return thinsnap_cli_fail(c, NULL, "out of memory");
-	}
+	r = thinsnap_state_pool_dir(c->cfg.state_dir, c->pool_dir, sizeof(c->pool_dir));
+	if (r < 0)
+		return thinsnap_cli_fail(c, NULL, "state directory '%s': %s", c->cfg.state_dir,
+					 strerror(-r));
 	return 0;
 }
 
@@ -241,7 +241,6 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = v->run(&c, argc - g.verb, argv + g.verb);
 	thinsnap_config_clear(&c.cfg);
-	free(c.pool_dir);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "thinsnap: %s: writing output: %s\n", c.verb, strerror(errno));
 		return r ? r : 1;

@@ -45,7 +45,7 @@ static bool journal_missing(const struct thinsnap_cli *c)
 int thinsnap_cli_try_open(const struct thinsnap_cli *c, bool read_only,
 			  struct thinsnap_snapshotter **ret, struct thinsnap_error *e)
 {
-	struct thinsnap_options o;
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
 	int r;
 
 	thinsnap_cli_options(c, read_only, &o);
@@ -64,14 +64,15 @@ static int ensure_embedded_pool(struct thinsnap_cli *c, const char *key)
 {
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_error e = { 0 };
-	/* a full pool fails writes at once instead of queueing them (a hang) */
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
-					       .state_dir = c->pool_dir,
-					       .error_if_no_space = true };
+	struct thinsnap_pool_create_opts o = THINSNAP_POOL_CREATE_OPTS_INIT;
 	struct statvfs st;
 	char ds[32], ms[32];
 	int r;
 
+	o.name = c->cfg.pool_name;
+	o.state_dir = c->pool_dir;
+	/* a full pool fails writes at once instead of queueing them (a hang) */
+	o.error_if_no_space = true;
 	r = thinsnap_pool_open(c->cfg.pool_name, c->pool_dir, &p, &e);
 	if (r == 0)
 		return 0;

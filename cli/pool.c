@@ -94,14 +94,15 @@ static int pool_create(struct thinsnap_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
-	/* a full pool fails writes at once instead of queueing them (a hang) */
-	struct thinsnap_pool_create_opts o = { .name = c->cfg.pool_name,
-					       .state_dir = pool_dir(c),
-					       .error_if_no_space = true };
+	struct thinsnap_pool_create_opts o = THINSNAP_POOL_CREATE_OPTS_INIT;
 	struct thinsnap_error e = { 0 };
 	uint64_t block = 64 * 1024;
 	int opt, r;
 
+	o.name = c->cfg.pool_name;
+	o.state_dir = pool_dir(c);
+	/* a full pool fails writes at once instead of queueing them (a hang) */
+	o.error_if_no_space = true;
 	thinsnap_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":fq", opts, NULL)) != -1) {
 		r = 0;
@@ -295,7 +296,7 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 {
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
-	struct thinsnap_autogrow_opts o;
+	struct thinsnap_autogrow_policy o;
 	struct thinsnap_space_report rep;
 	struct thinsnap_error e = { 0 };
 	char from[32], to[32];

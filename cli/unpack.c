@@ -132,7 +132,7 @@ int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv)
 	};
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	CLEANUP(thinsnap_unpack_image_freep) struct thinsnap_unpack_image *img = NULL;
-	struct thinsnap_unpack_options uo = { 0 };
+	struct thinsnap_unpack_options uo = THINSNAP_UNPACK_OPTIONS_INIT;
 	struct thinsnap_error e = { 0 };
 	struct thinsnap_unpack_layer top;
 	const char *platform = NULL, *ref = NULL, *source;

@@ -383,27 +383,24 @@ int thinsnap_config_set_flags(struct thinsnap_config *c, const char *state_dir,
 
 void thinsnap_config_to_options(const struct thinsnap_config *c, struct thinsnap_options *ret)
 {
-	*ret = (struct thinsnap_options){
-		.state_dir = c->state_dir,
-		.pool_name = c->pool_name,
-		.base_size_bytes = c->base_size_bytes,
-		.fs_type = c->fs_type,
-		.fs_options = c->fs_options[0] ? c->fs_options : NULL,
-		.async_remove = c->async_remove,
-		.discard_blocks = c->discard_blocks,
-		.min_free_data_percent =
-			c->min_free_data_percent ? (int)c->min_free_data_percent : -1,
-		.min_free_metadata_percent =
-			c->min_free_metadata_percent ? (int)c->min_free_metadata_percent : -1,
-	};
+	*ret = (struct thinsnap_options)THINSNAP_OPTIONS_INIT;
+	ret->state_dir = c->state_dir;
+	ret->pool_name = c->pool_name;
+	ret->base_size_bytes = c->base_size_bytes;
+	ret->fs_type = c->fs_type;
+	ret->fs_options = c->fs_options[0] ? c->fs_options : NULL;
+	ret->async_remove = c->async_remove;
+	ret->discard_blocks = c->discard_blocks;
+	ret->min_free_data_percent = c->min_free_data_percent ? (int)c->min_free_data_percent : -1;
+	ret->min_free_metadata_percent =
+		c->min_free_metadata_percent ? (int)c->min_free_metadata_percent : -1;
 }
 
 void thinsnap_config_to_autogrow(const struct thinsnap_config *c,
-				 struct thinsnap_autogrow_opts *ret)
+				 struct thinsnap_autogrow_policy *ret)
 {
-	*ret = (struct thinsnap_autogrow_opts){
-		.threshold_percent = c->autogrow_threshold_percent,
-		.grow_percent = c->autogrow_percent,
-		.max_data_size_bytes = c->autogrow_max_size_bytes,
-	};
+	*ret = (struct thinsnap_autogrow_policy)THINSNAP_AUTOGROW_POLICY_INIT;
+	ret->threshold_percent = c->autogrow_threshold_percent;
+	ret->grow_percent = c->autogrow_percent;
+	ret->max_data_size_bytes = c->autogrow_max_size_bytes;
 }

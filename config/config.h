@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <thinsnap/error.h>
+#include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
 
 #define THINSNAP_CONFIG_DEFAULT_STATE_DIR          "/var/lib/thinsnap"
@@ -170,4 +171,4 @@ void thinsnap_config_to_options(const struct thinsnap_config *c, struct thinsnap
 
 /* The auto-grow policy (thinsnapd's monitor, `thinsnap pool autogrow`) from the configuration. */
 void thinsnap_config_to_autogrow(const struct thinsnap_config *c,
-				 struct thinsnap_autogrow_opts *ret);
+				 struct thinsnap_autogrow_policy *ret);

@@ -107,9 +107,9 @@ void thinsnap_daemon_server_stop(struct thinsnap_daemon_server *srv);
 /* ---- the pool monitor (monitor.c): dm events, a timer, auto-grow, space warnings ---- */
 
 struct thinsnap_daemon_monitor_opts {
-	struct thinsnap_autogrow_opts grow; /* threshold >= 100 or 0: no growth, warnings only */
-	unsigned interval_s;                /* re-read the pool at least this often (>= 1) */
-	unsigned warn_margin_percent;       /* warn when free space is within this of a floor */
+	struct thinsnap_autogrow_policy grow; /* threshold >= 100 or 0: no growth, warnings only */
+	unsigned interval_s;                  /* re-read the pool at least this often (>= 1) */
+	unsigned warn_margin_percent;         /* warn when free space is within this of a floor */
 };
 
 struct thinsnap_daemon_monitor;

@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
 	struct thinsnap_daemon_monitor_opts mon = { 0 };
 	struct thinsnap_daemon_monitor *monitor = NULL;
-	struct thinsnap_options opts;
+	struct thinsnap_options opts = THINSNAP_OPTIONS_INIT;
 	const char *address = DEFAULT_ADDRESS, *metrics_address = NULL;
 	struct thinsnap_daemon_metrics *metrics = NULL;
 	const char *config_file = NULL, *state_dir = NULL, *pool = NULL;

@@ -7,18 +7,22 @@
 
 #include <thinsnap/pool.h>
 
+#include "base/version.h"
+
 static bool crossed(uint64_t used, uint64_t size, unsigned threshold)
 {
 	return (unsigned __int128)used * 100 >= (unsigned __int128)size * threshold;
 }
 
-int thinsnap_pool_autogrow_size(const struct thinsnap_pool_autogrow_policy *policy,
-				uint64_t size_bytes, uint64_t used_bytes, uint64_t block_bytes,
-				uint64_t limit_bytes, uint64_t *ret_new_size_bytes)
+int thinsnap_pool_autogrow_size(const struct thinsnap_autogrow_policy *policy, uint64_t size_bytes,
+				uint64_t used_bytes, uint64_t block_bytes, uint64_t limit_bytes,
+				uint64_t *ret_new_size_bytes)
 {
 	uint64_t cap = UINT64_MAX, target;
 
-	if (!policy || block_bytes == 0)
+	if (!policy || block_bytes == 0 ||
+	    thinsnap_version_check(policy->version, THINSNAP_AUTOGROW_POLICY_VERSION,
+				   "thinsnap_autogrow_policy", NULL) < 0)
 		return -EINVAL;
 	if (policy->threshold_percent == 0 || policy->threshold_percent >= 100 ||
 	    policy->grow_percent == 0)
@@ -27,8 +31,8 @@ int thinsnap_pool_autogrow_size(const struct thinsnap_pool_autogrow_policy *poli
 	target = size_bytes - size_bytes % block_bytes;
 	if (!crossed(used_bytes, target, policy->threshold_percent))
 		return THINSNAP_POOL_AUTOGROW_NONE;
-	if (policy->max_size_bytes && policy->max_size_bytes < cap)
-		cap = policy->max_size_bytes;
+	if (policy->max_data_size_bytes && policy->max_data_size_bytes < cap)
+		cap = policy->max_data_size_bytes;
 	if (limit_bytes && limit_bytes < cap)
 		cap = limit_bytes;
 	cap -= cap % block_bytes;

@@ -17,6 +17,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/version.h"
 #include "mkfs/mkfs.h"
 #include "pool/internal.h"
 #include "pool/loop.h"
@@ -260,6 +261,10 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 
 	if (!opts || !ret_pool)
 		return thinsnap_error_setf(reterr, -EINVAL, "pool create: no options");
+	r = thinsnap_version_check(opts->version, THINSNAP_POOL_CREATE_OPTS_VERSION,
+				   "thinsnap_pool_create_opts", reterr);
+	if (r < 0)
+		return r;
 	r = check_pool_name(opts->name, reterr);
 	if (r < 0)
 		return r;

@@ -118,6 +118,11 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void thinsnap_pool_thin_ids_free(uint32_t *ids)
+{
+	free(ids);
+}
+
 int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, size_t *ret_n,
 				struct thinsnap_error *reterr)
 {
@@ -164,6 +169,11 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 }
 
 /* --- per-device usage (thin_ls) --- */
+
+void thinsnap_pool_thin_usage_free(struct thinsnap_pool_thin_usage *usage)
+{
+	free(usage);
+}
 
 int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,

@@ -3,9 +3,12 @@
 # nothing is fetched when all are present. Run as root (CI and the README commands call it).
 set -eu
 
+# libacl1-dev libzstd-dev liblz4-dev: `pkg-config --static libarchive` names them, and
+# `make check-pc` links libthinsnap.a the way a static user does.
 PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev libjansson-dev jq
       comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
       clang libclang-rt-14-dev util-linux kmod bc libarchive-dev libssl-dev zstd xfsprogs
+      libacl1-dev libzstd-dev liblz4-dev
       libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
       golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox"
 

@@ -29,6 +29,7 @@ if ! make -j"$jobs" all > build/test-logs/build.log 2>&1; then
 fi
 echo "ok   build"
 step check-headers make check-headers
+step check-pc make check-pc
 step check-deps scripts/check-deps.sh
 step check-format make check-format
 make -j"$jobs" check-unit

@@ -27,6 +27,7 @@ void thinsnap_check_report_free(struct thinsnap_check_report *r)
 }
 
 DEFINE_CLEANUP(struct thinsnap_check_report *, thinsnap_check_report_free)
+DEFINE_CLEANUP(uint32_t *, thinsnap_pool_thin_ids_free)
 
 struct check_ctx {
 	const uint32_t *pool_ids;
@@ -202,7 +203,7 @@ static int check_compare(struct thinsnap_snapshotter *s, const uint32_t *ids, si
 static int check_locked(struct thinsnap_snapshotter *s, struct thinsnap_check_report **ret,
 			struct thinsnap_error *reterr)
 {
-	CLEANUP_FREE uint32_t *ids = NULL;
+	CLEANUP(thinsnap_pool_thin_ids_freep) uint32_t *ids = NULL;
 	size_t n = 0;
 	int r;
 
@@ -269,7 +270,7 @@ static int check_reader(struct thinsnap_snapshotter *s, struct thinsnap_check_re
 	for (;;) {
 		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *before = NULL;
 		CLEANUP(thinsnap_check_report_freep) struct thinsnap_check_report *rep = NULL;
-		CLEANUP_FREE uint32_t *ids = NULL;
+		CLEANUP(thinsnap_pool_thin_ids_freep) uint32_t *ids = NULL;
 		struct thinsnap_meta *fresh = NULL, *old;
 		size_t n = 0;
 		int r = thinsnap_pool_list_thin_ids(s->pool, &ids, &n, reterr);

@@ -4,10 +4,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/version.h"
 #include "snap/internal.h"
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
@@ -21,15 +23,25 @@ static int dup_opt(const char *v, const char *def, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* The one place that names the pool's directory in the state directory. */
+int thinsnap_state_pool_dir(const char *state_dir, char *buf, size_t size)
+{
+	int n;
+
+	if (!state_dir || !*state_dir || !buf)
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/pool", state_dir);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 int thinsnap_snap_open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool **ret,
 			    struct thinsnap_error *reterr)
 {
-	CLEANUP_FREE char *pool_dir = NULL;
+	char pool_dir[PATH_MAX];
 
-	if (asprintf(&pool_dir, "%s/pool", s->state_dir) < 0) {
-		pool_dir = NULL;
-		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	}
+	if (thinsnap_state_pool_dir(s->state_dir, pool_dir, sizeof(pool_dir)) < 0)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG,
+					   "state dir '%.80s...' is too long", s->state_dir);
 	return thinsnap_pool_open(s->pool_name, pool_dir, ret, reterr);
 }
 
@@ -58,7 +70,13 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	int r;
 
-	if (!o || !ret || !o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
+	if (!o || !ret)
+		return thinsnap_error_setf(reterr, -EINVAL, "state_dir and pool_name are required");
+	r = thinsnap_version_check(o->version, THINSNAP_OPTIONS_VERSION, "thinsnap_options",
+				   reterr);
+	if (r < 0)
+		return r;
+	if (!o->state_dir || !*o->state_dir || !o->pool_name || !*o->pool_name)
 		return thinsnap_error_setf(reterr, -EINVAL, "state_dir and pool_name are required");
 	if (strlen(o->pool_name) > THINSNAP_POOL_DM_NAME_MAX - 14)
 		return thinsnap_error_setf(reterr, -ENAMETOOLONG,
@@ -167,6 +185,6 @@ void thinsnap_free(struct thinsnap_snapshotter *s)
 	free(s->fs_type);
 	free(s->fs_options);
 	free(s->base_key);
-	free(s->usage_cache);
+	thinsnap_pool_thin_usage_free(s->usage_cache);
 	free(s);
 }

@@ -235,7 +235,7 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
 		if (r < 0)
 			return r;
-		free(s->usage_cache);
+		thinsnap_pool_thin_usage_free(s->usage_cache);
 		s->usage_cache = pu;
 		s->n_usage_cache = n;
 		s->usage_cache_ns = now;

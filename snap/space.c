@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "base/version.h"
 #include "snap/internal.h"
 
 /* "62.0 MiB", "1.0 GiB": a size for messages. */
@@ -130,22 +131,17 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 
 /* ---- space: auto-grow and pool events ---- */
 
-static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *o,
+static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_policy *policy,
 		     const struct thinsnap_pool_status *st, struct thinsnap_space_report *rep,
 		     struct thinsnap_error *reterr)
 {
-	struct thinsnap_pool_autogrow_policy policy = {
-		.threshold_percent = o->threshold_percent,
-		.grow_percent = o->grow_percent,
-		.max_size_bytes = o->max_data_size_bytes,
-	};
 	uint64_t block = (uint64_t)st->data_block_sectors * 512, limit = 0, size = 0;
 	int r;
 
 	r = thinsnap_pool_grow_limit(s->pool, &limit, reterr);
 	if (r < 0)
 		return r;
-	r = thinsnap_pool_autogrow_size(&policy, st->total_data_bytes, st->used_data_bytes, block,
+	r = thinsnap_pool_autogrow_size(policy, st->total_data_bytes, st->used_data_bytes, block,
 					limit, &size);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "pool '%s': bad auto-grow policy",
@@ -163,7 +159,7 @@ static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autog
 	return 0;
 }
 
-int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_policy *policy,
 		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
 {
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
@@ -171,13 +167,19 @@ int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_auto
 	struct thinsnap_pool_status st;
 	int r;
 
+	if (policy) {
+		r = thinsnap_version_check(policy->version, THINSNAP_AUTOGROW_POLICY_VERSION,
+					   "thinsnap_autogrow_policy", reterr);
+		if (r < 0)
+			return r;
+	}
 	r = thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
 	if (!ret)
 		return thinsnap_error_setf(reterr, -EINVAL, "autogrow: no result pointer");
 	locked = lock_writes(s);
-	r = opts ? thinsnap_snap_check_writable(s, reterr) : thinsnap_snap_check_open(s, reterr);
+	r = policy ? thinsnap_snap_check_writable(s, reterr) : thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
 	r = thinsnap_pool_status(s->pool, &st, reterr);
@@ -185,12 +187,12 @@ int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_auto
 		return r;
 	rep.loop_backed = thinsnap_pool_loop_backed(s->pool);
 	rep.old_data_bytes = st.total_data_bytes;
-	if (opts && rep.loop_backed) {
-		r = grow_data(s, opts, &st, &rep, reterr);
+	if (policy && rep.loop_backed) {
+		r = grow_data(s, policy, &st, &rep, reterr);
 		if (r == 0 && rep.grown)
 			r = thinsnap_pool_status(s->pool, &st, reterr);
-		uint64_t lw =
-			thinsnap_pool_low_water_for(opts->threshold_percent, st.total_data_blocks);
+		uint64_t lw = thinsnap_pool_low_water_for(policy->threshold_percent,
+							  st.total_data_blocks);
 		if (r == 0)
 			r = thinsnap_pool_set_low_water(s->pool, lw, reterr);
 		if (r < 0)

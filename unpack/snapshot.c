@@ -20,6 +20,7 @@
 #include "base/cleanup.h"
 #include "base/mountopt.h"
 #include "base/parse.h"
+#include "base/version.h"
 #include "unpack/unpack.h"
 
 #define KEY_PREFIX "unpack-"
@@ -229,6 +230,12 @@ int thinsnap_unpack(struct thinsnap_snapshotter *s, struct thinsnap_unpack_image
 	const char *parent = NULL;
 	int r;
 
+	if (opts) {
+		r = thinsnap_version_check(opts->version, THINSNAP_UNPACK_OPTIONS_VERSION,
+					   "thinsnap_unpack_options", reterr);
+		if (r < 0)
+			return r;
+	}
 	if (!s || !img || n == 0)
 		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter or image");
 	/* before anything changes: a killed unpack must leave no mount behind */

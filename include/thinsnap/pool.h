@@ -32,7 +32,9 @@ extern "C" {
 
 struct thinsnap_pool;
 
+/* What thinsnap_pool_create() is given; start from THINSNAP_POOL_CREATE_OPTS_INIT. */
 struct thinsnap_pool_create_opts {
+	unsigned int version;  /* THINSNAP_POOL_CREATE_OPTS_VERSION */
 	const char *name;      /* dm name of the pool device (required) */
 	const char *state_dir; /* holds "identity", and "data"/"metadata" loop files (required) */
 	const char *data_dev;  /* both NULL: sparse loop files under state_dir */
@@ -46,11 +48,15 @@ struct thinsnap_pool_create_opts {
 	bool no_discard_passdown;
 };
 
+#define THINSNAP_POOL_CREATE_OPTS_VERSION 1
+#define THINSNAP_POOL_CREATE_OPTS_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_POOL_CREATE_OPTS_VERSION)
+
 /*
  * Creates a pool and activates it; records its identity in <state_dir>/identity. Devices
  * holding a filesystem, RAID member or partition table are refused (-EBUSY) unless force.
  * The metadata device's first 4 KiB are zeroed (a fresh pool). -EEXIST if the name is taken
  * or state_dir already records a pool. On success *ret_pool is owned by the caller.
+ * opts->version 0 or unknown: -EINVAL before anything is touched.
  */
 THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 				      struct thinsnap_pool **ret_pool,
@@ -230,12 +236,21 @@ THINSNAP_API int thinsnap_pool_set_low_water(struct thinsnap_pool *pool, uint64_
 THINSNAP_API int thinsnap_pool_wait_event(struct thinsnap_pool *pool, uint32_t *event_nr,
 					  int timeout_ms, struct thinsnap_error *reterr);
 
-/* Auto-grow policy, as lvm's thin_pool_autoextend_threshold/_percent plus a size cap. */
-struct thinsnap_pool_autogrow_policy {
-	unsigned threshold_percent; /* grow when data used >= this; 0 or >= 100: never */
-	unsigned grow_percent;      /* each step adds this percent of the size; 0: never */
-	uint64_t max_size_bytes;    /* cap on the data size; 0 = none (limit_bytes still holds) */
+/*
+ * The auto-grow policy of a loop-file pool's data, as lvm's
+ * thin_pool_autoextend_threshold/_percent plus a size cap: what thinsnap_autogrow() (a
+ * snapshotter's pool) and thinsnap_pool_autogrow_size() follow. Start from
+ * THINSNAP_AUTOGROW_POLICY_INIT (never grows).
+ */
+struct thinsnap_autogrow_policy {
+	unsigned int version;         /* THINSNAP_AUTOGROW_POLICY_VERSION */
+	unsigned threshold_percent;   /* grow once data used >= this percent; 0 or >= 100: never */
+	unsigned grow_percent;        /* each step adds this percent of the data size; 0: never */
+	uint64_t max_data_size_bytes; /* cap; 0 = none but the data file's filesystem's space */
 };
+
+#define THINSNAP_AUTOGROW_POLICY_VERSION 1
+#define THINSNAP_AUTOGROW_POLICY_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_AUTOGROW_POLICY_VERSION)
 
 enum thinsnap_pool_autogrow_verdict {
 	THINSNAP_POOL_AUTOGROW_NONE = 0, /* off, or below the threshold */
@@ -249,9 +264,9 @@ enum thinsnap_pool_autogrow_verdict {
  * until used_bytes is below threshold_percent of the new size, then clamps to the cap and to
  * limit_bytes (thinsnap_pool_grow_limit(); 0 = none) and rounds down to whole blocks of
  * block_bytes. Returns a verdict; *ret_new_size_bytes is written only for GROW. -EINVAL if
- * block_bytes is 0.
+ * block_bytes is 0 or the policy's version is 0 or unknown.
  */
-THINSNAP_API int thinsnap_pool_autogrow_size(const struct thinsnap_pool_autogrow_policy *policy,
+THINSNAP_API int thinsnap_pool_autogrow_size(const struct thinsnap_autogrow_policy *policy,
 					     uint64_t size_bytes, uint64_t used_bytes,
 					     uint64_t block_bytes, uint64_t limit_bytes,
 					     uint64_t *ret_new_size_bytes);
@@ -274,19 +289,22 @@ THINSNAP_API int thinsnap_pool_grow_metadata(struct thinsnap_pool *pool,
 
 /*
  * The dev_ids in the pool's metadata (a metadata snapshot read by `thin_dump -m`), sorted.
- * *ret_ids is malloc'd (NULL when *ret_n is 0); free() it.
+ * *ret_ids is an array of *ret_n (NULL when 0); free it with thinsnap_pool_thin_ids_free().
  */
 THINSNAP_API int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids,
 					     size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees what thinsnap_pool_list_thin_ids() returned. NULL is fine. */
+THINSNAP_API void thinsnap_pool_thin_ids_free(uint32_t *ids);
 
 /*
  * The names of the active dm devices whose name starts with "<pool name>-" (this pool's thin
  * devices), sorted by strcmp, from one list ioctl: cheaper than asking device by device.
- * *ret_names is a malloc'd array of *ret_n malloc'd strings (NULL when 0); free with
+ * *ret_names is an array of *ret_n strings (NULL when 0); free it with
  * thinsnap_pool_names_free().
  */
 THINSNAP_API int thinsnap_pool_active_names(struct thinsnap_pool *pool, char ***ret_names,
 					    size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees the n names and the array thinsnap_pool_active_names() returned. NULL is fine. */
 THINSNAP_API void thinsnap_pool_names_free(char **names, size_t n);
 
 /* What one thin device maps, from the pool's metadata. */
@@ -299,13 +317,15 @@ struct thinsnap_pool_thin_usage {
 
 /*
  * Every thin device's usage, from a metadata snapshot (reserve_metadata_snap) read by
- * `thin_ls -m`, sorted by dev_id; *ret_usage is malloc'd (NULL when *ret_n is 0): free() it.
- * A metadata snapshot held by someone else for over a second: -EAGAIN. thin_ls missing:
- * -ENOENT; failing: -EIO.
+ * `thin_ls -m`, sorted by dev_id; *ret_usage is an array of *ret_n (NULL when 0): free it with
+ * thinsnap_pool_thin_usage_free(). A metadata snapshot held by someone else for over a
+ * second: -EAGAIN. thin_ls missing: -ENOENT; failing: -EIO.
  */
 THINSNAP_API int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 					  struct thinsnap_pool_thin_usage **ret_usage,
 					  size_t *ret_n, struct thinsnap_error *reterr);
+/* Frees what thinsnap_pool_thin_usage() returned. NULL is fine. */
+THINSNAP_API void thinsnap_pool_thin_usage_free(struct thinsnap_pool_thin_usage *usage);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,7 @@ struct thinsnap_mount {
 	size_t n_options;
 };
 
+/* Frees a mount returned by the library, and its strings. NULL is fine. */
 THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
 
 struct thinsnap_usage {
@@ -93,7 +94,9 @@ enum thinsnap_log_level {
 	THINSNAP_LOG_DEBUG = 7,
 };
 
+/* What thinsnap_open() is given; start from THINSNAP_OPTIONS_INIT (every default). */
 struct thinsnap_options {
+	unsigned int version;  /* THINSNAP_OPTIONS_VERSION */
 	const char *state_dir; /* journal, lock and the pool's identity; containerd's root_path */
 	const char
 		*pool_name; /* the thin pool's dm name; it must exist or be recorded in state_dir */
@@ -115,11 +118,15 @@ struct thinsnap_options {
 	int min_free_metadata_percent;
 };
 
+#define THINSNAP_OPTIONS_VERSION 1
+#define THINSNAP_OPTIONS_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_OPTIONS_VERSION)
+
 /*
  * Opens the snapshotter: opens the pool, takes the state directory's writer lock
  * (held by another process: -EAGAIN), replays the journal, resolves unfinished pool
  * operations against the pool's transaction id, re-activates active snapshots and views
  * whose devices are gone (after a reboot), and makes sure the base device exists.
+ * opts->version 0 or unknown: -EINVAL before anything is touched.
  */
 THINSNAP_API int thinsnap_open(const struct thinsnap_options *opts,
 			       struct thinsnap_snapshotter **ret, struct thinsnap_error *reterr);
@@ -134,6 +141,14 @@ THINSNAP_API void thinsnap_free(struct thinsnap_snapshotter *s);
  * The state directory without a snapshotter, for tools that manage its pool (the thinsnap
  * command's pool verbs): the library names the files in it, callers name only the directory.
  */
+
+/*
+ * The directory of the snapshotter's pool in state_dir (its identity and loop files), as
+ * thinsnap_open() looks for it: the state_dir given to thinsnap_pool_create() and
+ * thinsnap_pool_open() for the pool a snapshotter on state_dir uses. Written into buf;
+ * -ENAMETOOLONG if it does not fit, -EINVAL for an empty state_dir.
+ */
+THINSNAP_API int thinsnap_state_pool_dir(const char *state_dir, char *buf, size_t size);
 
 /* Whether state_dir holds a journal: 1 yes, 0 no (never opened for writing), or -errno when
  * that cannot be told (-EACCES, ...). */
@@ -288,6 +303,7 @@ struct thinsnap_check_report {
 	uint64_t transaction_id;               /* the pool's, when checked */
 };
 
+/* Frees a report returned by check or repair, and its arrays. NULL is fine. */
 THINSNAP_API void thinsnap_check_report_free(struct thinsnap_check_report *r);
 
 /* Compares the journal with the pool's own device list. */
@@ -313,13 +329,8 @@ struct thinsnap_counts {
 THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 				 struct thinsnap_error *reterr);
 
-/* Auto-grow of a loop-file pool's data, as lvm's thin_pool_autoextend (thinsnapd's monitor). */
-struct thinsnap_autogrow_opts {
-	unsigned threshold_percent; /* grow once data used >= this percent; 0 or >= 100: never */
-	unsigned grow_percent;      /* each step adds this percent of the data size; 0: never */
-	uint64_t
-		max_data_size_bytes; /* cap; 0 = none but the data file's filesystem's free space */
-};
+/* Declared in <thinsnap/pool.h>; include it to fill one. */
+struct thinsnap_autogrow_policy;
 
 /* The pool's space, after what thinsnap_autogrow() did. */
 struct thinsnap_space_report {
@@ -335,15 +346,16 @@ struct thinsnap_space_report {
 };
 
 /*
- * Reads the pool's space and, with opts on a loop-file pool whose data use reached
- * opts->threshold_percent, grows the data file (thinsnap_pool_autogrow_size(): steps of
+ * Auto-grow of a loop-file pool's data, as lvm's thin_pool_autoextend (thinsnapd's monitor).
+ * Reads the pool's space and, with a policy on a loop-file pool whose data use reached
+ * policy->threshold_percent, grows the data file (thinsnap_pool_autogrow_size(): steps of
  * grow_percent until below the threshold, capped) and reloads the pool; then sets the pool's
  * low-water mark to the threshold, so the kernel raises a dm event when it is reached again.
- * Serialised with every other pool change of the handle. opts NULL: report only. A writable
- * handle is needed when opts is given (-EROFS).
+ * Serialised with every other pool change of the handle. policy NULL: report only. A writable
+ * handle is needed when a policy is given (-EROFS); its version 0 or unknown: -EINVAL.
  */
 THINSNAP_API int thinsnap_autogrow(struct thinsnap_snapshotter *s,
-				   const struct thinsnap_autogrow_opts *opts,
+				   const struct thinsnap_autogrow_policy *policy,
 				   struct thinsnap_space_report *ret,
 				   struct thinsnap_error *reterr);
 

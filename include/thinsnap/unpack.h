@@ -86,6 +86,7 @@ THINSNAP_API int thinsnap_unpack_image_open(const char *source, const char *plat
 					    const char *ref, struct thinsnap_unpack_image **ret,
 					    struct thinsnap_error *reterr);
 
+/* Frees an image and everything it holds. NULL is fine. */
 THINSNAP_API void thinsnap_unpack_image_free(struct thinsnap_unpack_image *img);
 
 THINSNAP_API size_t thinsnap_unpack_image_n_layers(const struct thinsnap_unpack_image *img);
@@ -103,7 +104,9 @@ THINSNAP_API int thinsnap_unpack_image_open_layer(struct thinsnap_unpack_image *
 						  void **ret_userdata,
 						  struct thinsnap_error *reterr);
 
+/* What thinsnap_unpack() is given; start from THINSNAP_UNPACK_OPTIONS_INIT. */
 struct thinsnap_unpack_options {
+	unsigned int version;  /* THINSNAP_UNPACK_OPTIONS_VERSION */
 	const char *mount_dir; /* where temporary mount points go; NULL = "/tmp" */
 	/* Called as a layer's blob is read: done of total bytes (total -1 when unknown). */
 	void (*progress)(void *userdata, size_t layer, size_t n_layers, uint64_t done_bytes,
@@ -113,6 +116,9 @@ struct thinsnap_unpack_options {
 			   bool skipped);
 	void *userdata;
 };
+
+#define THINSNAP_UNPACK_OPTIONS_VERSION 1
+#define THINSNAP_UNPACK_OPTIONS_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_UNPACK_OPTIONS_VERSION)
 
 /*
  * Imports img's layers bottom up: a layer whose chain ID is already committed is skipped;
@@ -130,6 +136,7 @@ struct thinsnap_unpack_options {
  * removes. The caller need not prepare anything. Where that namespace cannot be made
  * (no CAP_SYS_ADMIN: -EPERM; a seccomp filter refusing unshare; / not a mount point, as in
  * a chroot: -EINVAL), no snapshot is touched and the error names the failed step.
+ * opts may be NULL (the defaults); opts->version 0 or unknown: -EINVAL, nothing touched.
  */
 THINSNAP_API int thinsnap_unpack(struct thinsnap_snapshotter *s, struct thinsnap_unpack_image *img,
 				 const struct thinsnap_unpack_options *opts,

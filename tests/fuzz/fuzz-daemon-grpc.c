@@ -98,7 +98,7 @@ static void call_one(struct thinsnap_snapshotter *snap, size_t i, const uint8_t 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct thinsnap_options o = { .state_dir = NULL };
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
 	struct thinsnap_snapshotter *snap = NULL;
 	struct thinsnap_error err = { 0 };
 

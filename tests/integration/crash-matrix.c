@@ -50,13 +50,14 @@ static const char *points[] = {
 
 static struct thinsnap_options opts(bool async_remove)
 {
-	return (struct thinsnap_options){
-		.state_dir = P.state_dir,
-		.pool_name = P.name,
-		.base_size_bytes = 64ull << 20,
-		.fs_type = "ext4",
-		.async_remove = async_remove,
-	};
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
+
+	o.state_dir = P.state_dir;
+	o.pool_name = P.name;
+	o.base_size_bytes = 64ull << 20;
+	o.fs_type = "ext4";
+	o.async_remove = async_remove;
+	return o;
 }
 
 static void open_s(bool async_remove)

@@ -41,13 +41,14 @@ static struct thinsnap_options O;
 /* 256 MiB of pool data, 192 MiB snapshots, and a 50% data floor: cheap to cross. */
 static struct thinsnap_options default_opts(void)
 {
-	return (struct thinsnap_options){
-		.state_dir = P.state_dir,
-		.pool_name = P.name,
-		.base_size_bytes = 192 * MiB,
-		.fs_type = "ext4",
-		.min_free_data_percent = 50,
-	};
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
+
+	o.state_dir = P.state_dir;
+	o.pool_name = P.name;
+	o.base_size_bytes = 192 * MiB;
+	o.fs_type = "ext4";
+	o.min_free_data_percent = 50;
+	return o;
 }
 
 static void open_s(void)

@@ -35,12 +35,13 @@ static struct thinsnap_snapshotter *S;
 
 static struct thinsnap_options opts(void)
 {
-	return (struct thinsnap_options){
-		.state_dir = P.state_dir,
-		.pool_name = P.name,
-		.base_size_bytes = 128ull << 20,
-		.fs_type = "ext4",
-	};
+	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
+
+	o.state_dir = P.state_dir;
+	o.pool_name = P.name;
+	o.base_size_bytes = 128ull << 20;
+	o.fs_type = "ext4";
+	return o;
 }
 
 static void open_s(void)
@@ -536,7 +537,7 @@ static bool pool_has_id(uint32_t id)
 	assert_int_equal(thinsnap_pool_list_thin_ids(p, &ids, &n, NULL), 0);
 	for (size_t i = 0; i < n; i++)
 		found |= ids[i] == id;
-	free(ids);
+	thinsnap_pool_thin_ids_free(ids);
 	thinsnap_pool_free(p);
 	return found;
 }

@@ -17,9 +17,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
 
 #include "base/cleanup.h"
+#include "base/version.h"
 
 struct fake_snap {
 	char *name;
@@ -148,6 +150,9 @@ int thinsnap_open(const struct thinsnap_options *opts, struct thinsnap_snapshott
 
 	if (!opts || !ret)
 		return thinsnap_error_setf(reterr, -EINVAL, "no options");
+	if (thinsnap_version_check(opts->version, THINSNAP_OPTIONS_VERSION, "thinsnap_options",
+				   reterr) < 0)
+		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
@@ -819,10 +824,12 @@ int thinsnap_repair(struct thinsnap_snapshotter *s, struct thinsnap_check_report
 }
 
 /* No pool behind the fake: nothing to grow, no space to report, and no dm events. */
-int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_opts *opts,
+int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_policy *policy,
 		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
 {
-	(void)opts;
+	if (policy && thinsnap_version_check(policy->version, THINSNAP_AUTOGROW_POLICY_VERSION,
+					     "thinsnap_autogrow_policy", reterr) < 0)
+		return -EINVAL;
 	if (!s || !ret)
 		return thinsnap_error_setf(reterr, -EINVAL, "no snapshotter");
 	memset(ret, 0, sizeof(*ret));

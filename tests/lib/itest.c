@@ -83,16 +83,18 @@ int itest_create_pool(const char *tag, const char *prefix, uint64_t data_bytes,
 		fprintf(stderr, "mkdtemp %s: %s\n", ret->state_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(ret->pool_dir, sizeof(ret->pool_dir), "%s/pool", ret->state_dir);
+	if (thinsnap_state_pool_dir(ret->state_dir, ret->pool_dir, sizeof(ret->pool_dir)) < 0) {
+		fprintf(stderr, "state dir '%s' too long\n", ret->state_dir);
+		return -1;
+	}
 	snprintf(ret->mnt, sizeof(ret->mnt), "%s/mnt", ret->state_dir);
 	mkdir(ret->mnt, 0755);
 	snprintf(ret->name, sizeof(ret->name), "%s%d", prefix, (int)getpid());
-	struct thinsnap_pool_create_opts po = {
-		.name = ret->name,
-		.state_dir = ret->pool_dir,
-		.data_size_bytes = data_bytes,
-		.error_if_no_space = error_if_no_space,
-	};
+	struct thinsnap_pool_create_opts po = THINSNAP_POOL_CREATE_OPTS_INIT;
+	po.name = ret->name;
+	po.state_dir = ret->pool_dir;
+	po.data_size_bytes = data_bytes;
+	po.error_if_no_space = error_if_no_space;
 	if (thinsnap_pool_create(&po, &p, &e) < 0) {
 		fprintf(stderr, "pool create: %s\n", e.msg);
 		return -1;
@@ -118,7 +120,7 @@ int itest_destroy_pool(const struct itest_pool *ip)
 				snprintf(dm, sizeof(dm), "%s-base-%u", ip->name, ids[i]);
 				thinsnap_pool_deactivate_thin(p, dm, NULL);
 			}
-			free(ids);
+			thinsnap_pool_thin_ids_free(ids);
 		}
 		if (thinsnap_pool_destroy(p, &e) < 0) {
 			fprintf(stderr, "pool destroy: %s\n", e.msg);

@@ -473,7 +473,7 @@ static void test_load(void **state)
 
 static void test_to_options(void **state)
 {
-	struct thinsnap_autogrow_opts g;
+	struct thinsnap_autogrow_policy g;
 	struct thinsnap_options o;
 	struct thinsnap_config c;
 	struct thinsnap_error e = { 0 };
@@ -481,6 +481,7 @@ static void test_to_options(void **state)
 
 	assert_int_equal(thinsnap_config_init(&c), 0);
 	thinsnap_config_to_options(&c, &o);
+	assert_int_equal(o.version, THINSNAP_OPTIONS_VERSION);
 	assert_string_equal(o.state_dir, "/var/lib/thinsnap");
 	assert_string_equal(o.pool_name, "thinsnap-pool");
 	assert_true(o.base_size_bytes == 10ull << 30);
@@ -493,6 +494,7 @@ static void test_to_options(void **state)
 	assert_int_equal(o.min_free_data_percent, 10);
 	assert_int_equal(o.min_free_metadata_percent, 10);
 	thinsnap_config_to_autogrow(&c, &g);
+	assert_int_equal(g.version, THINSNAP_AUTOGROW_POLICY_VERSION);
 	assert_int_equal(g.threshold_percent, 80);
 	assert_int_equal(g.grow_percent, 20);
 	assert_true(g.max_data_size_bytes == 0);

@@ -248,10 +248,12 @@ static void *server_thread(void *arg)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct thinsnap_options opts = { .state_dir = "/nonexistent", .pool_name = "fake" };
+	struct thinsnap_options opts = THINSNAP_OPTIONS_INIT;
 	nghttp2_session_callbacks *cbs;
 	int sv[2];
 
+	opts.state_dir = "/nonexistent";
+	opts.pool_name = "fake";
 	thinsnap_daemon_log_set_level(THINSNAP_LOG_ERROR);
 	assert_int_equal(thinsnap_open(&opts, &f->snap, NULL), 0);
 	assert_int_equal(thinsnap_daemon_server_new(f->snap, &f->srv), 0);

@@ -8,8 +8,10 @@
 #include <cmocka.h>
 /* clang-format on */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thinsnap/pool.h>
@@ -22,7 +24,7 @@ static void test_create_args(void **state)
 
 	(void)state;
 	assert_int_equal(thinsnap_pool_create(NULL, &p, &e), -EINVAL);
-	memset(&o, 0, sizeof(o));
+	o = (struct thinsnap_pool_create_opts)THINSNAP_POOL_CREATE_OPTS_INIT;
 	assert_int_equal(thinsnap_pool_create(&o, &p, &e), -EINVAL);
 	assert_string_equal(e.msg, "no pool name");
 	o.name = "bad/name";
@@ -49,6 +51,36 @@ static void test_create_args(void **state)
 	o.name = longname;
 	assert_int_equal(thinsnap_pool_create(&o, &p, &e), -ENAMETOOLONG);
 	assert_ptr_equal(p, (struct thinsnap_pool *)0x1); /* ret_ untouched on failure */
+}
+
+/* Options zeroed by hand (version 0) or from a newer header: refused before anything. */
+static void test_create_version(void **state)
+{
+	struct thinsnap_pool_create_opts o = THINSNAP_POOL_CREATE_OPTS_INIT;
+	struct thinsnap_pool *p = (struct thinsnap_pool *)0x1;
+	struct thinsnap_error e;
+	char dir[] = "/tmp/thinsnap-unit.XXXXXX", state_dir[64];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(state_dir, sizeof(state_dir), "%s/pool", dir);
+	o.name = "thinsnap-unit-version";
+	o.state_dir = state_dir;
+	o.data_size_bytes = 1ull << 30;
+	o.version = 0;
+	assert_int_equal(thinsnap_pool_create(&o, &p, &e), -EINVAL);
+	assert_int_equal(e.err, -EINVAL);
+	assert_string_equal(e.msg, "thinsnap_pool_create_opts version 0 is not supported (this "
+				   "library knows 1); start from THINSNAP_POOL_CREATE_OPTS_INIT");
+	o.version = THINSNAP_POOL_CREATE_OPTS_VERSION + 1;
+	assert_int_equal(thinsnap_pool_create(&o, &p, &e), -EINVAL);
+	assert_string_equal(e.msg, "thinsnap_pool_create_opts version 2 is not supported (this "
+				   "library knows 1); start from THINSNAP_POOL_CREATE_OPTS_INIT");
+	assert_ptr_equal(p, (struct thinsnap_pool *)0x1);
+	assert_int_equal(stat(state_dir, &st), -1); /* the state dir was not created */
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_open_args(void **state)
@@ -120,7 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_space_args), cmocka_unit_test(test_create_args),
 		cmocka_unit_test(test_open_args),  cmocka_unit_test(test_null_handles),
-		cmocka_unit_test(test_dev_path),
+		cmocka_unit_test(test_dev_path),   cmocka_unit_test(test_create_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,7 @@
-/* pool/'s auto-grow arithmetic: threshold, steps, cap, filesystem limit, low-water mark. */
+/*
+ * pool/'s auto-grow arithmetic: threshold, steps, cap, filesystem limit, low-water mark, and
+ * the policy's version.
+ */
 /* cmocka.h needs these first */
 /* clang-format off */
 #include <setjmp.h>
@@ -17,11 +20,11 @@
 static int size_for(unsigned threshold, unsigned pct, uint64_t cap, uint64_t size, uint64_t used,
 		    uint64_t limit, uint64_t *ret)
 {
-	struct thinsnap_pool_autogrow_policy p = {
-		.threshold_percent = threshold,
-		.grow_percent = pct,
-		.max_size_bytes = cap,
-	};
+	struct thinsnap_autogrow_policy p = THINSNAP_AUTOGROW_POLICY_INIT;
+
+	p.threshold_percent = threshold;
+	p.grow_percent = pct;
+	p.max_data_size_bytes = cap;
 	return thinsnap_pool_autogrow_size(&p, size, used, BLK, limit, ret);
 }
 
@@ -48,8 +51,31 @@ static void test_threshold(void **state)
 			 THINSNAP_POOL_AUTOGROW_NONE);
 	assert_int_equal(n, 7);
 	assert_int_equal(thinsnap_pool_autogrow_size(NULL, 1, 1, BLK, 0, &n), -EINVAL);
-	struct thinsnap_pool_autogrow_policy p = { 80, 20, 0 };
+	struct thinsnap_autogrow_policy p = THINSNAP_AUTOGROW_POLICY_INIT;
+	p.threshold_percent = 80;
+	p.grow_percent = 20;
 	assert_int_equal(thinsnap_pool_autogrow_size(&p, MiB, MiB, 0, 0, &n), -EINVAL);
+}
+
+/* A policy zeroed by hand (version 0) or from a newer header is refused, *ret untouched. */
+static void test_version(void **state)
+{
+	struct thinsnap_autogrow_policy p = THINSNAP_AUTOGROW_POLICY_INIT;
+	uint64_t n = 7;
+
+	(void)state;
+	assert_int_equal(p.version, THINSNAP_AUTOGROW_POLICY_VERSION);
+	assert_int_equal(p.threshold_percent, 0); /* the rest: every default */
+	p.threshold_percent = 80;
+	p.grow_percent = 20;
+	assert_int_equal(thinsnap_pool_autogrow_size(&p, 100 * MiB, 90 * MiB, BLK, 0, &n),
+			 THINSNAP_POOL_AUTOGROW_GROW);
+	n = 7;
+	p.version = 0;
+	assert_int_equal(thinsnap_pool_autogrow_size(&p, 100 * MiB, 90 * MiB, BLK, 0, &n), -EINVAL);
+	p.version = THINSNAP_AUTOGROW_POLICY_VERSION + 1;
+	assert_int_equal(thinsnap_pool_autogrow_size(&p, 100 * MiB, 90 * MiB, BLK, 0, &n), -EINVAL);
+	assert_int_equal(n, 7);
 }
 
 static void test_steps(void **state)
@@ -118,10 +144,9 @@ static void test_low_water(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threshold),
-		cmocka_unit_test(test_steps),
-		cmocka_unit_test(test_cap_and_limit),
-		cmocka_unit_test(test_low_water),
+		cmocka_unit_test(test_threshold),     cmocka_unit_test(test_steps),
+		cmocka_unit_test(test_cap_and_limit), cmocka_unit_test(test_low_water),
+		cmocka_unit_test(test_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * with rbind (the snapshotter API is replaced at link time; copies stand in for thin
  * snapshots). Checks chain IDs committed bottom up, skipping present layers, nothing
  * committed and the active key removed on a digest mismatch or a bad layer, stale keys of
- * dead processes removed. Runs as root in a private mount namespace.
+ * dead processes removed, options of an unknown version refused before anything. Runs as
+ * root in a private mount namespace.
  */
 /* cmocka.h needs these first */
 /* clang-format off */
@@ -344,20 +345,29 @@ static void on_progress(void *ud, size_t layer, size_t n, uint64_t done, int64_t
 	d->progress_bytes = done;
 }
 
-static int run_unpack(const char *layout, struct done *d, struct thinsnap_error *err)
+static int run_unpack_version(const char *layout, unsigned int version, struct done *d,
+			      struct thinsnap_error *err)
 {
 	struct thinsnap_snapshotter s = { 0 };
 	struct thinsnap_unpack_image *img = NULL;
-	struct thinsnap_unpack_options o = {
-		.mount_dir = tmp, .progress = on_progress, .layer_done = on_done, .userdata = d
-	};
+	struct thinsnap_unpack_options o = THINSNAP_UNPACK_OPTIONS_INIT;
 	int r = thinsnap_unpack_image_open(layout, NULL, NULL, &img, err);
 
 	if (r < 0)
 		return r;
+	o.version = version;
+	o.mount_dir = tmp;
+	o.progress = on_progress;
+	o.layer_done = on_done;
+	o.userdata = d;
 	r = thinsnap_unpack(&s, img, &o, err);
 	thinsnap_unpack_image_free(img);
 	return r;
+}
+
+static int run_unpack(const char *layout, struct done *d, struct thinsnap_error *err)
+{
+	return run_unpack_version(layout, THINSNAP_UNPACK_OPTIONS_VERSION, d, err);
 }
 
 static size_t count_prefix(const char *prefix)
@@ -511,6 +521,46 @@ static void test_stale_keys(void **state)
 	free(l[0].p);
 }
 
+/* The mount namespace the calling thread is in, as "mnt:[inode]". */
+static void mount_ns(char buf[64])
+{
+	ssize_t n = readlink("/proc/thread-self/ns/mnt", buf, 63);
+
+	assert_true(n > 0);
+	buf[n] = '\0';
+}
+
+/* Options of version 0 or a newer header: -EINVAL, no namespace made, no snapshot touched. */
+static void test_bad_version_touches_nothing(void **state)
+{
+	struct buf l[1] = { make_layer("a", "A") };
+	struct thinsnap_error err = { 0 };
+	struct done d = { 0 };
+	char layout[128], ns[64], ns_after[64], key[128];
+
+	(void)state;
+	snprintf(layout, sizeof(layout), "%s/img", tmp);
+	make_image(layout, l, 1, -1, NULL);
+	snprintf(key, sizeof(key), "unpack-%d-sha256:1234", (int)0x7ffffff0);
+	add_snap(key, NULL, THINSNAP_KIND_ACTIVE); /* stale: a real unpack would remove it */
+	mount_ns(ns);
+	assert_int_equal(run_unpack_version(layout, 0, &d, &err), -EINVAL);
+	assert_string_equal(err.msg, "thinsnap_unpack_options version 0 is not supported (this "
+				     "library knows 1); start from THINSNAP_UNPACK_OPTIONS_INIT");
+	assert_int_equal(run_unpack_version(layout, THINSNAP_UNPACK_OPTIONS_VERSION + 1, &d, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "thinsnap_unpack_options version 2 is not supported (this "
+				     "library knows 1); start from THINSNAP_UNPACK_OPTIONS_INIT");
+	mount_ns(ns_after);
+	assert_string_equal(ns, ns_after);
+	assert_int_equal(n_prepares, 0);
+	assert_int_equal(n_removes, 0);
+	assert_int_equal(n_snaps, 1);
+	assert_non_null(find(key));
+	assert_int_equal(d.committed + d.skipped, 0);
+	free(l[0].p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +569,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_layer_commits_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_version_touches_nothing, setup, teardown),
 	};
 
 	/* mounts made here stay here */
