@@ -12,8 +12,6 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,53 +22,20 @@
 
 #include <thinsnap/unpack.h>
 
+#include "tarbuf.h"
 #include "unpack/unpack.h"
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static la_ssize_t buf_write(struct archive *a, void *ud, const void *p, size_t n)
-{
-	struct buf *b = ud;
-
-	(void)a;
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->p = realloc(b->p, b->cap);
-		assert_non_null(b->p);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return (la_ssize_t)n;
-}
-
 /* A layer of regular files: names[i] with contents datas[i]; gzip when gz. */
-static struct buf make_layer(bool gz, const char *const *names, const char *const *datas, size_t n)
+static struct tarbuf make_layer(bool gz, const char *const *names, const char *const *datas,
+				size_t n)
 {
-	struct buf b = { 0 };
-	struct archive *a = archive_write_new();
+	struct tarbuf t;
 
-	archive_write_set_format_pax_restricted(a);
-	if (gz)
-		archive_write_add_filter_gzip(a);
-	archive_write_set_bytes_in_last_block(a, 1); /* the same tar with and without gzip */
-	assert_int_equal(archive_write_open(a, &b, NULL, buf_write, NULL), ARCHIVE_OK);
-	for (size_t i = 0; i < n; i++) {
-		struct archive_entry *e = archive_entry_new();
-
-		archive_entry_set_pathname(e, names[i]);
-		archive_entry_set_filetype(e, AE_IFREG);
-		archive_entry_set_perm(e, 0644);
-		archive_entry_set_size(e, (la_int64_t)strlen(datas[i]));
-		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-		archive_write_data(a, datas[i], strlen(datas[i]));
-		archive_entry_free(e);
-	}
-	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
-	return b;
+	tarbuf_begin(&t, gz ? TARBUF_GZIP : TARBUF_NONE);
+	for (size_t i = 0; i < n; i++)
+		tarbuf_add_file(&t, names[i], datas[i]);
+	tarbuf_end(&t);
+	return t;
 }
 
 struct fx {
@@ -119,7 +84,7 @@ static int setup(void **state)
 	static const char *const n1[] = { "a", "dir/x" }, *const c1[] = { "A", "X" };
 	static const char *const n2[] = { "b", ".wh.a" }, *const c2[] = { "B", "" };
 	struct fx *f = calloc(1, sizeof(*f));
-	struct buf l1, l2, u1, u2;
+	struct tarbuf l1, l2, u1, u2;
 	char cfg[THINSNAP_UNPACK_DIGEST_LEN], cfg_arm[THINSNAP_UNPACK_DIGEST_LEN];
 	char m_arm[THINSNAP_UNPACK_DIGEST_LEN], nested[THINSNAP_UNPACK_DIGEST_LEN];
 	char cmd[512], s[1024];
@@ -138,10 +103,10 @@ static int setup(void **state)
 	l2 = make_layer(true, n2, c2, 2);
 	u1 = make_layer(false, n1, c1, 2);
 	u2 = make_layer(false, n2, c2, 2);
-	assert_int_equal(thinsnap_unpack_sha256(u1.p, u1.len, f->d1), 0);
-	assert_int_equal(thinsnap_unpack_sha256(u2.p, u2.len, f->d2), 0);
-	blob(f, l1.p, l1.len, f->g1);
-	blob(f, l2.p, l2.len, f->g2);
+	assert_int_equal(thinsnap_unpack_sha256(u1.buf, u1.len, f->d1), 0);
+	assert_int_equal(thinsnap_unpack_sha256(u2.buf, u2.len, f->d2), 0);
+	blob(f, l1.buf, l1.len, f->g1);
+	blob(f, l2.buf, l2.len, f->g2);
 
 	json_blob(f, cfg,
 		  "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
@@ -192,8 +157,8 @@ static int setup(void **state)
 		char dd[96];
 
 		snprintf(dd, sizeof(dd), "%s/docker", f->tmp);
-		write_file(dd, "l1/layer.tar", u1.p, u1.len);
-		write_file(dd, "l2/layer.tar", u2.p, u2.len);
+		write_file(dd, "l1/layer.tar", u1.buf, u1.len);
+		write_file(dd, "l2/layer.tar", u2.buf, u2.len);
 		snprintf(s, sizeof(s),
 			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
 			 "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
@@ -207,10 +172,10 @@ static int setup(void **state)
 			 f->dockerar);
 		assert_int_equal(system(cmd), 0);
 	}
-	free(l1.p);
-	free(l2.p);
-	free(u1.p);
-	free(u2.p);
+	free(l1.buf);
+	free(l2.buf);
+	free(u1.buf);
+	free(u2.buf);
 	*state = f;
 	return 0;
 }
