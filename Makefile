@@ -377,5 +377,7 @@ all: $(R)/tests/thinsnap-thin-sb-tool
 TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
-# the fuzz builds' library objects are kept between runs
-.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_EXTRA_fuzz-config) $(FUZZ_FAKE_SNAP_OBJS)
+# objects only tests link are kept between runs (else each `make check` compiles them again
+# and relinks every test), and so are the fuzz builds' library objects
+.SECONDARY: $(TLIB_OBJS_C) $(F)/tests/lib/itest.o $(FUZZ_LIB_OBJS) $(FUZZ_EXTRA_fuzz-config) \
+	$(FUZZ_FAKE_SNAP_OBJS)
