@@ -57,81 +57,41 @@
 
 #include "base/crc32c.h"
 
-void thinsnap_meta_fmt_buf_free(struct buf *b)
+int thinsnap_meta_fmt_put_u8(struct thinsnap_buf *b, uint8_t v)
 {
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
+	return thinsnap_buf_append(b, &v, 1);
 }
 
-int thinsnap_meta_fmt_buf_reserve(struct buf *b, size_t more)
-{
-	size_t want, cap;
-	uint8_t *p;
-
-	if (more > SIZE_MAX / 2 - b->len)
-		return -ENOMEM;
-	want = b->len + more;
-	if (want <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 256;
-	while (cap < want)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int put_bytes(struct buf *b, const void *p, size_t n)
-{
-	int r = thinsnap_meta_fmt_buf_reserve(b, n);
-
-	if (r < 0)
-		return r;
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-int thinsnap_meta_fmt_put_u8(struct buf *b, uint8_t v)
-{
-	return put_bytes(b, &v, 1);
-}
-
-int thinsnap_meta_fmt_put_u32(struct buf *b, uint32_t v)
+int thinsnap_meta_fmt_put_u32(struct thinsnap_buf *b, uint32_t v)
 {
 	uint8_t t[4];
 
 	put_le32(t, v);
-	return put_bytes(b, t, 4);
+	return thinsnap_buf_append(b, t, 4);
 }
 
-int thinsnap_meta_fmt_put_u64(struct buf *b, uint64_t v)
+int thinsnap_meta_fmt_put_u64(struct thinsnap_buf *b, uint64_t v)
 {
 	uint8_t t[8];
 
 	put_le64(t, v);
-	return put_bytes(b, t, 8);
+	return thinsnap_buf_append(b, t, 8);
 }
 
-static int put_str(struct buf *b, const char *s)
+static int put_str(struct thinsnap_buf *b, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	int r;
 
 	r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 	if (r == 0)
-		r = put_bytes(b, s ? s : "", n);
+		r = thinsnap_buf_append(b, s ? s : "", n);
 	if (r == 0)
 		r = thinsnap_meta_fmt_put_u8(b, 0);
 	return r;
 }
 
-static int put_labels(struct buf *b, const struct thinsnap_meta_label *l, size_t n)
+static int put_labels(struct thinsnap_buf *b, const struct thinsnap_meta_label *l, size_t n)
 {
 	int r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 
@@ -143,7 +103,7 @@ static int put_labels(struct buf *b, const struct thinsnap_meta_label *l, size_t
 	return r;
 }
 
-static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
+static int put_op(struct thinsnap_buf *b, const struct thinsnap_meta_op *o)
 {
 	int r = thinsnap_meta_fmt_put_u8(b, (uint8_t)o->type);
 
@@ -192,7 +152,7 @@ static int put_op(struct buf *b, const struct thinsnap_meta_op *o)
 	return -EINVAL;
 }
 
-int thinsnap_meta_fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n)
+int thinsnap_meta_fmt_put_ops(struct thinsnap_buf *b, const struct thinsnap_meta_op *ops, size_t n)
 {
 	int r = thinsnap_meta_fmt_put_u32(b, (uint32_t)n);
 
@@ -251,9 +211,9 @@ int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_he
 	return 0;
 }
 
-int thinsnap_meta_fmt_rec_begin(struct buf *b, size_t *ret_start)
+int thinsnap_meta_fmt_rec_begin(struct thinsnap_buf *b, size_t *ret_start)
 {
-	int r = thinsnap_meta_fmt_buf_reserve(b, REC_HEADER_SIZE);
+	int r = thinsnap_buf_reserve(b, REC_HEADER_SIZE);
 
 	if (r < 0)
 		return r;
@@ -263,8 +223,8 @@ int thinsnap_meta_fmt_rec_begin(struct buf *b, size_t *ret_start)
 	return 0;
 }
 
-void thinsnap_meta_fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq,
-			       uint64_t salt)
+void thinsnap_meta_fmt_rec_end(struct thinsnap_buf *b, size_t start, enum rec_type type,
+			       uint64_t seq, uint64_t salt)
 {
 	uint8_t *h = b->p + start;
 	size_t plen = b->len - start - REC_HEADER_SIZE;
@@ -303,39 +263,39 @@ bool thinsnap_meta_fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view
 	return true;
 }
 
+/* The next n bytes of the payload, or NULL (and the cursor marked bad) past its end. */
+static const uint8_t *take(struct rd *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad || r->len - r->pos < n) {
+		r->bad = true;
+		return NULL;
+	}
+	p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
 uint8_t thinsnap_meta_fmt_get_u8(struct rd *r)
 {
-	if (r->bad || r->len - r->pos < 1) {
-		r->bad = true;
-		return 0;
-	}
-	return r->p[r->pos++];
+	const uint8_t *p = take(r, 1);
+
+	return p ? p[0] : 0;
 }
 
 uint32_t thinsnap_meta_fmt_get_u32(struct rd *r)
 {
-	uint32_t v;
+	const uint8_t *p = take(r, 4);
 
-	if (r->bad || r->len - r->pos < 4) {
-		r->bad = true;
-		return 0;
-	}
-	v = get_le32(r->p + r->pos);
-	r->pos += 4;
-	return v;
+	return p ? get_le32(p) : 0;
 }
 
 uint64_t thinsnap_meta_fmt_get_u64(struct rd *r)
 {
-	uint64_t v;
+	const uint8_t *p = take(r, 8);
 
-	if (r->bad || r->len - r->pos < 8) {
-		r->bad = true;
-		return 0;
-	}
-	v = get_le64(r->p + r->pos);
-	r->pos += 8;
-	return v;
+	return p ? get_le64(p) : 0;
 }
 
 /* NULL for an absent string when absent_null, else "" */

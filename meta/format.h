@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "meta/meta.h"
 
 #define JNL_MAGIC             "TSNPJRNL"
@@ -39,25 +40,15 @@ struct jnl_header {
 	char pool_id[JNL_POOL_ID_MAX + 1];
 };
 
-/* A growable byte buffer. */
-struct buf {
-	uint8_t *p;
-	size_t len;
-	size_t cap;
-};
-
-void thinsnap_meta_fmt_buf_free(struct buf *b);
-int thinsnap_meta_fmt_buf_reserve(struct buf *b, size_t more);
-
 void thinsnap_meta_fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL_HEADER_SIZE]);
 /* -EUCLEAN (bad magic/crc/size), -EOPNOTSUPP (newer version, unknown incompat bits) */
 int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret);
 
 /* Starts a record in b (reserves its header); returns the start offset or -ENOMEM. */
-int thinsnap_meta_fmt_rec_begin(struct buf *b, size_t *ret_start);
+int thinsnap_meta_fmt_rec_begin(struct thinsnap_buf *b, size_t *ret_start);
 /* Fills in the header of the record begun at start, covering b->len - start - header bytes. */
-void thinsnap_meta_fmt_rec_end(struct buf *b, size_t start, enum rec_type type, uint64_t seq,
-			       uint64_t salt);
+void thinsnap_meta_fmt_rec_end(struct thinsnap_buf *b, size_t start, enum rec_type type,
+			       uint64_t seq, uint64_t salt);
 
 struct rec_view {
 	uint16_t type;
@@ -72,10 +63,10 @@ struct rec_view {
 bool thinsnap_meta_fmt_rec_check(const uint8_t *p, size_t avail, struct rec_view *v);
 
 /* Encoders: append to b; -ENOMEM. They assume valid input (meta/apply.c validates). */
-int thinsnap_meta_fmt_put_u8(struct buf *b, uint8_t v);
-int thinsnap_meta_fmt_put_u32(struct buf *b, uint32_t v);
-int thinsnap_meta_fmt_put_u64(struct buf *b, uint64_t v);
-int thinsnap_meta_fmt_put_ops(struct buf *b, const struct thinsnap_meta_op *ops, size_t n);
+int thinsnap_meta_fmt_put_u8(struct thinsnap_buf *b, uint8_t v);
+int thinsnap_meta_fmt_put_u32(struct thinsnap_buf *b, uint32_t v);
+int thinsnap_meta_fmt_put_u64(struct thinsnap_buf *b, uint64_t v);
+int thinsnap_meta_fmt_put_ops(struct thinsnap_buf *b, const struct thinsnap_meta_op *ops, size_t n);
 
 /* A cursor over a payload. */
 struct rd {

@@ -67,6 +67,27 @@ void thinsnap_meta_map_put(struct thinsnap_meta_index *ix, int map, uint32_t id,
 		c[w] &= ~(1ull << (id % 64));
 }
 
+int thinsnap_meta_map_each(struct thinsnap_meta_index *ix, int map,
+			   int (*cb)(uint32_t id, void *userdata), void *userdata)
+{
+	for (size_t w = 0; w < ID_WORDS; w++) {
+		uint64_t bits;
+		if (w % CHUNK_WORDS == 0 && !ix->maps[map][w / CHUNK_WORDS]) {
+			w += CHUNK_WORDS - 1; /* a chunk never used */
+			continue;
+		}
+		bits = thinsnap_meta_map_word(ix, map, w);
+		while (bits) {
+			unsigned b = (unsigned)__builtin_ctzll(bits);
+			int r = cb((uint32_t)(w * 64 + b), userdata);
+			if (r < 0)
+				return r;
+			bits &= bits - 1;
+		}
+	}
+	return 0;
+}
+
 const struct intent *thinsnap_meta_intent_touching(struct thinsnap_meta_index *ix, uint32_t id)
 {
 	for (struct intent *in = ix->intents_head; in; in = in->next) {

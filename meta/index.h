@@ -95,6 +95,9 @@ bool thinsnap_meta_map_get(struct thinsnap_meta_index *ix, int map, uint32_t id)
 /* Allocates the chunk holding id, so that setting its bit cannot fail. */
 int thinsnap_meta_map_prepare(struct thinsnap_meta_index *ix, int map, uint32_t id);
 void thinsnap_meta_map_put(struct thinsnap_meta_index *ix, int map, uint32_t id, bool v);
+/* Calls cb for each id set in map, lowest first; stops at and returns cb's first r < 0. */
+int thinsnap_meta_map_each(struct thinsnap_meta_index *ix, int map,
+			   int (*cb)(uint32_t id, void *userdata), void *userdata);
 
 /* The unfinished intent (other than ix->exclude) that touches dev_id id, or NULL. */
 const struct intent *thinsnap_meta_intent_touching(struct thinsnap_meta_index *ix, uint32_t id);

@@ -29,7 +29,7 @@ struct thinsnap_meta {
 	bool read_only;
 	int failed;    /* an append failed: refuse mutations until reopened */
 	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
-	const struct thinsnap_meta_io *io;
+	const struct thinsnap_io *io;
 	uint64_t compact_threshold;
 
 	struct jnl_header hdr;
@@ -37,14 +37,12 @@ struct thinsnap_meta {
 	uint64_t next_seq;
 
 	struct thinsnap_meta_index ix;
-	struct buf wbuf;
+	struct thinsnap_buf wbuf;
 	struct op_scratch scratch;
 };
 
 /* meta/journal.c */
 
-/* fdatasync (datasync) or fsync fd through m's I/O hooks. */
-int thinsnap_meta_io_sync(struct thinsnap_meta *m, int fd, bool datasync);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
 /* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */

@@ -6,7 +6,6 @@
  * over the journal; a new journal is the same with no records.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,50 +15,15 @@
 
 #include "base/cleanup.h"
 #include "base/fault.h"
+#include "base/fileio.h"
 #include "meta/internal.h"
-
-/* ---- I/O through the hooks ---- */
-
-static ssize_t io_pwrite(struct thinsnap_meta *m, int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n;
-
-	if (m->io && m->io->pwrite)
-		return m->io->pwrite(m->io->userdata, fd, buf, len, off);
-	n = pwrite(fd, buf, len, off);
-	return n < 0 ? -errno : n;
-}
-
-int thinsnap_meta_io_sync(struct thinsnap_meta *m, int fd, bool datasync)
-{
-	if (m->io && m->io->sync)
-		return m->io->sync(m->io->userdata, fd, datasync);
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		return -errno;
-	return 0;
-}
-
-static int write_all(struct thinsnap_meta *m, int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = io_pwrite(m, fd, p, len, (off_t)off);
-		if (n == -EINTR)
-			continue;
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
 
 /* ---- appending ---- */
 
 static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
+	if (!m)
+		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
 	if (m->read_only)
 		return thinsnap_error_setf(reterr, -EROFS, "journal in '%s' is open read-only",
 					   m->state_dir);
@@ -78,11 +42,11 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 
 	r = THINSNAP_FAULT("meta.append.before_write");
 	if (r == 0)
-		r = write_all(m, m->fd, m->wbuf.p, m->wbuf.len, m->end);
+		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
 	if (r == 0 && !lazy)
-		r = thinsnap_meta_io_sync(m, m->fd, true);
+		r = thinsnap_io_sync(m->io, m->fd, true);
 	if (r == 0)
 		m->unsynced = lazy;
 	if (r < 0) {
@@ -96,25 +60,17 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 	return 0;
 }
 
-static int append(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+/*
+ * Seals the record begun at start in m->wbuf, its payload encoded with result r (< 0: out of
+ * memory); what names it in the error for a payload over REC_PAYLOAD_MAX.
+ */
+static int end_record(struct thinsnap_meta *m, size_t start, int r, enum rec_type type,
+		      const char *what, struct thinsnap_error *reterr)
 {
-	return append_record(m, false, reterr);
-}
-
-static int encode_group(struct thinsnap_meta *m, enum rec_type type,
-			const struct thinsnap_meta_op *ops, size_t n, struct thinsnap_error *reterr)
-{
-	size_t start = 0;
-	int r;
-
-	m->wbuf.len = 0;
-	r = thinsnap_meta_fmt_rec_begin(&m->wbuf, &start);
-	if (r == 0 && type == REC_GROUP)
-		r = thinsnap_meta_fmt_put_ops(&m->wbuf, ops, n);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
 	if (m->wbuf.len - REC_HEADER_SIZE > REC_PAYLOAD_MAX)
-		return thinsnap_error_setf(reterr, -EINVAL, "operation group larger than %u bytes",
+		return thinsnap_error_setf(reterr, -EINVAL, "%s larger than %u bytes", what,
 					   REC_PAYLOAD_MAX);
 	thinsnap_meta_fmt_rec_end(&m->wbuf, start, type, m->next_seq, m->hdr.salt);
 	return 0;
@@ -156,13 +112,27 @@ void thinsnap_meta_maybe_compact(struct thinsnap_meta *m)
 		(void)thinsnap_meta_compact(m, NULL); /* failure leaves the old generation */
 }
 
+/* Appends the record in m->wbuf, then keeps the in-memory changes made for it (the undo log),
+ * or rolls them back when the append fails. */
+static int append_commit(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
+{
+	int r = append_record(m, lazy, reterr);
+
+	if (r < 0) {
+		thinsnap_meta_undo_rollback(&m->ix);
+		return r;
+	}
+	thinsnap_meta_undo_commit(&m->ix);
+	thinsnap_meta_maybe_compact(m);
+	return 0;
+}
+
 int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *ops, size_t n,
 			struct thinsnap_error *reterr)
 {
+	size_t start = 0;
 	int r;
 
-	if (!m)
-		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
 	if ((r = check_writable(m, reterr)) < 0)
 		return r;
 	r = thinsnap_meta_ops_apply(&m->ix, ops, n,
@@ -178,22 +148,22 @@ int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *
 		if (r < 0)
 			return r;
 	}
-	r = encode_group(m, REC_GROUP, ops, n, reterr);
+	m->wbuf.len = 0;
+	r = thinsnap_meta_fmt_rec_begin(&m->wbuf, &start);
 	if (r == 0)
-		r = append(m, reterr);
+		r = thinsnap_meta_fmt_put_ops(&m->wbuf, ops, n);
+	r = end_record(m, start, r, REC_GROUP, "operation group", reterr);
 	if (r < 0) {
 		thinsnap_meta_undo_rollback(&m->ix);
 		return r;
 	}
-	thinsnap_meta_undo_commit(&m->ix);
-	thinsnap_meta_maybe_compact(m);
-	return 0;
+	return append_commit(m, false, reterr);
 }
 
 /* ---- intents ---- */
 
 /* Encodes an intent payload into b (after the record header). */
-static int put_intent(struct buf *b, uint64_t id, uint64_t before, uint64_t after,
+static int put_intent(struct thinsnap_buf *b, uint64_t id, uint64_t before, uint64_t after,
 		      const struct thinsnap_meta_pool_op *p, size_t n_pool, const uint8_t *ops,
 		      size_t ops_len)
 {
@@ -214,10 +184,8 @@ static int put_intent(struct buf *b, uint64_t id, uint64_t before, uint64_t afte
 								 ? p[i].origin_id
 								 : 0);
 	}
-	if (r == 0 && (r = thinsnap_meta_fmt_buf_reserve(b, ops_len)) == 0) {
-		memcpy(b->p + b->len, ops, ops_len);
-		b->len += ops_len;
-	}
+	if (r == 0)
+		r = thinsnap_buf_append(b, ops, ops_len);
 	return r;
 }
 
@@ -225,7 +193,7 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct intent *in = NULL;
-	struct buf ops = { 0 };
+	struct thinsnap_buf ops = { 0 };
 	size_t start = 0;
 	uint64_t id;
 	int r;
@@ -246,11 +214,9 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 	r = thinsnap_meta_fmt_put_ops(&ops, src->ops, src->n_ops);
 	if (r == 0)
 		r = thinsnap_meta_intent_new(src, id, ops.p, ops.len, src->ops, src->n_ops, &in);
-	if (r < 0) {
-		thinsnap_meta_fmt_buf_free(&ops);
+	thinsnap_buf_free(&ops);
+	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "out of memory");
-	}
-	thinsnap_meta_fmt_buf_free(&ops);
 	for (size_t i = 0; i < in->n_touched; i++) {
 		const struct intent *o = thinsnap_meta_intent_touching(&m->ix, in->touched[i]);
 		if (o)
@@ -264,13 +230,9 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 	if (r == 0)
 		r = put_intent(&m->wbuf, id, in->tid_before, in->tid_after, in->pool_ops,
 			       in->n_pool, in->ops, in->ops_len);
-	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "out of memory");
-	if (m->wbuf.len - REC_HEADER_SIZE > REC_PAYLOAD_MAX)
-		return thinsnap_error_setf(reterr, -EINVAL, "intent larger than %u bytes",
-					   REC_PAYLOAD_MAX);
-	thinsnap_meta_fmt_rec_end(&m->wbuf, start, REC_INTENT, m->next_seq, m->hdr.salt);
-	r = append(m, reterr);
+	r = end_record(m, start, r, REC_INTENT, "intent", reterr);
+	if (r == 0)
+		r = append_record(m, false, reterr);
 	if (r < 0)
 		return r;
 	thinsnap_meta_intent_link(&m->ix, TAKE_PTR(in));
@@ -286,8 +248,6 @@ static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool compl
 	size_t start = 0;
 	int r;
 
-	if (!m)
-		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
 	if ((r = check_writable(m, reterr)) < 0)
 		return r;
 	in = thinsnap_meta_intent_find(&m->ix, intent_id);
@@ -300,20 +260,13 @@ static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool compl
 		r = thinsnap_meta_fmt_put_u64(&m->wbuf, intent_id);
 	if (r == 0)
 		r = thinsnap_meta_fmt_put_u8(&m->wbuf, completed ? 1 : 0);
+	r = end_record(m, start, r, REC_INTENT_END, "intent end", reterr);
 	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "out of memory");
-	thinsnap_meta_fmt_rec_end(&m->wbuf, start, REC_INTENT_END, m->next_seq, m->hdr.salt);
+		return r;
 	r = thinsnap_meta_intent_resolve(&m->ix, &m->scratch, in, completed, reterr);
 	if (r < 0)
 		return r;
-	r = append_record(m, lazy, reterr);
-	if (r < 0) {
-		thinsnap_meta_undo_rollback(&m->ix);
-		return r;
-	}
-	thinsnap_meta_undo_commit(&m->ix);
-	thinsnap_meta_maybe_compact(m);
-	return 0;
+	return append_commit(m, lazy, reterr);
 }
 
 int thinsnap_meta_intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed,
@@ -354,38 +307,23 @@ static int random_salt(uint64_t *ret)
 
 /*
  * Writes a whole new journal file: temp name, fsync, rename over JOURNAL_NAME, fsync the
- * directory. On success *ret_fd is the new file, open read-write.
+ * directory. On success *ret_fd is the new file, open read-write. *ret_renamed is set once
+ * the rename is done, also when the directory fsync after it fails.
  */
 static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
 			   bool *ret_renamed)
 {
-	CLEANUP_CLOSE int fd = -EBADF;
-	int r;
-
-	fd = openat(m->dirfd, JOURNAL_TMP, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		    0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(m, fd, buf, len, 0);
-	if (r == 0)
-		r = thinsnap_meta_io_sync(m, fd, false); /* data is durable before its name is */
-	if (r == 0)
-		r = THINSNAP_FAULT("meta.compact.before_rename");
-	if (r == 0 && renameat(m->dirfd, JOURNAL_TMP, m->dirfd, JOURNAL_NAME) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
-		return r;
-	}
-	*ret_renamed = true;
-	r = thinsnap_meta_io_sync(m, m->dirfd, false); /* make the rename durable */
-	if (r < 0)
-		return r;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
+	return thinsnap_file_replace(m->dirfd, JOURNAL_NAME, buf, len,
+				     &(struct thinsnap_file_replace_opts){
+					     .io = m->io,
+					     .tmp_name = JOURNAL_TMP,
+					     .fault_before_rename = "meta.compact.before_rename",
+					     .ret_renamed = ret_renamed,
+				     },
+				     ret_fd);
 }
 
-static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
+static int emit_entry(struct thinsnap_buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
 {
 	struct thinsnap_meta_op o = {
 		.type = THINSNAP_META_OP_SNAP_CREATE,
@@ -412,48 +350,57 @@ static int emit_entry(struct buf *b, uint64_t *seq, uint64_t salt, const struct 
 	return r;
 }
 
-static int emit_ids(struct thinsnap_meta *m, struct buf *b, uint64_t *seq, uint64_t salt, int map,
-		    enum thinsnap_meta_op_type type)
-{
-	size_t start = 0, count_at = 0;
-	uint32_t count = 0;
-	int r = 0;
+/* Checkpoint records of the ids in a bitmap: groups of up to 4096 ops of one type. */
+struct emit_ids {
+	struct thinsnap_buf *b;
+	uint64_t *seq;
+	uint64_t salt;
+	enum thinsnap_meta_op_type type;
+	size_t start, count_at;
+	uint32_t count;
+};
 
-	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits;
-		if (w % CHUNK_WORDS == 0 && !m->ix.maps[map][w / CHUNK_WORDS]) {
-			w += CHUNK_WORDS - 1; /* a chunk never used */
-			continue;
-		}
-		bits = thinsnap_meta_map_word(&m->ix, map, w);
-		while (bits) {
-			unsigned bit = (unsigned)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			if (count == 0) {
-				if ((r = thinsnap_meta_fmt_rec_begin(b, &start)) < 0 ||
-				    (r = thinsnap_meta_fmt_put_u32(b, 0)) < 0)
-					return r;
-				count_at = b->len - 4;
-			}
-			if ((r = thinsnap_meta_fmt_put_u8(b, (uint8_t)type)) < 0 ||
-			    (r = thinsnap_meta_fmt_put_u32(b, (uint32_t)(w * 64 + bit))) < 0)
-				return r;
-			if (++count == 4096) {
-				put_le32(b->p + count_at, count);
-				thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
-				count = 0;
-			}
-		}
+static void emit_ids_end(struct emit_ids *c)
+{
+	put_le32(c->b->p + c->count_at, c->count);
+	thinsnap_meta_fmt_rec_end(c->b, c->start, REC_GROUP, (*c->seq)++, c->salt);
+	c->count = 0;
+}
+
+static int emit_id(uint32_t id, void *userdata)
+{
+	struct emit_ids *c = userdata;
+	int r;
+
+	if (c->count == 0) {
+		if ((r = thinsnap_meta_fmt_rec_begin(c->b, &c->start)) < 0 ||
+		    (r = thinsnap_meta_fmt_put_u32(c->b, 0)) < 0)
+			return r;
+		c->count_at = c->b->len - 4;
 	}
-	if (count) {
-		put_le32(b->p + count_at, count);
-		thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
-	}
+	if ((r = thinsnap_meta_fmt_put_u8(c->b, (uint8_t)c->type)) < 0 ||
+	    (r = thinsnap_meta_fmt_put_u32(c->b, id)) < 0)
+		return r;
+	if (++c->count == 4096)
+		emit_ids_end(c);
+	return 0;
+}
+
+static int emit_ids(struct thinsnap_meta *m, struct thinsnap_buf *b, uint64_t *seq, uint64_t salt,
+		    int map, enum thinsnap_meta_op_type type)
+{
+	struct emit_ids c = { .b = b, .seq = seq, .salt = salt, .type = type };
+	int r = thinsnap_meta_map_each(&m->ix, map, emit_id, &c);
+
+	if (r < 0)
+		return r;
+	if (c.count)
+		emit_ids_end(&c);
 	return 0;
 }
 
 /* The whole state as a new journal generation: header + checkpoint records. */
-static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_header *h)
+static int build_checkpoint(struct thinsnap_meta *m, struct thinsnap_buf *b, struct jnl_header *h)
 {
 	uint64_t seq;
 	size_t start = 0;
@@ -467,7 +414,7 @@ static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_h
 	if (r < 0)
 		return r;
 	seq = h->first_seq;
-	if ((r = thinsnap_meta_fmt_buf_reserve(b, JNL_HEADER_SIZE)) < 0)
+	if ((r = thinsnap_buf_reserve(b, JNL_HEADER_SIZE)) < 0)
 		return r;
 	b->len = JNL_HEADER_SIZE;
 	/* entries parent first: a pre-order walk from every root */
@@ -509,27 +456,25 @@ static int build_checkpoint(struct thinsnap_meta *m, struct buf *b, struct jnl_h
 
 int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
-	struct buf b = { 0 };
+	struct thinsnap_buf b = { 0 };
 	struct jnl_header h;
 	uint64_t old_seq;
 	int fd = -EBADF, r;
 	bool renamed = false;
 
-	if (!m)
-		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
 	if ((r = check_writable(m, reterr)) < 0)
 		return r;
 	old_seq = m->next_seq;
 	r = build_checkpoint(m, &b, &h);
 	if (r < 0) {
 		m->next_seq = old_seq;
-		thinsnap_meta_fmt_buf_free(&b);
+		thinsnap_buf_free(&b);
 		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
 					   m->state_dir, strerror(-r));
 	}
 	r = replace_journal(m, b.p, b.len, &fd, &renamed);
 	if (r < 0) {
-		thinsnap_meta_fmt_buf_free(&b);
+		thinsnap_buf_free(&b);
 		m->next_seq = old_seq;
 		/* unknown whether the rename is durable: both files hold the same state, but
 		 * appends must not go to a file that may vanish */
@@ -542,7 +487,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	m->fd = fd;
 	m->hdr = h;
 	m->end = b.len;
-	thinsnap_meta_fmt_buf_free(&b);
+	thinsnap_buf_free(&b);
 	(void)THINSNAP_FAULT("meta.compact.after_rename");
 	return 0;
 }

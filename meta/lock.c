@@ -5,13 +5,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/parse.h"
 #include "meta/internal.h"
 
 /* The lock holder's command name ("thinsnapd") from /proc, or "" when unknown. */
@@ -53,6 +54,7 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		long holder = 0;
+		uint64_t v = 0;
 		ssize_t k;
 
 		if (e != EWOULDBLOCK)
@@ -61,7 +63,8 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
 		k = pread(fd, pid, sizeof(pid) - 1, 0);
 		if (k > 0) {
 			pid[k] = '\0';
-			holder = strtol(pid, NULL, 10);
+			if (thinsnap_parse_u64_prefix(pid, &v, NULL) == 0 && v <= LONG_MAX)
+				holder = (long)v; /* "<pid>\n" as written below */
 		}
 		holder_name(holder, comm, sizeof(comm));
 		return thinsnap_error_setf(

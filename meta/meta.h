@@ -29,26 +29,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include <thinsnap/error.h>
+
+#include "base/io.h"
 
 #define THINSNAP_META_KEY_MAX      4096u      /* bytes, without the NUL */
 #define THINSNAP_META_LABEL_MAX    4096u      /* a label's key + value, bytes */
 #define THINSNAP_META_DEV_ID_LIMIT (1u << 24) /* dev_id < this; dev_id 0 is reserved */
 
 struct thinsnap_meta;
-
-/*
- * Optional I/O hooks (tests inject crashes and ENOSPC/EIO). NULL struct or NULL member = the
- * plain syscall. Each returns >= 0 (pwrite: bytes written) or -errno.
- */
-struct thinsnap_meta_io {
-	ssize_t (*pwrite)(void *userdata, int fd, const void *buf, size_t len, off_t off);
-	/* datasync: fdatasync(fd) when true, fsync(fd) when false (files and directories) */
-	int (*sync)(void *userdata, int fd, bool datasync);
-	void *userdata;
-};
 
 struct thinsnap_meta_open_opts {
 	const char *state_dir; /* created (one level, 0700) by a writer if missing */
@@ -72,7 +62,8 @@ struct thinsnap_meta_open_opts {
 	/* Compact once the journal grows past this many bytes beyond its checkpoint.
 	 * 0 = default (16 MiB); UINT64_MAX = never automatically. */
 	uint64_t compact_threshold_bytes;
-	const struct thinsnap_meta_io *io; /* NULL = syscalls */
+	/* I/O hooks (base/io.h; tests inject crashes and ENOSPC/EIO); NULL = syscalls */
+	const struct thinsnap_io *io;
 };
 
 enum thinsnap_meta_kind {

@@ -137,20 +137,5 @@ int thinsnap_meta_each_delete_pending(struct thinsnap_meta *m,
 {
 	if (!m || !cb)
 		return -EINVAL;
-	for (size_t w = 0; w < ID_WORDS; w++) {
-		uint64_t bits;
-		if (w % CHUNK_WORDS == 0 && !m->ix.maps[MAP_PENDING][w / CHUNK_WORDS]) {
-			w += CHUNK_WORDS - 1; /* a chunk never used */
-			continue;
-		}
-		bits = thinsnap_meta_map_word(&m->ix, MAP_PENDING, w);
-		while (bits) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
-			int r = cb((uint32_t)(w * 64 + b), userdata);
-			if (r < 0)
-				return r;
-			bits &= bits - 1;
-		}
-	}
-	return 0;
+	return thinsnap_meta_map_each(&m->ix, MAP_PENDING, cb, userdata);
 }

@@ -304,7 +304,7 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 					"truncating the torn tail of the journal "
 					"in '%s': %m",
 					m->state_dir);
-			r = thinsnap_meta_io_sync(m, m->fd, true);
+			r = thinsnap_io_sync(m->io, m->fd, true);
 			if (r < 0)
 				return thinsnap_error_setf(reterr, r,
 							   "syncing the journal in '%s': %s",
@@ -353,7 +353,7 @@ static int sync_parent(struct thinsnap_meta *m)
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	return thinsnap_meta_io_sync(m, fd, false);
+	return thinsnap_io_sync(m->io, fd, false);
 }
 
 void thinsnap_meta_free(struct thinsnap_meta *m)
@@ -361,11 +361,10 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 	if (!m)
 		return;
 	thinsnap_meta_undo_rollback(&m->ix); /* nothing pending normally */
-	if (m->unsynced && m->fd >= 0)
-		(void)thinsnap_meta_io_sync(m, m->fd,
-					    true); /* a lazy completion: make it durable now */
+	if (m->unsynced && m->fd >= 0)       /* a lazy completion: make it durable now */
+		(void)thinsnap_io_sync(m->io, m->fd, true);
 	thinsnap_meta_index_free(&m->ix);
-	thinsnap_meta_fmt_buf_free(&m->wbuf);
+	thinsnap_buf_free(&m->wbuf);
 	thinsnap_meta_fmt_scratch_free(&m->scratch);
 	if (m->fd >= 0)
 		(void)close(m->fd);

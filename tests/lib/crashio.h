@@ -1,15 +1,15 @@
 /*
- * A struct thinsnap_meta_io for tests. Failure mode: the n-th pwrite or sync fails with err
- * (a failing pwrite may first write part of its buffer). Crash mode: writes are held until
- * their file is synced; the crash_at-th sync "loses power": a random subset of the held writes
- * reaches the file, the last one torn or garbled, and every later call fails with -EIO.
+ * A struct thinsnap_io (base/io.h) for tests. Failure mode: the n-th pwrite or sync fails
+ * with err (a failing pwrite may first write part of its buffer). Crash mode: writes are held
+ * until their file is synced; the crash_at-th sync "loses power": a random subset of the held
+ * writes reaches the file, the last one torn or garbled, and every later call fails with -EIO.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "meta/meta.h"
+#include "base/io.h"
 
 struct crashio_write {
 	int fd;
@@ -19,7 +19,7 @@ struct crashio_write {
 };
 
 struct crashio {
-	struct thinsnap_meta_io io;
+	struct thinsnap_io io;
 	long fail_write_at; /* 1-based; 0 = never */
 	long fail_sync_at;
 	int err;       /* e.g. -ENOSPC */

@@ -337,13 +337,13 @@ static struct intent *new_intent(uint64_t id)
 					    .transaction_id_after = 6,
 					    .ops = &op,
 					    .n_ops = 1 };
-	struct buf b = { 0 };
+	struct thinsnap_buf b = { 0 };
 	struct intent *in = NULL;
 
 	assert_int_equal(thinsnap_meta_pool_ops_check(&src, NULL), 0);
 	assert_int_equal(thinsnap_meta_fmt_put_ops(&b, &op, 1), 0);
 	assert_int_equal(thinsnap_meta_intent_new(&src, id, b.p, b.len, &op, 1, &in), 0);
-	thinsnap_meta_fmt_buf_free(&b);
+	thinsnap_buf_free(&b);
 	return in;
 }
 

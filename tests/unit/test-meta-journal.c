@@ -362,7 +362,7 @@ static void test_lazy_finish(void **state)
 {
 	char *dir = tu_mkdtemp(), *lost = tu_mkdtemp();
 	int syncs = 0;
-	struct thinsnap_meta_io io = { .sync = count_sync, .userdata = &syncs };
+	struct thinsnap_io io = { .sync = count_sync, .userdata = &syncs };
 	struct thinsnap_meta_open_opts o = { .state_dir = dir, .io = &io };
 	struct thinsnap_meta *m = NULL;
 	struct thinsnap_error err = { 0 };
