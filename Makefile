@@ -126,7 +126,8 @@ $(R)/thinsnap: $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a
 	$(CC) -o $@ $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
 # cli/ and config/ are not in the library: the tests of their pure logic take those files in.
-TEST_EXTRA_test-config     := $(CONFIG_OBJS_C)
+TEST_EXTRA_test-config-parse   := $(CONFIG_OBJS_C)
+TEST_EXTRA_test-config-resolve := $(CONFIG_OBJS_C)
 TEST_EXTRA_test-cli-args   := cli/args.c
 TEST_EXTRA_test-cli-format := cli/format.c
 # daemon/metrics.c needs no generated protobuf code: its test compiles it in.
