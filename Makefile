@@ -314,6 +314,8 @@ bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)
 
+# The quick gate, without dm-thin (or root: what needs it skips): the unit tests, every public
+# header alone, the fuzz corpus replays. scripts/test.sh runs it before the VM suite.
 check: check-unit check-headers
 
 check-integration: all
