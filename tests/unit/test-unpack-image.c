@@ -24,6 +24,7 @@
 #include <thinsnap/unpack.h>
 
 #include "tarbuf.h"
+#include "testutil.h"
 #include "unpack/unpack.h"
 
 /* A layer of regular files: names[i] with contents datas[i]; gzip when gz. */
@@ -49,14 +50,7 @@ struct fx {
 
 static void write_file(const char *dir, const char *name, const void *p, size_t n)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
+	assert_int_equal(tu_write(tu_path(dir, name), p, n), 0);
 }
 
 /* Writes a blob; returns its digest in out. */

@@ -28,6 +28,7 @@
 #include <thinsnap/unpack.h>
 
 #include "tarbuf.h"
+#include "testutil.h"
 #include "unpack/unpack.h"
 
 /* ---- the fake snapshotter ---- */
@@ -202,11 +203,7 @@ static char tmp[64];
 
 static void write_file(const char *path, const void *p, size_t n)
 {
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
+	assert_int_equal(tu_write(path, p, n), 0);
 }
 
 static void put_blob(const char *layout, const void *p, size_t n, char *digest)
