@@ -114,16 +114,6 @@ static void reply_mounts(struct thinsnap_daemon_reply *reply, const ProtobufCMes
 	reply_message(reply, &resp.base);
 }
 
-#define UNPACK(type, name, msg, len, reply)                                                      \
-	({                                                                                       \
-		type *_r = (type *)protobuf_c_message_unpack(&PB(name##__descriptor), NULL, len, \
-							     msg);                               \
-		if (!_r)                                                                         \
-			thinsnap_daemon_reply_error(reply, THINSNAP_CODE_INVALID_ARGUMENT,       \
-						    "malformed " #name " message");              \
-		_r;                                                                              \
-	})
-
 static void unpacked_freep(void *p)
 {
 	ProtobufCMessage *m = *(ProtobufCMessage **)p;
@@ -136,22 +126,16 @@ static void unpacked_freep(void *p)
 DEFINE_CLEANUP(struct thinsnap_mount *, thinsnap_mount_free)
 DEFINE_CLEANUP(struct thinsnap_info *, thinsnap_info_free)
 
-static void create(bool view, struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+/* PrepareSnapshotRequest and ViewSnapshotRequest have the same fields. */
+static void create(bool view, struct thinsnap_snapshotter *snap,
+		   const Containerd__Services__Snapshots__V1__PrepareSnapshotRequest *req,
 		   struct thinsnap_daemon_reply *reply)
 {
-	/* PrepareSnapshotRequest and ViewSnapshotRequest have the same fields. */
-	CLEANUP_PB Containerd__Services__Snapshots__V1__PrepareSnapshotRequest *req =
-		view ? (void *)UNPACK(Containerd__Services__Snapshots__V1__ViewSnapshotRequest,
-				      view_snapshot_request, msg, len, reply)
-		     : UNPACK(Containerd__Services__Snapshots__V1__PrepareSnapshotRequest,
-			      prepare_snapshot_request, msg, len, reply);
 	CLEANUP_FREE struct thinsnap_label *labels = NULL;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	if (LABELS_OF(req, &labels) < 0)
 		return thinsnap_daemon_reply_error(reply, THINSNAP_CODE_UNKNOWN, "out of memory");
 	r = (view ? thinsnap_view : thinsnap_prepare)(snap, req->key, opt_str(req->parent), labels,
@@ -164,30 +148,26 @@ static void create(bool view, struct thinsnap_snapshotter *snap, const uint8_t *
 		     m);
 }
 
-static void do_prepare(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_prepare(struct thinsnap_snapshotter *snap, const void *request,
 		       struct thinsnap_daemon_reply *reply)
 {
-	create(false, snap, msg, len, reply);
+	create(false, snap, request, reply);
 }
 
-static void do_view(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_view(struct thinsnap_snapshotter *snap, const void *request,
 		    struct thinsnap_daemon_reply *reply)
 {
-	create(true, snap, msg, len, reply);
+	create(true, snap, request, reply);
 }
 
-static void do_mounts(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_mounts(struct thinsnap_snapshotter *snap, const void *request,
 		      struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__MountsRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__MountsRequest, mounts_request, msg, len,
-		       reply);
+	const Containerd__Services__Snapshots__V1__MountsRequest *req = request;
 	CLEANUP(thinsnap_mount_freep) struct thinsnap_mount *m = NULL;
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	r = thinsnap_mounts(snap, req->key, &m, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
@@ -201,18 +181,14 @@ static void reply_empty(struct thinsnap_daemon_reply *reply)
 	reply_message(reply, &e.base);
 }
 
-static void do_commit(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_commit(struct thinsnap_snapshotter *snap, const void *request,
 		      struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__CommitSnapshotRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__CommitSnapshotRequest,
-		       commit_snapshot_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__CommitSnapshotRequest *req = request;
 	CLEANUP_FREE struct thinsnap_label *labels = NULL;
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	if (LABELS_OF(req, &labels) < 0)
 		return thinsnap_daemon_reply_error(reply, THINSNAP_CODE_UNKNOWN, "out of memory");
 	r = thinsnap_commit(snap, req->name, req->key, labels, req->n_labels, 0, &err);
@@ -221,17 +197,13 @@ static void do_commit(struct thinsnap_snapshotter *snap, const uint8_t *msg, siz
 	reply_empty(reply);
 }
 
-static void do_remove(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_remove(struct thinsnap_snapshotter *snap, const void *request,
 		      struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__RemoveSnapshotRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__RemoveSnapshotRequest,
-		       remove_snapshot_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__RemoveSnapshotRequest *req = request;
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	r = thinsnap_remove(snap, req->key, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
@@ -313,18 +285,14 @@ static void reply_info(struct thinsnap_daemon_reply *reply, const ProtobufCMessa
 	pbinfo_clear(&p);
 }
 
-static void do_stat(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_stat(struct thinsnap_snapshotter *snap, const void *request,
 		    struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__StatSnapshotRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__StatSnapshotRequest,
-		       stat_snapshot_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__StatSnapshotRequest *req = request;
 	CLEANUP(thinsnap_info_freep) struct thinsnap_info *info = NULL;
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	r = thinsnap_stat(snap, req->key, &info, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
@@ -339,20 +307,16 @@ static int64_t ts_ns(const Google__Protobuf__Timestamp *ts)
 	return ts->seconds * 1000000000 + ts->nanos;
 }
 
-static void do_update(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_update(struct thinsnap_snapshotter *snap, const void *request,
 		      struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__UpdateSnapshotRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__UpdateSnapshotRequest,
-		       update_snapshot_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__UpdateSnapshotRequest *req = request;
 	CLEANUP_FREE struct thinsnap_label *labels = NULL;
 	CLEANUP(thinsnap_info_freep) struct thinsnap_info *out = NULL;
 	struct thinsnap_error err = { 0 };
 	struct thinsnap_info in = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	if (!req->info)
 		return thinsnap_daemon_reply_error(reply, THINSNAP_CODE_INVALID_ARGUMENT,
 						   "update without info");
@@ -441,18 +405,14 @@ out:
 	return r;
 }
 
-static void do_list(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_list(struct thinsnap_snapshotter *snap, const void *request,
 		    struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__ListSnapshotsRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__ListSnapshotsRequest,
-		       list_snapshots_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__ListSnapshotsRequest *req = request;
 	struct list_state st = { 0 };
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
 	r = thinsnap_walk(snap, (const char *const *)req->filters, req->n_filters, list_one, &st,
 			  &err);
 	if (r < 0) {
@@ -470,11 +430,10 @@ static void do_list(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_
 	reply->len = st.b.len;
 }
 
-static void do_usage(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_usage(struct thinsnap_snapshotter *snap, const void *request,
 		     struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__UsageRequest *req = UNPACK(
-		Containerd__Services__Snapshots__V1__UsageRequest, usage_request, msg, len, reply);
+	const Containerd__Services__Snapshots__V1__UsageRequest *req = request;
 	Containerd__Services__Snapshots__V1__UsageResponse resp =
 		CONTAINERD__SERVICES__SNAPSHOTS__V1__USAGE_RESPONSE__INIT;
 	struct thinsnap_usage_detail u = { 0 };
@@ -482,8 +441,6 @@ static void do_usage(struct thinsnap_snapshotter *snap, const uint8_t *msg, size
 	const char *keys[1];
 	int r;
 
-	if (!req)
-		return;
 	/* The size containerd gets is what removing the snapshot frees (its exclusive blocks,
 	 * from the pool's metadata), not what it maps beyond its parent: a child that wrote
 	 * N bytes shows about N, shared blocks count for nobody. */
@@ -496,17 +453,13 @@ static void do_usage(struct thinsnap_snapshotter *snap, const uint8_t *msg, size
 	reply_message(reply, &resp.base);
 }
 
-static void do_cleanup(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+static void do_cleanup(struct thinsnap_snapshotter *snap, const void *request,
 		       struct thinsnap_daemon_reply *reply)
 {
-	CLEANUP_PB Containerd__Services__Snapshots__V1__CleanupRequest *req =
-		UNPACK(Containerd__Services__Snapshots__V1__CleanupRequest, cleanup_request, msg,
-		       len, reply);
 	struct thinsnap_error err = { 0 };
 	int r;
 
-	if (!req)
-		return;
+	(void)request; /* CleanupRequest has no fields */
 	r = thinsnap_cleanup(snap, &err);
 	if (r < 0)
 		return reply_errno(reply, r, &err);
@@ -516,16 +469,28 @@ static void do_cleanup(struct thinsnap_snapshotter *snap, const uint8_t *msg, si
 struct thinsnap_daemon_method {
 	const char *name;
 	bool read;
-	void (*call)(struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
+	const ProtobufCMessageDescriptor *request_type; /* what the request decodes to */
+	const char *request_name;                       /* its name in errors */
+	void (*call)(struct thinsnap_snapshotter *snap, const void *request,
 		     struct thinsnap_daemon_reply *reply);
 };
 
+#define METHOD(name, read, call, request)                              \
+	{                                                              \
+		name, read, &PB(request##__descriptor), #request, call \
+	}
+
 static const struct thinsnap_daemon_method methods[] = {
-	{ "Prepare", false, do_prepare }, { "View", false, do_view },
-	{ "Mounts", true, do_mounts },    { "Commit", false, do_commit },
-	{ "Remove", false, do_remove },   { "Stat", true, do_stat },
-	{ "Update", false, do_update },   { "List", true, do_list },
-	{ "Usage", true, do_usage },      { "Cleanup", false, do_cleanup },
+	METHOD("Prepare", false, do_prepare, prepare_snapshot_request),
+	METHOD("View", false, do_view, view_snapshot_request),
+	METHOD("Mounts", true, do_mounts, mounts_request),
+	METHOD("Commit", false, do_commit, commit_snapshot_request),
+	METHOD("Remove", false, do_remove, remove_snapshot_request),
+	METHOD("Stat", true, do_stat, stat_snapshot_request),
+	METHOD("Update", false, do_update, update_snapshot_request),
+	METHOD("List", true, do_list, list_snapshots_request),
+	METHOD("Usage", true, do_usage, usage_request),
+	METHOD("Cleanup", false, do_cleanup, cleanup_request),
 };
 
 const struct thinsnap_daemon_method *thinsnap_daemon_method_find(const char *path)
@@ -554,10 +519,16 @@ void thinsnap_daemon_method_call(const struct thinsnap_daemon_method *m,
 				 struct thinsnap_snapshotter *snap, const uint8_t *msg, size_t len,
 				 struct thinsnap_daemon_reply *reply)
 {
+	CLEANUP_PB ProtobufCMessage *req =
+		protobuf_c_message_unpack(m->request_type, NULL, len, msg);
 	char verb[16], msgbuf[sizeof(reply->msg) - sizeof(verb) - 2];
 	size_t i;
 
-	m->call(snap, msg, len, reply);
+	if (req)
+		m->call(snap, req, reply);
+	else
+		thinsnap_daemon_reply_error(reply, THINSNAP_CODE_INVALID_ARGUMENT,
+					    "malformed %s message", m->request_name);
 	if (reply->status == 0)
 		return;
 	/* "remove: snapshot 'x' has children": the verb first, as containerd's own errors

@@ -13,9 +13,12 @@
 #include "base/parse.h"
 #include "pool/internal.h"
 
+/* A call about dev_id needs a pool, and dev_id within the kernel's 24 bits. */
 static int check_dev_id(const struct thinsnap_pool *pool, uint32_t dev_id, const char *what,
 			struct thinsnap_error *reterr)
 {
+	if (!pool)
+		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	if (dev_id > THINSNAP_POOL_DEV_ID_MAX)
 		return thinsnap_error_setf(reterr, -ERANGE,
 					   "pool '%s': %s %" PRIu32 " is out of range (max %u)",
@@ -23,9 +26,51 @@ static int check_dev_id(const struct thinsnap_pool *pool, uint32_t dev_id, const
 	return 0;
 }
 
+/*
+ * What the kernel said about thin device dev_id, in words: -EEXIST it is taken, -ENODATA it
+ * does not exist, -EBUSY it is open, -ENXIO the pool is not active. Any other r (0, or an
+ * error reterr already says) is returned as it is.
+ */
+static int thin_error(const struct thinsnap_pool *pool, uint32_t dev_id, int r,
+		      struct thinsnap_error *reterr)
+{
+	if (r == -EEXIST)
+		return thinsnap_error_setf(reterr, -EEXIST,
+					   "pool '%s': dev_id %" PRIu32 " already exists",
+					   pool->name, dev_id);
+	if (r == -ENODATA)
+		return thinsnap_error_setf(reterr, -ENOENT,
+					   "pool '%s': dev_id %" PRIu32 " does not exist",
+					   pool->name, dev_id);
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "pool '%s': dev_id %" PRIu32 " is in use (active)",
+					   pool->name, dev_id);
+	if (r == -ENXIO)
+		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
+	return r;
+}
+
 static void thin_uuid(const struct thinsnap_pool *pool, uint32_t dev_id, char *buf, size_t size)
 {
 	(void)snprintf(buf, size, "%s%" PRIu32, pool->thin_prefix, dev_id);
+}
+
+/* The dm name thin device dev_id is active as (malloc'd) in *ret_name, NULL if inactive. */
+static int active_as(const struct thinsnap_pool *pool, uint32_t dev_id, char **ret_name,
+		     struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *name = NULL;
+	struct thinsnap_dm_info info;
+	char uuid[96];
+	int r;
+
+	thin_uuid(pool, dev_id, uuid, sizeof(uuid));
+	r = thinsnap_dm_info_by_uuid(uuid, &info, &name, reterr);
+	if (r < 0)
+		return r;
+	*ret_name = info.exists ? TAKE_PTR(name) : NULL;
+	return 0;
 }
 
 /* --- messages: create, snapshot, delete --- */
@@ -36,20 +81,11 @@ int thinsnap_pool_create_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	char msg[64];
 	int r;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
 	(void)snprintf(msg, sizeof(msg), "create_thin %" PRIu32, dev_id);
-	r = pool_message(pool, msg, reterr);
-	if (r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST,
-					   "pool '%s': dev_id %" PRIu32 " already exists",
-					   pool->name, dev_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, pool_message(pool, msg, reterr), reterr);
 }
 
 int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint32_t origin_id,
@@ -61,8 +97,6 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 	const char *origin = NULL;
 	int r, r2;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r == 0)
 		r = check_dev_id(pool, origin_id, "origin dev_id", reterr);
@@ -74,8 +108,8 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 			pool->name, dev_id);
 	(void)snprintf(msg, sizeof(msg), "create_snap %" PRIu32 " %" PRIu32, dev_id, origin_id);
 	/* everything that can fail happens before the suspend */
-	thin_uuid(pool, origin_id, uuid, sizeof(uuid));
 	if (origin_dm_name) {
+		thin_uuid(pool, origin_id, uuid, sizeof(uuid));
 		r = thinsnap_dm_info(origin_dm_name, &info, reterr);
 		if (r < 0)
 			return r;
@@ -87,11 +121,10 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 		if (info.exists)
 			origin = origin_dm_name;
 	} else {
-		r = thinsnap_dm_info_by_uuid(uuid, &info, &found, reterr);
+		r = active_as(pool, origin_id, &found, reterr);
 		if (r < 0)
 			return r;
-		if (info.exists)
-			origin = found;
+		origin = found;
 	}
 	if (origin) {
 		r = thinsnap_dm_suspend(origin, false, reterr);
@@ -104,54 +137,33 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 		if (r >= 0 && r2 < 0)
 			return r2; /* the snapshot exists; the origin stays suspended */
 	}
-	if (r == -EEXIST)
-		return thinsnap_error_setf(reterr, -EEXIST,
-					   "pool '%s': dev_id %" PRIu32 " already exists",
-					   pool->name, dev_id);
 	if (r == -ENODATA)
 		return thinsnap_error_setf(reterr, -ENOENT,
 					   "pool '%s': origin dev_id %" PRIu32 " does not exist",
 					   pool->name, origin_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, r, reterr);
 }
 
 int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 			      struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE char *active = NULL;
-	struct thinsnap_dm_info info;
-	char msg[64], uuid[96];
+	char msg[64];
 	int r;
 
-	if (!pool)
-		return thinsnap_error_setf(reterr, -EINVAL, "no pool");
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
-	thin_uuid(pool, dev_id, uuid, sizeof(uuid));
-	r = thinsnap_dm_info_by_uuid(uuid, &info, &active, reterr);
+	r = active_as(pool, dev_id, &active, reterr);
 	if (r < 0)
 		return r;
-	if (info.exists)
+	if (active)
 		return thinsnap_error_setf(reterr, -EBUSY,
 					   "pool '%s': dev_id %" PRIu32
 					   " is active as '%s'; deactivate it first",
 					   pool->name, dev_id, active);
 	(void)snprintf(msg, sizeof(msg), "delete %" PRIu32, dev_id);
-	r = pool_message(pool, msg, reterr);
-	if (r == -ENODATA)
-		return thinsnap_error_setf(reterr, -ENOENT,
-					   "pool '%s': dev_id %" PRIu32 " does not exist",
-					   pool->name, dev_id);
-	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EBUSY,
-					   "pool '%s': dev_id %" PRIu32 " is in use (active)",
-					   pool->name, dev_id);
-	if (r == -ENXIO)
-		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
-	return r;
+	return thin_error(pool, dev_id, pool_message(pool, msg, reterr), reterr);
 }
 
 /* --- thin devices: activate, resize, deactivate, info --- */
@@ -201,9 +213,7 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	table.params = params;
 	r = thinsnap_dm_create(dm_name, uuid, &table, read_only, NULL, reterr);
 	if (r == -ENODATA)
-		return thinsnap_error_setf(reterr, -ENOENT,
-					   "pool '%s': dev_id %" PRIu32 " does not exist",
-					   pool->name, dev_id);
+		return thin_error(pool, dev_id, r, reterr);
 	if (r != -EBUSY && r != -EEXIST)
 		return r;
 	/* name or uuid taken: the same activation (idempotent), or a conflict */
@@ -227,10 +237,10 @@ int thinsnap_pool_activate_thin(struct thinsnap_pool *pool, uint32_t dev_id, con
 	}
 	{
 		CLEANUP_FREE char *other = NULL;
-		r = thinsnap_dm_info_by_uuid(uuid, &info, &other, reterr);
+		r = active_as(pool, dev_id, &other, reterr);
 		if (r < 0)
 			return r;
-		if (info.exists)
+		if (other)
 			return thinsnap_error_setf(reterr, -EBUSY,
 						   "pool '%s': dev_id %" PRIu32
 						   " is already active as '%s'",

@@ -11,6 +11,19 @@
 #include "mkfs/mkfs.h"
 #include "snap/internal.h"
 
+/* The inodes e's filesystem uses: from its superblock while its device dm is active, else as
+ * the journal last counted them. */
+static uint64_t inodes_used(const struct thinsnap_meta_snap *e,
+			    const struct thinsnap_pool_thin_info *ti, const char *dm)
+{
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
+	uint64_t inodes = e->usage_inodes;
+
+	if (ti->exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
+		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
+	return inodes;
+}
+
 /*
  * Commits active e as `name` by a thin snapshot of its device (suspended around it when
  * active). retire: the key goes too, and its device becomes a pending delete (deleted by
@@ -25,8 +38,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 	CLEANUP_FREE char *parent = e->parent ? strdup(e->parent) : NULL;
 	CLEANUP_FREE char *fs_type = strdup(e->fs_type);
 	CLEANUP_FREE char *key = strdup(e->key);
-	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
-	uint64_t inodes = e->usage_inodes;
+	uint64_t inodes;
 	uint32_t dev_id, old_id = e->dev_id;
 	int r;
 
@@ -37,8 +49,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 		if (r < 0)
 			return r;
 	}
-	if (ti->exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
-		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
+	inodes = inodes_used(e, ti, dm);
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
 		return r;
@@ -112,15 +123,8 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (thinsnap_meta_get(s->meta, name))
 		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
 					   thinsnap_snap_shown(name, nb));
-	if (n_labels) {
-		ml = calloc(n_labels, sizeof(*ml));
-		if (!ml)
-			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < n_labels; i++)
-			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
-							      labels[i].value ? labels[i].value
-									      : "" };
-	}
+	if (meta_labels(labels, n_labels, &ml) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	thinsnap_snap_dm_name_of(s, e, dm);
 	r = thinsnap_pool_thin_info(s->pool, dm, &ti, reterr);
 	if (r < 0)
@@ -133,10 +137,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 					  !(flags & THINSNAP_COMMIT_KEEP_ACTIVE), reterr);
 
 	/* retire the key: its device becomes the committed snapshot, inactive */
-	uint64_t inodes = e->usage_inodes;
-	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
-	if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
-		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
+	uint64_t inodes = inodes_used(e, &ti, dm);
 	r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
 	if (r == -EBUSY) /* opened after we looked */
 		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now, true, reterr);

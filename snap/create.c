@@ -153,17 +153,9 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 		size_bytes = want_size;
 		grow = true;
 	}
-	struct thinsnap_meta_label *ml = NULL;
-	CLEANUP_FREE struct thinsnap_meta_label *ml_owned = NULL;
-	if (n_labels) {
-		ml_owned = ml = calloc(n_labels, sizeof(*ml));
-		if (!ml)
-			return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < n_labels; i++)
-			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
-							      labels[i].value ? labels[i].value
-									      : "" };
-	}
+	CLEANUP_FREE struct thinsnap_meta_label *ml = NULL;
+	if (meta_labels(labels, n_labels, &ml) < 0)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
 				       .key = key,
 				       .parent = parent,

@@ -207,38 +207,52 @@ static int32_t scan_digits(struct scanner *s, int32_t ch, int base, int n, bool 
 	return ch;
 }
 
+/*
+ * Go's escapes after a backslash, for the scanner and unquote alike: \a \b \f \n \r \t \v \\
+ * stand for one byte (*ret_byte; no digits); \x takes 2 hex digits, \u 4, \U 8; \0 to \7
+ * begin 3 octal digits, this one the first. False for any other rune (the quote's own
+ * escape is the caller's).
+ */
+static bool escape_kind(int32_t c, char *ret_byte, int *ret_base, int *ret_digits)
+{
+	static const char letter[] = "abfnrtv\\", byte[] = "\a\b\f\n\r\t\v\\";
+	const char *l = c > 0 && c < 0x80 ? strchr(letter, (int)c) : NULL;
+
+	*ret_byte = 0;
+	*ret_base = 16;
+	*ret_digits = 0;
+	if (l) {
+		*ret_byte = byte[l - letter];
+	} else if (c == 'x') {
+		*ret_digits = 2;
+	} else if (c == 'u') {
+		*ret_digits = 4;
+	} else if (c == 'U') {
+		*ret_digits = 8;
+	} else if (c >= '0' && c <= '7') {
+		*ret_base = 8;
+		*ret_digits = 3;
+	} else {
+		return false;
+	}
+	return true;
+}
+
 /* After a backslash; returns the rune after the escape. */
 static int32_t scan_escape(struct scanner *s, int32_t quote, bool *legal)
 {
 	int32_t ch = next(s);
+	int base, digits;
+	char byte;
 
 	*legal = false;
-	switch (ch) {
-	case 'a':
-	case 'b':
-	case 'f':
-	case 'n':
-	case 'r':
-	case 't':
-	case 'v':
-	case '\\':
-		*legal = true;
-		return next(s);
-	case '0':
-	case '1':
-	case '2':
-	case '3':
-	case '4':
-	case '5':
-	case '6':
-	case '7':
-		return scan_digits(s, ch, 8, 3, legal);
-	case 'x':
-		return scan_digits(s, next(s), 16, 2, legal);
-	case 'u':
-		return scan_digits(s, next(s), 16, 4, legal);
-	case 'U':
-		return scan_digits(s, next(s), 16, 8, legal);
+	if (escape_kind(ch, &byte, &base, &digits)) {
+		if (digits == 0) {
+			*legal = true;
+			return next(s);
+		}
+		/* an octal escape's first digit is ch itself */
+		return scan_digits(s, base == 8 ? ch : next(s), base, digits, legal);
 	}
 	if (ch == quote) {
 		*legal = true;
@@ -360,8 +374,9 @@ static int unquote(const char *s, size_t n, char **ret)
 		return -ENOMEM;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = (unsigned char)s[i];
+		int base, digits;
 		uint32_t v = 0;
-		int digits = 0;
+		char byte;
 
 		if (c == (unsigned char)quote)
 			return -EINVAL;
@@ -374,82 +389,32 @@ static int unquote(const char *s, size_t n, char **ret)
 			return -EINVAL;
 		c = (unsigned char)s[i + 1];
 		i += 2;
-		switch (c) {
-		case 'a':
-			buf[o++] = '\a';
+		if (!escape_kind(c, &byte, &base, &digits)) {
+			if (c != (unsigned char)quote) /* \" in "...", \/ in /.../, \| in |...| */
+				return -EINVAL;
+			buf[o++] = (char)c;
 			continue;
-		case 'b':
-			buf[o++] = '\b';
+		}
+		if (digits == 0) {
+			buf[o++] = byte;
 			continue;
-		case 'f':
-			buf[o++] = '\f';
-			continue;
-		case 'n':
-			buf[o++] = '\n';
-			continue;
-		case 'r':
-			buf[o++] = '\r';
-			continue;
-		case 't':
-			buf[o++] = '\t';
-			continue;
-		case 'v':
-			buf[o++] = '\v';
-			continue;
-		case '\\':
-			buf[o++] = '\\';
-			continue;
-		case 'x':
-			digits = 2;
-			break;
-		case 'u':
-			digits = 4;
-			break;
-		case 'U':
-			digits = 8;
-			break;
-		case '0':
-		case '1':
-		case '2':
-		case '3':
-		case '4':
-		case '5':
-		case '6':
-		case '7':
+		}
+		if (base == 8) { /* c is the first of its digits */
 			v = c - '0';
-			if (i + 2 > n)
-				return -EINVAL;
-			for (int j = 0; j < 2; j++) {
-				if (s[i + (size_t)j] < '0' || s[i + (size_t)j] > '7')
-					return -EINVAL;
-				v = (v << 3) | (uint32_t)(s[i + (size_t)j] - '0');
-			}
-			i += 2;
-			if (v > 255 || v == 0)
-				return -EINVAL;
-			buf[o++] = (char)v;
-			continue;
-		default:
-			if (c == '"' || c == '/' || c == '|' || c == '\'') {
-				if (c != (unsigned char)quote)
-					return -EINVAL;
-				buf[o++] = (char)c;
-				continue;
-			}
-			return -EINVAL;
+			digits--;
 		}
 		if (i + (size_t)digits > n)
 			return -EINVAL;
 		for (int j = 0; j < digits; j++) {
 			int d = digit_val((unsigned char)s[i + (size_t)j]);
-			if (d >= 16)
+			if (d >= base)
 				return -EINVAL;
-			v = (v << 4) | (uint32_t)d;
+			v = v * (uint32_t)base + (uint32_t)d;
 		}
 		i += (size_t)digits;
-		if (v == 0 || v > 0x10ffff)
+		if (v == 0 || v > (base == 8 ? 255 : 0x10ffff))
 			return -EINVAL;
-		if (c == 'x')
+		if (c == 'x' || base == 8)
 			buf[o++] = (char)v; /* one byte, maybe not UTF-8 */
 		else
 			o += encode_rune(buf + o, v);

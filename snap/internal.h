@@ -6,10 +6,12 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <thinsnap/pool.h>
@@ -145,6 +147,26 @@ int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thin
 int thinsnap_snap_mount_for(const struct thinsnap_snapshotter *s,
 			    const struct thinsnap_meta_snap *e, struct thinsnap_mount **ret,
 			    struct thinsnap_error *reterr);
+
+/* The labels as the journal takes them (a NULL value is ""), borrowing their strings: *ret is
+ * malloc'd, NULL when n is 0. -ENOMEM. */
+static inline int meta_labels(const struct thinsnap_label *labels, size_t n,
+			      struct thinsnap_meta_label **ret)
+{
+	struct thinsnap_meta_label *ml = NULL;
+
+	if (n) {
+		ml = calloc(n, sizeof(*ml));
+		if (!ml)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
+							      labels[i].value ? labels[i].value
+									      : "" };
+	}
+	*ret = ml;
+	return 0;
+}
 
 /* ---- the pool transaction and its steps (snap/transaction.c) ---- */
 

@@ -211,6 +211,37 @@ static int open_dir(struct applier *ap, const char *dir, bool create)
 	return -ENOENT; /* not reached */
 }
 
+/* fdopendir(fd) into *ret; fd is closed if that fails. */
+static int dir_stream(int fd, DIR **ret)
+{
+	DIR *d = fdopendir(fd);
+
+	if (!d) {
+		int r = -errno;
+		(void)close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+/* The next entry of d but "." and "..": 1 with *ret set, 0 at the end, or -errno. */
+static int next_entry(DIR *d, struct dirent **ret)
+{
+	for (;;) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			return errno ? -errno : 0;
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			*ret = de;
+			return 1;
+		}
+	}
+}
+
 /* Removes name in dfd, recursively if a directory; never follows symlinks. Absent is fine. */
 static int remove_tree(int dfd, const char *name)
 {
@@ -222,31 +253,20 @@ static int remove_tree(int dfd, const char *name)
 		CLEANUP(closedirp) DIR *d = NULL;
 		struct dirent *de;
 		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int r;
 
 		if (fd < 0)
 			return -errno;
-		d = fdopendir(fd);
-		if (!d) {
-			int r = -errno;
-			(void)close(fd);
+		r = dir_stream(fd, &d);
+		if (r < 0)
 			return r;
-		}
-		for (;;) {
-			int r;
-
-			errno = 0;
-			de = readdir(d);
-			if (!de) {
-				if (errno)
-					return -errno;
-				break;
-			}
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
+		while ((r = next_entry(d, &de)) > 0) {
 			r = remove_tree(dirfd(d), de->d_name);
 			if (r < 0)
 				return r;
 		}
+		if (r < 0)
+			return r;
 		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 			return -errno;
 		return 0;
@@ -269,27 +289,18 @@ static int apply_opaque(struct applier *ap, const char *dir)
 	CLEANUP(closedirp) DIR *d = NULL;
 	struct dirent *de;
 	int fd = open_beneath(ap->root_fd, dir, O_RDONLY | O_DIRECTORY);
+	int r;
 
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
 		return fd;
-	d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		(void)close(fd);
+	r = dir_stream(fd, &d);
+	if (r < 0)
 		return r;
-	}
-	for (;;) {
+	while ((r = next_entry(d, &de)) > 0) {
 		char child[PATH_MAX];
-		int r;
 
-		errno = 0;
-		de = readdir(d);
-		if (!de)
-			return errno ? -errno : 0;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
 		r = join(child, sizeof(child), dir, de->d_name);
 		if (r < 0)
 			return r;
@@ -299,6 +310,7 @@ static int apply_opaque(struct applier *ap, const char *dir)
 		if (r < 0)
 			return r;
 	}
+	return r;
 }
 
 /* .wh.<name> in dir: removes name unless this layer made it. */
