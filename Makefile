@@ -43,6 +43,9 @@ CONFIG_SRCS := $(sort $(wildcard config/*.c))
 # fake-snap.c implements the public snapshotter API in memory: only daemon tests link it;
 # itest.c serves the integration test programs (fault build) only.
 TLIB_SRCS := $(filter-out tests/lib/fake-snap.c tests/lib/itest.c,$(sort $(wildcard tests/lib/*.c)))
+# The fake snapshotter and what it takes from the library: the filter language, the values'
+# _free functions and base/ (thinsnapd-fake, test-daemon-grpc, fuzz-daemon-grpc).
+FAKE_SNAP_SRCS := tests/lib/fake-snap.c snap/filter.c snap/value.c $(filter base/%,$(LIB_SRCS))
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 BENCH_SRCS := $(sort $(wildcard bench/bench-*.c))
@@ -52,7 +55,8 @@ R := build/release
 C := build/check
 F := build/fault
 
-BASE_OBJS_C := $(filter $(C)/base/%,$(LIB_SRCS:%.c=$(C)/%.o))
+FAKE_SNAP_OBJS_R := $(FAKE_SNAP_SRCS:%.c=$(R)/%.o)
+FAKE_SNAP_OBJS_C := $(FAKE_SNAP_SRCS:%.c=$(C)/%.o)
 LIB_OBJS_R := $(LIB_SRCS:%.c=$(R)/%.o)
 LIB_OBJS_C := $(LIB_SRCS:%.c=$(C)/%.o)
 CLI_OBJS_R := $(CLI_SRCS:%.c=$(R)/%.o)
@@ -76,6 +80,7 @@ lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
 
 -include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(LIB_OBJS_F:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
+-include $(FAKE_SNAP_OBJS_R:.o=.d) $(FAKE_SNAP_OBJS_C:.o=.d)
 -include $(CONFIG_OBJS_R:.o=.d) $(CONFIG_OBJS_C:.o=.d)
 
 $(R)/%.o: %.c
@@ -127,7 +132,8 @@ $(R)/thinsnap: $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a
 	$(CC) -o $@ $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
 
 # cli/ and config/ are not in the library: the tests of their pure logic take those files in.
-TEST_EXTRA_test-config     := $(CONFIG_OBJS_C)
+TEST_EXTRA_test-config-parse   := $(CONFIG_OBJS_C)
+TEST_EXTRA_test-config-resolve := $(CONFIG_OBJS_C)
 TEST_EXTRA_test-cli-args   := cli/args.c
 TEST_EXTRA_test-cli-format := cli/format.c
 # daemon/metrics.c needs no generated protobuf code: its test compiles it in.
@@ -199,20 +205,19 @@ $(R)/thinsnapd: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap
 	$(CC) -o $@ $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
 	    $(PKG_LIBS) $(LDFLAGS)
 
-# The daemon on tests/lib/fake-snap.c (in memory, no pool): unit tests and bring-up only.
-$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(CONFIG_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+# The daemon on tests/lib/fake-snap.c (in memory, no pool), a test tool.
+$(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(CONFIG_OBJS_C) $(GEN_OBJS_C) $(FAKE_SNAP_OBJS_C)
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS) $(LDFLAGS)
 
 # The same without sanitizers, for user-mode-linux (ASan can't map its shadow memory there).
-$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/tests/lib/fake-snap.o \
-		$(filter $(R)/base/%,$(LIB_OBJS_R))
+$(R)/thinsnapd-fake: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(FAKE_SNAP_OBJS_R)
 	$(CC) -o $@ $^ $(DAEMON_LIBS) -lpthread $(LDFLAGS)
 
 $(C)/tests/test-daemon-grpc: tests/unit/test-daemon-grpc.c $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) \
-		$(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+		$(FAKE_SNAP_OBJS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< \
-	    $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C) \
+	    $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(FAKE_SNAP_OBJS_C) \
 	    $(DAEMON_LIBS) -lpthread -lcmocka $(CHECK_LDFLAGS)
 
 # Unit tests: one binary per tests/unit/test-*.c, sanitizers on, linked with tests/lib.
@@ -253,17 +258,19 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $$(FUZZ_EXTRA_$$*)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_OBJS) $(PKG_LIBS)
 
 # The gRPC dispatch target links daemon/service.c over the in-memory fake snapshotter (which
-# defines the snapshotter API itself): only base/ from the library, plus the generated code.
-FUZZ_GRPC_SRCS = daemon/service.c daemon/log.c tests/lib/fake-snap.c $(GEN_SRCS)
-build/fuzz/fuzz-daemon-grpc: tests/fuzz/fuzz-daemon-grpc.c $(filter build/fuzz/obj/base/%,$(FUZZ_LIB_OBJS)) | $(G)/.stamp
+# defines the snapshotter API itself, on the library's filter and value code), plus the
+# generated code.
+FUZZ_GRPC_SRCS = daemon/service.c daemon/log.c $(GEN_SRCS)
+FUZZ_FAKE_SNAP_OBJS := $(FAKE_SNAP_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/fuzz-daemon-grpc: tests/fuzz/fuzz-daemon-grpc.c $(FUZZ_FAKE_SNAP_OBJS) | $(G)/.stamp
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -I$(G) -fsanitize=fuzzer -o $@ $< $(FUZZ_GRPC_SRCS) \
-	    $(filter build/fuzz/obj/base/%,$(FUZZ_LIB_OBJS)) $(DAEMON_LIBS) -lpthread
+	    $(FUZZ_FAKE_SNAP_OBJS) $(DAEMON_LIBS) -lpthread
 $(C)/fuzz/fuzz-daemon-grpc-replay: tests/fuzz/fuzz-daemon-grpc.c tests/fuzz/replay.c \
-		$(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C)
+		$(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(FAKE_SNAP_OBJS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -I$(G) $(WARN) $(CHECK) $(CFLAGS) -o $@ $< tests/fuzz/replay.c \
-	    $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(C)/tests/lib/fake-snap.o $(BASE_OBJS_C) \
+	    $(DAEMON_LIB_OBJS_C) $(GEN_OBJS_C) $(FAKE_SNAP_OBJS_C) \
 	    $(DAEMON_LIBS) -lpthread $(CHECK_LDFLAGS)
 
 # Each target from its checked-in corpus plus what earlier runs found (build/fuzz/corpus-*);
@@ -313,6 +320,9 @@ bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)
 
+# The quick gate, without dm-thin (or root: what needs it skips): the unit tests, every public
+# header alone, the fuzz corpus replays, the library's exports and a link through thinsnap.pc.
+# scripts/test.sh runs it before the VM suite.
 check: check-unit check-headers check-pc
 
 check-integration: all
@@ -415,5 +425,7 @@ all: $(R)/tests/thinsnap-thin-sb-tool
 TEST_LDFLAGS_test-snap-filter-alloc = \
 	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
-# the fuzz builds' library objects are kept between runs
-.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_EXTRA_fuzz-config)
+# objects only tests link are kept between runs (else each `make check` compiles them again
+# and relinks every test), and so are the fuzz builds' library objects
+.SECONDARY: $(TLIB_OBJS_C) $(F)/tests/lib/itest.o $(FUZZ_LIB_OBJS) $(FUZZ_EXTRA_fuzz-config) \
+	$(FUZZ_FAKE_SNAP_OBJS)

@@ -12,20 +12,6 @@
 
 #include "snap/internal.h"
 
-void thinsnap_check_report_free(struct thinsnap_check_report *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; r->intents && i < r->n_unfinished; i++)
-		free(r->intents[i].key);
-	free(r->intents);
-	free(r->leaked_ids);
-	for (size_t i = 0; i < r->n_dangling; i++)
-		free(r->dangling_keys[i]);
-	free(r->dangling_keys);
-	free(r);
-}
-
 DEFINE_CLEANUP(struct thinsnap_check_report *, thinsnap_check_report_free)
 DEFINE_CLEANUP(uint32_t *, thinsnap_pool_thin_ids_free)
 

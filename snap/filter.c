@@ -765,3 +765,18 @@ bool thinsnap_filter_match(const struct thinsnap_filter *f, thinsnap_filter_get_
 	}
 	return false;
 }
+
+bool thinsnap_filter_label_key(const char *const *fieldpath, size_t depth, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	if (depth < 2 || strcmp(fieldpath[0], "labels") != 0 || size == 0)
+		return false;
+	for (size_t i = 1; i < depth; i++) {
+		int n = snprintf(buf + off, size - off, "%s%s", i > 1 ? "." : "", fieldpath[i]);
+		if (n < 0 || (size_t)n >= size - off)
+			return false;
+		off += (size_t)n;
+	}
+	return true;
+}

@@ -52,3 +52,9 @@ bool thinsnap_filter_match(const struct thinsnap_filter *f, thinsnap_filter_get_
 
 /* Frees f; NULL is fine. */
 void thinsnap_filter_free(struct thinsnap_filter *f);
+
+/*
+ * For getters over labels: whether fieldpath is labels.<key>, with the key (fieldpath[1..]
+ * joined with '.') written to buf; false when it is not, or the key does not fit in size bytes.
+ */
+bool thinsnap_filter_label_key(const char *const *fieldpath, size_t depth, char *buf, size_t size);

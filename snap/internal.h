@@ -131,7 +131,7 @@ int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
 			       pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
 			       struct thinsnap_error *reterr);
 
-/* ---- values (snap/value.c) ---- */
+/* ---- journal entries as the API's values (snap/entry.c) ---- */
 
 enum thinsnap_kind thinsnap_snap_kind_from_meta(enum thinsnap_meta_kind k);
 /* A short, printable form of a key for messages (keys may be 4 KiB of anything). */

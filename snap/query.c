@@ -310,6 +310,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 static bool snap_field(void *userdata, const char *const *path, size_t depth, const char **ret)
 {
 	const struct thinsnap_meta_snap *e = userdata;
+	char k[THINSNAP_META_LABEL_MAX + 1];
 
 	if (depth == 1 && strcmp(path[0], "name") == 0) {
 		*ret = e->key;
@@ -323,17 +324,8 @@ static bool snap_field(void *userdata, const char *const *path, size_t depth, co
 		*ret = thinsnap_kind_name(thinsnap_snap_kind_from_meta(e->kind));
 		return true;
 	}
-	if (depth >= 2 && strcmp(path[0], "labels") == 0) {
-		/* label keys may contain dots: join the rest of the path back */
-		char k[THINSNAP_META_LABEL_MAX + 1];
-		size_t off = 0;
-		for (size_t i = 1; i < depth; i++) {
-			int n = snprintf(k + off, sizeof(k) - off, "%s%s", i > 1 ? "." : "",
-					 path[i]);
-			if (n < 0 || (size_t)n >= sizeof(k) - off)
-				return false;
-			off += (size_t)n;
-		}
+	/* label keys may contain dots: the rest of the path joined back */
+	if (thinsnap_filter_label_key(path, depth, k, sizeof(k))) {
 		for (size_t i = 0; i < e->n_labels; i++)
 			if (strcmp(e->labels[i].key, k) == 0) {
 				*ret = e->labels[i].value;

@@ -168,6 +168,8 @@ static int discard_device(struct thinsnap_snapshotter *s, uint32_t dev_id, uint6
 				   strerror(errno));
 	if (fd >= 0)
 		(void)close(TAKE_FD(fd));
+	/* a crash here leaves the device active as <pool>-discard-<id> for recovery */
+	(void)THINSNAP_FAULT("snap.discard.before_deactivate");
 	return thinsnap_pool_deactivate_thin(s->pool, name, reterr);
 }
 

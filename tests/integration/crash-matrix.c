@@ -7,7 +7,9 @@
  * of a metadata snapshot) equal to what the journal holds, committed contents byte-identical
  * (sha256 of every file read through a view), and the operation all or nothing. Pool grow has
  * no journal step: it is killed at its fault point between the pool's suspend and resume, and
- * from outside after a range of delays.
+ * from outside after a range of delays. With discard_blocks, remove and cleanup are killed while
+ * the device is active for its discard, and the next open must recover. Every kill is checked
+ * to be one: a child that finishes where a fault point should have fired fails the test.
  */
 /* clang-format off */
 #include <setjmp.h> /* cmocka.h needs these first */
@@ -40,6 +42,7 @@ static struct thinsnap_snapshotter *S;
 static char base_sum[80];   /* committed x-base, through a view */
 static char active_sum[80]; /* x-active as the fixture wrote it */
 static int n_runs, n_killed, n_completed;
+static bool discard; /* the handles discard a removed device's blocks (discard_blocks) */
 
 static const char *points[] = {
 	"snap.txn.after_intent",   "snap.txn.after_pool",          "snap.txn.after_tid",
@@ -57,6 +60,7 @@ static struct thinsnap_options opts(bool async_remove)
 	o.base_size_bytes = 64ull << 20;
 	o.fs_type = "ext4";
 	o.async_remove = async_remove;
+	o.discard_blocks = discard;
 	return o;
 }
 
@@ -380,7 +384,8 @@ static bool run_child_at(enum op op, const char *spec, unsigned counts[N_POINTS]
 	if (pid == 0) {
 		close(pfd[0]);
 		open_s(false);
-		thinsnap_fault_arm(spec);
+		if (thinsnap_fault_arm(spec) < 0)
+			_exit(4);
 		int r = run_op(op);
 		if (counts) {
 			unsigned c[N_POINTS];
@@ -533,6 +538,19 @@ static void test_kill_every_point(void **state)
 		"crash-matrix: %d operations x %zu fault points: %d (op, point) pairs reached, "
 		"%d kills at distinct (op, point, hit), %d runs, every one consistent\n",
 		(int)OP__N, N_POINTS, combos, n_killed, n_runs);
+	/* a point no operation passes (renamed, or gone) would be silently left out */
+	unsigned per_point[N_POINTS] = { 0 }, per_op[OP__N] = { 0 };
+	for (int op = 0; op < OP__N; op++)
+		for (size_t i = 0; i < N_POINTS; i++) {
+			per_point[i] += hits[op][i];
+			per_op[op] += hits[op][i];
+		}
+	for (size_t i = 0; i < N_POINTS; i++)
+		if (per_point[i] == 0)
+			fail_msg("no operation passed the fault point %s", points[i]);
+	for (int op = 0; op < OP__N; op++)
+		if (per_op[op] == 0)
+			fail_msg("%s passed none of the fault points", op_names[op]);
 	assert_true(n_killed >= 30);
 }
 
@@ -569,8 +587,8 @@ static void test_kill_pool_grow(void **state)
 			struct thinsnap_pool *p = NULL;
 			if (thinsnap_pool_open(P.name, P.pool_dir, &p, NULL) < 0)
 				_exit(3);
-			if (i < 0)
-				thinsnap_fault_arm("pool.grow.after_suspend:abort");
+			if (i < 0 && thinsnap_fault_arm("pool.grow.after_suspend:abort") < 0)
+				_exit(4);
 			_exit(thinsnap_pool_grow(p, after, NULL) < 0 ? 1 : 0);
 		}
 		if (i >= 0) {
@@ -584,8 +602,8 @@ static void test_kill_pool_grow(void **state)
 			killed++;
 		else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			fail_msg("pool grow failed without the kill (status 0x%x)", status);
-		if (i < 0)
-			assert_true(WIFSIGNALED(status));
+		if (i < 0) /* killed at its fault point, not finished */
+			assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 		/* reopen: the pool is not left suspended (all I/O would hang) */
 		open_s(false);
 		assert_int_equal(sh("dmsetup info %s | grep -q '^State: *ACTIVE'", P.name), 0);
@@ -685,12 +703,65 @@ static void test_check_after_crash(void **state)
 			 THINSNAP_RECOVERY_ROLL_FORWARD, false);
 }
 
+/* Whether the pool has a device named <pool>-discard-<anything> (active or not). */
+static bool discard_device_left(void)
+{
+	return sh("dmsetup info -c --noheadings -o name | grep -q '^%s-discard-'", P.name) == 0;
+}
+
+/*
+ * With discard_blocks, a delete's pool step activates the device as <pool>-discard-<id> and
+ * discards its blocks before deleting it. Killed there (remove, and cleanup of a pending
+ * delete), the device is left active: the next open must deactivate it before deleting it
+ * (not fail with -EBUSY), finish the delete, and leak no thin id.
+ */
+static void test_kill_during_discard(void **state)
+{
+	static const enum op ops[] = { OP_REMOVE, OP_CLEANUP };
+	struct thinsnap_error e = { 0 };
+	struct thinsnap_counts c;
+
+	(void)state;
+	discard = true;
+	close_s();
+	open_s(false);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		enum op op = ops[i];
+		char what[96];
+
+		snprintf(what, sizeof(what), "%s killed while discarding", op_names[op]);
+		reset_fixture(op);
+		/* killed with the discard device active */
+		if (!run_child_at(op, "snap.discard.before_deactivate@1:abort", NULL, false))
+			fail_msg("%s: the child finished: the fault never fired", what);
+		if (!discard_device_left())
+			fail_msg("%s: no discard device left active by the kill", what);
+		struct thinsnap_options o = opts(false);
+		int r = thinsnap_open(&o, &S, &e);
+		if (r < 0)
+			fail_msg("%s: the next open failed: %s", what, e.msg);
+		assert_false(discard_device_left());
+		verify(op, what); /* check clean: nothing leaked; journal == pool */
+		if (op == OP_REMOVE)
+			assert_false(exists("x-active", NULL)); /* a delete rolls forward */
+		itest_must(thinsnap_counts(S, &c, &e), &e, "counts");
+		assert_int_equal(c.pending_deletes, 0);
+		n_runs++;
+		n_killed++;
+		fprintf(stderr, "crash-matrix: %s: recovered at the next open\n", what);
+	}
+	discard = false;
+	close_s();
+	open_s(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_every_point),
 		cmocka_unit_test(test_kill_pool_grow),
 		cmocka_unit_test(test_check_after_crash),
+		cmocka_unit_test(test_kill_during_discard),
 	};
 	/* CRASH_MATRIX_TEST=test_check_after_crash runs one test (cmocka's name filter) */
 	if (getenv("CRASH_MATRIX_TEST"))

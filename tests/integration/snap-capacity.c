@@ -383,18 +383,22 @@ static void test_size_faults(void **state)
 	/* the fs grow fails after the device was created: no device, no key */
 	snprintf(sz, sizeof(sz), "%" PRIu64, 256 * MiB);
 	struct thinsnap_label lb[] = { { THINSNAP_LABEL_MAX_SIZE, sz } };
-	thinsnap_fault_arm("snap.create.before_grow:-EIO");
+	assert_int_equal(thinsnap_fault_arm("snap.create.before_grow:-EIO"), 0);
 	r = thinsnap_prepare(S, "g", NULL, lb, 1, NULL, &e);
+	unsigned hits = thinsnap_fault_hits("snap.create.before_grow");
 	thinsnap_fault_arm(NULL);
+	assert_int_equal(hits, 1); /* the -EIO is the fault's */
 	assert_int_equal(r, -EIO);
 	assert_int_equal(thinsnap_stat(S, "g", NULL, NULL), -ENOENT);
 	itest_assert_check_clean(S);
 
 	/* the device reload fails after the journal: the journal goes back to the old size */
 	itest_must(thinsnap_prepare(S, "g", NULL, NULL, 0, &m, &e), &e, "prepare g");
-	thinsnap_fault_arm("snap.resize.after_journal:-EIO");
+	assert_int_equal(thinsnap_fault_arm("snap.resize.after_journal:-EIO"), 0);
 	r = thinsnap_resize(S, "g", 256 * MiB, &e);
+	hits = thinsnap_fault_hits("snap.resize.after_journal");
 	thinsnap_fault_arm(NULL);
+	assert_int_equal(hits, 1);
 	assert_int_equal(r, -EIO);
 	assert_int_equal(dev_size(m->source), 192 * MiB);
 
@@ -405,8 +409,8 @@ static void test_size_faults(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct thinsnap_snapshotter *c = NULL;
-		thinsnap_fault_arm("snap.resize.after_journal:abort");
-		if (thinsnap_open(&O, &c, NULL) < 0)
+		if (thinsnap_fault_arm("snap.resize.after_journal:abort") < 0 ||
+		    thinsnap_open(&O, &c, NULL) < 0)
 			_exit(3);
 		(void)thinsnap_resize(c, "g", 256 * MiB, NULL);
 		_exit(4); /* not reached */

@@ -660,6 +660,19 @@ static const char *op_names[] = { "prepare", "prepare-child", "view",
 static const char *points[] = { "snap.txn.after_intent", "snap.txn.after_pool",
 				"snap.txn.after_tid", "snap.txn.after_finish",
 				"snap.commit.after_deactivate" };
+/*
+ * The points each operation passes, so the child is killed there: prepare, view, commit keeping
+ * the key and remove are pool transactions (the four snap.txn points); commit of an unused
+ * active snapshot is not (its device is deactivated and the key renamed in the journal).
+ */
+static const bool reaches[OP__N][sizeof(points) / sizeof(points[0])] = {
+	[OP_PREPARE] = { true, true, true, true, false },
+	[OP_PREPARE_CHILD] = { true, true, true, true, false },
+	[OP_VIEW] = { true, true, true, true, false },
+	[OP_COMMIT] = { false, false, false, false, true },
+	[OP_COMMIT_KEEP] = { true, true, true, true, false },
+	[OP_REMOVE] = { true, true, true, true, false },
+};
 
 static int run_op(enum op op)
 {
@@ -702,7 +715,8 @@ static void test_crash_points(void **state)
 			assert_true(pid >= 0);
 			if (pid == 0) {
 				snprintf(spec, sizeof(spec), "%s:abort", points[pt]);
-				thinsnap_fault_arm(spec);
+				if (thinsnap_fault_arm(spec) < 0)
+					_exit(2);
 				open_s();
 				int r = run_op((enum op)op);
 				_exit(r < 0 ? 1 : 0);
@@ -713,6 +727,10 @@ static void test_crash_points(void **state)
 			if (!was_killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 				fail_msg("%s at %s: child failed without the fault", op_names[op],
 					 points[pt]);
+			if (was_killed != reaches[op][pt])
+				fail_msg("%s at %s: %s", op_names[op], points[pt],
+					 was_killed ? "killed at a point it should not pass"
+						    : "completed: the fault never fired");
 			killed += was_killed;
 			open_s();
 			itest_assert_check_clean(S);

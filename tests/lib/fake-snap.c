@@ -1,7 +1,8 @@
 /*
  * An in-memory implementation of the public snapshotter API (include/thinsnap/snapshotter.h)
- * with containerd's semantics, for daemon/'s unit tests and for bringing thinsnapd up against
- * containerd before the real core exists. Never linked into the product.
+ * with containerd's semantics, for daemon/'s unit tests and fuzz target and for running
+ * thinsnapd without a pool (thinsnapd-fake). Never linked into the product. The filter
+ * language and the values' _free functions are the library's own (snap/filter.c, snap/value.c).
  * THINSNAP_FAKE_WRITE_DELAY_MS makes every mutating call sleep first (outside the lock), so
  * tests can check that reads never wait behind a slow write. THINSNAP_FAKE_BIND=1 backs each
  * snapshot with a directory under state_dir/fs (a copy of its parent's) and returns bind mounts,
@@ -9,7 +10,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@
 
 #include "base/cleanup.h"
 #include "base/version.h"
+#include "snap/filter.h"
 
 struct fake_snap {
 	char *name;
@@ -45,20 +46,6 @@ struct thinsnap_snapshotter {
 	char *bind_root; /* THINSNAP_FAKE_BIND: state_dir/fs */
 };
 
-const char *thinsnap_kind_name(enum thinsnap_kind kind)
-{
-	switch (kind) {
-	case THINSNAP_KIND_VIEW:
-		return "view";
-	case THINSNAP_KIND_ACTIVE:
-		return "active";
-	case THINSNAP_KIND_COMMITTED:
-		return "committed";
-	default:
-		return "unknown";
-	}
-}
-
 static void labels_free(struct thinsnap_label *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -66,39 +53,6 @@ static void labels_free(struct thinsnap_label *l, size_t n)
 		free((char *)l[i].value);
 	}
 	free(l);
-}
-
-void thinsnap_info_free(struct thinsnap_info *info)
-{
-	if (!info)
-		return;
-	free(info->name);
-	free(info->parent);
-	labels_free(info->labels, info->n_labels);
-	free(info);
-}
-
-void thinsnap_mount_free(struct thinsnap_mount *m)
-{
-	if (!m)
-		return;
-	free(m->type);
-	free(m->source);
-	for (size_t i = 0; i < m->n_options; i++)
-		free(m->options[i]);
-	free(m->options);
-	free(m);
-}
-
-void thinsnap_check_report_free(struct thinsnap_check_report *r)
-{
-	if (!r)
-		return;
-	free(r->leaked_ids);
-	for (size_t i = 0; i < r->n_dangling; i++)
-		free(r->dangling_keys[i]);
-	free(r->dangling_keys);
-	free(r);
 }
 
 static int64_t now_ns(void)
@@ -616,154 +570,43 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 	return r;
 }
 
-/* containerd's filter syntax: sel[op value][,sel[op value]]...; sel = field(.field)*. */
-struct filter_term {
-	char *field; /* "name", "parent", "kind" or "labels" */
-	char *label; /* for labels.<key> */
-	int op;      /* 0 present, '=' ==, '!' !=, '~' ~= */
-	char *value;
-	regex_t re;
-	bool has_re;
-};
-
-static void term_clear(struct filter_term *t)
+/* filter field lookup over a fake snapshot (the real filter code: snap/filter.c) */
+static bool snap_field(void *userdata, const char *const *path, size_t depth, const char **ret)
 {
-	free(t->field);
-	free(t->label);
-	free(t->value);
-	if (t->has_re)
-		regfree(&t->re);
-	memset(t, 0, sizeof(*t));
-}
+	const struct fake_snap *f = userdata;
+	char k[4096];
 
-/* Reads an identifier or a "quoted" string at *p into a new string. */
-static char *scan_word(const char **p, const char *stops)
-{
-	const char *s = *p;
-	char *out = malloc(strlen(s) + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	while (*s == ' ')
-		s++;
-	if (*s == '"' || *s == '/') {
-		char q = *s++;
-		while (*s && *s != q) {
-			if (*s == '\\' && s[1] && q == '"')
-				s++;
-			*o++ = *s++;
-		}
-		if (*s != q) {
-			free(out);
-			return NULL;
-		}
-		s++;
-	} else {
-		while (*s && !strchr(stops, *s))
-			*o++ = *s++;
-		while (o > out && o[-1] == ' ')
-			o--;
-	}
-	*o = '\0';
-	*p = s;
-	return out;
-}
-
-static int parse_term(const char **p, struct filter_term *t)
-{
-	const char *s = *p;
-
-	t->field = scan_word(&s, ".=!~, ");
-	if (!t->field || !*t->field)
-		return -EINVAL;
-	if (*s == '.') {
-		s++;
-		t->label = scan_word(&s, "=!~, ");
-		if (!t->label || strcmp(t->field, "labels") != 0)
-			return -EINVAL;
-	}
-	while (*s == ' ')
-		s++;
-	if ((s[0] == '=' || s[0] == '!' || s[0] == '~') && s[1] == '=') {
-		t->op = s[0];
-		s += 2;
-		t->value = scan_word(&s, ",");
-		if (!t->value)
-			return -EINVAL;
-		if (t->op == '~') {
-			if (regcomp(&t->re, t->value, REG_EXTENDED | REG_NOSUB) != 0)
-				return -EINVAL;
-			t->has_re = true;
-		}
-	} else if (*s && *s != ',') {
-		return -EINVAL;
-	}
-	while (*s == ' ')
-		s++;
-	*p = s;
-	return 0;
-}
-
-static bool term_match(const struct filter_term *t, const struct fake_snap *f)
-{
-	const char *v = NULL;
-
-	if (strcmp(t->field, "name") == 0)
-		v = *f->name ? f->name : NULL;
-	else if (strcmp(t->field, "parent") == 0)
-		v = f->parent && *f->parent ? f->parent : NULL;
-	else if (strcmp(t->field, "kind") == 0)
-		v = thinsnap_kind_name(f->kind);
-	else if (strcmp(t->field, "labels") == 0 && t->label) {
+	*ret = NULL;
+	if (depth == 1 && strcmp(path[0], "name") == 0)
+		*ret = f->name;
+	else if (depth == 1 && strcmp(path[0], "parent") == 0)
+		*ret = f->parent;
+	else if (depth == 1 && strcmp(path[0], "kind") == 0)
+		*ret = thinsnap_kind_name(f->kind);
+	else if (thinsnap_filter_label_key(path, depth, k, sizeof(k)))
 		for (size_t i = 0; i < f->n_labels; i++)
-			if (strcmp(f->labels[i].key, t->label) == 0)
-				v = f->labels[i].value;
-	}
-	switch (t->op) {
-	case 0:
-		return v != NULL;
-	case '=':
-		return v && strcmp(v, t->value) == 0;
-	case '!':
-		return !v ? *t->value != '\0' : strcmp(v, t->value) != 0;
-	default:
-		return v && regexec(&t->re, v, 0, NULL, 0) == 0;
-	}
+			if (strcmp(f->labels[i].key, k) == 0)
+				*ret = f->labels[i].value;
+	return *ret != NULL;
 }
 
-/* Matches one filter (a comma-separated conjunction); -EINVAL when it doesn't parse. */
-static int filter_match(const char *filter, const struct fake_snap *f)
-{
-	const char *p = filter;
-	bool all = true;
-
-	while (*p) {
-		struct filter_term t = { 0 };
-		int r = parse_term(&p, &t);
-		if (r < 0) {
-			term_clear(&t);
-			return r;
-		}
-		if (!term_match(&t, f))
-			all = false;
-		term_clear(&t);
-		if (*p == ',')
-			p++;
-		else if (*p)
-			return -EINVAL;
-	}
-	return all;
-}
+DEFINE_CLEANUP(struct thinsnap_filter *, thinsnap_filter_free)
 
 int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, size_t n_filters,
 		  thinsnap_walk_fn fn, void *userdata, struct thinsnap_error *reterr)
 {
+	CLEANUP(thinsnap_filter_freep) struct thinsnap_filter *filter = NULL;
 	struct thinsnap_info **infos = NULL;
 	size_t n = 0;
 	int r = 0;
 
 	if (!s || !fn)
 		return thinsnap_error_setf(reterr, -EINVAL, "bad arguments");
+	if (n_filters) {
+		r = thinsnap_filter_parse(filters, n_filters, &filter, reterr);
+		if (r < 0)
+			return r;
+	}
 	/* Snapshot the matching infos under the lock, call fn without it (fn may stat). */
 	pthread_rwlock_rdlock(&s->lock);
 	infos = calloc(s->n_snaps + 1, sizeof(*infos));
@@ -772,19 +615,11 @@ int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, si
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < s->n_snaps && r >= 0; i++) {
-		bool match = n_filters == 0;
-		for (size_t j = 0; j < n_filters && !match; j++) {
-			int m = filter_match(filters[j], s->snaps[i]);
-			if (m < 0) {
-				r = thinsnap_error_setf(reterr, -EINVAL, "bad filter '%s'",
-							filters[j]);
-				break;
-			}
-			match = m;
-		}
-		if (r >= 0 && match && (r = info_of(s->snaps[i], &infos[n])) >= 0)
+		if (filter && !thinsnap_filter_match(filter, snap_field, s->snaps[i]))
+			continue;
+		if ((r = info_of(s->snaps[i], &infos[n])) >= 0)
 			n++;
-		else if (r < 0 && r != -EINVAL)
+		else
 			r = thinsnap_error_setf(reterr, r, "out of memory");
 	}
 	pthread_rwlock_unlock(&s->lock);

@@ -1,4 +1,4 @@
-/* base/: the errno -> containerd code table, error message formatting, CRC32C vectors. */
+/* base/: the errno -> containerd code table, error message formatting. */
 /* clang-format off */
 #include <setjmp.h> /* cmocka.h needs these first */
 #include <stdarg.h>
@@ -10,8 +10,6 @@
 #include <string.h>
 
 #include <thinsnap/error.h>
-
-#include "base/crc32c.h"
 
 static void test_code_table(void **state)
 {
@@ -62,28 +60,11 @@ static void test_setf(void **state)
 	assert_int_equal(thinsnap_error_setf(NULL, -EIO, "ignored"), -EIO);
 }
 
-static void test_crc32c(void **state)
-{
-	(void)state;
-	/* RFC 3720 B.4 test vectors */
-	unsigned char zeros[32] = { 0 }, ones[32], inc[32];
-	memset(ones, 0xff, sizeof(ones));
-	for (int i = 0; i < 32; i++)
-		inc[i] = (unsigned char)i;
-	assert_int_equal(thinsnap_crc32c(0, zeros, 32), 0x8A9136AA);
-	assert_int_equal(thinsnap_crc32c(0, ones, 32), 0x62A8AB43);
-	assert_int_equal(thinsnap_crc32c(0, inc, 32), 0x46DD794E);
-	assert_int_equal(thinsnap_crc32c(0, "123456789", 9), 0xE3069283);
-	/* continuation equals one pass */
-	assert_int_equal(thinsnap_crc32c(thinsnap_crc32c(0, "12345", 5), "6789", 4), 0xE3069283);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_code_table),
 		cmocka_unit_test(test_setf),
-		cmocka_unit_test(test_crc32c),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ static const struct entry corpus[] = {
 static bool get(void *userdata, const char *const *path, size_t depth, const char **ret)
 {
 	const struct entry *e = userdata;
-	char key[256] = "";
+	char key[256];
 	const char *v = NULL;
 
 	assert_true(depth >= 1);
@@ -70,12 +70,7 @@ static bool get(void *userdata, const char *const *path, size_t depth, const cha
 		v = e->parent;
 	else if (strcmp(path[0], "kind") == 0)
 		v = e->kind;
-	else if (strcmp(path[0], "labels") == 0 && depth >= 2) {
-		for (size_t i = 1; i < depth; i++) { /* containerd joins the rest with '.' */
-			if (i > 1)
-				strncat(key, ".", sizeof(key) - strlen(key) - 1);
-			strncat(key, path[i], sizeof(key) - strlen(key) - 1);
-		}
+	else if (thinsnap_filter_label_key(path, depth, key, sizeof(key))) {
 		for (size_t i = 0; i < ELEMENTSOF(e->labels) && e->labels[i].key; i++)
 			if (strcmp(e->labels[i].key, key) == 0)
 				v = e->labels[i].value;
@@ -352,6 +347,26 @@ static void test_api(void **state)
 	assert_false(thinsnap_filter_match(NULL, get, (void *)&corpus[0]));
 }
 
+/* The label key a getter looks up: the path after "labels" joined with '.'. */
+static void test_label_key(void **state)
+{
+	const char *const one[] = { "labels", "containerd.io/gc.root" };
+	const char *const split[] = { "labels", "a", "b", "c" };
+	const char *const other[] = { "name", "a" };
+	char buf[8];
+
+	(void)state;
+	assert_false(thinsnap_filter_label_key(one, 2, buf, 0));
+	assert_false(thinsnap_filter_label_key(one, 2, buf, sizeof(buf))); /* too long */
+	assert_true(thinsnap_filter_label_key(split, 4, buf, sizeof(buf)));
+	assert_string_equal(buf, "a.b.c");
+	assert_false(thinsnap_filter_label_key(split, 4, buf, 5)); /* no room for the NUL */
+	assert_true(thinsnap_filter_label_key(split, 4, buf, 6));
+	assert_string_equal(buf, "a.b.c");
+	assert_false(thinsnap_filter_label_key(split, 1, buf, sizeof(buf))); /* labels alone */
+	assert_false(thinsnap_filter_label_key(other, 2, buf, sizeof(buf)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_whitespace),
 		cmocka_unit_test(test_api),
+		cmocka_unit_test(test_label_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * unpack/: the layer applier on a temp dir of the host (as root): every entry type, owners,
  * modes, times, xattrs, gzip and zstd, digests, whiteouts and opaque dirs across layers, and
  * malicious archives that try to reach outside the root. Layers are built with libarchive.
+ * The cases that apply need root (owners, device nodes) and are skipped without it.
  */
 /* cmocka.h needs these first */
 /* clang-format off */
@@ -26,51 +27,8 @@
 
 #include <thinsnap/unpack.h>
 
+#include "tarbuf.h"
 #include "unpack/unpack.h"
-
-/* A layer under construction: a growable buffer that libarchive writes into. */
-struct layer {
-	struct archive *a;
-	char *buf;
-	size_t len, cap;
-};
-
-static la_ssize_t buf_write(struct archive *a, void *ud, const void *p, size_t n)
-{
-	struct layer *l = ud;
-
-	(void)a;
-	if (l->len + n > l->cap) {
-		l->cap = (l->len + n) * 2;
-		l->buf = realloc(l->buf, l->cap);
-		assert_non_null(l->buf);
-	}
-	memcpy(l->buf + l->len, p, n);
-	l->len += n;
-	return (la_ssize_t)n;
-}
-
-enum comp { NONE, GZIP, ZSTD };
-
-static void layer_begin(struct layer *l, enum comp c)
-{
-	memset(l, 0, sizeof(*l));
-	l->a = archive_write_new();
-	assert_int_equal(archive_write_set_format_pax_restricted(l->a), ARCHIVE_OK);
-	if (c == GZIP)
-		assert_int_equal(archive_write_add_filter_gzip(l->a), ARCHIVE_OK);
-	if (c == ZSTD)
-		assert_int_equal(archive_write_add_filter_zstd(l->a), ARCHIVE_OK);
-	assert_int_equal(archive_write_set_bytes_in_last_block(l->a, 1), ARCHIVE_OK);
-	assert_int_equal(archive_write_open(l->a, l, NULL, buf_write, NULL), ARCHIVE_OK);
-}
-
-static void layer_end(struct layer *l)
-{
-	assert_int_equal(archive_write_close(l->a), ARCHIVE_OK);
-	archive_write_free(l->a);
-	l->a = NULL;
-}
 
 struct ent {
 	unsigned type; /* AE_IF* */
@@ -84,7 +42,7 @@ struct ent {
 	bool hardlink;
 };
 
-static void add(struct layer *l, struct ent en)
+static void add(struct tarbuf *l, struct ent en)
 {
 	struct archive_entry *e = archive_entry_new();
 
@@ -149,6 +107,13 @@ struct fx {
 	int tmp_fd;
 };
 
+/* Applying sets owners (and makes device nodes): without root, the case is skipped. */
+static void need_root(void)
+{
+	if (geteuid() != 0)
+		skip();
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -205,7 +170,7 @@ static void assert_contained(struct fx *f)
 	assert_int_equal(access("/thinsnap-unpack-escaped", F_OK), -1);
 }
 
-static int apply(struct fx *f, struct layer *l, size_t chunk, struct thinsnap_unpack_stats *st,
+static int apply(struct fx *f, struct tarbuf *l, size_t chunk, struct thinsnap_unpack_stats *st,
 		 struct thinsnap_error *err)
 {
 	struct memsrc m = { .p = l->buf, .n = l->len, .chunk = chunk };
@@ -216,7 +181,7 @@ static int apply(struct fx *f, struct layer *l, size_t chunk, struct thinsnap_un
 	return r;
 }
 
-static void apply_ok(struct fx *f, struct layer *l)
+static void apply_ok(struct fx *f, struct tarbuf *l)
 {
 	struct thinsnap_error err = { 0 };
 	int r = apply(f, l, 0, NULL, &err);
@@ -247,9 +212,9 @@ static bool exists(struct fx *f, const char *path)
 	return fstatat(f->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static void build_all_types(struct layer *l, enum comp c)
+static void build_all_types(struct tarbuf *l, enum tarbuf_comp c)
 {
-	layer_begin(l, c);
+	tarbuf_begin(l, c);
 	DIR_("./", .mode = 0755);
 	DIR_("etc/", .mode = 0750, .uid = 12, .gid = 34, .mtime = 1234567890,
 	     .xattr_name = "user.dir", .xattr_value = "d");
@@ -267,7 +232,7 @@ static void build_all_types(struct layer *l, enum comp c)
 			     .gid = 6,
 			     .rdev = makedev(7, 9) });
 	add(l, (struct ent){ .type = AE_IFIFO, .path = "run/fifo", .mode = 0620 });
-	layer_end(l);
+	tarbuf_end(l);
 }
 
 static void test_all_entry_types(void **state)
@@ -275,12 +240,13 @@ static void test_all_entry_types(void **state)
 	struct fx *f = *state;
 	struct thinsnap_unpack_stats st;
 	struct thinsnap_error err = { 0 };
-	struct layer l;
+	struct tarbuf l;
 	struct stat sb;
 	char buf[16];
 	char want[THINSNAP_UNPACK_DIGEST_LEN];
 
-	build_all_types(&l, NONE);
+	need_root();
+	build_all_types(&l, TARBUF_NONE);
 	assert_int_equal(apply(f, &l, 0, &st, &err), 0);
 	assert_int_equal(thinsnap_unpack_sha256(l.buf, l.len, want), 0);
 	assert_string_equal(st.digest, want);
@@ -345,11 +311,12 @@ static void test_compressed(void **state)
 	struct fx *f = *state;
 	struct thinsnap_unpack_stats st0, st;
 	struct thinsnap_error err = { 0 };
-	enum comp comps[] = { GZIP, ZSTD };
-	struct layer l;
+	enum tarbuf_comp comps[] = { TARBUF_GZIP, TARBUF_ZSTD };
+	struct tarbuf l;
 	char want[THINSNAP_UNPACK_DIGEST_LEN];
 
-	build_all_types(&l, NONE);
+	need_root();
+	build_all_types(&l, TARBUF_NONE);
 	assert_int_equal(apply(f, &l, 0, &st0, &err), 0);
 	free(l.buf);
 	for (size_t i = 0; i < 2; i++) {
@@ -373,9 +340,10 @@ static void test_compressed(void **state)
 static void test_whiteouts_across_layers(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 
-	layer_begin(l, GZIP);
+	need_root();
+	tarbuf_begin(l, TARBUF_GZIP);
 	DIR_("a/");
 	FILE_("a/x", .data = "x1");
 	FILE_("a/y", .data = "y1");
@@ -387,11 +355,11 @@ static void test_whiteouts_across_layers(void **state)
 	DIR_("c/");
 	FILE_("c/f", .data = "c");
 	FILE_("top", .data = "top");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 
-	layer_begin(l, ZSTD);
+	tarbuf_begin(l, TARBUF_ZSTD);
 	FILE_("a/new-before", .data = "nb"); /* same layer as the opaque marker: kept */
 	FILE_("a/.wh..wh..opq");
 	FILE_("a/new-after", .data = "na");
@@ -401,7 +369,7 @@ static void test_whiteouts_across_layers(void **state)
 	FILE_("top2", .data = "t2");
 	FILE_(".wh.top2");    /* hides lower layers only: top2 of this layer stays */
 	FILE_("nodir/.wh.x"); /* whiteout in a directory that doesn't exist */
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 
@@ -419,21 +387,21 @@ static void test_whiteouts_across_layers(void **state)
 	assert_string_equal(slurp(f, "top"), "top");
 
 	/* layer 3: re-create c as a file, replace a dir by a symlink, opaque the root */
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("c", .data = "c3");
 	LINK_("b", "a");
 	FILE_("b/through", .data = "through"); /* lands in a/, via b -> a */
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 	assert_string_equal(slurp(f, "c"), "c3");
 	assert_string_equal(slurp(f, "a/through"), "through");
 	assert_false(exists(f, "b/keep"));
 
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("fresh", .data = "fresh");
 	FILE_(".wh..wh..opq");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 	assert_string_equal(slurp(f, "fresh"), "fresh");
@@ -447,24 +415,25 @@ static void test_whiteouts_across_layers(void **state)
 static void test_replace(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 	struct stat sb;
 
-	layer_begin(l, NONE);
+	need_root();
+	tarbuf_begin(l, TARBUF_NONE);
 	DIR_("d/");
 	FILE_("d/in", .data = "in");
 	FILE_("f", .data = "f");
 	DIR_("keep/", .mode = 0700);
 	FILE_("keep/old", .data = "old");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("d", .data = "now a file");
 	DIR_("f/");
 	DIR_("keep/", .mode = 0711); /* dir over dir keeps its content */
-	layer_end(l);
+	tarbuf_end(l);
 	apply_ok(f, l);
 	free(l->buf);
 	assert_string_equal(slurp(f, "d"), "now a file");
@@ -475,7 +444,7 @@ static void test_replace(void **state)
 	assert_int_equal(sb.st_mode & 07777, 0711);
 }
 
-static void apply_evil(struct fx *f, struct layer *l, bool may_fail)
+static void apply_evil(struct fx *f, struct tarbuf *l, bool may_fail)
 {
 	struct thinsnap_error err = { 0 };
 	int r = apply(f, l, 0, NULL, &err);
@@ -491,15 +460,16 @@ static void apply_evil(struct fx *f, struct layer *l, bool may_fail)
 static void test_evil_dotdot_and_absolute(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 
-	layer_begin(l, NONE);
+	need_root();
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("../secret", .data = "pwned");
 	FILE_("../../../../thinsnap-unpack-escaped", .data = "pwned");
 	FILE_("/thinsnap-unpack-escaped", .data = "abs");
 	FILE_("a/../../b", .data = "b");
 	FILE_("../.wh.secret");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, false);
 	/* they all landed inside */
 	assert_string_equal(slurp(f, "secret"), "pwned");
@@ -510,11 +480,12 @@ static void test_evil_dotdot_and_absolute(void **state)
 static void test_evil_symlinks(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 	char outside[160];
 
+	need_root();
 	snprintf(outside, sizeof(outside), "%s", f->tmp);
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	LINK_("evil", "/");
 	FILE_("evil/x", .data = "x"); /* root/x */
 	LINK_("up", "../../../..");
@@ -525,7 +496,7 @@ static void test_evil_symlinks(void **state)
 	FILE_("rel", .data = "replaced the symlink"); /* not written through it */
 	LINK_("relsecret", "../secret");
 	HARD_("hl", "relsecret"); /* links the symlink itself */
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, false);
 	assert_string_equal(slurp(f, "x"), "x");
 	assert_false(exists(f, "secret")); /* whited out inside the root */
@@ -538,9 +509,9 @@ static void test_evil_symlinks(void **state)
 	}
 
 	/* A symlink to the host path, then a file beneath it: refused or inside, never out. */
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("host/secret", .data = "pwned");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, true);
 
 	/* The same, when the path exists inside the root too: it lands inside. */
@@ -550,9 +521,9 @@ static void test_evil_symlinks(void **state)
 		snprintf(cmd, sizeof(cmd), "mkdir -p '%s%s'", f->root, f->tmp);
 		assert_int_equal(system(cmd), 0);
 	}
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	FILE_("host/secret", .data = "inside");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, false);
 	{
 		char p[320];
@@ -565,30 +536,31 @@ static void test_evil_symlinks(void **state)
 static void test_evil_hardlinks(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 	struct stat sb;
 	char target[160];
 
+	need_root();
 	/* ../secret cleans to /secret in the root, which does not exist: refused */
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	HARD_("hl", "../secret");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, true);
 	assert_false(exists(f, "hl"));
 
 	/* an absolute host path: resolved in the root, missing there */
 	snprintf(target, sizeof(target), "%s/secret", f->tmp);
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	HARD_("hl2", target);
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, true);
 
 	/* through a symlink directory pointing out */
-	layer_begin(l, NONE);
+	tarbuf_begin(l, TARBUF_NONE);
 	LINK_("out", "../..");
 	FILE_("secret", .data = "inner");
 	HARD_("hl3", "out/secret"); /* = root/secret */
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, false);
 	assert_int_equal(fstatat(f->root_fd, "hl3", &sb, 0), 0);
 	assert_int_equal(sb.st_nlink, 2);
@@ -599,17 +571,18 @@ static void test_evil_hardlinks(void **state)
 static void test_evil_symlink_then_dir(void **state)
 {
 	struct fx *f = *state;
-	struct layer lb, *l = &lb;
+	struct tarbuf lb, *l = &lb;
 	struct stat sb;
 
-	layer_begin(l, NONE);
+	need_root();
+	tarbuf_begin(l, TARBUF_NONE);
 	LINK_("d", f->tmp);
 	DIR_("d/");
 	FILE_("d/secret", .data = "pwned");
 	DIR_("e/");
 	LINK_("e", "/");
 	FILE_("e/escaped-e", .data = "e");
-	layer_end(l);
+	tarbuf_end(l);
 	apply_evil(f, l, false);
 	assert_int_equal(fstatat(f->root_fd, "d", &sb, AT_SYMLINK_NOFOLLOW), 0);
 	assert_true(S_ISDIR(sb.st_mode));
@@ -624,7 +597,7 @@ static void test_bad_input(void **state)
 	static const char junk[] = "this is not a tar archive, not even close; "
 				   "it is plain text that goes on for a while..........";
 	struct memsrc m = { .p = junk, .n = sizeof(junk) };
-	struct layer l;
+	struct tarbuf l;
 	int r;
 
 	r = thinsnap_unpack_apply_layer(f->root_fd, mem_read, &m, NULL, &err);
@@ -632,7 +605,7 @@ static void test_bad_input(void **state)
 	assert_int_equal(err.err, r);
 
 	/* a truncated gzip layer */
-	build_all_types(&l, GZIP);
+	build_all_types(&l, TARBUF_GZIP);
 	l.len /= 2;
 	r = apply(f, &l, 0, NULL, &err);
 	assert_true(r < 0);

@@ -3,8 +3,9 @@
  * with rbind (the snapshotter API is replaced at link time; copies stand in for thin
  * snapshots). Checks chain IDs committed bottom up, skipping present layers, nothing
  * committed and the active key removed on a digest mismatch or a bad layer, stale keys of
- * dead processes removed, options of an unknown version refused before anything. Runs as
- * root in a private mount namespace.
+ * dead processes removed, options of an unknown version refused before anything. Needs root
+ * (skipped without): its mounts stay in the private mount namespace that thinsnap_unpack()
+ * makes for itself.
  */
 /* cmocka.h needs these first */
 /* clang-format off */
@@ -15,15 +16,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +28,8 @@
 #include <thinsnap/snapshotter.h>
 #include <thinsnap/unpack.h>
 
+#include "tarbuf.h"
+#include "testutil.h"
 #include "unpack/unpack.h"
 
 /* ---- the fake snapshotter ---- */
@@ -188,83 +187,24 @@ int thinsnap_walk(struct thinsnap_snapshotter *s, const char *const *filters, si
 	return 0;
 }
 
-void thinsnap_info_free(struct thinsnap_info *info)
-{
-	if (!info)
-		return;
-	free(info->name);
-	free(info->parent);
-	free(info);
-}
-
-void thinsnap_mount_free(struct thinsnap_mount *m)
-{
-	if (!m)
-		return;
-	free(m->type);
-	free(m->source);
-	for (size_t i = 0; i < m->n_options; i++)
-		free(m->options[i]);
-	free(m->options);
-	free(m);
-}
-
-const char *thinsnap_kind_name(enum thinsnap_kind kind)
-{
-	return kind == THINSNAP_KIND_COMMITTED ? "committed" : "active";
-}
-
 /* ---- images ---- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static la_ssize_t buf_write(struct archive *a, void *ud, const void *p, size_t n)
-{
-	struct buf *b = ud;
-
-	(void)a;
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->p = realloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return (la_ssize_t)n;
-}
-
 /* An uncompressed layer of one file name with content data. */
-static struct buf make_layer(const char *name, const char *data)
+static struct tarbuf make_layer(const char *name, const char *data)
 {
-	struct buf b = { 0 };
-	struct archive *a = archive_write_new();
-	struct archive_entry *e = archive_entry_new();
+	struct tarbuf t;
 
-	archive_write_set_format_pax_restricted(a);
-	archive_write_open(a, &b, NULL, buf_write, NULL);
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)strlen(data));
-	archive_write_header(a, e);
-	archive_write_data(a, data, strlen(data));
-	archive_entry_free(e);
-	archive_write_close(a);
-	archive_write_free(a);
-	return b;
+	tarbuf_begin(&t, TARBUF_NONE);
+	tarbuf_add_file(&t, name, data);
+	tarbuf_end(&t);
+	return t;
 }
 
 static char tmp[64];
 
 static void write_file(const char *path, const void *p, size_t n)
 {
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
+	assert_int_equal(tu_write(path, p, n), 0);
 }
 
 static void put_blob(const char *layout, const void *p, size_t n, char *digest)
@@ -278,8 +218,8 @@ static void put_blob(const char *layout, const void *p, size_t n, char *digest)
 
 /* An OCI layout of the given uncompressed layers; layer bad_blob's blob is replaced by
  * `replacement` (a valid tar with other bytes) when set. */
-static void make_image(const char *layout, struct buf *layers, size_t n, int bad_blob,
-		       const struct buf *replacement)
+static void make_image(const char *layout, struct tarbuf *layers, size_t n, int bad_blob,
+		       const struct tarbuf *replacement)
 {
 	char digests[8][THINSNAP_UNPACK_DIGEST_LEN], cfg[THINSNAP_UNPACK_DIGEST_LEN];
 	char man[THINSNAP_UNPACK_DIGEST_LEN];
@@ -287,7 +227,7 @@ static void make_image(const char *layout, struct buf *layers, size_t n, int bad
 
 	sh("mkdir -p '%s/blobs/sha256'", layout);
 	for (size_t i = 0; i < n; i++) {
-		put_blob(layout, layers[i].p, layers[i].len, digests[i]);
+		put_blob(layout, layers[i].buf, layers[i].len, digests[i]);
 		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s\"%s\"", i ? "," : "",
 			 digests[i]);
 		snprintf(descs + strlen(descs), sizeof(descs) - strlen(descs),
@@ -298,7 +238,7 @@ static void make_image(const char *layout, struct buf *layers, size_t n, int bad
 			char path[256];
 
 			snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, digests[i] + 7);
-			write_file(path, replacement->p, replacement->len);
+			write_file(path, replacement->buf, replacement->len);
 		}
 	}
 	snprintf(s, sizeof(s), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}", ids);
@@ -379,6 +319,13 @@ static size_t count_prefix(const char *prefix)
 	return c;
 }
 
+/* Unpacking mounts and sets owners: without root, the case is skipped. */
+static void need_root(void)
+{
+	if (geteuid() != 0)
+		skip();
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -401,7 +348,8 @@ static int teardown(void **state)
 
 static void test_unpack_and_skip(void **state)
 {
-	struct buf l[3] = { make_layer("a", "A"), make_layer("b", "B"), make_layer("a", "A2") };
+	need_root(); /* before the layers are built */
+	struct tarbuf l[3] = { make_layer("a", "A"), make_layer("b", "B"), make_layer("a", "A2") };
 	struct thinsnap_error err = { 0 };
 	struct done d = { 0 };
 	char layout[128], chain[3][THINSNAP_UNPACK_DIGEST_LEN], diff[THINSNAP_UNPACK_DIGEST_LEN];
@@ -411,7 +359,7 @@ static void test_unpack_and_skip(void **state)
 	snprintf(layout, sizeof(layout), "%s/img", tmp);
 	make_image(layout, l, 3, -1, NULL);
 	for (size_t i = 0; i < 3; i++) {
-		assert_int_equal(thinsnap_unpack_sha256(l[i].p, l[i].len, diff), 0);
+		assert_int_equal(thinsnap_unpack_sha256(l[i].buf, l[i].len, diff), 0);
 		assert_int_equal(
 			thinsnap_unpack_chain_id(i ? chain[i - 1] : NULL, diff, chain[i], NULL), 0);
 	}
@@ -448,13 +396,14 @@ static void test_unpack_and_skip(void **state)
 	/* no mount left behind */
 	assert_int_equal(system("! grep -q thinsnap-unpack /proc/self/mounts"), 0);
 	for (size_t i = 0; i < 3; i++)
-		free(l[i].p);
+		free(l[i].buf);
 }
 
 static void test_digest_mismatch_commits_nothing(void **state)
 {
-	struct buf l[2] = { make_layer("a", "A"), make_layer("b", "B") };
-	struct buf other = make_layer("c", "C");
+	need_root(); /* before the layers are built */
+	struct tarbuf l[2] = { make_layer("a", "A"), make_layer("b", "B") };
+	struct tarbuf other = make_layer("c", "C");
 	struct thinsnap_error err = { 0 };
 	struct done d = { 0 };
 	char layout[128];
@@ -470,17 +419,19 @@ static void test_digest_mismatch_commits_nothing(void **state)
 	assert_int_equal(count_prefix("unpack-"), 0);
 	assert_int_equal(n_removes, 1);
 	assert_int_equal(system("! grep -q thinsnap-unpack /proc/self/mounts"), 0);
-	free(l[0].p);
-	free(l[1].p);
-	free(other.p);
+	free(l[0].buf);
+	free(l[1].buf);
+	free(other.buf);
 }
 
 static void test_bad_layer_commits_nothing(void **state)
 {
-	struct buf l[1] = { make_layer("a", "A") };
-	struct buf junk = { .p = strdup("not a tar at all, and not compressed either; just text "
-					"that goes on for a bit to look like a blob ........."),
-			    .len = 100 };
+	need_root(); /* before the layers are built */
+	struct tarbuf l[1] = { make_layer("a", "A") };
+	struct tarbuf junk = { .buf = strdup(
+				       "not a tar at all, and not compressed either; just text "
+				       "that goes on for a bit to look like a blob ........."),
+			       .len = 100 };
 	struct thinsnap_error err = { 0 };
 	struct done d = { 0 };
 	char layout[128];
@@ -491,13 +442,14 @@ static void test_bad_layer_commits_nothing(void **state)
 	assert_true(run_unpack(layout, &d, &err) < 0);
 	assert_int_equal(n_snaps, 0);
 	assert_int_equal(n_commits, 0);
-	free(l[0].p);
-	free(junk.p);
+	free(l[0].buf);
+	free(junk.buf);
 }
 
 static void test_stale_keys(void **state)
 {
-	struct buf l[1] = { make_layer("a", "A") };
+	need_root(); /* before the layers are built */
+	struct tarbuf l[1] = { make_layer("a", "A") };
 	struct thinsnap_error err = { 0 };
 	struct done d = { 0 };
 	char layout[128], key[128];
@@ -518,7 +470,7 @@ static void test_stale_keys(void **state)
 	assert_int_equal(count_prefix("unpack-"), 2);
 	snprintf(key, sizeof(key), "unpack-%d-sha256:1234", (int)dead);
 	assert_null(find(key));
-	free(l[0].p);
+	free(l[0].buf);
 }
 
 /* The mount namespace the calling thread is in, as "mnt:[inode]". */
@@ -533,7 +485,7 @@ static void mount_ns(char buf[64])
 /* Options of version 0 or a newer header: -EINVAL, no namespace made, no snapshot touched. */
 static void test_bad_version_touches_nothing(void **state)
 {
-	struct buf l[1] = { make_layer("a", "A") };
+	struct tarbuf l[1] = { make_layer("a", "A") };
 	struct thinsnap_error err = { 0 };
 	struct done d = { 0 };
 	char layout[128], ns[64], ns_after[64], key[128];
@@ -558,7 +510,7 @@ static void test_bad_version_touches_nothing(void **state)
 	assert_int_equal(n_snaps, 1);
 	assert_non_null(find(key));
 	assert_int_equal(d.committed + d.skipped, 0);
-	free(l[0].p);
+	free(l[0].buf);
 }
 
 int main(void)
@@ -572,10 +524,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_version_touches_nothing, setup, teardown),
 	};
 
-	/* mounts made here stay here */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		perror("test-unpack-snapshot: private mount namespace");
-		return 1;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
