@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 bench=$top/build/release/bench/ctrbench
 [ -x "$bench" ] || "$top/bench/ctrbench/build.sh" "$bench"
 daemon=$top/build/release/thinsnapd
-[ -x "$daemon" ] || daemon=$top/build/release/thinsnapd-fake
+[ -x "$daemon" ] || { echo "ctrbench: no $daemon (make daemon builds it)" >&2; exit 2; }
 T=$(mktemp -d /tmp/ctrbench.XXXXXX)
 loops=()
 pools=()

@@ -1,9 +1,9 @@
 # Helpers for the thinsnapd tests (t06NN): source after lib.sh.
 #   start_thinsnapd      starts the daemon on $T/run/thinsnapd.sock (sets $dpid, $daemon):
-#                        THINSNAPD, else the real build/release/thinsnapd on a pool that
-#                        `thinsnap pool create` makes on loop files under $T/state/pool, else
-#                        build/release/thinsnapd-fake (in memory; THINSNAP_FAKE_BIND=1 backs
-#                        snapshots with directories so they can be mounted)
+#                        the real build/release/thinsnapd on a pool that `thinsnap pool
+#                        create` makes on loop files under $T/state/pool; THINSNAPD may name
+#                        another binary (build/release/thinsnapd-fake: in memory, no pool;
+#                        THINSNAP_FAKE_BIND=1 backs snapshots with directories)
 #   start_containerd     a private containerd (own config, root, state and socket) with
 #                        proxy_plugins.thinsnap; c ARGS runs ctr against it, s ARGS is
 #                        `ctr snapshots --snapshotter thinsnap ARGS`
@@ -17,27 +17,15 @@ fail() {
 	exit 1
 }
 
-# The real daemon needs the core (build/release/thinsnapd) and a pool made by the command
-# (`thinsnap pool create`: the core opens only pools recorded in <state_dir>/pool).
-have_real() {
-	[ -x "$TOP/build/release/thinsnapd" ] && "$THINSNAP" pool --help > /dev/null 2>&1
-}
-
 start_thinsnapd() {
-	daemon=${THINSNAPD:-}
-	if [ -z "$daemon" ]; then
-		if have_real; then
-			daemon=$TOP/build/release/thinsnapd
-		else
-			daemon=$TOP/build/release/thinsnapd-fake
-		fi
-	fi
+	daemon=${THINSNAPD:-$TOP/build/release/thinsnapd}
 	[ -x "$daemon" ] || fail "no daemon binary '$daemon'"
 	local args=(--state-dir "$T/state" --address "$T/run/thinsnapd.sock" --log-level info)
 	mkdir -p "$T/state" "$T/run"
 	real=0
 	case $daemon in *-fake) ;; *) real=1 ;; esac
 	if [ "$real" = 1 ]; then
+		# the real daemon opens the pool that the command made and recorded in the state dir
 		require_thin
 		local pool=tctrd$$
 		# Small base devices keep mkfs quick (the daemon reads this like the command).

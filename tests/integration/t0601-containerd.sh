@@ -2,9 +2,8 @@
 # thinsnapd under a private containerd (Debian's package, its own config, root and socket) as
 # the proxy plugin "thinsnap": `ctr snapshots --snapshotter thinsnap` prepare, view, commit,
 # ls, info, label, tree, usage, rm behave, errors come back with containerd's codes, and
-# SIGTERM stops the daemon cleanly. THINSNAPD picks the daemon: the real build/release/thinsnapd
-# on a loop-file pool when it exists, else build/release/thinsnapd-fake (in memory, no pool;
-# the sanitizer build can't run in user-mode-linux).
+# SIGTERM stops the daemon cleanly. The daemon is the real build/release/thinsnapd on a
+# loop-file pool (THINSNAPD may name build/release/thinsnapd-fake: in memory, no pool).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
