@@ -372,6 +372,8 @@ static void test_fault_points(void **state)
 	assert_int_equal(step(m, 0, &iid), 0);
 	assert_int_equal(thinsnap_fault_arm("meta.append.before_sync:-EIO"), 0);
 	assert_int_equal(step(m, 1, &iid), -EIO);
+	assert_int_equal(thinsnap_fault_hits("meta.append.before_sync"),
+			 1); /* the point failed it */
 	assert_int_equal(thinsnap_fault_arm(NULL), 0);
 	/* the handle refuses further mutations */
 	assert_int_equal(step(m, 1, &iid), -EIO);
@@ -384,6 +386,7 @@ static void test_fault_points(void **state)
 	/* a failed rename during compaction leaves the old generation */
 	assert_int_equal(thinsnap_fault_arm("meta.compact.before_rename:-EIO"), 0);
 	assert_int_equal(thinsnap_meta_compact(m, &err), -EIO);
+	assert_int_equal(thinsnap_fault_hits("meta.compact.before_rename"), 1);
 	assert_int_equal(thinsnap_fault_arm(NULL), 0);
 	assert_int_equal(step(m, 2, &iid), 0);
 	thinsnap_meta_free(m);
