@@ -1,7 +1,9 @@
-# thinsnap build: libthinsnap (shared + static), the thinsnap command, tests, benchmarks.
-# Two builds: build/release (optimised) and build/check (ASan + UBSan + fault injection),
-# which the unit tests run under. Sources are picked up per folder, so a new file in a module
-# folder needs no Makefile edit.
+# thinsnap build: libthinsnap (shared + static), the thinsnap command, thinsnapd, tests,
+# benchmarks. Builds: build/release (optimised: the product, benchmarks, test tools),
+# build/check (ASan + UBSan + fault points: the unit tests and fuzz replays), build/fault
+# (release plus fault points: the integration test programs), build/fuzz (clang, libFuzzer).
+# Sources are picked up per folder, so a new file in a module folder needs no Makefile edit.
+# Each target is defined once; the per-test link flags sit together below the unit test rule.
 
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -71,10 +73,14 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(R)/bench/%)
 FUZZ_REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(C)/fuzz/%-replay)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all lib cli daemon check check-unit check-fuzz check-integration check-headers check-format \
-        check-pc format bench bench-report fuzz fuzz-smoke check-power install uninstall clean test
+# Programs the integration tests call besides thinsnap and thinsnapd (tests/tools/).
+TOOL_BINS := $(R)/tests/thinsnap-mkfs-tool $(R)/tests/thinsnap-thin-sb-tool
 
-all: lib cli daemon $(BENCH_BINS) $(ITEST_BINS)
+.PHONY: all lib cli daemon check check-unit check-integration check-headers check-format \
+        check-pc check-power format bench bench-scale bench-report fuzz fuzz-smoke install \
+        uninstall clean test
+
+all: lib cli daemon $(TOOL_BINS) $(BENCH_BINS) $(ITEST_BINS)
 
 lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
@@ -191,13 +197,13 @@ $(DAEMON_OBJS_R) $(DAEMON_OBJS_C): | $(G)/.stamp
 # containerd's snapshotter conformance suite, built offline (GOPATH mode) from Debian's sources.
 SUITE := build/conformance/thinsnap-suite.test
 
-daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE)
+# The daemon, its fake for unit tests, and the Go programs that drive it in the integration
+# tests: the conformance suite and the gRPC driver of t0805/t0806 (tests/snapdrive).
+daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE) $(R)/tests/snapdrive
 
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
-# The gRPC driver of the concurrency and daemon valgrind tests (t0805, t0806).
-daemon: $(R)/tests/snapdrive
 $(R)/tests/snapdrive: $(wildcard tests/snapdrive/*.go) tests/snapdrive/build.sh
 	tests/snapdrive/build.sh $@
 
@@ -226,16 +232,18 @@ $(C)/tests/%: tests/unit/%.c $$(TEST_EXTRA_$$*) $(C)/libthinsnap.a $(TLIB_OBJS_C
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TEST_EXTRA_$*) \
 	    $(TLIB_OBJS_C) $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
 
-# dm/'s unit test replaces libdm's ioctl-facing calls at link time (STYLE.md section 7).
+# Per-test link flags. dm/'s unit test replaces libdm's ioctl-facing calls at link time
+# (STYLE.md section 7); the allocation-failure tests wrap the allocator (tests/lib/failalloc.c,
+# or, for test-snap-filter-alloc, its own __wrap_ functions).
 DM_WRAPPED = dm_task_create dm_task_destroy dm_task_run dm_task_get_errno dm_task_get_info \
     dm_driver_version dm_task_get_uuid dm_task_get_name dm_task_set_name dm_task_set_uuid \
     dm_task_add_target dm_task_set_ro dm_task_set_cookie dm_task_no_flush \
     dm_task_deferred_remove dm_task_set_sector dm_task_set_message \
     dm_task_get_message_response dm_udev_wait
 TEST_LDFLAGS_test-dm-intents = $(foreach f,$(DM_WRAPPED),-Wl,--wrap=$(f))
-
-# Per-test link flags: allocation failure injection (tests/lib/failalloc.c).
 TEST_LDFLAGS_test-meta-alloc = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+TEST_LDFLAGS_test-snap-filter-alloc = \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
 # Fuzz targets replayed over their corpus under gcc + sanitizers (tests/fuzz/replay.c).
 $(C)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $$(REPLAY_EXTRA_$$*) $(C)/libthinsnap.a
@@ -295,17 +303,15 @@ $(R)/bench/%: bench/%.c $(wildcard bench/*.h) $(R)/libthinsnap.a
 $(R)/bench/ctrbench: $(wildcard bench/ctrbench/*.go) bench/ctrbench/build.sh
 	bench/ctrbench/build.sh $@
 
-bench: $(BENCH_BINS) $(R)/bench/ctrbench
-
 # Scale: 10, 1 000 and 10 000 snapshots in one pool (bench/scale/run.sh; $(R)/bench/scale.md).
-.PHONY: bench-scale
 $(R)/bench/scalebench: $(wildcard bench/scale/*.go) bench/ctrbench/build.sh
 	bench/ctrbench/build.sh $@ bench/scale
-bench: $(R)/bench/scalebench
+
+bench: $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(R)/thinsnapd $(R)/thinsnap
 	scripts/dmrun --timeout 1500 -- bench/scale/run.sh
 
-# The performance report (issue 10): every contender in one boot (bench/run-all.sh), then
+# The performance report: every contender in one boot (bench/run-all.sh), then
 # docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
 # logs and the unpack image (made once, on the host: slow in the VM).
 BENCH_OUT ?= build/bench
@@ -402,28 +408,19 @@ install: lib cli $(R)/thinsnapd
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libthinsnap.* $(DESTDIR)$(LIBDIR)/pkgconfig/thinsnap.pc \
-	    $(DESTDIR)$(BINDIR)/thinsnap $(DESTDIR)$(MANDIR)/man1/thinsnap.1 \
+	    $(DESTDIR)$(BINDIR)/thinsnap $(DESTDIR)$(BINDIR)/thinsnapd \
+	    $(DESTDIR)$(MANDIR)/man1/thinsnap.1 \
 	    $(DESTDIR)$(COMPLETIONSDIR)/thinsnap
 	rm -rf $(DESTDIR)$(INCDIR)/thinsnap
 
 clean:
 	rm -rf build
 
-# The integration tests' formatting helper (tests/tools/mkfs-tool.c), built with `all`.
-$(R)/tests/thinsnap-mkfs-tool: tests/tools/mkfs-tool.c $(R)/libthinsnap.a
+# The integration tests' tools: mkfs-tool formats a device as the library does, thin-sb-tool
+# sets needs_check in an inactive pool's metadata superblock.
+$(R)/tests/thinsnap-%: tests/tools/%.c $(R)/libthinsnap.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a $(PKG_LIBS)
-all: $(R)/tests/thinsnap-mkfs-tool
-
-# Sets needs_check in an inactive pool's metadata superblock (tests/tools/thin-sb-tool.c).
-$(R)/tests/thinsnap-thin-sb-tool: tests/tools/thin-sb-tool.c $(R)/libthinsnap.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(WARN) $(RELEASE) $(CFLAGS) -o $@ $< $(R)/libthinsnap.a
-all: $(R)/tests/thinsnap-thin-sb-tool
-
-# test-snap-filter-alloc fails the n-th allocation (its own __wrap_ functions).
-TEST_LDFLAGS_test-snap-filter-alloc = \
-	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
 # objects only tests link are kept between runs (else each `make check` compiles them again
 # and relinks every test), and so are the fuzz builds' library objects
