@@ -35,8 +35,44 @@ make -j"$jobs" check
 make_unit=$?
 # every libFuzzer target for a few seconds from its corpus (longer: make fuzz)
 step fuzz-smoke make fuzz-smoke
-scripts/dmrun --timeout "${TEST_VM_TIMEOUT:-4200}" -- scripts/run-integration.sh
-int_rc=$?
+# The integration tests: in user-mode-linux, TEST_VM_BOOTS boots (default 2, one per core)
+# share one queue of tests, the slowest first so that no boot is left with a long one at the
+# end; natively, one run (the tests share the host's kernel and devices).
+slow_first=(t0801-crash-matrix t0602-conformance t0804-valgrind-cli t0802-random-kills
+	t0805-concurrency t0701-unpack)
+boots=${TEST_VM_BOOTS:-2}
+[ "$(scripts/dmrun --which)" = vm ] || boots=1
+queue=build/it-queue
+rm -rf "$queue" build/integration-summary.*
+mkdir -p "$queue"
+{
+	for n in "${slow_first[@]}"; do [ -f "tests/integration/$n.sh" ] && echo "tests/integration/$n.sh"; done
+	for t in tests/integration/t[0-9]*.sh; do
+		case " ${slow_first[*]} " in *" $(basename "$t" .sh) "*) ;; *) echo "$t" ;; esac
+	done
+} > "$queue/list"
+int_rc=0
+pids=()
+for i in $(seq 1 "$boots"); do
+	scripts/dmrun --timeout "${TEST_VM_TIMEOUT:-4200}" -- env INTEGRATION_SUMMARY=build/integration-summary.$i \
+		scripts/run-integration.sh --queue "$queue" > "build/test-logs/integration-$i.log" 2>&1 &
+	pids+=($!)
+done
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || int_rc=1
+	echo "-- integration, boot $((i + 1)) of $boots:"
+	cat "build/test-logs/integration-$((i + 1)).log"
+done
+sum_p=0 sum_f=0 sum_s=0
+for i in $(seq 1 "$boots"); do
+	if read -r p f s 2> /dev/null < "build/integration-summary.$i"; then
+		sum_p=$((sum_p + p)) sum_f=$((sum_f + f)) sum_s=$((sum_s + s))
+	else
+		sum_f=$((sum_f + 1))
+		echo "FAIL integration boot $i wrote no summary"
+	fi
+done
+echo "$sum_p $sum_f $sum_s" > build/integration-summary
 # power cuts kill the VM from the host (tests/power/run.sh): only where the tests run in one
 if [ "$(scripts/dmrun --which)" = vm ]; then
 	step power-cuts env TEST_POWER_CUTS="${TEST_POWER_CUTS:-3}" tests/power/run.sh
