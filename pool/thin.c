@@ -354,9 +354,16 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 	ti.major = info.major;
 	ti.minor = info.minor;
 	if (!info.suspended) { /* status of a suspended thin may block on the pool */
-		r = thinsnap_dm_table(dm_name, true, &len, &target, &params, reterr);
+		struct thinsnap_error table_err = { 0 };
+
+		r = thinsnap_dm_table(dm_name, true, &len, &target, &params, &table_err);
+		if (r == -ENXIO) { /* removed since thinsnap_dm_info(): a writer deleted it */
+			memset(&ti, 0, sizeof(ti));
+			*ret_info = ti;
+			return 0;
+		}
 		if (r < 0)
-			return r;
+			return thinsnap_error_setf(reterr, r, "%s", table_err.msg);
 		if (thinsnap_dm_parse_thin_status(params, &ts) < 0)
 			return thinsnap_error_setf(
 				reterr, -EIO, "'%s': unexpected thin status '%s'", dm_name, params);
