@@ -32,6 +32,21 @@ int thinsnap_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int thinsnap_file_exists(const char *dir, const char *name)
+{
+	CLEANUP_FREE char *path = NULL;
+
+	if (!dir || !*dir || !name || !*name)
+		return -EINVAL;
+	if (asprintf(&path, "%s/%s", dir, name) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	if (access(path, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
 int thinsnap_mkdir_p(const char *path, mode_t mode)
 {
 	CLEANUP_FREE char *p = NULL;

@@ -20,6 +20,12 @@ int thinsnap_write_all(int fd, const void *buf, size_t len);
  */
 int thinsnap_mkdir_p(const char *path, mode_t mode);
 
+/*
+ * Whether dir/name exists (any kind of entry): 1 yes, 0 no, or -errno when that cannot be told
+ * (-EACCES, ...; -EINVAL for an empty dir or name, -ENOMEM).
+ */
+int thinsnap_file_exists(const char *dir, const char *name);
+
 struct thinsnap_file_replace_opts {
 	mode_t mode;                     /* 0 = 0600 */
 	const struct thinsnap_io *io;    /* NULL = syscalls; the data write and both syncs */

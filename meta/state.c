@@ -13,6 +13,7 @@
 #include <thinsnap/snapshotter.h>
 
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "meta/internal.h"
 
 struct thinsnap_state_lock {
@@ -23,17 +24,7 @@ struct thinsnap_state_lock {
 
 int thinsnap_state_has_journal(const char *state_dir)
 {
-	CLEANUP_FREE char *path = NULL;
-
-	if (!state_dir || !*state_dir)
-		return -EINVAL;
-	if (asprintf(&path, "%s/" JOURNAL_NAME, state_dir) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	if (access(path, F_OK) == 0)
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return thinsnap_file_exists(state_dir, JOURNAL_NAME);
 }
 
 void thinsnap_state_lock_free(struct thinsnap_state_lock *lock)

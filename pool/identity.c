@@ -126,13 +126,5 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 
 int thinsnap_pool_recorded(const char *state_dir)
 {
-	char path[4096];
-
-	if (!state_dir)
-		return -EINVAL;
-	if (snprintf(path, sizeof(path), "%s/%s", state_dir, IDENTITY_FILE) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if (access(path, F_OK) == 0)
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return thinsnap_file_exists(state_dir, IDENTITY_FILE);
 }

@@ -268,6 +268,24 @@ static void test_mkdir_p(void **state)
 	assert_int_equal(thinsnap_mkdir_p("/proc/thinsnap-no/x", 0700), -ENOENT);
 }
 
+static void test_file_exists(void **state)
+{
+	struct fixture *f = *state;
+	char *p = NULL;
+
+	assert_int_equal(thinsnap_file_exists(f->dir, "identity"), 0);
+	assert_int_equal(thinsnap_file_replace(f->dirfd, "identity", "x", 1, NULL, NULL), 0);
+	assert_int_equal(thinsnap_file_exists(f->dir, "identity"), 1);
+	assert_int_equal(mkdirat(f->dirfd, "sub", 0700), 0);
+	assert_int_equal(thinsnap_file_exists(f->dir, "sub"), 1); /* any kind of entry */
+	assert_true(asprintf(&p, "%s/identity", f->dir) > 0);
+	assert_int_equal(thinsnap_file_exists(p, "x"), -ENOTDIR); /* can't be told */
+	free(p);
+	assert_int_equal(thinsnap_file_exists("", "x"), -EINVAL);
+	assert_int_equal(thinsnap_file_exists(f->dir, ""), -EINVAL);
+	assert_int_equal(thinsnap_file_exists(NULL, "x"), -EINVAL);
+}
+
 static void test_write_all(void **state)
 {
 	struct fixture *f = *state;
@@ -303,6 +321,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fail_after_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_all, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
