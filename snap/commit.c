@@ -123,7 +123,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	if (thinsnap_meta_get(s->meta, name))
 		return thinsnap_error_setf(reterr, -EEXIST, "snapshot '%s' already exists",
 					   thinsnap_snap_shown(name, nb));
-	if (meta_labels(labels, n_labels, &ml) < 0)
+	if (thinsnap_snap_meta_labels(labels, n_labels, &ml) < 0)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	thinsnap_snap_dm_name_of(s, e, dm);
 	r = thinsnap_pool_thin_info(s->pool, dm, &ti, reterr);

@@ -154,7 +154,7 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 		grow = true;
 	}
 	CLEANUP_FREE struct thinsnap_meta_label *ml = NULL;
-	if (meta_labels(labels, n_labels, &ml) < 0)
+	if (thinsnap_snap_meta_labels(labels, n_labels, &ml) < 0)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
 				       .key = key,

@@ -81,6 +81,24 @@ int thinsnap_snap_check_labels(const struct thinsnap_label *labels, size_t n,
 	return 0;
 }
 
+int thinsnap_snap_meta_labels(const struct thinsnap_label *labels, size_t n,
+			      struct thinsnap_meta_label **ret)
+{
+	struct thinsnap_meta_label *ml = NULL;
+
+	if (n) {
+		ml = calloc(n, sizeof(*ml));
+		if (!ml)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
+							      labels[i].value ? labels[i].value
+									      : "" };
+	}
+	*ret = ml;
+	return 0;
+}
+
 DEFINE_CLEANUP(struct thinsnap_info *, thinsnap_info_free)
 
 int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thinsnap_info **ret)

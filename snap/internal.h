@@ -6,12 +6,10 @@
  */
 #pragma once
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include <thinsnap/pool.h>
@@ -150,23 +148,8 @@ int thinsnap_snap_mount_for(const struct thinsnap_snapshotter *s,
 
 /* The labels as the journal takes them (a NULL value is ""), borrowing their strings: *ret is
  * malloc'd, NULL when n is 0. -ENOMEM. */
-static inline int meta_labels(const struct thinsnap_label *labels, size_t n,
-			      struct thinsnap_meta_label **ret)
-{
-	struct thinsnap_meta_label *ml = NULL;
-
-	if (n) {
-		ml = calloc(n, sizeof(*ml));
-		if (!ml)
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			ml[i] = (struct thinsnap_meta_label){ labels[i].key,
-							      labels[i].value ? labels[i].value
-									      : "" };
-	}
-	*ret = ml;
-	return 0;
-}
+int thinsnap_snap_meta_labels(const struct thinsnap_label *labels, size_t n,
+			      struct thinsnap_meta_label **ret);
 
 /* ---- the pool transaction and its steps (snap/transaction.c) ---- */
 
