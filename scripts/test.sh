@@ -30,7 +30,7 @@ fi
 echo "ok   build"
 step check-deps scripts/check-deps.sh
 step check-format make check-format
-# the quick gate first: unit tests, headers, fuzz corpus replays (no dm-thin needed)
+# the quick gate first (no dm-thin needed): unit tests, headers, fuzz corpus replays, check-pc
 make -j"$jobs" check
 make_unit=$?
 # every libFuzzer target for a few seconds from its corpus (longer: make fuzz)
@@ -40,8 +40,9 @@ step fuzz-smoke make fuzz-smoke
 # end; natively, one run (the tests share the host's kernel and devices).
 slow_first=(t0801-crash-matrix t0602-conformance t0804-valgrind-cli t0802-random-kills
 	t0805-concurrency t0701-unpack)
+where=$(scripts/dmrun --which)
 boots=${TEST_VM_BOOTS:-2}
-[ "$(scripts/dmrun --which)" = vm ] || boots=1
+[ "$where" = vm ] || boots=1
 queue=build/it-queue
 rm -rf "$queue" build/integration-summary.*
 mkdir -p "$queue"
@@ -74,7 +75,7 @@ for i in $(seq 1 "$boots"); do
 done
 echo "$sum_p $sum_f $sum_s" > build/integration-summary
 # power cuts kill the VM from the host (tests/power/run.sh): only where the tests run in one
-if [ "$(scripts/dmrun --which)" = vm ]; then
+if [ "$where" = vm ]; then
 	step power-cuts env TEST_POWER_CUTS="${TEST_POWER_CUTS:-3}" tests/power/run.sh
 else
 	echo "skip power-cuts: dm-thin is native here, and a native host can't be power-cut"
