@@ -10,7 +10,8 @@ PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev lib
       clang libclang-rt-14-dev util-linux kmod bc libarchive-dev libssl-dev zstd xfsprogs
       libacl1-dev libzstd-dev liblz4-dev
       libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
-      golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox"
+      golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox
+      docker-registry skopeo lvm2"
 
 missing=""
 for p in $PKGS; do
