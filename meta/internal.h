@@ -18,6 +18,8 @@
 
 #define JOURNAL_NAME    "journal"
 #define JOURNAL_TMP     ".journal.tmp"
+#define COPY_NAME       "journal.copy" /* the second copy (opts.redundant) */
+#define COPY_TMP        ".journal.copy.tmp"
 #define LOCK_NAME       "lock"
 #define DEFAULT_COMPACT (16ull << 20)
 
@@ -26,7 +28,10 @@ struct thinsnap_meta {
 	int dirfd;
 	int lockfd;
 	int fd;
+	int fd2;        /* the copy (redundant), or -EBADF: the same bytes at the same offsets */
+	bool sync_copy; /* the next synced append syncs the copy (they take turns) */
 	bool read_only;
+	bool redundant;
 	int failed;    /* an append failed: refuse mutations until reopened */
 	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
 	const struct thinsnap_io *io;
@@ -42,6 +47,9 @@ struct thinsnap_meta {
 };
 
 /* meta/journal.c */
+
+/* fdatasyncs the copy whose turn it is (the journal, then the copy, ...); -errno. */
+int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
 
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);

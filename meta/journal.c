@@ -34,8 +34,22 @@ static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	return 0;
 }
 
-/* Appends the record in m->wbuf: one pwrite at the known end, then fdatasync (unless
- * lazy: then the record is durable with the next synced append, or at free). */
+int thinsnap_meta_sync_turn(struct thinsnap_meta *m)
+{
+	int fd = m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
+	int r = thinsnap_io_sync(m->io, fd, true);
+
+	if (r == 0)
+		m->sync_copy = !m->sync_copy;
+	return r;
+}
+
+/*
+ * Appends the record in m->wbuf: one pwrite at the known end (of each copy), then one
+ * fdatasync (unless lazy: then the record is durable with the next synced append, or at
+ * free). The copies take turns being synced: the one synced now also makes the previous
+ * record, written to it unsynced, durable, so every record but the newest is durable in both.
+ */
 static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
 {
 	int r;
@@ -43,10 +57,12 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 	r = THINSNAP_FAULT("meta.append.before_write");
 	if (r == 0)
 		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
+	if (r == 0 && m->fd2 >= 0)
+		r = thinsnap_io_pwrite_all(m->io, m->fd2, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
 	if (r == 0 && !lazy)
-		r = thinsnap_io_sync(m->io, m->fd, true);
+		r = thinsnap_meta_sync_turn(m);
 	if (r == 0)
 		m->unsynced = lazy;
 	if (r < 0) {
@@ -310,17 +326,46 @@ static int random_salt(uint64_t *ret)
  * directory. On success *ret_fd is the new file, open read-write. *ret_renamed is set once
  * the rename is done, also when the directory fsync after it fails.
  */
-static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
-			   bool *ret_renamed)
+static int replace_one(struct thinsnap_meta *m, const char *name, const char *tmp,
+		       const uint8_t *buf, size_t len, int *ret_fd, bool *ret_renamed)
 {
-	return thinsnap_file_replace(m->dirfd, JOURNAL_NAME, buf, len,
+	return thinsnap_file_replace(m->dirfd, name, buf, len,
 				     &(struct thinsnap_file_replace_opts){
 					     .io = m->io,
-					     .tmp_name = JOURNAL_TMP,
+					     .tmp_name = tmp,
 					     .fault_before_rename = "meta.compact.before_rename",
 					     .ret_renamed = ret_renamed,
 				     },
 				     ret_fd);
+}
+
+/*
+ * With a copy, the copy is replaced first, then the journal: a crash in between leaves two
+ * generations that hold the same state (open takes the newer, or the older if the newer
+ * does not read). *ret_renamed: a rename was done (the files may now differ). On success
+ * *ret_fd2 is the new copy (or -EBADF without one).
+ */
+static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
+			   int *ret_fd2, bool *ret_renamed)
+{
+	int fd2 = -EBADF, r;
+
+	*ret_fd2 = -EBADF;
+	if (m->redundant) {
+		r = replace_one(m, COPY_NAME, COPY_TMP, buf, len, &fd2, ret_renamed);
+		if (r < 0)
+			return r;
+	}
+	r = replace_one(m, JOURNAL_NAME, JOURNAL_TMP, buf, len, ret_fd, ret_renamed);
+	if (r < 0) {
+		if (fd2 >= 0)
+			(void)close(fd2);
+		if (m->redundant)
+			*ret_renamed = true;
+		return r;
+	}
+	*ret_fd2 = fd2;
+	return 0;
 }
 
 static int emit_entry(struct thinsnap_buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
@@ -459,7 +504,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	struct thinsnap_buf b = { 0 };
 	struct jnl_header h;
 	uint64_t old_seq;
-	int fd = -EBADF, r;
+	int fd = -EBADF, fd2 = -EBADF, r;
 	bool renamed = false;
 
 	if ((r = check_writable(m, reterr)) < 0)
@@ -472,7 +517,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
 					   m->state_dir, strerror(-r));
 	}
-	r = replace_journal(m, b.p, b.len, &fd, &renamed);
+	r = replace_journal(m, b.p, b.len, &fd, &fd2, &renamed);
 	if (r < 0) {
 		thinsnap_buf_free(&b);
 		m->next_seq = old_seq;
@@ -484,7 +529,12 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 					   m->state_dir, strerror(-r));
 	}
 	(void)close(m->fd);
+	if (m->fd2 >= 0)
+		(void)close(m->fd2);
 	m->fd = fd;
+	m->fd2 = fd2;
+	m->sync_copy = false;
+	m->unsynced = false;
 	m->hdr = h;
 	m->end = b.len;
 	thinsnap_buf_free(&b);
@@ -511,7 +561,7 @@ int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 	r = random_salt(&m->hdr.salt);
 	if (r == 0) {
 		thinsnap_meta_fmt_header_encode(&m->hdr, h);
-		r = replace_journal(m, h, sizeof(h), &m->fd, &renamed);
+		r = replace_journal(m, h, sizeof(h), &m->fd, &m->fd2, &renamed);
 	}
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "creating the journal in '%s': %s",

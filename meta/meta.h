@@ -54,11 +54,30 @@ struct thinsnap_meta_open_opts {
 	 */
 	bool read_only;
 	/*
-	 * Writer only: if the journal is damaged before its tail, keep the valid prefix instead
-	 * of failing with -EUCLEAN: the damaged file is kept as "journal.corrupt-<unix time>" and
-	 * the prefix is checkpointed into a new generation.
+	 * If the journal is damaged before its tail (in both copies), keep every record that
+	 * still verifies and applies instead of failing with -EUCLEAN: unreadable stretches and
+	 * records that no longer apply are skipped (salvage_note names each). A writer keeps the
+	 * damaged files as "journal.corrupt-<unix time>" (and "journal.copy.corrupt-...") and
+	 * checkpoints what was kept into a new generation; a reader (a dry run) only reads.
 	 */
 	bool salvage;
+	/*
+	 * Keep a second copy of the journal, "journal.copy": every record and checkpoint goes
+	 * to both files at the same offset; appends fdatasync the two in turn (one sync per
+	 * record, as with one file), so every record but the newest is durable in both. Open
+	 * reads the two record by record and takes whichever copy verifies: a single damaged
+	 * region of either file (a flipped or torn sector, a truncated file) loses nothing.
+	 * A writer that finds the copy missing, stale or different rewrites both (a
+	 * checkpoint): this is how a journal written without a copy is migrated.
+	 * With salvage and a read-only open (a dry run), nothing is written either.
+	 */
+	bool redundant;
+	/*
+	 * With salvage: called for each thing that could not be kept (unreadable records, a
+	 * record that no longer applies), at its file offset; what is one line, what and why.
+	 */
+	void (*salvage_note)(void *userdata, uint64_t offset, const char *what);
+	void *salvage_userdata;
 	/* Compact once the journal grows past this many bytes beyond its checkpoint.
 	 * 0 = default (16 MiB); UINT64_MAX = never automatically. */
 	uint64_t compact_threshold_bytes;
