@@ -209,6 +209,11 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error("cannot open pool '%s' (state '%s'): %s", opts.pool_name, opts.state_dir,
 			  err.msg);
+		if (r == -EUCLEAN && strstr(err.msg, "journal"))
+			log_error("not starting on a damaged journal; nothing was changed: see the "
+				  "plan with 'thinsnap repair --salvage --dry-run', then run "
+				  "'thinsnap repair --salvage' (keeps what is valid; unnamed thin "
+				  "devices become lost+found/<thin id>)");
 		return 1;
 	}
 	r = thinsnap_daemon_server_new(snap, &the_server);

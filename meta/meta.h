@@ -287,6 +287,10 @@ int thinsnap_meta_unfinished(struct thinsnap_meta *m, thinsnap_meta_intent_cb cb
 int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 			       struct thinsnap_error *reterr);
 
+/* Whether the journal names dev_id: an entry's, a reservation, a pending delete or touched
+ * by an unfinished intent (what alloc_dev_id never returns). */
+bool thinsnap_meta_dev_id_known(struct thinsnap_meta *m, uint32_t dev_id);
+
 /* Whether dev_id is a pending delete. */
 bool thinsnap_meta_delete_pending(struct thinsnap_meta *m, uint32_t dev_id);
 

@@ -363,7 +363,8 @@ static int skip_damage(struct thinsnap_meta *m, const struct thinsnap_meta_open_
 
 /* Reads each copy's header and picks the one replay follows: the newest generation that
  * verifies. Copies with another salt (an older generation) are left out. */
-static int pick_header(struct thinsnap_meta *m, struct source *src, struct thinsnap_error *reterr)
+static int pick_header(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts *o,
+		       struct source *src, struct thinsnap_error *reterr)
 {
 	int best = -1;
 
@@ -391,8 +392,17 @@ static int pick_header(struct thinsnap_meta *m, struct source *src, struct thins
 				"journal in '%s' needs a newer thinsnap (version or "
 				"incompatible features)",
 				m->state_dir);
-		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': damaged header%s",
-					   m->state_dir, m->redundant ? " in every copy" : "");
+		if (o->salvage) { /* without the salt no record can be told from garbage */
+			note(o, 0,
+			     "the journal's header is unreadable in every copy: no record "
+			     "in it can be kept");
+			return 1;
+		}
+		return thinsnap_error_setf(
+			reterr, -EUCLEAN,
+			"journal in '%s': damaged header%s; run 'thinsnap repair "
+			"--salvage' to rebuild it",
+			m->state_dir, m->redundant ? " in every copy" : "");
 	}
 	m->hdr = src[best].hdr;
 	for (int i = 0; i < 2; i++)
@@ -415,9 +425,11 @@ static int replay(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts 
 	bool torn = true;
 	int r;
 
-	r = pick_header(m, src, reterr);
-	if (r < 0)
+	r = pick_header(m, o, src, reterr);
+	if (r != 0) {
+		*ret_damaged = r > 0;
 		return r;
+	}
 	if (o->pool_uuid &&
 	    strcmp(o->pool_uuid, m->hdr.pool_id) != 0) /* before touching anything */
 		return thinsnap_error_setf(reterr, -EXDEV,
@@ -495,9 +507,18 @@ static int replay(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts 
 					   "run 'thinsnap repair --salvage' to keep what is valid",
 					   m->state_dir, off, size,
 					   m->redundant ? " in every copy" : "");
+	if (off < m->hdr.checkpoint_end && !*ret_damaged && o->salvage) {
+		note(o, off,
+		     "the checkpoint ends early (at byte %" PRIu64 " of %" PRIu64
+		     "): the records after it are gone",
+		     off, m->hdr.checkpoint_end);
+		*ret_damaged = true;
+	}
 	if (off < m->hdr.checkpoint_end && !*ret_damaged)
 		return thinsnap_error_setf(reterr, -EUCLEAN,
-					   "journal in '%s': checkpoint truncated", m->state_dir);
+					   "journal in '%s': checkpoint truncated; run 'thinsnap "
+					   "repair --salvage' to keep what is valid",
+					   m->state_dir);
 	for (int i = 0; i < 2; i++) /* a copy that ends early misses records */
 		if (m->redundant && src[i].use && src[i].w.size < off)
 			*ret_differ = true;
@@ -671,6 +692,23 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	free(src[1].w.buf);
 	if (r < 0)
 		return r;
+	if (r > 0) { /* salvage, and no header verifies: an empty journal */
+		if (m->read_only) {
+			*ret_m = TAKE_PTR(m);
+			return 0;
+		}
+		if ((r = keep_corrupt(m, reterr)) < 0)
+			return r;
+		(void)close(m->fd);
+		if (m->fd2 >= 0)
+			(void)close(m->fd2);
+		m->fd = m->fd2 = -EBADF;
+		r = thinsnap_meta_journal_create(m, opts->pool_uuid, reterr);
+		if (r < 0)
+			return r;
+		*ret_m = TAKE_PTR(m);
+		return 0;
+	}
 	if (!m->read_only && damaged && (r = keep_corrupt(m, reterr)) < 0)
 		return r;
 	/* damage salvaged, or copies to rewrite (missing, stale, different): a new generation */

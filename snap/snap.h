@@ -60,3 +60,19 @@ int thinsnap_snap_recovery_apply(const struct thinsnap_meta_intent *in,
 				 const struct thinsnap_snap_recovery_plan *plan,
 				 const struct thinsnap_snap_recovery_pool *pool,
 				 struct thinsnap_error *reterr);
+
+struct thinsnap_salvage_report;
+
+/*
+ * Salvage's plan (snap/salvage.c), without I/O: the journal m (NULL: none) against the pool's
+ * sorted pool_ids. Lists in rep the keys whose thin device is in the pool (recovered), those
+ * whose device is gone (lost; with apply, removed from m, leaves first, unless snapshots depend
+ * on them), and the pool's ids that m does not name (found, keyed "lost+found/<dev_id>"; size
+ * and fs type left for the caller to probe). -ENOMEM, or apply's errors.
+ */
+int thinsnap_snap_salvage_plan(struct thinsnap_meta *m, const uint32_t *pool_ids, size_t n,
+			       bool apply, struct thinsnap_salvage_report *rep,
+			       struct thinsnap_error *reterr);
+/* Records each of rep's found devices in m as a committed snapshot under its key. */
+int thinsnap_snap_salvage_adopt(struct thinsnap_meta *m, const struct thinsnap_salvage_report *rep,
+				int64_t now_ns, struct thinsnap_error *reterr);
