@@ -15,7 +15,7 @@
 
 #include <thinsnap/salvage.h>
 
-#include "base/crc32c.h"
+#include "journal-crcs.h"
 #include "meta/format.h"
 #include "meta/meta.h"
 #include "snap/snap.h"
@@ -23,24 +23,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define N_POOL 48
-
-static void fix_crcs(uint8_t *p, size_t n)
-{
-	size_t off = JNL_HEADER_SIZE;
-
-	if (n < JNL_HEADER_SIZE)
-		return;
-	put_le32(p + 252, thinsnap_crc32c(0, p, 252));
-	while (off + REC_HEADER_SIZE <= n) {
-		uint32_t len = get_le32(p + off + 8), crc;
-		if (len > n - off - REC_HEADER_SIZE)
-			break;
-		crc = thinsnap_crc32c(0, p + off, 28);
-		crc = thinsnap_crc32c(crc, p + off + REC_HEADER_SIZE, len);
-		put_le32(p + off + 28, crc);
-		off += REC_HEADER_SIZE + len;
-	}
-}
 
 static void put_file(const char *dir, const char *name, const uint8_t *p, size_t n, bool fix)
 {
@@ -52,7 +34,7 @@ static void put_file(const char *dir, const char *name, const uint8_t *p, size_t
 		abort();
 	memcpy(buf, p, n);
 	if (fix)
-		fix_crcs(buf, n);
+		fuzz_fix_journal_crcs(buf, n);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
 	if (!f || fwrite(buf, 1, n, f) != n)
