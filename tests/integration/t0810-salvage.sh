@@ -45,6 +45,11 @@ assert_eq "$(jq --arg k "$odd" '[.[] | select(.name == $k)] | length' "$T/ls.jso
 	"the odd key exact in JSON"
 assert_eq "$(jq --arg k "$big" '[.[] | select(.name == $k)] | length' "$T/ls.json")" "1" \
 	"the 4 KiB key exact in JSON"
+assert_eq "$(ts ls -q | grep -c '^odd\\nkey\\x1b\[2J$')" "1" "ls -q escapes too"
+ts label c1 $'note=line1\nline2\x1b]0;x\x07' > "$T/label"
+assert_eq "$(cat "$T/label")" 'note=line1\nline2\x1b]0;x\x07' "label output escaped"
+assert_eq "$(ts ls --json | jq -r '.[] | select(.name == "c1") | .labels.note')" \
+	$'line1\nline2\x1b]0;x\x07' "the label exact in JSON"
 ok ts rm "$big"
 ok ts check > /dev/null
 
