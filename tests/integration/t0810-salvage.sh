@@ -108,6 +108,12 @@ got=()
 for key in $(jq -r '.lost_found[].key' "$T/salvage.json"); do
 	ok ts view --target "$T/mnt" "look-${key#lost+found/}" "$key"
 	got+=("$(cat "$T/mnt/id.txt")")
+	# its size is its filesystem's, from the superblock
+	dev=$(findmnt -no SOURCE "$T/mnt")
+	fs=$(dumpe2fs -h "$dev" 2> /dev/null | awk -F: '/^Block count/ { c = $2 }
+		/^Block size/ { s = $2 } END { print c * s }')
+	assert_eq "$(jq -r --arg k "$key" '.lost_found[] | select(.key == $k) | .size' \
+		"$T/salvage.json")" "$fs" "size of $key"
 	umount "$T/mnt"
 	ok ts rm "look-${key#lost+found/}"
 done
