@@ -284,9 +284,9 @@ static int source_next(struct source *s, uint64_t from, uint64_t salt, uint64_t 
 			       : avail - (REC_HEADER_SIZE + REC_PAYLOAD_MAX);
 		for (size_t o = 0; o < step && o + REC_HEADER_SIZE <= avail; o++) {
 			struct rec_view v;
-			if (p[o] == (REC_MAGIC & 0xff) &&
-			    thinsnap_meta_fmt_rec_check(p + o, avail - o, &v) && v.salt == salt &&
-			    v.seq >= min_seq) {
+			/* magic and salt before the crc: a scan over garbage stays linear */
+			if (p[o] == (REC_MAGIC & 0xff) && get_le64(p + o + 20) == salt &&
+			    thinsnap_meta_fmt_rec_check(p + o, avail - o, &v) && v.seq >= min_seq) {
 				*ret_off = pos + o;
 				return 0;
 			}
