@@ -1,7 +1,7 @@
 /*
  * pool/'s private header: the pool handle (struct thinsnap_pool) and what the files of pool/
  * share. The handle's life is in create.c, the identity file in identity.c, thin devices in
- * thin.c, status and growth in space.c, the metadata-snapshot tools in metadata-snap.c.
+ * thin.c, status in space.c, growth in grow.c, the metadata-snapshot tools in metadata-snap.c.
  */
 #pragma once
 
