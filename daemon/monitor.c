@@ -94,6 +94,8 @@ static void check_pool(struct thinsnap_daemon_monitor *m)
 			 m->pool_name, mib(m->metadata_bytes), mib(rep.total_metadata_bytes),
 			 mib(rep.used_metadata_bytes), m->opts.grow.threshold_percent);
 	m->metadata_bytes = rep.total_metadata_bytes;
+	if (rep.grown)
+		m->capped = false; /* capped again after growing into new room: a new crossing */
 	if (rep.capped && !m->capped)
 		log_warning("pool '%s': %.1f of %.1f MiB data and %.1f of %.1f MiB metadata used, "
 			    "past the %u%% auto-grow threshold, but the pool cannot grow further: "

@@ -52,8 +52,10 @@ struct thinsnap_pool_create_opts {
 #define THINSNAP_POOL_CREATE_OPTS_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_POOL_CREATE_OPTS_VERSION)
 
 /*
- * Creates a pool and activates it; records its identity in <state_dir>/identity. Devices
- * holding a filesystem, RAID member or partition table are refused (-EBUSY) unless force.
+ * Creates a pool and activates it; records its identity in <state_dir>/identity (with the
+ * devices' dm uuids, when they are dm devices such as LVs). Devices holding a filesystem,
+ * RAID member, LVM physical volume or partition table are refused (-EBUSY) unless force; a
+ * device of a thin pool (LVM's "VG-pool-tpool", its _tdata/_tmeta) always (-EINVAL).
  * The metadata device's first 4 KiB are zeroed (a fresh pool). -EEXIST if the name is taken
  * or state_dir already records a pool. On success *ret_pool is owned by the caller.
  * opts->version 0 or unknown: -EINVAL before anything is touched.
@@ -67,6 +69,9 @@ THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *op
  * table must match the identity (block size, data and metadata devices) else -EINVAL ("not
  * the recorded pool"). If it is not active (after a reboot), the loop files are re-attached,
  * `thin_check -q` checks the metadata (-EUCLEAN if it fails), and the pool is activated.
+ * Recorded dm devices are found by their dm uuid when their path names another device or
+ * none (kernel names differ after a reboot); a different device at the path with the
+ * recorded one absent is refused (-EINVAL), a recorded device not present is -ENOENT.
  * -ENOENT if state_dir records no pool or another name.
  */
 THINSNAP_API int thinsnap_pool_open(const char *name, const char *state_dir,

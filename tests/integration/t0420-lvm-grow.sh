@@ -61,11 +61,16 @@ ok ts pool grow --metadata > "$T/grow.out"
 cat "$T/grow.out"
 assert_eq "$(pool_meta_bytes)" $((16 * MiB)) "pool metadata after grow (was $meta0)"
 
-# five reloads while writing: grow time and pause
+# five more grows: the time each took and how long I/O was paused (median, min..max)
 for i in 1 2 3 4 5; do
-	ok lvextend -q -L +4M "$vg/tsdata"
+	ok lvextend -q -L +4M "$vg/tsdata" > /dev/null
 	ok ts pool grow
 done | tee "$T/times"
+figures() { # FIELD: the number before " ms" after FIELD
+	sed -n "s/.*$1 \([0-9.]*\) ms.*/\1/p" "$T/times" | sort -g |
+		awk '{v[NR] = $1} END {printf "median %s ms (%s..%s)", v[int((NR + 1) / 2)], v[1], v[NR]}'
+}
+echo "grow time: $(figures took); I/O paused: $(figures paused)"
 
 # the capacity picture
 ok ts pool status > "$T/status"

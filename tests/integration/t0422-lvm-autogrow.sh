@@ -50,6 +50,7 @@ assert_eq "$(grep -c "cannot grow further" "$log")" 1 "warning once per crossing
 # the operator gives room while thinsnapd runs: it extends the data LV into it
 ok lvremove -q -y "$vg/filler"
 poll 30 '[ "$(pool_data_bytes)" -gt "$data1" ]' || dfail "pool did not grow into the VG"
+poll 30 'grep -q "data grown from" "$log"' || dfail "no grow message" # logged after the reload
 grep "grown from" "$log"
 poll 30 '[ "$(grep -c "cannot grow further" "$log")" = 2 ]' || dfail "no warning at the end"
 assert_eq "$(pool_data_bytes)" "$(lv_bytes tsdata)" "pool data = its LV in thinsnapd"
