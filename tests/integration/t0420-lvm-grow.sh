@@ -84,7 +84,23 @@ assert_eq "$(jq -r .capacity.data_room_bytes "$T/status.json")" "$(vg_free)" "ro
 assert_eq "$(jq -r .capacity.data_device_bytes "$T/status.json")" "$(lv_bytes tsdata)" "data LV"
 jq -e '.capacity.overcommit_ratio > 1' "$T/status.json" > /dev/null || fail "overcommit ratio"
 
+# the LV grown while thinsnapd runs: `pool grow` works alongside it (no writer lock), and
+# the daemon's monitor, reloading the pool for its low-water mark, keeps the new size
 umount "$T/mnt"
+echo 'monitor_interval = 1' > "$T/config.toml"
+"$TOP/build/release/thinsnapd" --config "$T/config.toml" --state-dir "$st" --pool "$pool" \
+	--address "$T/d.sock" 2>> "$T/d.log" &
+dpid=$!
+at_exit "kill -KILL $dpid"
+poll 30 '[ -S "$T/d.sock" ]' || { cat "$T/d.log"; fail "thinsnapd did not start"; }
+ok lvextend -q -L +16M "$vg/tsdata" > /dev/null
+ok ts pool grow
+sleep 2.5 # two monitor rounds
+assert_eq "$(pool_data_bytes)" "$(lv_bytes tsdata)" "pool data after growing beside thinsnapd"
+kill -TERM "$dpid"
+wait "$dpid" || { cat "$T/d.log"; fail "thinsnapd exited with an error"; }
+grep "error" "$T/d.log" && fail "thinsnapd logged errors"
+grep -q "^data_size_bytes=$(lv_bytes tsdata)$" "$st/pool/identity" || fail "identity size"
 assert_base_intact "after the grows"
 ok ts rm work
 echo "ok: LVM pool grown 128 -> $(($(pool_data_bytes) / MiB)) MiB data, 8 -> 16 MiB metadata"
