@@ -338,8 +338,6 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 			metadata = true;
 		else if (!arg && argv[i][0] != '-')
 			arg = argv[i];
-		else if (!arg && argv[i][0] == '-' && argv[i][1] == '\0')
-			arg = argv[i];
 		else
 			return thinsnap_cli_usage_error(c, "want [--metadata] [[+]SIZE]");
 	}

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "pool/internal.h"
 
@@ -34,10 +36,13 @@ static int part(struct thinsnap_pool *pool, bool metadata, uint64_t pool_bytes,
 			ret_lv->vg_free_bytes +
 			(*ret_device_bytes > pool_bytes ? *ret_device_bytes - pool_bytes : 0);
 	} else if (pool->loop) {
-		uint64_t limit = 0;
-		r = thinsnap_pool_grow_limit(pool, &limit, reterr);
-		if (r < 0)
-			return r;
+		/* what the sparse file allocates plus the free space, beyond what the pool uses */
+		struct statvfs vfs;
+		struct stat st;
+		uint64_t limit;
+		if (stat(path, &st) < 0 || statvfs(path, &vfs) < 0)
+			return thinsnap_error_setf(reterr, -errno, "stat '%s': %m", path);
+		limit = (uint64_t)st.st_blocks * 512 + (uint64_t)vfs.f_bavail * vfs.f_frsize;
 		*ret_room_bytes = limit > pool_bytes ? limit - pool_bytes : 0;
 	} else {
 		*ret_room_bytes =
