@@ -324,6 +324,7 @@ struct thinsnap_counts {
 	size_t committed;
 	size_t base_devices;    /* formatted base devices (one per fs configuration) */
 	size_t pending_deletes; /* devices waiting for cleanup */
+	uint64_t virtual_bytes; /* the sum of their thin devices' sizes (what they may fill) */
 };
 
 THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
@@ -334,7 +335,8 @@ struct thinsnap_autogrow_policy;
 
 /* The pool's space, after what thinsnap_autogrow() did. */
 struct thinsnap_space_report {
-	bool loop_backed; /* only loop-file pools grow; device pools only report */
+	bool loop_backed; /* on loop files (LVM logical volumes grow too; plain devices only
+			     take the size the operator grew them to) */
 	bool grown;       /* data grew from old_data_bytes to total_data_bytes */
 	bool capped;      /* at or above the threshold but at the cap or the filesystem's limit */
 	uint64_t old_data_bytes;
