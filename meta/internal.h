@@ -29,6 +29,10 @@ struct thinsnap_meta {
 	bool read_only;
 	int failed;    /* an append failed: refuse mutations until reopened */
 	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
+	/* thinsnap_meta_sync_start()'s asynchronous fdatasync: the AIO context (0: none yet) */
+	unsigned long aio;
+	bool aio_unsupported;
+	bool sync_inflight;
 	const struct thinsnap_io *io;
 	uint64_t compact_threshold;
 
@@ -43,6 +47,8 @@ struct thinsnap_meta {
 
 /* meta/journal.c */
 
+/* Waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */
+void thinsnap_meta_sync_release(struct thinsnap_meta *m);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
 /* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */
