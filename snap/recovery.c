@@ -218,9 +218,18 @@ static int recover_boot(struct resolve_ctx *c)
 	if (boot_id_now(now) < 0 || boot_id_recorded(s, now))
 		return 0; /* no boot id to tell (never after a reboot here), or the same boot */
 	if (thinsnap_meta_count(s->meta) > 0) {
+		struct thinsnap_error e = { 0 };
+		struct thinsnap_error *saved = c->reterr;
+
+		c->reterr = &e;
 		r = pool_ids(c);
-		if (r < 0)
-			return r;
+		c->reterr = saved;
+		if (r < 0) { /* thin_dump missing, say: open anyway, look again next time */
+			thinsnap_snap_logf(s, THINSNAP_LOG_WARNING,
+					   "not looking for what a power cut may have left: %s",
+					   e.msg);
+			return 0;
+		}
 		r = thinsnap_meta_alloc_dev_id(s->meta, &next, c->reterr);
 		if (r < 0)
 			return r;
