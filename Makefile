@@ -315,13 +315,14 @@ bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(R)/thinsnapd $(R)/th
 # docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
 # logs and the unpack image (made once, on the host: slow in the VM).
 BENCH_OUT ?= build/bench
-BENCH_VARS := BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
+BENCH_VARS := BENCH_FAIR_ROUNDS BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
 bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 	@mkdir -p $(BENCH_OUT)
 	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar
+	@cut -d' ' -f1-3 /proc/loadavg > $(BENCH_OUT)/host-load
 	@rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \
 	    $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)=$($(v)))) bench/run-all.sh || rc=$$?; \
-	  bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
+	  cut -d' ' -f1-3 /proc/loadavg >> $(BENCH_OUT)/host-load; bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
 
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)

@@ -12,6 +12,7 @@
 # Settings (environment): OUT (build/bench), BENCH_ROUNDS (30: library rounds), BENCH_API_ROUNDS
 # (20: one-client rounds, 10 of them with a parentless prepare), BENCH_CALL_ROUNDS (8:
 # process-per-call rounds), BENCH_LAYER_RUNS (3), BENCH_UNPACK_ROUNDS (3),
+# BENCH_FAIR_ROUNDS (40: interleaved library/floor rounds, each quiet and loaded),
 # BENCH_IMAGE (the unpack image; default $OUT/image.tar, made by bench/unpack-bench.sh).
 # Exits non-zero naming the parts that failed; what the others measured is still written.
 set -u
@@ -23,6 +24,7 @@ API_ROUNDS=${BENCH_API_ROUNDS:-20}
 CALL_ROUNDS=${BENCH_CALL_ROUNDS:-8}
 LAYER_RUNS=${BENCH_LAYER_RUNS:-3}
 UNPACK_ROUNDS=${BENCH_UNPACK_ROUNDS:-3}
+FAIR_ROUNDS=${BENCH_FAIR_ROUNDS:-40}
 IMAGE=${BENCH_IMAGE:-$OUT/image.tar}
 R=$top/build/release
 THINSNAP=$R/thinsnap
@@ -129,8 +131,9 @@ machine() {
 		printf 'cpus_seen\t%s\n' "$(nproc)"
 		printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 		printf 'containerd\t%s\n' "$(containerd --version 2> /dev/null | awk '{ print $3 }')"
-		printf 'rounds\t%s library, %s one-client (%s parentless), %s per call, %s 16-layer runs, %s unpacks\n' \
-			"$ROUNDS" "$API_ROUNDS" "$((API_ROUNDS < 10 ? API_ROUNDS : 10))" "$CALL_ROUNDS" \
+		printf 'vm_loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+		printf 'rounds\t%s interleaved library/floor rounds (quiet and loaded), %s library, %s one-client (%s parentless), %s per call, %s 16-layer runs, %s unpacks\n' \
+			"$FAIR_ROUNDS" "$ROUNDS" "$API_ROUNDS" "$((API_ROUNDS < 10 ? API_ROUNDS : 10))" "$CALL_ROUNDS" \
 			"$LAYER_RUNS" "$UNPACK_ROUNDS"
 	} > "$OUT/machine.tsv"
 }
@@ -158,6 +161,13 @@ setup() {
 
 library() {
 	"$R/bench/bench-snap" "$ROUNDS" "$samples"
+}
+
+# the library against the bare libdevmapper floor, interleaved round by round, quiet and
+# under a background writer (bench-fair starts it): the goals' ratios
+fair() {
+	: > "$OUT/fair.tsv"
+	"$R/bench/bench-fair" "$FAIR_ROUNDS" "$OUT/fair.tsv"
 }
 
 cli() {
@@ -261,6 +271,7 @@ image() {
 
 machine
 part setup setup || { echo "bench: setup failed; see $OUT/logs/setup.log" >&2; exit 1; }
+part fair fair
 part library library
 part cli cli
 part image image

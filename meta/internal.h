@@ -34,6 +34,10 @@ struct thinsnap_meta {
 	bool redundant;
 	int failed;    /* an append failed: refuse mutations until reopened */
 	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
+	/* thinsnap_meta_sync_start()'s asynchronous fdatasync: the AIO context (0: none yet) */
+	unsigned long aio;
+	bool aio_unsupported;
+	bool sync_inflight;
 	const struct thinsnap_io *io;
 	uint64_t compact_threshold;
 
@@ -51,6 +55,8 @@ struct thinsnap_meta {
 /* fdatasyncs the copy whose turn it is (the journal, then the copy, ...); -errno. */
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
 
+/* Waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */
+void thinsnap_meta_sync_release(struct thinsnap_meta *m);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
 /* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */

@@ -7,9 +7,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/aio_abi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,10 +36,15 @@ static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	return 0;
 }
 
+/* the file whose turn it is to be synced: the journal, then its copy, ... */
+static int turn_fd(const struct thinsnap_meta *m)
+{
+	return m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
+}
+
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m)
 {
-	int fd = m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
-	int r = thinsnap_io_sync(m->io, fd, true);
+	int r = thinsnap_io_sync(m->io, turn_fd(m), true);
 
 	if (r == 0)
 		m->sync_copy = !m->sync_copy;
@@ -205,8 +212,8 @@ static int put_intent(struct thinsnap_buf *b, uint64_t id, uint64_t before, uint
 	return r;
 }
 
-int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src,
-			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+static int intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src, bool lazy,
+			uint64_t *ret_intent_id, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct intent *in = NULL;
 	struct thinsnap_buf ops = { 0 };
@@ -248,13 +255,85 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 			       in->n_pool, in->ops, in->ops_len);
 	r = end_record(m, start, r, REC_INTENT, "intent", reterr);
 	if (r == 0)
-		r = append_record(m, false, reterr);
+		r = append_record(m, lazy, reterr);
 	if (r < 0)
 		return r;
 	thinsnap_meta_intent_link(&m->ix, TAKE_PTR(in));
 	*ret_intent_id = id;
 	thinsnap_meta_maybe_compact(m);
 	return 0;
+}
+
+int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src,
+			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+{
+	return intent_begin(m, src, false, ret_intent_id, reterr);
+}
+
+int thinsnap_meta_intent_begin_unsynced(struct thinsnap_meta *m,
+					const struct thinsnap_meta_intent *src,
+					uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+{
+	return intent_begin(m, src, true, ret_intent_id, reterr);
+}
+
+/* ---- a sync that runs while the caller works: Linux AIO's IOCB_CMD_FDSYNC ---- */
+
+void thinsnap_meta_sync_start(struct thinsnap_meta *m)
+{
+	struct iocb cb = { .aio_lio_opcode = IOCB_CMD_FDSYNC };
+	struct iocb *cbs[1] = { &cb };
+
+	m->sync_inflight = false;
+	if (m->io || m->failed || m->aio_unsupported)
+		return; /* test I/O hooks, or no AIO: thinsnap_meta_sync_wait() syncs */
+	if (!m->aio && syscall(SYS_io_setup, 1, &m->aio) < 0) {
+		m->aio = 0;
+		m->aio_unsupported = true;
+		return;
+	}
+	cb.aio_fildes = (uint32_t)turn_fd(m);
+	if (syscall(SYS_io_submit, m->aio, 1, cbs) == 1)
+		m->sync_inflight = true;
+	else if (errno == EINVAL) /* a kernel without asynchronous fsync (before 4.18) */
+		m->aio_unsupported = true;
+}
+
+int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	struct io_event ev;
+	long n;
+	int r;
+
+	if (m->sync_inflight) {
+		do
+			n = syscall(SYS_io_getevents, m->aio, 1, 1, &ev, NULL);
+		while (n < 0 && errno == EINTR);
+		m->sync_inflight = false;
+		r = n == 1 ? (int)ev.res : n < 0 ? -errno : -EIO;
+		if (r == 0)
+			m->sync_copy = !m->sync_copy; /* as thinsnap_meta_sync_turn() does */
+	} else {
+		if ((r = check_writable(m, reterr)) < 0)
+			return r;
+		r = thinsnap_meta_sync_turn(m);
+	}
+	if (r < 0) {
+		m->failed = r;
+		return thinsnap_error_setf(reterr, r, "syncing the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	}
+	m->unsynced = false;
+	return 0;
+}
+
+void thinsnap_meta_sync_release(struct thinsnap_meta *m)
+{
+	if (m->sync_inflight)
+		(void)thinsnap_meta_sync_wait(m, NULL);
+	if (m->aio)
+		(void)syscall(SYS_io_destroy, m->aio);
+	m->aio = 0;
 }
 
 static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed, bool lazy,

@@ -255,6 +255,24 @@ int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *
 int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *in,
 			       uint64_t *ret_intent_id, struct thinsnap_error *reterr);
 
+/*
+ * Like intent_begin, but the record is only written, not fdatasync'd: thinsnap_meta_sync_wait()
+ * makes it durable. For a caller whose recovery decides the intent also when the record is
+ * lost (snap/: from the pool's device list), so that the sync can overlap the pool's commit.
+ */
+int thinsnap_meta_intent_begin_unsynced(struct thinsnap_meta *m,
+					const struct thinsnap_meta_intent *in,
+					uint64_t *ret_intent_id, struct thinsnap_error *reterr);
+
+/*
+ * An fdatasync of the journal that runs while the caller works (submitted with Linux AIO,
+ * IOCB_CMD_FDSYNC), for every record appended so far; thinsnap_meta_sync_wait() waits for it
+ * (where asynchronous fsync is missing, or with test I/O hooks, the wait syncs). No other call
+ * on m may come in between. A failed sync fails the handle (as an append's).
+ */
+void thinsnap_meta_sync_start(struct thinsnap_meta *m);
+int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr);
+
 /* completed: applies the intent's ops atomically with the completion record (validation
  * errors as in apply; then the intent stays unfinished). Aborted: drops them.
  * -ENOENT: no such unfinished intent. */

@@ -591,7 +591,8 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 	if (!m)
 		return;
 	thinsnap_meta_undo_rollback(&m->ix); /* nothing pending normally */
-	if (m->unsynced && m->fd >= 0)       /* a lazy completion: make it durable now */
+	thinsnap_meta_sync_release(m);
+	if (m->unsynced && m->fd >= 0) /* a lazy completion: make it durable now */
 		(void)thinsnap_meta_sync_turn(m);
 	thinsnap_meta_index_free(&m->ix);
 	thinsnap_buf_free(&m->wbuf);

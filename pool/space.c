@@ -15,12 +15,15 @@
 
 /* --- transaction id, status --- */
 
-static int read_status(struct thinsnap_pool *pool, struct thinsnap_dm_pool_status *s,
+/* commit: let the kernel commit the pool's metadata first (exact block counts; a superblock
+ * write and two flushes), else the counts are as of its last commit */
+static int read_status(struct thinsnap_pool *pool, bool commit, struct thinsnap_dm_pool_status *s,
 		       struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE char *target = NULL;
 	CLEANUP_FREE char *params = NULL;
-	int r = thinsnap_dm_table(pool->name, true, NULL, &target, &params, reterr);
+	int r = commit ? thinsnap_dm_table(pool->name, true, NULL, &target, &params, reterr)
+		       : thinsnap_dm_status_noflush(pool->name, &target, &params, reterr);
 
 	if (r == -ENXIO)
 		return thinsnap_error_setf(reterr, -ENXIO, "pool '%s' is not active", pool->name);
@@ -40,7 +43,7 @@ int thinsnap_pool_transaction_id(struct thinsnap_pool *pool, uint64_t *ret_tid,
 
 	if (!pool || !ret_tid)
 		return thinsnap_error_setf(reterr, -EINVAL, "transaction id: missing argument");
-	r = read_status(pool, &s, reterr);
+	r = read_status(pool, false, &s, reterr); /* the in-core id is the current one */
 	if (r < 0)
 		return r;
 	if (s.mode == THINSNAP_DM_POOL_FAIL)
@@ -69,8 +72,8 @@ int thinsnap_pool_set_transaction_id(struct thinsnap_pool *pool, uint64_t old_ti
 	return r;
 }
 
-int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status *ret_status,
-			 struct thinsnap_error *reterr)
+static int pool_status(struct thinsnap_pool *pool, bool commit,
+		       struct thinsnap_pool_status *ret_status, struct thinsnap_error *reterr)
 {
 	struct thinsnap_dm_pool_status s;
 	struct thinsnap_pool_status out;
@@ -78,7 +81,7 @@ int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status
 
 	if (!pool || !ret_status)
 		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
-	r = read_status(pool, &s, reterr);
+	r = read_status(pool, commit, &s, reterr);
 	if (r < 0)
 		return r;
 	memset(&out, 0, sizeof(out));
@@ -96,6 +99,19 @@ int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status
 	out.total_metadata_bytes = s.total_metadata_blocks * 4096;
 	*ret_status = out;
 	return 0;
+}
+
+int thinsnap_pool_status(struct thinsnap_pool *pool, struct thinsnap_pool_status *ret_status,
+			 struct thinsnap_error *reterr)
+{
+	return pool_status(pool, true, ret_status, reterr);
+}
+
+int thinsnap_pool_status_nocommit(struct thinsnap_pool *pool,
+				  struct thinsnap_pool_status *ret_status,
+				  struct thinsnap_error *reterr)
+{
+	return pool_status(pool, false, ret_status, reterr);
 }
 
 /* --- events --- */

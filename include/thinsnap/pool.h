@@ -201,6 +201,15 @@ struct thinsnap_pool_status {
 THINSNAP_API int thinsnap_pool_status(struct thinsnap_pool *pool,
 				      struct thinsnap_pool_status *ret_status,
 				      struct thinsnap_error *reterr);
+/*
+ * As thinsnap_pool_status(), without the metadata commit the kernel makes before it reports a
+ * pool's status (a superblock write and two flushes, even with nothing to commit): mode,
+ * needs_check and transaction id are current, the block counts as of the pool's last commit
+ * (every pool message commits, and the kernel commits every second while data changes).
+ */
+THINSNAP_API int thinsnap_pool_status_nocommit(struct thinsnap_pool *pool,
+					       struct thinsnap_pool_status *ret_status,
+					       struct thinsnap_error *reterr);
 /* "rw", "ro", "out_of_data_space", "fail"; a static string. */
 THINSNAP_API const char *thinsnap_pool_mode_name(enum thinsnap_pool_mode mode);
 
