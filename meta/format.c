@@ -211,15 +211,25 @@ int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_he
 	return 0;
 }
 
-int thinsnap_meta_fmt_rec_begin(struct thinsnap_buf *b, size_t *ret_start)
+int thinsnap_meta_fmt_put_zeros(struct thinsnap_buf *b, size_t n)
 {
-	int r = thinsnap_buf_reserve(b, REC_HEADER_SIZE);
+	int r = thinsnap_buf_reserve(b, n);
 
 	if (r < 0)
 		return r;
-	*ret_start = b->len;
-	memset(b->p + b->len, 0, REC_HEADER_SIZE);
-	b->len += REC_HEADER_SIZE;
+	memset(b->p + b->len, 0, n);
+	b->len += n;
+	return 0;
+}
+
+int thinsnap_meta_fmt_rec_begin(struct thinsnap_buf *b, size_t *ret_start)
+{
+	size_t start = b->len;
+	int r = thinsnap_meta_fmt_put_zeros(b, REC_HEADER_SIZE);
+
+	if (r < 0)
+		return r;
+	*ret_start = start;
 	return 0;
 }
 

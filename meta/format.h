@@ -44,6 +44,8 @@ void thinsnap_meta_fmt_header_encode(const struct jnl_header *h, uint8_t out[JNL
 /* -EUCLEAN (bad magic/crc/size), -EOPNOTSUPP (newer version, unknown incompat bits) */
 int thinsnap_meta_fmt_header_decode(const uint8_t *in, size_t len, struct jnl_header *ret);
 
+/* Appends n zero bytes to b; -ENOMEM. */
+int thinsnap_meta_fmt_put_zeros(struct thinsnap_buf *b, size_t n);
 /* Starts a record in b (reserves its header); returns the start offset or -ENOMEM. */
 int thinsnap_meta_fmt_rec_begin(struct thinsnap_buf *b, size_t *ret_start);
 /* Fills in the header of the record begun at start, covering b->len - start - header bytes. */

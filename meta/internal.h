@@ -22,6 +22,15 @@
 #define COPY_TMP        ".journal.copy.tmp"
 #define LOCK_NAME       "lock"
 #define DEFAULT_COMPACT (16ull << 20)
+/*
+ * Zeros kept ahead of the end of both files (written and synced, not fallocate'd: an
+ * unwritten extent would change metadata on the first write to it), so an append overwrites
+ * in place and its fdatasync changes no size or extent. Extended to a PREALLOC_STEP boundary
+ * at least 2 margins ahead once fewer than PREALLOC_MARGIN bytes are left: the zeros past
+ * the end stay under a step + 2 margins, well inside the torn-tail window (a maximal record).
+ */
+#define PREALLOC_STEP   (1ull << 20)
+#define PREALLOC_MARGIN (256ull << 10)
 
 struct thinsnap_meta {
 	char *state_dir;
@@ -42,7 +51,8 @@ struct thinsnap_meta {
 	uint64_t compact_threshold;
 
 	struct jnl_header hdr;
-	uint64_t end; /* file size: where the next record goes */
+	uint64_t end;       /* where the next record goes (the records' end) */
+	uint64_t alloc_end; /* both files hold synced zeros from end to here (a writer) */
 	uint64_t next_seq;
 
 	struct thinsnap_meta_index ix;
@@ -59,6 +69,14 @@ int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
 void thinsnap_meta_sync_release(struct thinsnap_meta *m);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
+/* Where zeros ahead of end reach after an extension: between one and two steps ahead. */
+uint64_t thinsnap_meta_prealloc_target(uint64_t end);
+/*
+ * Extends the zeros ahead of the end in both files (written, then fdatasync'd) once fewer
+ * than PREALLOC_MARGIN bytes are left. No room (ENOSPC) leaves them as they are (appends
+ * then grow the files); a failed sync fails the handle.
+ */
+void thinsnap_meta_prealloc(struct thinsnap_meta *m);
 /* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */
 int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 				 struct thinsnap_error *reterr);

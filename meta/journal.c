@@ -1,7 +1,8 @@
 /*
  * meta/: the journal's durability. Every mutation (an op group, an intent and its end) is
- * validated in memory first (meta/apply.c), encoded as one record, appended with one pwrite
- * at the known end and fdatasync'd, and only then committed in memory. Compaction writes the
+ * validated in memory first (meta/apply.c), encoded as one record, written with one pwrite
+ * at the known end (over zeros written ahead of it) and fdatasync'd, and only then committed
+ * in memory. Compaction writes the
  * whole state as a new generation (header + checkpoint records, a new salt) and renames it
  * over the journal; a new journal is the same with no records.
  */
@@ -135,6 +136,50 @@ void thinsnap_meta_maybe_compact(struct thinsnap_meta *m)
 		(void)thinsnap_meta_compact(m, NULL); /* failure leaves the old generation */
 }
 
+uint64_t thinsnap_meta_prealloc_target(uint64_t end)
+{
+	return (end + 2 * PREALLOC_MARGIN + PREALLOC_STEP - 1) / PREALLOC_STEP * PREALLOC_STEP;
+}
+
+void thinsnap_meta_prealloc(struct thinsnap_meta *m)
+{
+	int fds[2] = { m->fd, m->fd2 };
+	uint64_t from = m->alloc_end > m->end ? m->alloc_end : m->end, target;
+	uint8_t *zeros;
+	int r = 0;
+
+	if (m->read_only || m->failed || m->fd < 0 || m->alloc_end >= m->end + PREALLOC_MARGIN)
+		return;
+	target = thinsnap_meta_prealloc_target(m->end);
+	zeros = calloc(1, (size_t)(target - from));
+	if (!zeros)
+		return;
+	r = THINSNAP_FAULT("meta.prealloc.before_write");
+	for (int i = 0; i < 2 && r == 0; i++)
+		if (fds[i] >= 0)
+			r = thinsnap_io_pwrite_all(m->io, fds[i], zeros, (size_t)(target - from),
+						   from);
+	free(zeros);
+	if (r < 0)
+		return; /* no room: appends grow the files, and the next one tries again */
+	for (int i = 0; i < 2 && r == 0; i++)
+		if (fds[i] >= 0)
+			r = thinsnap_io_sync(m->io, fds[i], true);
+	if (r < 0) {
+		m->failed = r; /* the records' pages may be lost with it: never trust a retry */
+		return;
+	}
+	m->alloc_end = target;
+	m->unsynced = false; /* both files are durable now */
+}
+
+/* After an append: a checkpoint when due, zeros ahead when they run short. */
+static void after_append(struct thinsnap_meta *m)
+{
+	thinsnap_meta_maybe_compact(m);
+	thinsnap_meta_prealloc(m);
+}
+
 /* Appends the record in m->wbuf, then keeps the in-memory changes made for it (the undo log),
  * or rolls them back when the append fails. */
 static int append_commit(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
@@ -146,7 +191,7 @@ static int append_commit(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 		return r;
 	}
 	thinsnap_meta_undo_commit(&m->ix);
-	thinsnap_meta_maybe_compact(m);
+	after_append(m);
 	return 0;
 }
 
@@ -260,7 +305,7 @@ static int intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_inte
 		return r;
 	thinsnap_meta_intent_link(&m->ix, TAKE_PTR(in));
 	*ret_intent_id = id;
-	thinsnap_meta_maybe_compact(m);
+	after_append(m);
 	return 0;
 }
 
@@ -578,6 +623,13 @@ static int build_checkpoint(struct thinsnap_meta *m, struct thinsnap_buf *b, str
 	return 0;
 }
 
+/* Appends the zeros the new file keeps ahead of its end: written with it, no extra sync. */
+static int pad_zeros(struct thinsnap_buf *b)
+{
+	return thinsnap_meta_fmt_put_zeros(
+		b, (size_t)(thinsnap_meta_prealloc_target(b->len) - b->len));
+}
+
 int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
 	struct thinsnap_buf b = { 0 };
@@ -590,6 +642,8 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 		return r;
 	old_seq = m->next_seq;
 	r = build_checkpoint(m, &b, &h);
+	if (r == 0)
+		r = pad_zeros(&b);
 	if (r < 0) {
 		m->next_seq = old_seq;
 		thinsnap_buf_free(&b);
@@ -615,7 +669,8 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	m->sync_copy = false;
 	m->unsynced = false;
 	m->hdr = h;
-	m->end = b.len;
+	m->end = h.checkpoint_end;
+	m->alloc_end = b.len;
 	thinsnap_buf_free(&b);
 	(void)THINSNAP_FAULT("meta.compact.after_rename");
 	return 0;
@@ -624,7 +679,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 				 struct thinsnap_error *reterr)
 {
-	uint8_t h[JNL_HEADER_SIZE];
+	struct thinsnap_buf b = { 0 };
 	bool renamed = false;
 	int r;
 
@@ -638,10 +693,17 @@ int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 	if (pool_uuid)
 		strcpy(m->hdr.pool_id, pool_uuid);
 	r = random_salt(&m->hdr.salt);
+	if (r == 0)
+		r = thinsnap_buf_reserve(&b, JNL_HEADER_SIZE);
 	if (r == 0) {
-		thinsnap_meta_fmt_header_encode(&m->hdr, h);
-		r = replace_journal(m, h, sizeof(h), &m->fd, &m->fd2, &renamed);
+		thinsnap_meta_fmt_header_encode(&m->hdr, b.p);
+		b.len = JNL_HEADER_SIZE;
+		r = pad_zeros(&b);
 	}
+	if (r == 0)
+		r = replace_journal(m, b.p, b.len, &m->fd, &m->fd2, &renamed);
+	m->alloc_end = b.len;
+	thinsnap_buf_free(&b);
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "creating the journal in '%s': %s",
 					   m->state_dir, strerror(-r));

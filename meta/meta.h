@@ -11,18 +11,24 @@
  * valid until the next mutation (apply, intent_begin/finish, compact) or thinsnap_meta_free().
  * Ops only read their inputs during the call; nothing is kept.
  *
- * Recipes for snap/ (each line is one call, one durable record):
- *  prepare/view:  alloc_dev_id; intent_begin{pool: create_snap id origin (or create_thin id),
- *                 tid N -> N+1, ops: [SNAP_CREATE key parent kind id ...]}; pool messages +
- *                 set_transaction_id N N+1; intent_finish(completed) -> the entry exists.
+ * Recipes for snap/ (each line is one call, one record; snap/transaction.c):
+ *  prepare/view:  alloc_dev_id; intent_begin_unsynced{pool: create_snap id origin (or
+ *                 create_thin id), tid N -> N (the id stays), ops: [SNAP_CREATE key parent
+ *                 kind id ...]}; sync_start (the fdatasync runs while the pool commits); pool
+ *                 messages; sync_wait; intent_finish_lazy(completed) -> the entry exists.
+ *                 After a crash the pool's device list decides the intent (snap/recovery.c).
  *  commit (rename, same device): apply [SNAP_COMMIT key -> name, labels, updated_ns].
- *  commit (kept): an intent with create_snap new_id origin=active's id and
+ *  commit (kept): the same intent with create_snap new_id origin=active's id and
  *                 ops [SNAP_CREATE name COMMITTED new_id parent=active's parent ...].
- *  remove:        intent_begin{pool: delete id, ops: [SNAP_REMOVE key]} ... finish; or
+ *  remove:        the same intent with pool: delete id, ops: [SNAP_REMOVE key]; or
  *                 apply [SNAP_REMOVE key, DELETE_PENDING_ADD id] now and
  *                 apply [DELETE_PENDING_REMOVE id] once the pool delete is done.
- *  after open:    thinsnap_meta_unfinished() -> resolve each intent against the pool's
- *                 transaction_id; thinsnap_meta_each_delete_pending() -> retry deletes.
+ *  more than pool messages (a base device's create + format): intent_begin (synced),
+ *                 tid N -> N+1; the step; set_transaction_id N N+1; intent_finish_lazy.
+ *                 After a crash the transaction id decides it.
+ *  after open:    thinsnap_meta_unfinished() -> resolve each intent (by the device list, or
+ *                 by the pool's transaction id when it moves it);
+ *                 thinsnap_meta_each_delete_pending() -> retry deletes.
  */
 #pragma once
 

@@ -1,7 +1,7 @@
 /*
  * meta/: opening the journal: the state directory, the writer lock, then replay: records are
- * read through a window and applied while their crc, seq and salt check; a torn tail is cut
- * off (writer) or ignored (reader), damage before it is -EUCLEAN, or with salvage the file is
+ * read through a window and applied while their crc, seq and salt check; the zeros written
+ * ahead of the end end them; a torn tail is cut off (writer) or ignored (reader), damage before it is -EUCLEAN, or with salvage the file is
  * kept aside and the valid prefix checkpointed into a new generation. Also free.
  */
 #include <errno.h>
@@ -259,6 +259,26 @@ static int source_torn(struct source *s, uint64_t off, uint64_t salt, bool *ret_
 		return r;
 	*ret_torn = s->w.size - off == avail && avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
 		    !valid_record_after(p, avail, 0, salt);
+	return 0;
+}
+
+/* Whether s's bytes from off to its end are all zero: the zeros written ahead of the end
+ * (thinsnap_meta_prealloc()), not a torn record. Only for a torn tail (it fits the window). */
+static int source_zero_from(struct source *s, uint64_t off, bool *ret_zero)
+{
+	const uint8_t *p = NULL;
+	size_t avail = 0;
+	int r;
+
+	*ret_zero = true;
+	if (s->w.size <= off)
+		return 0;
+	r = window_at(&s->w, off, (size_t)(s->w.size - off), &p, &avail);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < avail && *ret_zero; i++)
+		*ret_zero = p[i] == 0;
+	*ret_zero = *ret_zero && avail == s->w.size - off;
 	return 0;
 }
 
@@ -522,12 +542,24 @@ static int replay(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts 
 	for (int i = 0; i < 2; i++) /* a copy that ends early misses records */
 		if (m->redundant && src[i].use && src[i].w.size < off)
 			*ret_differ = true;
+	m->alloc_end = off;
 	if (!m->read_only && !*ret_damaged) {
-		/* a torn tail: cut it off each copy that has one */
+		/* a torn tail: cut it off each copy that has one; zeros ahead of the end stay */
 		int fds[2] = { m->fd, m->fd2 };
+		uint64_t alloc = UINT64_MAX;
 		for (int i = 0; i < 2; i++) {
-			if (!src[i].use || src[i].w.size <= off || fds[i] < 0)
+			bool zero = true;
+			if (!src[i].use || fds[i] < 0)
 				continue;
+			if ((r = source_zero_from(&src[i], off, &zero)) < 0)
+				return thinsnap_error_setf(reterr, r,
+							   "reading the journal in '%s': %s",
+							   m->state_dir, strerror(-r));
+			if (zero) {
+				alloc = src[i].w.size < alloc ? src[i].w.size : alloc;
+				continue;
+			}
+			alloc = off;
 			if (ftruncate(fds[i], (off_t)off) < 0)
 				return thinsnap_error_setf(reterr, -errno,
 							   "truncating the torn tail of the "
@@ -539,6 +571,8 @@ static int replay(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts 
 							   "syncing the journal in '%s': %s",
 							   m->state_dir, strerror(-r));
 		}
+		if (alloc != UINT64_MAX && alloc > off)
+			m->alloc_end = alloc;
 	}
 	m->end = off;
 	return 0;
@@ -716,8 +750,10 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	if (!m->read_only && (damaged || differ || m->fd < 0) &&
 	    (r = thinsnap_meta_compact(m, reterr)) < 0)
 		return r;
-	if (!m->read_only)
+	if (!m->read_only) {
 		thinsnap_meta_maybe_compact(m);
+		thinsnap_meta_prealloc(m); /* a journal written before it, or a tail cut off */
+	}
 	*ret_m = TAKE_PTR(m);
 	return 0;
 }

@@ -211,10 +211,16 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
+/* usage_cache_tid while thin_ls runs: a transaction's invalidation (UINT64_MAX) meanwhile
+ * overwrites it, and the result is then not taken as current */
+#define USAGE_TID_FILLING (UINT64_MAX - 1)
+
 /*
  * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
- * younger than USAGE_CACHE_NS and no pool change happened since (creates and deletes move the
- * transaction id), so a caller asking key by key (containerd's Usage) walks the pool once.
+ * younger than USAGE_CACHE_NS, the pool's transaction id is the same and no transaction
+ * changed the pool since (snap/transaction.c stores UINT64_MAX into usage_cache_tid, outside
+ * rpool_lock: both sides use atomics), so a caller asking key by key (containerd's Usage)
+ * walks the pool once.
  */
 static int thin_usage_cached(struct thinsnap_snapshotter *s,
 			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
@@ -223,23 +229,28 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 	struct thinsnap_pool_thin_usage *copy;
 	struct thinsnap_pool_status st;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t tid;
 	int r;
 
 	r = thinsnap_pool_status(s->rpool, &st, reterr);
 	if (r < 0)
 		return r;
+	tid = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_ACQUIRE);
 	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
-	    st.transaction_id != s->usage_cache_tid) {
+	    st.transaction_id != tid) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
 		size_t n = 0;
+		__atomic_store_n(&s->usage_cache_tid, USAGE_TID_FILLING, __ATOMIC_RELEASE);
 		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
 		if (r < 0)
-			return r;
+			return r; /* FILLING matches no transaction id: the next call reads again */
 		thinsnap_pool_thin_usage_free(s->usage_cache);
 		s->usage_cache = pu;
 		s->n_usage_cache = n;
 		s->usage_cache_ns = now;
-		s->usage_cache_tid = st.transaction_id;
+		tid = USAGE_TID_FILLING; /* kept only if no transaction invalidated it meanwhile */
+		(void)__atomic_compare_exchange_n(&s->usage_cache_tid, &tid, st.transaction_id,
+						  false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	}
 	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
 	if (!copy)

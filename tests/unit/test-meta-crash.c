@@ -119,8 +119,14 @@ static void reference(uint64_t compact, uint64_t sig[N_STEPS + 2], uint64_t end[
 		end[k] = thinsnap_meta_journal_bytes(m);
 	}
 	thinsnap_meta_free(m);
-	if (ret_file)
+	if (ret_file) {
+		/* the records, then zeros written ahead of the end: the file is the records */
 		*ret_file = tu_read(tu_path(dir, "journal"), ret_len);
+		assert_true(*ret_len >= end[N_STEPS] + (256u << 10));
+		for (size_t i = end[N_STEPS]; i < *ret_len; i++)
+			assert_int_equal((*ret_file)[i], 0);
+		*ret_len = end[N_STEPS];
+	}
 	tu_rmrf(dir);
 }
 
@@ -159,13 +165,23 @@ static void test_cut_every_byte(void **state)
 	(void)state;
 	reference(UINT64_MAX, sig, end, &file, &len);
 	assert_int_equal(len, end[N_STEPS]);
-	for (int garble = 0; garble < 2; garble++) {
+	/* garble 0: the file ends at the cut (a journal without zeros ahead); 1: garbage
+	 * after it; 2: zeros after it (a record torn inside the zeros written ahead) */
+	for (int garble = 0; garble < 3; garble++) {
 		for (size_t cut = end[N_STEPS - 6]; cut <= len; cut++) {
 			int want = 0, got = 0;
+			size_t same = cut; /* zeros after the cut: the record's own zeros too */
+			while (garble == 2 && same < len && file[same] == 0)
+				same++;
 			for (int k = 0; k <= N_STEPS; k++)
-				if (end[k] <= cut)
+				if (end[k] <= same)
 					want = k;
-			if (garble && cut < len) {
+			if (garble == 2) {
+				uint8_t *z = calloc(1, len + (64u << 10));
+				memcpy(z, file, cut);
+				assert_int_equal(tu_write(jp, z, len + (64u << 10)), 0);
+				free(z);
+			} else if (garble && cut < len) {
 				/* the rest of the record being written holds garbage */
 				uint8_t *g = malloc(end[want + 1]);
 				memcpy(g, file, cut);
@@ -185,11 +201,17 @@ static void test_cut_every_byte(void **state)
 			if (got != want)
 				fail_msg("cut at %zu (garble %d): state of step %d, want %d", cut,
 					 garble, got, want);
-			/* the torn tail was cut off: a second open sees the same */
+			/* the torn tail was cut off (zeros follow the records): a second open
+			 * sees the same */
 			if (writer) {
 				size_t l2 = 0;
-				free(tu_read(jp, &l2));
-				assert_int_equal(l2, end[want]);
+				uint8_t *q = tu_read(jp, &l2);
+				assert_true(l2 >= end[want] + (256u << 10));
+				assert_memory_equal(q, file, end[want]);
+				for (size_t j = end[want]; j < l2; j++)
+					if (q[j])
+						fail_msg("cut at %zu: byte %zu not zero", cut, j);
+				free(q);
 			}
 		}
 	}
