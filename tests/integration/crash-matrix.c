@@ -775,8 +775,9 @@ static void test_kill_during_discard(void **state)
 /*
  * A power cut may lose the intent of the transaction in flight while its pool step reached
  * the pool: the intent's fdatasync overlaps the pool's commit. Simulated: the operation is
- * killed after its pool step, before the sync is joined; the journal is cut back to its size
- * before the operation (what was not synced may be lost), and the boot id file is removed
+ * killed after its pool step, before the sync is joined; the journal and its copy are cut back
+ * to their sizes before the operation (what was not synced may be lost), and the boot id file
+ * is removed
  * (what a new boot looks like to the next open). The next writer's open must find what the
  * lost intent left (a device the journal lacks; a key whose device is gone) and leave the
  * journal and the pool agreeing, the operation undone or done.
@@ -785,11 +786,12 @@ static void test_lost_intent(void **state)
 {
 	static const enum op ops[] = { OP_PREPARE_CHILD, OP_VIEW, OP_COMMIT_KEEP, OP_REMOVE,
 				       OP_PREPARE };
-	char journal[512], boot[512];
-	struct stat st;
+	char journal[512], copy[512], boot[512];
+	struct stat st, st_copy;
 
 	(void)state;
 	snprintf(journal, sizeof(journal), "%s/journal", P.state_dir);
+	snprintf(copy, sizeof(copy), "%s/journal.copy", P.state_dir);
 	snprintf(boot, sizeof(boot), "%s/boot-id", P.state_dir);
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		enum op op = ops[i];
@@ -798,9 +800,11 @@ static void test_lost_intent(void **state)
 		snprintf(what, sizeof(what), "%s with its intent lost", op_names[op]);
 		reset_fixture(op);
 		assert_int_equal(stat(journal, &st), 0);
+		assert_int_equal(stat(copy, &st_copy), 0);
 		if (!run_child_at(op, "snap.txn.before_sync_join@1:abort", NULL, false))
 			fail_msg("%s: the child finished: the fault never fired", what);
 		assert_int_equal(truncate(journal, st.st_size), 0);
+		assert_int_equal(truncate(copy, st_copy.st_size), 0);
 		assert_int_equal(unlink(boot), 0);
 		open_s(false);
 		verify(op, what); /* check clean, journal == pool, all or nothing */
