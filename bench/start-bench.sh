@@ -6,7 +6,7 @@
 #            overlayfs and containerd's devmapper (its own loop-file pool of the same shape)
 #   steps    the ctr-run snapshot steps one by one: prepare, mount, unmount, remove
 #   layer16  one 16-layer run of bench/ctrbench (prepare, mount, write 10 MiB, unmount, commit
-#            per layer) on the same three, through containerd
+#            per layer) on the same three, through containerd, and its three parts
 # For each contender: median and p10-p90 in ms; for each ratio: the median of the per-round
 # ratios and their p10-p90. The load (VM load average, and HOST_LOAD if the caller gives the
 # host's) is printed before and after. Run as root where dm-thin works (`make bench-start`):
@@ -190,11 +190,12 @@ part_steps() {
 		sync
 		for sn in $(rotate "$i" thinsnap overlayfs devmapper); do
 			cs() { ctr -a "$T/ctrd.sock" -n "run-$sn" snapshots --snapshotter "$sn" "$@"; }
-			top=$(cs ls | awk '$3 == "Committed" { print $1; exit }')
+			top=$(cs ls | awk '$NF == "Committed" { print $1; exit }')
 			[ -n "$top" ] || { echo "steps: no committed layer on $sn"; return 1; }
 			mkdir -p "$T/steps"
 			timed steps "$sn-prepare" "$i" cs prepare "s$i-$sn" "$top"
-			m=$(cs mounts "$T/steps" "s$i-$sn") || return 1
+			# (devmapper's mounts have no options: its line ends in an empty "-o")
+			m=$(cs mounts "$T/steps" "s$i-$sn" | sed 's/ -o *$//') || return 1
 			timed steps "$sn-mount" "$i" sh -c "$m"
 			timed steps "$sn-umount" "$i" umount "$T/steps"
 			timed steps "$sn-remove" "$i" cs rm "s$i-$sn"
@@ -203,24 +204,27 @@ part_steps() {
 	summary steps overlayfs-prepare | grep -v 'x overlayfs-prepare'
 }
 
+# ctrbench's own figure of each run (the 16 layers, not its process start nor the removal
+# of the layers afterwards), and its parts: prepare, mount + write + unmount, commit
 part_layer16() {
-	local i sn
+	local i sn op
 	for i in $(seq 1 "$LAYER_ROUNDS"); do
 		sync
 		for sn in $(rotate "$i" thinsnap overlayfs devmapper); do
-			timed layer16 "$sn" "$i" "$R/bench/ctrbench" -containerd "$T/ctrd.sock" \
-				-snapshotter "$sn" -n 0 -layers 1 -mountdir "$T/mnt" \
-				-tsv "$T/layer16-parts.tsv"
+			rm -f "$T/layer16.tsv"
+			"$R/bench/ctrbench" -containerd "$T/ctrd.sock" -snapshotter "$sn" -n 0 -layers 1 \
+				-mountdir "$T/mnt" -tsv "$T/layer16.tsv" > "$T/last.out" 2>&1 ||
+				{ cat "$T/last.out"; return 1; }
+			for op in layer16 layer16-prepare layer16-write layer16-commit; do
+				awk -F'\t' -v op="$op" -v sn="$sn" -v i="$i" \
+					'$3 == op { printf "%s\t%s\t%s\t%s\n", op, sn, i, $4 }' \
+					"$T/layer16.tsv" >> "$samples"
+			done
 		done
 	done
 	summary layer16 overlayfs
-	# where the time goes: prepare / mount+write+unmount / commit, medians per contender
-	awk -F'\t' '$3 ~ /^layer16-/ { v[$1 " " $3] = v[$1 " " $3] " " $4 }
-		END { for (k in v) print k, v[k] }' "$T/layer16-parts.tsv" | sort |
-		while read -r sys op vals; do
-			printf 'layer16  %-10s %-16s median %8.1f ms\n' "$sys" "$op" \
-				"$(tr ' ' '\n' <<< "$vals" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
-		done
+	# where the time goes
+	for op in layer16-prepare layer16-write layer16-commit; do summary "$op" overlayfs; done
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (scripts/dmrun)"
