@@ -380,7 +380,8 @@ check-headers:
 # tests/pc/pc-user.c is built with the flags of the installed-style thinsnap.pc (its libdir
 # and includedir pointed at this tree), linked against all of libthinsnap.a with
 # `pkg-config --static` (so Requires.private must name every library the objects need) and
-# against libthinsnap.so, and both are run.
+# against libthinsnap.so, and both are run; neither records libarchive or libcrypto (unpack/ opens
+# them on first use: pc-user computes a chain ID through libcrypto).
 PC_DIR := $(R)/check-pc
 pc = PKG_CONFIG_PATH=$(PC_DIR) pkg-config --define-variable=includedir=$(CURDIR)/include \
 	--define-variable=libdir=$(CURDIR)/$(PC_DIR)/$(1)
@@ -407,6 +408,9 @@ check-pc: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc tests
 	$(CC) -o $(PC_DIR)/pc-user-shared $(PC_DIR)/pc-user.o $$($(call pc,shared) --libs thinsnap)
 	@! readelf -d $(PC_DIR)/pc-user-static | grep -q 'NEEDED.*libthinsnap' || \
 	  { echo "check-pc: the static build needs libthinsnap.so"; exit 1; }
+	@! readelf -d $(PC_DIR)/pc-user-static $(R)/libthinsnap.so.$(SOVER) | \
+	  grep -E 'NEEDED.*\[lib(archive|crypto)\.' || \
+	  { echo "check-pc: libarchive/libcrypto linked (unpack/ opens them on first use)"; exit 1; }
 	@readelf -d $(PC_DIR)/pc-user-shared | grep -q 'NEEDED.*\[libthinsnap\.so\.$(SOVER)\]' || \
 	  { echo "check-pc: the shared build does not use libthinsnap.so.$(SOVER)"; exit 1; }
 	$(PC_DIR)/pc-user-static $(VERSION)
