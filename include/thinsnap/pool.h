@@ -352,7 +352,8 @@ struct thinsnap_pool_capacity {
 	char volume_group[128];                                /* "" unless lvm */
 };
 
-/* Fills *ret (runs `lvs` for an LVM-backed pool). -EIO if lvs fails. */
+/* Fills *ret (runs `lvs` for an LVM-backed pool; the auto-grown bytes as the pool's identity
+ * file records them, whichever handle grew it). -EIO if lvs fails. */
 THINSNAP_API int thinsnap_pool_capacity(struct thinsnap_pool *pool,
 					struct thinsnap_pool_capacity *ret,
 					struct thinsnap_error *reterr);
