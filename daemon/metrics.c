@@ -201,7 +201,6 @@ static void read_capacity(struct thinsnap_daemon_metrics *m, struct thinsnap_dae
 	int64_t now = now_ms();
 	bool resized = g->has_pool && (g->pool.total_data_bytes != m->capacity_data_bytes ||
 				       g->pool.total_metadata_bytes != m->capacity_metadata_bytes);
-
 	bool grown = atomic_exchange(&m->capacity_changed, false);
 
 	if (grown || resized || m->capacity_read_ms == 0 ||
