@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+	mon.metrics = metrics;
 	r = thinsnap_daemon_monitor_start(snap, opts.pool_name, &mon, &monitor);
 	if (r < 0)
 		log_error("cannot start the pool monitor: %s", strerror(-r));

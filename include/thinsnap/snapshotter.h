@@ -345,6 +345,7 @@ struct thinsnap_space_report {
 	uint64_t low_water_blocks; /* the pool's low-water mark now (0: none) */
 	int min_free_data_percent; /* the handle's space floors; 0 = none */
 	int min_free_metadata_percent;
+	bool data_capped, metadata_capped; /* which part made capped true */
 };
 
 /*
@@ -379,6 +380,18 @@ struct thinsnap_pool_status;
  */
 THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
 				 struct thinsnap_error *reterr);
+
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_capacity;
+
+/*
+ * The capacity picture of the snapshotter's pool (thinsnap_pool_capacity(): room to grow,
+ * what auto-grow added, as last recorded) on the readers' pool handle, never behind a pool
+ * change. Runs `lvs` for an LVM-backed pool: a monitoring scrape should cache it.
+ */
+THINSNAP_API int thinsnap_capacity(struct thinsnap_snapshotter *s,
+				   struct thinsnap_pool_capacity *ret,
+				   struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }

@@ -726,3 +726,11 @@ int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status 
 	(void)ret;
 	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
 }
+
+int thinsnap_capacity(struct thinsnap_snapshotter *s, struct thinsnap_pool_capacity *ret,
+		      struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
+}
