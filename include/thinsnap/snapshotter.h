@@ -83,7 +83,7 @@ THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
 
 struct thinsnap_usage {
 	int64_t size_bytes; /* bytes this snapshot maps beyond its parent, never negative */
-	int64_t inodes;     /* inodes in use in its filesystem */
+	int64_t inodes;     /* inodes its filesystem uses beyond its parent's, never negative */
 };
 
 /* Log levels for the optional log callback (library code logs only through it). */

@@ -10,13 +10,16 @@
 #   CONTAINERD=2         (set before sourcing) the tests run Debian sid's containerd 2.x that
 #                        scripts/containerd-fetch.sh put in build/cache/containerd2, with a
 #                        version 3 config; default: the system's containerd (Debian 12: 1.6)
-#   CTRD_CRI=1           start_containerd leaves the CRI plugin on (2.x), images and pod
-#                        sandboxes on thinsnap; CTRD_EXTRA is appended to the config
+#   CTRD_CRI=1           start_containerd leaves the CRI plugin on (2.x); CTRD_EXTRA is
+#                        appended to the config; CTRD_GC_DELAY (default 1h) is the garbage
+#                        collector's startup and schedule delay, and with it set, every
+#                        deletion triggers a collection
 #   require_runc         skips unless runc can run a container here (mounts cgroup2 if absent)
 #   ctr_run_motd REF WANT  `ctr run --rm` of REF on thinsnap prints WANT from /etc/motd, and
 #                        leaves no active snapshot
 #   busybox_oci DIR NAME TEXT [CMD]  an OCI layout in DIR: one uncompressed busybox-static
-#                        layer with /etc/motd = TEXT, named NAME; sets $layer (its digest hex)
+#                        layer with /etc/motd = TEXT, named NAME, CMD the JSON array's items
+#                        (default "/bin/sh"); sets $layer (its digest hex)
 if [ "${CONTAINERD:-}" = 2 ]; then
 	ctrd2=${THINSNAP_CACHE:-$TOP/build/cache}/containerd2/usr/bin
 	if [ ! -x "$ctrd2/containerd" ]; then
@@ -123,8 +126,9 @@ ctrd_config_v3() {
 	cat <<- EOF
 	[plugins]
 	  [plugins.'io.containerd.gc.v1.scheduler']
-	    startup_delay = "1h"
-	    schedule_delay = "1h"
+	    startup_delay = "${CTRD_GC_DELAY:-1h}"
+	    schedule_delay = "${CTRD_GC_DELAY:-1h}"
+	    deletion_threshold = $([ -n "${CTRD_GC_DELAY:-}" ] && echo 1 || echo 0)
 	  [[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
 	    platform = "linux/$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')"
 	    snapshotter = "thinsnap"
@@ -169,7 +173,7 @@ ctr_run_motd() {
 }
 
 busybox_oci() {
-	local dir=$1 name=$2 text=$3 cmd=${4:-/bin/sh} w=$1.work
+	local dir=$1 name=$2 text=$3 cmd=${4:-'"/bin/sh"'} w=$1.work
 	[ -x /bin/busybox ] || skip "no busybox-static"
 	mkdir -p "$w/rootfs/bin" "$w/rootfs/etc" "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" \
 		"$w/rootfs/tmp" "$dir/blobs/sha256"
@@ -185,7 +189,7 @@ busybox_oci() {
 	}
 	size() { stat -c %s "$1"; }
 	layer=$(blob "$w/layer.tar")
-	printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["%s"],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+	printf '{"architecture":"amd64","os":"linux","config":{"Cmd":[%s],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
 		"$cmd" "$layer" > "$w/config.json"
 	local config manifest
 	config=$(blob "$w/config.json")
