@@ -1,0 +1,69 @@
+#!/bin/bash
+# What containerd's CRI asks of thinsnapd every stats period: Usage for every snapshot. With
+# 100 active snapshots of one committed layer (10 of them mounted, one file written in each),
+# a container's usage counts its own inodes (1 for one new file; 0 for an untouched one, as
+# overlayfs counts only its upper dir), and the test prints what a round of Usage for all of
+# them costs the daemon (its CPU time, thin_ls included) and how long one Usage takes while
+# Prepares and Removes run (reads never wait behind a pool operation). Figures only: speed is
+# not asserted. CONTAINERD=2 runs it on containerd 2.x.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+start_thinsnapd
+start_containerd
+mkdir "$T/m"
+at_exit "grep -o ' $T/m/[^ ]*' /proc/mounts | sort -r | xargs -r -n 1 umount -l"
+# mount_snap KEY: mounts the active snapshot KEY on $T/m/KEY the way ctr prints it
+mount_snap() {
+	mkdir -p "$T/m/$1"
+	s mounts "$T/m/$1" "$1" | sed 's/ -o *$//' | sh || fail "mount of $1"
+}
+s prepare base-w > /dev/null
+mount_snap base-w
+for i in $(seq 1 20); do mkdir -p "$T/m/base-w/d$i" && echo "$i" > "$T/m/base-w/d$i/f"; done
+umount "$T/m/base-w"
+ok s commit base base-w
+n=100
+for i in $(seq 1 $n); do s prepare "c$i" base > /dev/null; done
+for i in $(seq 1 10); do
+	mount_snap "c$i"
+	echo "mine" > "$T/m/c$i/new-file"
+done
+
+# A container's own inodes: one new file, or nothing.
+s usage c1 > "$T/u1"
+s usage c50 > "$T/u50"
+cat "$T/u1" "$T/u50"
+assert_eq "$(awk 'NR == 2 {print $NF}' "$T/u1")" 1 "inodes of a snapshot with one new file"
+assert_eq "$(awk 'NR == 2 {print $NF}' "$T/u50")" 0 "inodes of an untouched snapshot"
+
+# CPU time of the daemon and its children (thin_ls), in clock ticks.
+cpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$dpid/stat"; }
+hz=$(getconf CLK_TCK)
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+rounds=3
+c0=$(cpu)
+w0=$(now_ms)
+for _ in $(seq 1 $rounds); do s usage > "$T/usage-all"; done
+w1=$(now_ms)
+c1=$(cpu)
+assert_eq "$(awk 'NR > 1' "$T/usage-all" | wc -l)" $((n + 1)) "snapshots in a usage round"
+echo "usage: $((n + 1)) snapshots a round: daemon CPU $(((c1 - c0) * 1000 / hz / rounds)) ms a round" \
+	"(ctr's wall time $(((w1 - w0) / rounds)) ms a round, $rounds rounds)"
+
+# One Usage (a ctr process each) alone, then while Prepares and Removes run.
+one() { # -> ms of one `ctr snapshots usage c1`
+	local a b
+	a=$(now_ms)
+	s usage c1 > /dev/null
+	b=$(now_ms)
+	echo $((b - a))
+}
+stats() { sort -n | awk '{v[NR] = $1} END {printf "median %d ms, max %d ms (%d calls)", v[int((NR + 1) / 2)], v[NR], NR}'; }
+for _ in $(seq 1 8); do one; done > "$T/idle"
+(for i in $(seq 1 12); do s prepare "busy$i" base > /dev/null && s rm "busy$i"; done) &
+busy=$!
+for _ in $(seq 1 8); do one; done > "$T/busy"
+wait "$busy" || fail "prepares and removes beside Usage"
+echo "usage of one snapshot, idle: $(stats < "$T/idle"); beside prepares and removes: $(stats < "$T/busy")"
+echo "t0621: usage for $((n + 1)) snapshots ok (containerd $ctrd_version)"
