@@ -1,0 +1,6 @@
+#!/bin/bash
+# t0602's snapshotter conformance suite with containerd 2.x (sid's, from build/cache; version
+# 3 config) between the suite and thinsnapd: every case goes through containerd's snapshots
+# service and metadata layer to the proxy plugin.
+export CONTAINERD=2
+exec bash "$(dirname "$0")/t0602-conformance.sh"
