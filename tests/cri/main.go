@@ -90,9 +90,7 @@ func main() {
 		say("pulled", "%s %s ms=%s", ref, pr.ImageRef, ms(time.Since(t)))
 	}
 
-	fsi := &rt.ImageFsInfoResponse{}
-	c.call("ImageService/ImageFsInfo", &rt.ImageFsInfoRequest{}, fsi)
-	checkImageFs(fsi)
+	checkImageFs(c)
 
 	// The pod: host network (no CNI) and so the host's UTS namespace (no hostname), logs under
 	// work.
@@ -175,23 +173,33 @@ func execSync(c *client, id string, cmd ...string) string {
 }
 
 // ImageFsInfo names the image filesystem's mount point: kubelet reads its capacity and free
-// space, so it must exist.
-func checkImageFs(fsi *rt.ImageFsInfoResponse) {
-	if len(fsi.ImageFilesystems) == 0 {
-		die("ImageFsInfo: no image filesystem")
-	}
-	for _, f := range fsi.ImageFilesystems {
+// space, so it must exist. Its used bytes are containerd's sums of the snapshotter's Usage,
+// collected every stats_collect_period: wait for them.
+func checkImageFs(c *client) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		fsi := &rt.ImageFsInfoResponse{}
+		c.call("ImageService/ImageFsInfo", &rt.ImageFsInfoRequest{}, fsi)
+		if len(fsi.ImageFilesystems) == 0 {
+			die("ImageFsInfo: no image filesystem")
+		}
+		f := fsi.ImageFilesystems[0]
+		if f.GetUsedBytes().GetValue() == 0 {
+			if time.Now().After(deadline) {
+				die("ImageFsInfo: no bytes used for images within a minute (%v)", f)
+			}
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
 		mp := f.GetFsId().GetMountpoint()
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(mp, &st); err != nil {
 			die("ImageFsInfo names %q: %v", mp, err)
 		}
-		say("imagefs", "%s used_bytes=%d inodes_used=%d capacity_bytes=%d avail_bytes=%d fsid=%x:%x",
+		say("imagefs", "%s used_bytes=%d inodes_used=%d capacity_bytes=%d avail_bytes=%d",
 			mp, f.GetUsedBytes().GetValue(), f.GetInodesUsed().GetValue(),
-			uint64(st.Blocks)*uint64(st.Bsize), uint64(st.Bavail)*uint64(st.Bsize), st.Fsid.X__val[0], st.Fsid.X__val[1])
-		if f.GetUsedBytes().GetValue() == 0 {
-			die("ImageFsInfo: no bytes used for images on %s", mp)
-		}
+			uint64(st.Blocks)*uint64(st.Bsize), uint64(st.Bavail)*uint64(st.Bsize))
+		return
 	}
 }
 

@@ -3,7 +3,8 @@
 #                        the real build/release/thinsnapd on a pool that `thinsnap pool
 #                        create` makes on loop files under $T/state/pool; THINSNAPD may name
 #                        another binary (build/release/thinsnapd-fake: in memory, no pool;
-#                        THINSNAP_FAKE_BIND=1 backs snapshots with directories)
+#                        THINSNAP_FAKE_BIND=1 backs snapshots with directories);
+#                        THINSNAPD_ARGS adds options
 #   start_containerd     a private containerd (own config, root, state and socket) with
 #                        proxy_plugins.thinsnap; c ARGS runs ctr against it, s ARGS is
 #                        `ctr snapshots --snapshotter thinsnap ARGS`
@@ -45,6 +46,8 @@ start_thinsnapd() {
 	daemon=${THINSNAPD:-$TOP/build/release/thinsnapd}
 	[ -x "$daemon" ] || fail "no daemon binary '$daemon'"
 	local args=(--state-dir "$T/state" --address "$T/run/thinsnapd.sock" --log-level info)
+	# shellcheck disable=SC2206 # THINSNAPD_ARGS: more options, split on spaces
+	args+=(${THINSNAPD_ARGS:-})
 	mkdir -p "$T/state" "$T/run"
 	real=0
 	case $daemon in *-fake) ;; *) real=1 ;; esac
