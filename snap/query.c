@@ -269,12 +269,25 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
+/* Whether the cached walk has every one of the n dev_ids. */
+static bool cache_has_ids(const struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!bsearch(&ids[i], s->usage_cache, s->n_usage_cache, sizeof(*s->usage_cache),
+			     cmp_usage_id))
+			return false;
+	return true;
+}
+
 /*
  * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
- * younger than USAGE_CACHE_NS and no pool change happened since (creates and deletes move the
- * transaction id), so a caller asking key by key (containerd's Usage) walks the pool once.
+ * younger than USAGE_CACHE_NS and either the pool did not change since (creates and deletes
+ * move the transaction id) or it already has the n_ids devices asked for. So a caller asking
+ * key by key (containerd's Usage, every container each stats period) walks the pool once a
+ * second at most, even while other snapshots are created and removed; a device made after
+ * the walk gets a fresh one.
  */
-static int thin_usage_cached(struct thinsnap_snapshotter *s,
+static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n_ids,
 			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
 			     struct thinsnap_error *reterr)
 {
@@ -287,7 +300,7 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 	if (r < 0)
 		return r;
 	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
-	    st.transaction_id != s->usage_cache_tid) {
+	    (st.transaction_id != s->usage_cache_tid && !cache_has_ids(s, ids, n_ids))) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
 		size_t n = 0;
 		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
@@ -347,7 +360,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, ids, n_keys, &pu, &n_pu, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
