@@ -217,13 +217,17 @@ SUITE := build/conformance/thinsnap-suite.test
 
 # The daemon, its fake for unit tests, and the Go programs that drive it in the integration
 # tests: the conformance suite and the gRPC driver of t0805/t0806 (tests/snapdrive).
-daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE) $(R)/tests/snapdrive
+daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE) $(R)/tests/snapdrive \
+	$(R)/tests/thinsnap-cri
 
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
 
 $(R)/tests/snapdrive: $(wildcard tests/snapdrive/*.go) tests/snapdrive/build.sh
 	tests/snapdrive/build.sh $@
+
+$(R)/tests/thinsnap-cri: $(wildcard tests/cri/*.go) tests/cri/build.sh
+	tests/cri/build.sh $@
 
 $(R)/thinsnapd: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
 	$(CC) $(AS_NEEDED) -o $@ $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) \

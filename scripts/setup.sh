@@ -13,6 +13,9 @@ PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev lib
       golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox
       docker-registry skopeo lvm2"
 
+# containerd 2.x from sid into build/cache, for the tests (they skip without it)
+"$(dirname "$0")/containerd-fetch.sh" || echo "setup: containerd 2.x not fetched" >&2
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then

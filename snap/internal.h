@@ -43,7 +43,8 @@ struct thinsnap_snapshotter {
 	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
 	pthread_mutex_t event_lock;
 	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS while the pool's
-	 * transaction id stays the same (usage_cache_ns 0: none). */
+	 * transaction id stays the same or it has the devices asked for (usage_cache_ns 0:
+	 * none). */
 	struct thinsnap_pool_thin_usage *usage_cache;
 	size_t n_usage_cache;
 	int64_t usage_cache_ns; /* CLOCK_MONOTONIC */

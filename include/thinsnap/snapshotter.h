@@ -83,7 +83,7 @@ THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
 
 struct thinsnap_usage {
 	int64_t size_bytes; /* bytes this snapshot maps beyond its parent, never negative */
-	int64_t inodes;     /* inodes in use in its filesystem */
+	int64_t inodes;     /* inodes its filesystem uses beyond its parent's, never negative */
 };
 
 /* Log levels for the optional log callback (library code logs only through it). */
@@ -247,8 +247,8 @@ struct thinsnap_usage_detail {
  * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
  * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
  * so ask for many keys at once). One walk serves the handle's calls for up to a second while
- * no snapshot is created or deleted (the kernel commits the metadata thin_ls reads about once
- * a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
+ * no snapshot is created or deleted, or while it has every key asked for (the kernel commits
+ * the metadata thin_ls reads about once a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
  * metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
  */
 THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
