@@ -14,7 +14,8 @@
 #define JNL_MAGIC             "TSNPJRNL"
 #define JNL_VERSION           1u
 #define JNL_INCOMPAT_SIZE_SET 0x1u /* the journal may hold SIZE_SET ops (type 10) */
-#define JNL_INCOMPAT_KNOWN    JNL_INCOMPAT_SIZE_SET
+#define JNL_INCOMPAT_UID      0x2u /* the journal may hold UID_SET ops (type 11) */
+#define JNL_INCOMPAT_KNOWN    (JNL_INCOMPAT_SIZE_SET | JNL_INCOMPAT_UID)
 #define JNL_HEADER_SIZE       256u
 #define JNL_POOL_ID_MAX       128u
 #define REC_MAGIC             0x43525354u /* "TSRC" little-endian */

@@ -91,3 +91,13 @@ int thinsnap_pool_check_live_table(struct thinsnap_pool *pool, struct thinsnap_e
  */
 int thinsnap_pool_run_thin_check(const char *pool_name, const char *meta_path,
 				 bool clear_needs_check, struct thinsnap_error *reterr);
+
+/* metadata-snap.c: the metadata device's path, for the tools that read the pool's metadata. */
+int thinsnap_pool_metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
+				struct thinsnap_error *reterr);
+/*
+ * metadata-snap.c: runs argv (a tool reading the metadata device with -m) with the pool's one
+ * metadata snapshot reserved, taking turns with other users; its stdout into *ret_out.
+ */
+int thinsnap_pool_run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[],
+				       char **ret_out, struct thinsnap_error *reterr);
