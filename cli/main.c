@@ -132,6 +132,23 @@ static const struct verb verbs[] = {
 	  "  --ref NAME       the manifest annotated or tagged NAME\n"
 	  "  --json           print the chain as JSON (layers' chain_id, diff_id, digest; top)\n"
 	  "  -q, --quiet      print only the top chain ID\n" },
+	{ "send",
+	  { NULL },
+	  thinsnap_cli_send,
+	  "send [-i BASE] [--stats] NAME > FILE",
+	  "Writes committed snapshot NAME as a stream to stdout: every mapped block, or with\n"
+	  "-i only the blocks that differ from committed ancestor BASE (from the pool's "
+	  "metadata).\n"
+	  "  -i, --incremental BASE  an incremental stream from BASE\n"
+	  "  --stats          print the stream's size, data and hole bytes on stderr\n" },
+	{ "receive",
+	  { "recv" },
+	  thinsnap_cli_receive,
+	  "receive [--parent BASE] [--stats] NAME < FILE",
+	  "Creates committed snapshot NAME from a stream on stdin, verified and flushed before it\n"
+	  "is committed; on any failure nothing is left. An incremental stream needs its base.\n"
+	  "  --parent BASE    the stream's base here (its unique id must be the stream's)\n"
+	  "  --stats          print the stream's size, data and hole bytes on stderr\n" },
 	{ "thin",
 	  { NULL },
 	  thin_verb,
