@@ -112,6 +112,9 @@ int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv);
 /* stream.c */
 int thinsnap_cli_send(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_receive(struct thinsnap_cli *c, int argc, char **argv);
+/* registry.c */
+int thinsnap_cli_push(struct thinsnap_cli *c, int argc, char **argv);
+int thinsnap_cli_pull(struct thinsnap_cli *c, int argc, char **argv);
 /* unpack.c */
 int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv);
 
