@@ -403,7 +403,6 @@ int thinsnap_cli_push(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP_FREE char *cfg_text = NULL, *man_text = NULL;
 	CLEANUP_FREE uint8_t *buf = NULL;
 	struct thinsnap_send_opts so = THINSNAP_SEND_OPTS_INIT;
-	struct thinsnap_error e = { 0 };
 	struct registry g;
 	char id[THINSNAP_ID_LEN + 1],
 		base_id[THINSNAP_ID_LEN + 1] = "", digest[72], base_digest[72] = "", cfg_digest[72],
@@ -426,15 +425,15 @@ int thinsnap_cli_push(struct thinsnap_cli *c, int argc, char **argv)
 		return r;
 	}
 	fd = tmpfile_fd(c);
-	r = fd < 0 ? 1 : thinsnap_cli_open(c, name, false, &s);
+	r = fd < 0 ? 1 : thinsnap_cli_open(c, name, true, &s);
 	if (r == 0)
 		r = stat_id(c, s, name, id);
 	if (r == 0 && so.base)
 		r = stat_id(c, s, so.base, base_id);
-	if (r == 0 && thinsnap_send(s, name, fd, &so, NULL, &e) < 0)
-		r = thinsnap_cli_fail_err(c, name, e.err, &e);
-	thinsnap_free(TAKE_PTR(s)); /* the pool is free again while the blobs travel */
-	if (r == 0 && so.base) {    /* the base's manifest, pushed before under its id */
+	thinsnap_free(TAKE_PTR(s));
+	if (r == 0)
+		r = thinsnap_cli_stream_run(c, false, name, so.base, fd, NULL);
+	if (r == 0 && so.base) { /* the base's manifest, pushed before under its id */
 		snprintf(tag, sizeof(tag), "thinsnap-%s", base_id);
 		int k = get_manifest(&g, tag, &base_man, base_digest);
 		if (k == -ENOENT)
@@ -524,7 +523,6 @@ static int pull_one(struct registry *g, struct thinsnap_snapshotter *s, const ch
 	CLEANUP(json_decrefp) json_t *man = NULL, *cfg = NULL;
 	CLEANUP_FREE char *parent = NULL;
 	CLEANUP_CLOSE int fd = -EBADF;
-	struct thinsnap_receive_opts ro = THINSNAP_RECEIVE_OPTS_INIT;
 	struct thinsnap_error e = { 0 };
 	const char *base_id = NULL, *base_ref = NULL, *id = NULL, *cfg_digest = NULL;
 	char digest[72];
@@ -597,11 +595,7 @@ static int pull_one(struct registry *g, struct thinsnap_snapshotter *s, const ch
 	}
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return thinsnap_cli_fail(g->c, name, "rewinding the stream: %m");
-	ro.parent = parent;
-	r = thinsnap_receive(s, name, fd, &ro, NULL, &e);
-	if (r < 0)
-		return thinsnap_cli_fail_err(g->c, name, r, &e);
-	return 0;
+	return thinsnap_cli_stream_run((struct thinsnap_cli *)g->c, true, name, parent, fd, NULL);
 }
 
 int thinsnap_cli_pull(struct thinsnap_cli *c, int argc, char **argv)
@@ -619,7 +613,7 @@ int thinsnap_cli_pull(struct thinsnap_cli *c, int argc, char **argv)
 	const char *ref = argv[optind], *name = argv[optind + 1];
 	r = registry_init(&g, c, ref);
 	if (r == 0)
-		r = thinsnap_cli_open(c, name, false, &s);
+		r = thinsnap_cli_open(c, name, true, &s);
 	if (r == 0)
 		r = pull_one(&g, s, g.tag, name, 0);
 	if (r == 0 && !c->quiet)

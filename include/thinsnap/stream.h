@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <thinsnap/common.h>
@@ -72,6 +73,31 @@ THINSNAP_API int thinsnap_receive(struct thinsnap_snapshotter *s, const char *na
 				  const struct thinsnap_receive_opts *opts,
 				  struct thinsnap_stream_stats *ret_stats,
 				  struct thinsnap_error *reterr);
+
+/*
+ * Streams through a process that holds the pool (thinsnapd): it listens on
+ * <state_dir>/THINSNAP_STREAM_SOCKET (0600), and a client hands it the stream's file
+ * descriptor with the request (SCM_RIGHTS), so the bytes never pass through the socket.
+ */
+#define THINSNAP_STREAM_SOCKET "stream.sock"
+
+/*
+ * Serves one request read from connection conn (a unix socket): a send or receive on s with
+ * the passed descriptor, then the reply (status, message, stats). Errors only for a request it
+ * could not read or a reply it could not write; the operation's own failure goes to the client.
+ */
+THINSNAP_API int thinsnap_stream_serve(struct thinsnap_snapshotter *s, int conn,
+				       struct thinsnap_error *reterr);
+
+/*
+ * Asks the server at socket_path to send name (base: opts' base, NULL for whole) to fd, or
+ * (receive) to receive name from fd on parent. -ENOENT / -ECONNREFUSED: no server there (try
+ * the pool directly). Else the operation's result, with the server's message in *reterr.
+ */
+THINSNAP_API int thinsnap_stream_remote(const char *socket_path, bool receive, const char *name,
+					const char *base, int fd,
+					struct thinsnap_stream_stats *ret_stats,
+					struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }
