@@ -1,6 +1,6 @@
 #!/bin/bash
 # Snapshot stream benchmark on the real pool (run as root where dm-thin works):
-#   scripts/dmrun --timeout 1800 -- bench/stream-bench.sh [REPS]
+#   scripts/dmrun --timeout 1800 -- bench/stream-bench.sh [REPS]     (SIZES="16" for one size row)
 # 1. Size: a 1 GiB ext4 snapshot whose child changes N MiB (N = 16, 64, 256): the incremental
 #    stream against the limit 1.05 x N MiB + 1 MiB, the whole stream of the child, and a tar of
 #    the changed files (zstd-less, as the filesystem change would travel).
@@ -46,7 +46,7 @@ ta commit base base-w
 echo "== size: the incremental stream of a child changing N MiB of a 1 GiB snapshot"
 printf "%8s %12s %12s %6s %12s %12s %12s\n" "N MiB" "incr MiB" "limit MiB" "ok" "whole MiB" \
 	"tar MiB" "tar s"
-for n in 16 64 256; do
+for n in ${SIZES:-16 64 256}; do
 	ta prepare --target "$B/mnt" "c$n-w" base > /dev/null
 	# half the change inside the existing 512 MiB file, half as a new file
 	dd if=/dev/urandom of="$B/mnt/data" bs=1M count=$((n / 2)) seek=100 conv=notrunc,fsync status=none

@@ -77,7 +77,8 @@ static const struct verb verbs[] = {
 	  { NULL },
 	  thinsnap_cli_info,
 	  "info KEY",
-	  "Prints snapshot KEY's info as JSON (name, parent, kind, created, updated, labels).\n" },
+	  "Prints snapshot KEY's info as JSON (name, parent, kind, created, updated, labels, and\n"
+	  "a committed snapshot's unique id).\n" },
 	{ "mounts",
 	  { "mount", "m" },
 	  thinsnap_cli_mounts,

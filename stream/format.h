@@ -21,7 +21,7 @@
 #define CHUNK_MAGIC          0x4b435354u /* "TSCK" little-endian */
 #define CHUNK_HEADER_SIZE    32u
 #define CHUNK_DATA_MAX       (4u << 20) /* a data chunk's payload, at most */
-#define CHUNK_DATA_SEND      (1u << 20) /* what send puts in one */
+#define CHUNK_DATA_SEND      (4u << 20) /* what send puts in one */
 
 enum chunk_type {
 	CHUNK_DATA = 1, /* payload: length bytes at offset */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <thinsnap/stream.h>
@@ -33,9 +34,21 @@ static int emit(struct sender *w, const struct chunk *c, const void *payload,
 	thinsnap_stream_chunk_encode(c, h);
 	if (c->type != CHUNK_END)
 		w->running_crc = thinsnap_crc32c(w->running_crc, h, sizeof(h));
-	r = thinsnap_write_all(w->fd, h, sizeof(h));
-	if (r == 0 && payload)
-		r = thinsnap_write_all(w->fd, payload, c->length);
+	if (payload) { /* header and payload in one call, the rest (if short) after it */
+		struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, c->length } };
+		ssize_t n = writev(w->fd, iov, 2);
+		size_t done = n < 0 ? 0 : (size_t)n;
+
+		r = n < 0 && errno != EINTR ? -errno : 0;
+		if (r == 0 && done < sizeof(h))
+			r = thinsnap_write_all(w->fd, h + done, sizeof(h) - done);
+		done = done > sizeof(h) ? done - sizeof(h) : 0;
+		if (r == 0 && done < c->length)
+			r = thinsnap_write_all(w->fd, (const uint8_t *)payload + done,
+					       c->length - done);
+	} else {
+		r = thinsnap_write_all(w->fd, h, sizeof(h));
+	}
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "writing the stream: %s", strerror(-r));
 	w->st.stream_bytes += sizeof(h) + (payload ? c->length : 0);

@@ -5,6 +5,7 @@
 # killed receive leave nothing (no key, no thin device: check agrees) and a retry works; an
 # xfs snapshot travels with its filesystem type.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/stream-lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
 	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
@@ -18,14 +19,6 @@ tb() { "$THINSNAP" --state-dir "$T/b" --pool "$pb" "$@"; }
 id_of() { "$@" | jq -r .id; }
 # The thin devices pool B's journal and kernel agree on, and its keys.
 b_state() { tb check > /dev/null || fail "pool B: check disagrees"; tb list -q | sort | tr '\n' ' '; }
-# TS... KEY: the tree_sum of KEY through a view on pool ts.
-view_sum() {
-	local ts=$1 key=$2
-	$ts view --target "$T/mnt" "look-$key" "$key" > /dev/null || fail "view of $key"
-	tree_sum "$T/mnt"
-	umount "$T/mnt"
-	$ts rm "look-$key" > /dev/null
-}
 
 ok ta pool create --data-size 1G --metadata-size 16M
 at_exit "$THINSNAP --state-dir $T/a --pool $pa pool destroy --force"

@@ -5,6 +5,7 @@
 # own blobs (counted in the registry's access log); on a third pool, pulling it alone pulls
 # its base first.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/stream-lib.sh"
 . "$(dirname "$0")/registry-lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
@@ -15,12 +16,6 @@ export THINSNAP_BASE_IMAGE_SIZE=320M
 ta() { "$THINSNAP" --state-dir "$T/a" --pool "tsra$$" "$@"; }
 tb() { "$THINSNAP" --state-dir "$T/b" --pool "tsrb$$" "$@"; }
 tc() { "$THINSNAP" --state-dir "$T/c" --pool "tsrc$$" "$@"; }
-view_sum() {
-	$1 view --target "$T/mnt" "look-$2" "$2" > /dev/null || fail "view of $2"
-	tree_sum "$T/mnt"
-	umount "$T/mnt"
-	$1 rm "look-$2" > /dev/null
-}
 blob_gets() { grep -c "\"GET /v2/snaps/blobs/sha256:" "$T/registry/log" || true; }
 
 start_registry

@@ -4,6 +4,7 @@
 # streams without stopping it; a failure's message (a flipped byte) comes back from the
 # daemon and leaves nothing; the received snapshots read back identical once it stops.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/stream-lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
 	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
@@ -25,12 +26,6 @@ stop_daemon() {
 	local v="dpid_$1"
 	kill -TERM "${!v}"
 	wait "${!v}" || true
-}
-view_sum() {
-	$1 view --target "$T/mnt" "look-$2" "$2" > /dev/null || fail "view of $2"
-	tree_sum "$T/mnt"
-	umount "$T/mnt"
-	$1 rm "look-$2" > /dev/null
 }
 
 for p in a b; do
