@@ -7,7 +7,7 @@
  *     0     8  magic "TSNPSTRM"
  *     8     4  version (1); a reader refuses a newer one
  *    12     4  flags: 0x1 incremental (base_id is set); a reader refuses unknown bits
- *    16     4  header length, this crc included (84 .. 1 MiB)
+ *    16     4  header length, this crc included (96 .. 1 MiB)
  *    20     4  block size in bytes (the sender pool's data block)
  *    24     8  size_bytes: the snapshot's device size
  *    32    16  id: the snapshot's unique id
