@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,6 +91,8 @@ static int stream_verb(struct thinsnap_cli *c, int argc, char **argv, bool send)
 	if (argc - optind != 1)
 		return thinsnap_cli_usage_error(c, "want NAME");
 	const char *name = argv[optind];
+	if (send) /* a reader that goes away fails the send (EPIPE), which cleans up */
+		signal(SIGPIPE, SIG_IGN);
 	if (isatty(send ? STDOUT_FILENO : STDIN_FILENO))
 		return thinsnap_cli_usage_error(c, "the stream %s: redirect it",
 						send ? "goes to stdout" : "comes from stdin");

@@ -200,6 +200,9 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 	r = thinsnap_pool_thin_info(s->pool, dm, &ti, reterr);
 	if (r < 0)
 		return r;
+	/* a committed snapshot's device is active only while it is sent: one left active and
+	 * unopened (a send killed part-way) is taken over, and deactivated at the end */
+	bool ours = !ti.exists || ti.open_count == 0;
 	if (!ti.exists && h.data_bytes) {
 		r = thinsnap_pool_activate_thin(s->pool, e->dev_id, dm, e->size_bytes, true,
 						reterr);
@@ -233,7 +236,7 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 	}
 	if (dev >= 0)
 		(void)close(TAKE_FD(dev));
-	if (!ti.exists && h.data_bytes) {
+	if (ours && (ti.exists || h.data_bytes)) {
 		int r2 = thinsnap_pool_deactivate_thin(s->pool, dm, r < 0 ? NULL : reterr);
 		if (r >= 0)
 			r = r2;

@@ -59,6 +59,10 @@ nok ta send -i app base
 assert_contains "$T/last.err" "not a committed ancestor"
 nok ta send app-w
 assert_contains "$T/last.err" "not found"
+# a reader that goes away fails the send, which leaves no device active
+ta send base 2> "$T/epipe.err" | head -c 100000 > /dev/null
+assert_contains "$T/epipe.err" "writing the stream"
+[ -z "$(dmsetup ls | grep "^$pa-snap-")" ] || fail "a device left active by a broken send"
 
 # on B: whole, then incremental on it; same files, same ids, the labels
 ok tb receive base < "$T/base.s"
