@@ -6,6 +6,9 @@
  *   bench-scale populate STATE_DIR POOL TARGET   grow the forest to TARGET snapshots
  *   bench-scale open STATE_DIR POOL REPS         median and p90 of thinsnap_open()
  *   bench-scale ops STATE_DIR POOL REPS          library and pool-floor latencies, TSV rows
+ *   bench-scale pair STATE_DIR POOL REF_DIR REF_POOL REPS
+ *                                                prepare/remove of an active snapshot on both
+ *                                                pools, interleaved round by round
  *   bench-scale ready SOCKET PIDFILE CMD...      exec CMD, time until SOCKET accepts
  *   bench-scale destroy STATE_DIR POOL           deactivate every thin device, destroy the pool
  *   bench-scale deactivate STATE_DIR POOL        deactivate every thin device only
@@ -324,6 +327,59 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 	return 0;
 }
 
+/*
+ * Prepare and remove of an active snapshot on the grown pool and on the reference pool,
+ * interleaved: each round runs both, the order flipped every round, so both see the same
+ * load. Prints one row per round and operation: "op<TAB>grown_us<TAB>reference_us".
+ */
+static void pair_round(struct thinsnap_snapshotter *s, const char *parent, int i, double *prep,
+		       double *rem)
+{
+	struct thinsnap_error e = { 0 };
+	char a[64];
+	double t;
+
+	snprintf(a, sizeof(a), "default/scale-pair/a-%d", i);
+	t = now_us();
+	if (thinsnap_prepare(s, a, parent, NULL, 0, NULL, &e) < 0)
+		die("prepare", &e);
+	*prep = now_us() - t;
+	t = now_us();
+	if (thinsnap_remove(s, a, &e) < 0)
+		die("remove", &e);
+	*rem = now_us() - t;
+}
+
+static int time_pair(const char *dir, const char *pool, const char *rdir, const char *rpool,
+		     int reps)
+{
+	struct thinsnap_snapshotter *s[2] = { open_snap(dir, pool), open_snap(rdir, rpool) };
+	char *parent[2] = { NULL, NULL };
+	struct thinsnap_error e = { 0 };
+
+	for (int k = 0; k < 2; k++)
+		if (thinsnap_walk(s[k], NULL, 0, first_committed, &parent[k], &e) != -ECANCELED ||
+		    !parent[k])
+			die("no committed snapshot", &e);
+	for (int i = -1; i < reps; i++) { /* round -1 warms both up */
+		double prep[2], rem[2];
+
+		for (int j = 0; j < 2; j++) {
+			int k = (i & 1) ? 1 - j : j;
+			pair_round(s[k], parent[k], i + 1, &prep[k], &rem[k]);
+		}
+		if (i < 0)
+			continue;
+		printf("prepare\t%.0f\t%.0f\n", prep[0], prep[1]);
+		printf("remove_active\t%.0f\t%.0f\n", rem[0], rem[1]);
+	}
+	for (int k = 0; k < 2; k++) {
+		free(parent[k]);
+		thinsnap_free(s[k]);
+	}
+	return 0;
+}
+
 /* exec argv, then connect to sock until it accepts; prints microseconds, writes the pid. */
 static int ready(const char *sock, const char *pidfile, char **argv)
 {
@@ -405,6 +461,8 @@ int main(int argc, char **argv)
 		return time_open(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "ops") == 0)
 		return time_ops(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 7 && strcmp(argv[1], "pair") == 0)
+		return time_pair(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
 	if (argc >= 5 && strcmp(argv[1], "ready") == 0)
 		return ready(argv[2], argv[3], argv + 4);
 	if (argc == 4 && strcmp(argv[1], "destroy") == 0)

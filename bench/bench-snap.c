@@ -18,20 +18,7 @@
 #include <thinsnap/snapshotter.h>
 
 #include "bare-dm.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 struct series {
 	const char *name;
@@ -41,7 +28,7 @@ struct series {
 
 static void stats(struct series *s, double *med, double *p90)
 {
-	qsort(s->v, (size_t)s->n, sizeof(double), cmp_double);
+	qsort(s->v, (size_t)s->n, sizeof(double), bench_cmp_double);
 	*med = s->v[s->n / 2];
 	*p90 = s->v[(s->n * 9) / 10];
 }
@@ -121,21 +108,11 @@ int main(int argc, char **argv)
 	if (thinsnap_state_pool_dir(dir, pool_dir, sizeof(pool_dir)) < 0)
 		return 1;
 	snprintf(pool_name, sizeof(pool_name), "bsnap%d", (int)getpid());
-	struct thinsnap_pool_create_opts po = THINSNAP_POOL_CREATE_OPTS_INIT;
-	po.name = pool_name;
-	po.state_dir = pool_dir;
-	po.data_size_bytes = 8ull << 30;
-	po.metadata_size_bytes = 64ull << 20;
-	po.data_block_sectors = 128;
-	if (thinsnap_pool_create(&po, &p, &e) < 0)
-		die("pool create", &e);
-	thinsnap_pool_free(p);
+	s = bench_pool_open(dir, pool_name, 1ull << 30);
 	struct thinsnap_options o = THINSNAP_OPTIONS_INIT;
 	o.state_dir = dir;
 	o.pool_name = pool_name;
 	o.base_size_bytes = 1ull << 30;
-	if (thinsnap_open(&o, &s, &e) < 0)
-		die("open", &e);
 	/* the parent: a committed snapshot; the first prepare also formats the base */
 	if (thinsnap_prepare(s, "parent-a", NULL, NULL, 0, NULL, &e) < 0 ||
 	    thinsnap_commit(s, "parent", "parent-a", NULL, 0, 0, &e) < 0)
@@ -147,27 +124,27 @@ int main(int argc, char **argv)
 
 		snprintf(k, sizeof(k), "a-%d", i);
 		snprintf(c, sizeof(c), "c-%d", i);
-		t = now_ms();
+		t = bench_now_ms();
 		if (thinsnap_prepare(s, k, NULL, NULL, 0, NULL, &e) < 0)
 			die("prepare", &e);
-		sr[PREP0].v[i] = now_ms() - t;
-		t = now_ms();
+		sr[PREP0].v[i] = bench_now_ms() - t;
+		t = bench_now_ms();
 		if (thinsnap_commit(s, c, k, NULL, 0, 0, &e) < 0)
 			die("commit", &e);
-		sr[COMMIT].v[i] = now_ms() - t;
-		t = now_ms();
+		sr[COMMIT].v[i] = bench_now_ms() - t;
+		t = bench_now_ms();
 		if (thinsnap_prepare(s, k, "parent", NULL, 0, NULL, &e) < 0)
 			die("prepare child", &e);
-		sr[PREP1].v[i] = now_ms() - t;
+		sr[PREP1].v[i] = bench_now_ms() - t;
 		snprintf(k + strlen(k), sizeof(k) - strlen(k), "-v");
-		t = now_ms();
+		t = bench_now_ms();
 		if (thinsnap_view(s, k, "parent", NULL, 0, NULL, &e) < 0)
 			die("view", &e);
-		sr[VIEW].v[i] = now_ms() - t;
-		t = now_ms();
+		sr[VIEW].v[i] = bench_now_ms() - t;
+		t = bench_now_ms();
 		if (thinsnap_remove(s, k, &e) < 0)
 			die("remove", &e);
-		sr[REMOVE].v[i] = now_ms() - t;
+		sr[REMOVE].v[i] = bench_now_ms() - t;
 		k[strlen(k) - 2] = '\0';
 		if (thinsnap_remove(s, k, &e) < 0 || thinsnap_remove(s, c, &e) < 0)
 			die("remove", &e);
@@ -182,16 +159,16 @@ int main(int argc, char **argv)
 		double t;
 
 		snprintf(dm, sizeof(dm), "%s-floor", pool_name);
-		t = now_ms();
+		t = bench_now_ms();
 		if (thinsnap_pool_create_snap(p, id, 1, NULL, &e) < 0 ||
 		    thinsnap_pool_activate_thin(p, id, dm, 1ull << 30, false, &e) < 0)
 			die("floor create", &e);
-		sr[FLOOR_CREATE].v[i] = now_ms() - t;
-		t = now_ms();
+		sr[FLOOR_CREATE].v[i] = bench_now_ms() - t;
+		t = bench_now_ms();
 		if (thinsnap_pool_deactivate_thin(p, dm, &e) < 0 ||
 		    thinsnap_pool_delete_thin(p, id, &e) < 0)
 			die("floor delete", &e);
-		sr[FLOOR_DELETE].v[i] = now_ms() - t;
+		sr[FLOOR_DELETE].v[i] = bench_now_ms() - t;
 	}
 	/* the raw floor: bare libdevmapper on the same pool, the same origin */
 	unsigned maj = 0, mnr = 0;
@@ -205,16 +182,16 @@ int main(int argc, char **argv)
 		snprintf(dm, sizeof(dm), "%s-raw", pool_name);
 		snprintf(params, sizeof(params), "%u:%u %u", maj, mnr, id);
 		snprintf(msg, sizeof(msg), "create_snap %u 1", id);
-		t = now_ms();
+		t = bench_now_ms();
 		if (bare_message(pool_name, msg) < 0 ||
 		    bare_create(dm, (1ull << 30) / 512, params) < 0)
 			die("raw create", &e);
-		sr[RAW_CREATE].v[i] = now_ms() - t;
+		sr[RAW_CREATE].v[i] = bench_now_ms() - t;
 		snprintf(msg, sizeof(msg), "delete %u", id);
-		t = now_ms();
+		t = bench_now_ms();
 		if (bare_remove(dm) < 0 || bare_message(pool_name, msg) < 0)
 			die("raw delete", &e);
-		sr[RAW_DELETE].v[i] = now_ms() - t;
+		sr[RAW_DELETE].v[i] = bench_now_ms() - t;
 	}
 	if (argc > 2)
 		write_tsv(argv[2], sr);

@@ -93,7 +93,7 @@ int thinsnap_cli_table_add(struct thinsnap_cli_table *t, const char *const *cell
 		t->cap = cap;
 	}
 	for (size_t i = 0; i < t->n_cols; i++) {
-		char *s = strdup(cells[i] ? cells[i] : "");
+		char *s = thinsnap_cli_escape(cells[i]);
 		if (!s) {
 			for (size_t k = 0; k < i; k++)
 				free(t->cells[t->n_rows * t->n_cols + k]);
@@ -209,7 +209,8 @@ static void print_node(struct tree *t, size_t i, size_t level, FILE *f)
 		t->seen[i] = true;
 		for (size_t l = 0; l < level; l++)
 			fputs("  ", f);
-		fprintf(f, "%s %s\n", level ? "\\_" : "", t->nodes[i].name);
+		CLEANUP_FREE char *name = thinsnap_cli_escape(t->nodes[i].name);
+		fprintf(f, "%s %s\n", level ? "\\_" : "", name ? name : "?");
 		print_node(t, t->first_child[i], level + 1, f);
 	}
 }
@@ -454,4 +455,41 @@ int thinsnap_cli_json_print(json_t *v, FILE *f)
 		return -EIO;
 	fputc('\n', f);
 	return ferror(f) ? -EIO : 0;
+}
+
+/* ---- escaping ---- */
+
+char *thinsnap_cli_escape(const char *s)
+{
+	size_t n = s ? strlen(s) : 0, o = 0;
+	char *out = malloc(n * 4 + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = utf8_len((const unsigned char *)s + i);
+		const char *named = c == '\\'   ? "\\\\"
+				    : c == '\n' ? "\\n"
+				    : c == '\t' ? "\\t"
+				    : c == '\r' ? "\\r"
+						: NULL;
+		if (named) {
+			memcpy(out + o, named, 2);
+			o += 2;
+			i++;
+		} else if (k == 0 || c < 0x20 || c == 0x7f ||
+			   (k == 2 && c == 0xC2 && (unsigned char)s[i + 1] < 0xA0)) {
+			/* controls (C0, DEL, C1 such as U+009B CSI) and bytes that are not UTF-8 */
+			for (size_t j = 0; j < (k ? k : 1); j++)
+				o += (size_t)sprintf(out + o, "\\x%02x", (unsigned char)s[i + j]);
+			i += k ? k : 1;
+		} else {
+			memcpy(out + o, s + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	out[o] = '\0';
+	return out;
 }

@@ -19,12 +19,20 @@ void thinsnap_cli_format_size(int64_t bytes, bool raw, char *buf, size_t len);
 /* Go's RFC 3339 with nanoseconds in UTC, trailing zeros trimmed: "2026-11-27T21:05:04.5Z". */
 void thinsnap_cli_format_time(int64_t unix_ns, char *buf, size_t len);
 
+/*
+ * A string safe to print on a terminal, C-style: backslash as "\\", newline, tab and CR as
+ * "\n", "\t", "\r", every other control character (C0, DEL, C1) and every byte that is not
+ * UTF-8 as "\xHH"; the rest unchanged. malloc'd (the caller frees); NULL on ENOMEM. NULL
+ * gives "".
+ */
+char *thinsnap_cli_escape(const char *s);
+
 /* A table: rows of n_cols cells, printed with columns padded to their widest cell + 1 space
  * (UTF-8 counted in code points), no trailing blanks. */
 struct thinsnap_cli_table;
 
 struct thinsnap_cli_table *thinsnap_cli_table_new(size_t n_cols);
-/* Copies n_cols cells (NULL prints as ""). -ENOMEM. */
+/* Copies n_cols cells, escaped (thinsnap_cli_escape; NULL prints as ""). -ENOMEM. */
 int thinsnap_cli_table_add(struct thinsnap_cli_table *t, const char *const *cells);
 int thinsnap_cli_table_print(const struct thinsnap_cli_table *t, FILE *f);
 void thinsnap_cli_table_free(struct thinsnap_cli_table *t);

@@ -115,8 +115,11 @@ static const struct verb verbs[] = {
 	{ "repair",
 	  { NULL },
 	  thinsnap_cli_repair,
-	  "repair [--json]",
-	  "Deletes leaked thin devices from the pool and dangling keys from the journal.\n" },
+	  "repair [--json] | repair --salvage [--dry-run] [--json]",
+	  "Deletes leaked thin devices from the pool and dangling keys from the journal.\n"
+	  "--salvage rebuilds a damaged journal: keeps what verifies, and makes every thin\n"
+	  "device it no longer names a snapshot 'lost+found/<thin id>' (never deleted).\n"
+	  "--dry-run shows that plan and writes nothing.\n" },
 	{ "cleanup",
 	  { NULL },
 	  thinsnap_cli_cleanup,

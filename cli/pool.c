@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <thinsnap/pool.h>
 
@@ -35,16 +36,23 @@ static const struct {
 	  "  --force                      overwrite devices that hold a filesystem\n"
 	  "SIZEs as 10G, 512MiB, 1.5T (binary units).\n" },
 	{ "status", "pool status [--json] [-b]",
-	  "Prints the pool's mode, transaction id, data and metadata used/total, and the number\n"
-	  "of snapshots of each kind.\n"
+	  "Prints the pool's mode, transaction id, data and metadata used/total, the number\n"
+	  "of snapshots of each kind, and the capacity picture: overcommit (the snapshots'\n"
+	  "sizes over the data size), the room left to grow (volume group or filesystem free\n"
+	  "space) and what auto-grow has added.\n"
 	  "  -b, --bytes      sizes in bytes\n" },
-	{ "grow", "pool grow [--metadata] [+]SIZE",
-	  "Grows a loop-file pool's data (or metadata) to SIZE (or by +SIZE).\n" },
+	{ "grow", "pool grow [--metadata] [[+]SIZE]",
+	  "Grows the pool's data (or metadata) to SIZE (or by +SIZE). A loop-file pool grows its\n"
+	  "file. A pool on devices takes the size its device was grown to (lvextend, a grown\n"
+	  "partition or LUN): without SIZE, the device's whole size; with SIZE, the device must\n"
+	  "hold that much. The table reload pauses I/O for the time printed.\n" },
 	{ "autogrow", "pool autogrow",
-	  "One auto-grow check, as thinsnapd's monitor makes: if a loop-file pool's data use has\n"
-	  "reached autogrow_threshold_percent, grows its data by autogrow_percent steps up to\n"
-	  "autogrow_max_size, and sets the pool's low-water mark to the threshold. Needs the\n"
-	  "writer lock (not while thinsnapd runs).\n" },
+	  "One auto-grow check, as thinsnapd's monitor makes: if the pool's data (or, on\n"
+	  "devices, metadata) use has reached autogrow_threshold_percent, grows it by\n"
+	  "autogrow_percent steps up to autogrow_max_size and the room there is (a loop file's\n"
+	  "filesystem; an LVM logical volume is extended with lvextend from its volume group's\n"
+	  "free space), and sets the pool's low-water mark to the threshold. Needs the writer\n"
+	  "lock (not while thinsnapd runs).\n" },
 	{ "destroy", "pool destroy [--force]",
 	  "Destroys the pool and its loop files. Refused while it holds snapshots, unless "
 	  "--force,\n"
@@ -178,9 +186,10 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_pool_status st;
-	struct thinsnap_error e = { 0 }, se = { 0 };
+	struct thinsnap_pool_capacity cap;
+	struct thinsnap_error e = { 0 }, se = { 0 }, ce = { 0 };
 	struct thinsnap_counts n = { 0 };
-	bool bytes = false, have_counts = false;
+	bool bytes = false, have_counts = false, have_cap;
 	char du[32], dt[32], mu[32], mt[32], bs[32];
 	int r;
 
@@ -199,7 +208,32 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	if (thinsnap_cli_try_open(c, true, &s, &se) == 0 && thinsnap_counts(s, &n, &se) == 0)
 		have_counts = true;
+	/* the capacity picture; lvs failing leaves it out rather than the whole status */
+	have_cap = thinsnap_pool_capacity(p, &cap, &ce) == 0;
+	double overcommit = st.total_data_bytes && have_counts
+				    ? (double)n.virtual_bytes / (double)st.total_data_bytes
+				    : 0.0;
 	if (c->json) {
+		json_t *capj =
+			have_cap ? json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					     "backing",
+					     cap.loop  ? "loop"
+					     : cap.lvm ? "lvm"
+						       : "device",
+					     "volume_group", cap.volume_group, "overcommit_ratio",
+					     overcommit, "virtual_bytes",
+					     (json_int_t)(have_counts ? n.virtual_bytes : 0),
+					     "data_device_bytes", (json_int_t)cap.data_device_bytes,
+					     "metadata_device_bytes",
+					     (json_int_t)cap.metadata_device_bytes,
+					     "data_room_bytes", (json_int_t)cap.data_room_bytes,
+					     "metadata_room_bytes",
+					     (json_int_t)cap.metadata_room_bytes,
+					     "autogrow_data_bytes",
+					     (json_int_t)cap.autogrow_data_bytes,
+					     "autogrow_metadata_bytes",
+					     (json_int_t)cap.autogrow_metadata_bytes)
+				 : json_null();
 		json_t *snaps =
 			have_counts ? json_pack("{s:I, s:I, s:I, s:I}", "committed",
 						(json_int_t)n.committed, "active",
@@ -208,7 +242,7 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 				    : json_null();
 		json_t *o = json_pack(
 			"{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:f}, s:{s:I, s:I, s:f}, s:o, "
-			"s:{s:I, s:I}}",
+			"s:{s:I, s:I}, s:o}",
 			"name", thinsnap_pool_name(p), "uuid", thinsnap_pool_uuid(p), "mode",
 			thinsnap_pool_mode_name(st.mode), "needs_check", st.needs_check,
 			"transaction_id", (json_int_t)st.transaction_id, "data_block_bytes",
@@ -221,7 +255,7 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 			percent(st.used_metadata_bytes, st.total_metadata_bytes), "snapshots",
 			snaps, "floors", "data_free_percent",
 			(json_int_t)c->cfg.min_free_data_percent, "metadata_free_percent",
-			(json_int_t)c->cfg.min_free_metadata_percent);
+			(json_int_t)c->cfg.min_free_metadata_percent, "capacity", capj);
 		if (thinsnap_cli_json_print(o, stdout) < 0)
 			return thinsnap_cli_fail(c, NULL, "writing output failed");
 		return 0;
@@ -254,7 +288,37 @@ static int pool_status(struct thinsnap_cli *c, int argc, char **argv)
 		       n.pending_deletes == 1 ? "" : "s");
 	else
 		printf("snapshots:      unknown (%s)\n", se.msg[0] ? se.msg : "no journal");
+	if (!have_cap) {
+		printf("capacity:       unknown (%s)\n", ce.msg);
+		return 0;
+	}
+	thinsnap_cli_format_size(have_counts ? (int64_t)n.virtual_bytes : 0, bytes, du, sizeof(du));
+	if (have_counts)
+		printf("overcommit:     %.2f (snapshots' sizes %s over the data size)\n",
+		       overcommit, du);
+	thinsnap_cli_format_size((int64_t)cap.data_room_bytes, bytes, du, sizeof(du));
+	thinsnap_cli_format_size((int64_t)cap.metadata_room_bytes, bytes, mu, sizeof(mu));
+	if (cap.lvm)
+		printf("room to grow:   %s data, %s metadata (volume group '%s' free space)\n", du,
+		       mu, cap.volume_group);
+	else if (cap.loop)
+		printf("room to grow:   %s data, %s metadata (the loop files' filesystem)\n", du,
+		       mu);
+	else
+		printf("room to grow:   %s data, %s metadata (the devices beyond the pool)\n", du,
+		       mu);
+	thinsnap_cli_format_size((int64_t)cap.autogrow_data_bytes, bytes, du, sizeof(du));
+	thinsnap_cli_format_size((int64_t)cap.autogrow_metadata_bytes, bytes, mu, sizeof(mu));
+	printf("auto-grown:     %s data, %s metadata\n", du, mu);
 	return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
@@ -262,34 +326,50 @@ static int pool_grow(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *p = NULL;
 	struct thinsnap_pool_status st;
 	struct thinsnap_error e = { 0 };
+	struct timespec t0;
 	uint64_t size = 0;
-	bool by = false, metadata = argc == 3 && strcmp(argv[1], "--metadata") == 0;
+	bool by = false, metadata = false;
+	const char *arg = NULL;
 	char buf[32];
 	int r;
 
-	if (argc != 2 && !metadata)
-		return thinsnap_cli_usage_error(c, "want [--metadata] [+]SIZE");
-	const char *arg = argv[argc - 1];
-	if (arg[0] == '+') {
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--metadata") == 0 && !metadata)
+			metadata = true;
+		else if (!arg && argv[i][0] != '-')
+			arg = argv[i];
+		else
+			return thinsnap_cli_usage_error(c, "want [--metadata] [[+]SIZE]");
+	}
+	if (arg && arg[0] == '+') {
 		by = true;
 		arg++;
 	}
-	r = size_arg(c, "the new size", arg, &size);
-	if (r)
-		return r;
+	if (arg) {
+		r = size_arg(c, "the new size", arg, &size);
+		if (r)
+			return r;
+	}
 	r = thinsnap_pool_open(c->cfg.pool_name, pool_dir(c), &p, &e);
 	if (r == 0 && by) {
 		r = thinsnap_pool_status(p, &st, &e);
 		size += metadata ? st.total_metadata_bytes : st.total_data_bytes;
 	}
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (r == 0)
 		r = (metadata ? thinsnap_pool_grow_metadata : thinsnap_pool_grow)(p, size, &e);
+	double took_ms = ms_since(&t0);
+	if (r == 0)
+		r = thinsnap_pool_status(p, &st, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
-	thinsnap_cli_format_size((int64_t)size, false, buf, sizeof(buf));
+	thinsnap_cli_format_size(
+		(int64_t)(metadata ? st.total_metadata_bytes : st.total_data_bytes), false, buf,
+		sizeof(buf));
 	if (!c->quiet)
-		printf("pool '%s' %s grown to %s\n", c->cfg.pool_name,
-		       metadata ? "metadata" : "data", buf);
+		printf("pool '%s' %s is %s (grow took %.1f ms, I/O paused %.3f ms)\n",
+		       c->cfg.pool_name, metadata ? "metadata" : "data", buf, took_ms,
+		       (double)thinsnap_pool_last_pause_ns(p) / 1e6);
 	return 0;
 }
 
@@ -298,6 +378,7 @@ static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 	CLEANUP(thinsnap_freep) struct thinsnap_snapshotter *s = NULL;
 	struct thinsnap_autogrow_policy o;
 	struct thinsnap_space_report rep;
+	struct thinsnap_pool_status before;
 	struct thinsnap_error e = { 0 };
 	char from[32], to[32];
 	int r;
@@ -309,20 +390,30 @@ static int pool_autogrow(struct thinsnap_cli *c, int argc, char **argv)
 	r = thinsnap_cli_open(c, NULL, false, &s);
 	if (r)
 		return r;
-	r = thinsnap_autogrow(s, &o, &rep, &e);
+	r = thinsnap_status(s, &before, &e);
+	if (r == 0)
+		r = thinsnap_autogrow(s, &o, &rep, &e);
 	if (r < 0)
 		return thinsnap_cli_fail_err(c, c->cfg.pool_name, r, &e);
 	thinsnap_cli_format_size((int64_t)rep.old_data_bytes, false, from, sizeof(from));
 	thinsnap_cli_format_size((int64_t)rep.total_data_bytes, false, to, sizeof(to));
 	if (c->quiet)
 		return 0;
-	if (rep.grown)
+	if (rep.grown && rep.total_data_bytes != rep.old_data_bytes)
 		printf("pool '%s' data grown from %s to %s\n", c->cfg.pool_name, from, to);
-	else if (!rep.loop_backed)
-		printf("pool '%s' is on devices: not grown\n", c->cfg.pool_name);
-	else if (rep.capped)
-		printf("pool '%s' data %.1f%% used of %s, at the auto-grow cap: not grown\n",
-		       c->cfg.pool_name, percent(rep.used_data_bytes, rep.total_data_bytes), to);
+	if (rep.grown && rep.total_metadata_bytes != before.total_metadata_bytes) {
+		thinsnap_cli_format_size((int64_t)before.total_metadata_bytes, false, from,
+					 sizeof(from));
+		thinsnap_cli_format_size((int64_t)rep.total_metadata_bytes, false, to, sizeof(to));
+		printf("pool '%s' metadata grown from %s to %s\n", c->cfg.pool_name, from, to);
+	}
+	if (rep.grown)
+		return 0;
+	if (rep.capped)
+		printf("pool '%s' data %.1f%% used of %s, metadata %.1f%%, past the threshold "
+		       "with nothing left to grow into, at the auto-grow cap: not grown\n",
+		       c->cfg.pool_name, percent(rep.used_data_bytes, rep.total_data_bytes), to,
+		       percent(rep.used_metadata_bytes, rep.total_metadata_bytes));
 	else
 		printf("pool '%s' data %.1f%% used of %s: not grown\n", c->cfg.pool_name,
 		       percent(rep.used_data_bytes, rep.total_data_bytes), to);

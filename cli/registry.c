@@ -50,6 +50,11 @@ struct curl_api {
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
 	const char *(*easy_strerror)(CURLcode);
+	/* and libcrypto's sha256, also opened on first use */
+	void *crypto;
+	int (*digest)(const void *, size_t, unsigned char *, unsigned int *, const EVP_MD *,
+		      ENGINE *);
+	const EVP_MD *(*sha256)(void);
 };
 
 struct registry {
@@ -93,6 +98,12 @@ static int load_curl(struct curl_api *a)
 	    !SYM(slist_free_all, "curl_slist_free_all") ||
 	    !SYM(easy_strerror, "curl_easy_strerror"))
 		return -ENOENT;
+	static const char *const crypto[] = { "libcrypto.so.3", "libcrypto.so" };
+	for (size_t i = 0; !a->crypto && i < ELEMENTSOF(crypto); i++)
+		a->crypto = dlopen(crypto[i], RTLD_NOW | RTLD_LOCAL);
+	if (!a->crypto || !(*(void **)&a->digest = dlsym(a->crypto, "EVP_Digest")) ||
+	    !(*(void **)&a->sha256 = dlsym(a->crypto, "EVP_sha256")))
+		return -ENOENT;
 #undef SYM
 	return 0;
 }
@@ -103,6 +114,8 @@ static void registry_clear(struct registry *g)
 		g->api.easy_cleanup(g->h);
 	if (g->api.lib)
 		dlclose(g->api.lib);
+	if (g->api.crypto)
+		dlclose(g->api.crypto);
 }
 
 /* REF: host[:port]/repo[:tag|@digest]. */
@@ -137,7 +150,9 @@ static int registry_init(struct registry *g, const struct thinsnap_cli *c, const
 	snprintf(g->base_url, sizeof(g->base_url), "%s://%s/v2/%s", plain ? "http" : "https",
 		 g->host, g->repo);
 	if (load_curl(&g->api) < 0)
-		return thinsnap_cli_fail(c, NULL, "cannot load libcurl (install libcurl4)");
+		return thinsnap_cli_fail(c, NULL,
+					 "cannot load libcurl and libcrypto (install "
+					 "libcurl4 and libssl3)");
 	g->h = g->api.easy_init();
 	if (!g->h)
 		return thinsnap_cli_fail(c, NULL, "libcurl: cannot make a handle");
@@ -242,12 +257,12 @@ static int request(struct registry *g, const char *method, const char *url, cons
 	return 0;
 }
 
-static void sha256_hex(const void *p, size_t n, char out[72])
+static void sha256_hex(const struct registry *g, const void *p, size_t n, char out[72])
 {
-	unsigned char md[32];
+	unsigned char md[32] = { 0 };
 	unsigned int k = 0;
 
-	(void)EVP_Digest(p, n, md, &k, EVP_sha256(), NULL);
+	(void)g->api.digest(p, n, md, &k, g->api.sha256(), NULL);
 	strcpy(out, "sha256:");
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
@@ -261,7 +276,7 @@ static int push_blob(struct registry *g, const void *p, size_t n, char digest[72
 	long st = 0;
 	int k;
 
-	sha256_hex(p, n, digest);
+	sha256_hex(g, p, n, digest);
 	snprintf(path, sizeof(path), "/blobs/%s", digest);
 	if ((k = request(g, "HEAD", path, NULL, NULL, 0, NULL, &st, NULL)) < 0)
 		return k;
@@ -306,7 +321,7 @@ static int get_manifest(struct registry *g, const char *ref, json_t **ret, char 
 	else if (k == 0 && st != 200)
 		k = rfail(g, -EIO, "registry %s: manifest %s: HTTP %ld", g->host, ref, st);
 	if (k == 0) {
-		sha256_hex(r.body.p, r.body.len, ret_digest);
+		sha256_hex(g, r.body.p, r.body.len, ret_digest);
 		*ret = json_loadb((const char *)r.body.p, r.body.len, 0, &je);
 		if (!*ret)
 			k = rfail(g, -EBADMSG, "registry %s: manifest %s: %s", g->host, ref,
@@ -329,7 +344,7 @@ static int fetch_blob(struct registry *g, const char *digest, json_int_t size, i
 	if (k == 0 && st != 200)
 		k = rfail(g, -EIO, "registry %s: blob %s: HTTP %ld", g->host, digest, st);
 	if (k == 0) {
-		sha256_hex(r.body.p, r.body.len, got);
+		sha256_hex(g, r.body.p, r.body.len, got);
 		if (strcmp(got, digest) != 0 || (json_int_t)r.body.len != size)
 			k = rfail(g, -EBADMSG,
 				  "registry %s: blob %s: its content does not match "
@@ -489,7 +504,7 @@ int thinsnap_cli_push(struct thinsnap_cli *c, int argc, char **argv)
 	    (put_manifest(&g, g.tag, man_text) < 0 || put_manifest(&g, tag, man_text) < 0))
 		r = 1;
 	if (r == 0) {
-		sha256_hex(man_text, strlen(man_text), digest);
+		sha256_hex(&g, man_text, strlen(man_text), digest);
 		printf("%s\n", digest);
 		if (!c->quiet)
 			fprintf(stderr,

@@ -9,17 +9,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "cli/cli.h"
+#include "cli/format.h"
 
 static int vfail(const struct thinsnap_cli *c, const char *key, const char *fmt, va_list ap)
 {
 	char msg[1024];
+	CLEANUP_FREE char *ekey = NULL, *emsg = NULL;
 
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (key)
-		fprintf(stderr, "thinsnap: %s %s: %s\n", c->verb, key, msg);
-	else
-		fprintf(stderr, "thinsnap: %s: %s\n", c->verb, msg);
+	/* keys are arbitrary strings: a newline or an escape sequence must not reach the
+	 * terminal as such (thinsnap(1), OUTPUT) */
+	emsg = thinsnap_cli_escape(msg);
+	if (key) {
+		ekey = thinsnap_cli_escape(key);
+		fprintf(stderr, "thinsnap: %s %s: %s\n", c->verb, ekey ? ekey : "?",
+			emsg ? emsg : msg);
+	} else {
+		fprintf(stderr, "thinsnap: %s: %s\n", c->verb, emsg ? emsg : msg);
+	}
 	return 1;
 }
 

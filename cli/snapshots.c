@@ -396,8 +396,10 @@ int thinsnap_cli_list(struct thinsnap_cli *c, int argc, char **argv)
 		return print_json(c, NULL, arr);
 	}
 	if (c->quiet) {
-		for (size_t i = 0; i < col.n; i++)
-			printf("%s\n", jstr(col.v[i], "name"));
+		for (size_t i = 0; i < col.n; i++) {
+			CLEANUP_FREE char *name = thinsnap_cli_escape(jstr(col.v[i], "name"));
+			printf("%s\n", name ? name : "?");
+		}
 		collect_clear(&col);
 		return 0;
 	}
@@ -523,8 +525,11 @@ int thinsnap_cli_label(struct thinsnap_cli *c, int argc, char **argv)
 	if (c->json)
 		return print_json(c, name, thinsnap_cli_info_json(info));
 	qsort(info->labels, info->n_labels, sizeof(*info->labels), cmp_label);
-	for (size_t i = 0; i < info->n_labels; i++)
-		printf("%s%s=%s", i ? "," : "", info->labels[i].key, info->labels[i].value);
+	for (size_t i = 0; i < info->n_labels; i++) {
+		CLEANUP_FREE char *k = thinsnap_cli_escape(info->labels[i].key);
+		CLEANUP_FREE char *v = thinsnap_cli_escape(info->labels[i].value);
+		printf("%s%s=%s", i ? "," : "", k ? k : "?", v ? v : "?");
+	}
 	if (info->n_labels)
 		printf("\n");
 	return 0;

@@ -210,6 +210,11 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error("cannot open pool '%s' (state '%s'): %s", opts.pool_name, opts.state_dir,
 			  err.msg);
+		if (r == -EUCLEAN && strstr(err.msg, "journal"))
+			log_error("not starting on a damaged journal; nothing was changed: see the "
+				  "plan with 'thinsnap repair --salvage --dry-run', then run "
+				  "'thinsnap repair --salvage' (keeps what is valid; unnamed thin "
+				  "devices become lost+found/<thin id>)");
 		return 1;
 	}
 	r = thinsnap_daemon_server_new(snap, &the_server);
@@ -241,6 +246,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+	mon.metrics = metrics;
 	r = thinsnap_daemon_monitor_start(snap, opts.pool_name, &mon, &monitor);
 	if (r < 0)
 		log_error("cannot start the pool monitor: %s", strerror(-r));

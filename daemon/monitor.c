@@ -1,8 +1,10 @@
 /*
  * The pool monitor: a thread that sleeps on the pool's dm events (low water, out of space,
  * mode changes) and re-reads its space every monitor interval anyway (the low-water event
- * fires once per resume), grows a loop pool's data through thinsnap_autogrow() (serialised
- * with snapshot operations by the library) and logs space warnings once per crossing.
+ * fires once per resume), grows the pool through thinsnap_autogrow() (loop files, or LVM
+ * logical volumes with lvextend; serialised with snapshot operations by the library) and
+ * logs space warnings, and "nothing left to grow into" (data, or metadata at its cap), once per
+ * crossing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +27,8 @@ struct thinsnap_daemon_monitor {
 	atomic_bool stopping;
 	pthread_t thread;
 	/* what was last logged, so that each crossing is logged once */
-	bool near_floor[2], below_floor[2], capped;
+	bool near_floor[2], below_floor[2], capped[2]; /* [0] data, [1] metadata */
+	uint64_t metadata_bytes; /* the metadata size last seen, to log its growth */
 	char last_error[256];
 };
 
@@ -81,18 +84,38 @@ static void check_pool(struct thinsnap_daemon_monitor *m)
 		return;
 	}
 	m->last_error[0] = '\0';
-	if (rep.grown)
+	if (rep.grown && rep.total_data_bytes != rep.old_data_bytes)
 		log_info("pool '%s': data grown from %.1f to %.1f MiB (%.1f MiB used, auto-grow "
 			 "threshold %u%%)",
 			 m->pool_name, mib(rep.old_data_bytes), mib(rep.total_data_bytes),
 			 mib(rep.used_data_bytes), m->opts.grow.threshold_percent);
-	if (rep.capped && !m->capped)
-		log_warning("pool '%s': %.1f of %.1f MiB data used, past the %u%% auto-grow "
-			    "threshold, but the data cannot grow further (cap %.1f MiB, or the "
+	if (rep.grown && m->metadata_bytes && rep.total_metadata_bytes != m->metadata_bytes)
+		log_info("pool '%s': metadata grown from %.1f to %.1f MiB (%.1f MiB used, "
+			 "auto-grow threshold %u%%)",
+			 m->pool_name, mib(m->metadata_bytes), mib(rep.total_metadata_bytes),
+			 mib(rep.used_metadata_bytes), m->opts.grow.threshold_percent);
+	m->metadata_bytes = rep.total_metadata_bytes;
+	if (rep.grown)
+		thinsnap_daemon_metrics_capacity_changed(m->opts.metrics);
+	if (rep.data_capped && !m->capped[0])
+		log_warning("pool '%s': %.1f of %.1f MiB data and %.1f of %.1f MiB metadata used, "
+			    "past the %u%% auto-grow threshold, but the pool cannot grow further: "
+			    "nothing is left to grow into (cap %.1f MiB, the volume group's or the "
 			    "filesystem's free space)",
 			    m->pool_name, mib(rep.used_data_bytes), mib(rep.total_data_bytes),
+			    mib(rep.used_metadata_bytes), mib(rep.total_metadata_bytes),
 			    m->opts.grow.threshold_percent, mib(m->opts.grow.max_data_size_bytes));
-	m->capped = rep.capped;
+	if (rep.metadata_capped && !m->capped[1])
+		log_warning(
+			"pool '%s': %.1f of %.1f MiB metadata used, past the %u%% auto-grow "
+			"threshold, but the metadata is at its limit: autogrow_metadata_max_size "
+			"%.1f MiB, the kernel's %.1f MiB or the end of its room",
+			m->pool_name, mib(rep.used_metadata_bytes), mib(rep.total_metadata_bytes),
+			m->opts.grow.threshold_percent, mib(m->opts.grow.max_metadata_size_bytes),
+			mib(THINSNAP_POOL_METADATA_MAX_BYTES));
+	/* a round that grew (or fell below the threshold) ends the crossing */
+	m->capped[0] = rep.data_capped;
+	m->capped[1] = rep.metadata_capped;
 	watch_space(m, 0, "data", rep.used_data_bytes, rep.total_data_bytes,
 		    rep.min_free_data_percent);
 	watch_space(m, 1, "metadata", rep.used_metadata_bytes, rep.total_metadata_bytes,

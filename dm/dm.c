@@ -446,7 +446,7 @@ int thinsnap_dm_info_by_uuid(const char *uuid, struct thinsnap_dm_info *ret_info
 	return info_task(dmt, uuid, ret_info, ret_name, reterr);
 }
 
-int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sectors,
+static int table_task(const char *name, bool status, bool noflush, uint64_t *ret_length_sectors,
 		      char **ret_target, char **ret_params, struct thinsnap_error *reterr)
 {
 	CLEANUP(dm_task_destroyp) struct dm_task *dmt = NULL;
@@ -463,7 +463,7 @@ int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sector
 		return r;
 	LOCKED;
 	dmt = new_task(status ? DM_DEVICE_STATUS : DM_DEVICE_TABLE, name);
-	if (!dmt)
+	if (!dmt || (noflush && !dm_task_no_flush(dmt)))
 		return thinsnap_error_setf(reterr, -ENOMEM, "dm %s '%s': out of memory", what,
 					   name);
 	if (!dm_task_run(dmt))
@@ -485,6 +485,18 @@ int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sector
 	if (ret_params)
 		*ret_params = TAKE_PTR(params);
 	return 0;
+}
+
+int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sectors,
+		      char **ret_target, char **ret_params, struct thinsnap_error *reterr)
+{
+	return table_task(name, status, false, ret_length_sectors, ret_target, ret_params, reterr);
+}
+
+int thinsnap_dm_status_noflush(const char *name, char **ret_target, char **ret_params,
+			       struct thinsnap_error *reterr)
+{
+	return table_task(name, true, true, NULL, ret_target, ret_params, reterr);
 }
 
 int thinsnap_dm_message(const char *name, const char *message, char **ret_response,

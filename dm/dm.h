@@ -92,6 +92,14 @@ int thinsnap_dm_info_by_uuid(const char *uuid, struct thinsnap_dm_info *ret_info
 int thinsnap_dm_table(const char *name, bool status, uint64_t *ret_length_sectors,
 		      char **ret_target, char **ret_params, struct thinsnap_error *reterr);
 
+/*
+ * The status, as thinsnap_dm_table(name, true, ...), read with the no-flush flag: a thin-pool
+ * then reports without committing its metadata first (else every status read writes the
+ * pool's superblock and flushes).
+ */
+int thinsnap_dm_status_noflush(const char *name, char **ret_target, char **ret_params,
+			       struct thinsnap_error *reterr);
+
 /* Sends message to sector 0 of name; *ret_response (may be NULL) is a malloc'd response or NULL. */
 int thinsnap_dm_message(const char *name, const char *message, char **ret_response,
 			struct thinsnap_error *reterr);

@@ -18,6 +18,8 @@
 
 #define JOURNAL_NAME    "journal"
 #define JOURNAL_TMP     ".journal.tmp"
+#define COPY_NAME       "journal.copy" /* the second copy (opts.redundant) */
+#define COPY_TMP        ".journal.copy.tmp"
 #define LOCK_NAME       "lock"
 #define DEFAULT_COMPACT (16ull << 20)
 
@@ -26,9 +28,16 @@ struct thinsnap_meta {
 	int dirfd;
 	int lockfd;
 	int fd;
+	int fd2;        /* the copy (redundant), or -EBADF: the same bytes at the same offsets */
+	bool sync_copy; /* the next synced append syncs the copy (they take turns) */
 	bool read_only;
+	bool redundant;
 	int failed;    /* an append failed: refuse mutations until reopened */
 	bool unsynced; /* the last record was appended lazily (not yet fdatasync'd) */
+	/* thinsnap_meta_sync_start()'s asynchronous fdatasync: the AIO context (0: none yet) */
+	unsigned long aio;
+	bool aio_unsupported;
+	bool sync_inflight;
 	const struct thinsnap_io *io;
 	uint64_t compact_threshold;
 
@@ -43,6 +52,11 @@ struct thinsnap_meta {
 
 /* meta/journal.c */
 
+/* fdatasyncs the copy whose turn it is (the journal, then the copy, ...); -errno. */
+int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
+
+/* Waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */
+void thinsnap_meta_sync_release(struct thinsnap_meta *m);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);
 /* Writes a new, empty journal (its header) for pool_uuid (NULL: none) and opens it as m->fd. */

@@ -7,9 +7,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/aio_abi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,8 +36,27 @@ static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	return 0;
 }
 
-/* Appends the record in m->wbuf: one pwrite at the known end, then fdatasync (unless
- * lazy: then the record is durable with the next synced append, or at free). */
+/* the file whose turn it is to be synced: the journal, then its copy, ... */
+static int turn_fd(const struct thinsnap_meta *m)
+{
+	return m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
+}
+
+int thinsnap_meta_sync_turn(struct thinsnap_meta *m)
+{
+	int r = thinsnap_io_sync(m->io, turn_fd(m), true);
+
+	if (r == 0)
+		m->sync_copy = !m->sync_copy;
+	return r;
+}
+
+/*
+ * Appends the record in m->wbuf: one pwrite at the known end (of each copy), then one
+ * fdatasync (unless lazy: then the record is durable with the next synced append, or at
+ * free). The copies take turns being synced: the one synced now also makes the previous
+ * record, written to it unsynced, durable, so every record but the newest is durable in both.
+ */
 static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
 {
 	int r;
@@ -43,10 +64,12 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 	r = THINSNAP_FAULT("meta.append.before_write");
 	if (r == 0)
 		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
+	if (r == 0 && m->fd2 >= 0)
+		r = thinsnap_io_pwrite_all(m->io, m->fd2, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
 	if (r == 0 && !lazy)
-		r = thinsnap_io_sync(m->io, m->fd, true);
+		r = thinsnap_meta_sync_turn(m);
 	if (r == 0)
 		m->unsynced = lazy;
 	if (r < 0) {
@@ -199,8 +222,8 @@ static int put_intent(struct thinsnap_buf *b, uint64_t id, uint64_t before, uint
 	return r;
 }
 
-int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src,
-			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+static int intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src, bool lazy,
+			uint64_t *ret_intent_id, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct intent *in = NULL;
 	struct thinsnap_buf ops = { 0 };
@@ -242,13 +265,85 @@ int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_me
 			       in->n_pool, in->ops, in->ops_len);
 	r = end_record(m, start, r, REC_INTENT, "intent", reterr);
 	if (r == 0)
-		r = append_record(m, false, reterr);
+		r = append_record(m, lazy, reterr);
 	if (r < 0)
 		return r;
 	thinsnap_meta_intent_link(&m->ix, TAKE_PTR(in));
 	*ret_intent_id = id;
 	thinsnap_meta_maybe_compact(m);
 	return 0;
+}
+
+int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *src,
+			       uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+{
+	return intent_begin(m, src, false, ret_intent_id, reterr);
+}
+
+int thinsnap_meta_intent_begin_unsynced(struct thinsnap_meta *m,
+					const struct thinsnap_meta_intent *src,
+					uint64_t *ret_intent_id, struct thinsnap_error *reterr)
+{
+	return intent_begin(m, src, true, ret_intent_id, reterr);
+}
+
+/* ---- a sync that runs while the caller works: Linux AIO's IOCB_CMD_FDSYNC ---- */
+
+void thinsnap_meta_sync_start(struct thinsnap_meta *m)
+{
+	struct iocb cb = { .aio_lio_opcode = IOCB_CMD_FDSYNC };
+	struct iocb *cbs[1] = { &cb };
+
+	m->sync_inflight = false;
+	if (m->io || m->failed || m->aio_unsupported)
+		return; /* test I/O hooks, or no AIO: thinsnap_meta_sync_wait() syncs */
+	if (!m->aio && syscall(SYS_io_setup, 1, &m->aio) < 0) {
+		m->aio = 0;
+		m->aio_unsupported = true;
+		return;
+	}
+	cb.aio_fildes = (uint32_t)turn_fd(m);
+	if (syscall(SYS_io_submit, m->aio, 1, cbs) == 1)
+		m->sync_inflight = true;
+	else if (errno == EINVAL) /* a kernel without asynchronous fsync (before 4.18) */
+		m->aio_unsupported = true;
+}
+
+int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+{
+	struct io_event ev;
+	long n;
+	int r;
+
+	if (m->sync_inflight) {
+		do
+			n = syscall(SYS_io_getevents, m->aio, 1, 1, &ev, NULL);
+		while (n < 0 && errno == EINTR);
+		m->sync_inflight = false;
+		r = n == 1 ? (int)ev.res : n < 0 ? -errno : -EIO;
+		if (r == 0)
+			m->sync_copy = !m->sync_copy; /* as thinsnap_meta_sync_turn() does */
+	} else {
+		if ((r = check_writable(m, reterr)) < 0)
+			return r;
+		r = thinsnap_meta_sync_turn(m);
+	}
+	if (r < 0) {
+		m->failed = r;
+		return thinsnap_error_setf(reterr, r, "syncing the journal in '%s': %s",
+					   m->state_dir, strerror(-r));
+	}
+	m->unsynced = false;
+	return 0;
+}
+
+void thinsnap_meta_sync_release(struct thinsnap_meta *m)
+{
+	if (m->sync_inflight)
+		(void)thinsnap_meta_sync_wait(m, NULL);
+	if (m->aio)
+		(void)syscall(SYS_io_destroy, m->aio);
+	m->aio = 0;
 }
 
 static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed, bool lazy,
@@ -320,17 +415,46 @@ static int random_salt(uint64_t *ret)
  * directory. On success *ret_fd is the new file, open read-write. *ret_renamed is set once
  * the rename is done, also when the directory fsync after it fails.
  */
-static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
-			   bool *ret_renamed)
+static int replace_one(struct thinsnap_meta *m, const char *name, const char *tmp,
+		       const uint8_t *buf, size_t len, int *ret_fd, bool *ret_renamed)
 {
-	return thinsnap_file_replace(m->dirfd, JOURNAL_NAME, buf, len,
+	return thinsnap_file_replace(m->dirfd, name, buf, len,
 				     &(struct thinsnap_file_replace_opts){
 					     .io = m->io,
-					     .tmp_name = JOURNAL_TMP,
+					     .tmp_name = tmp,
 					     .fault_before_rename = "meta.compact.before_rename",
 					     .ret_renamed = ret_renamed,
 				     },
 				     ret_fd);
+}
+
+/*
+ * With a copy, the copy is replaced first, then the journal: a crash in between leaves two
+ * generations that hold the same state (open takes the newer, or the older if the newer
+ * does not read). *ret_renamed: a rename was done (the files may now differ). On success
+ * *ret_fd2 is the new copy (or -EBADF without one).
+ */
+static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t len, int *ret_fd,
+			   int *ret_fd2, bool *ret_renamed)
+{
+	int fd2 = -EBADF, r;
+
+	*ret_fd2 = -EBADF;
+	if (m->redundant) {
+		r = replace_one(m, COPY_NAME, COPY_TMP, buf, len, &fd2, ret_renamed);
+		if (r < 0)
+			return r;
+	}
+	r = replace_one(m, JOURNAL_NAME, JOURNAL_TMP, buf, len, ret_fd, ret_renamed);
+	if (r < 0) {
+		if (fd2 >= 0)
+			(void)close(fd2);
+		if (m->redundant)
+			*ret_renamed = true;
+		return r;
+	}
+	*ret_fd2 = fd2;
+	return 0;
 }
 
 static int emit_entry(struct thinsnap_buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
@@ -472,7 +596,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	struct thinsnap_buf b = { 0 };
 	struct jnl_header h;
 	uint64_t old_seq;
-	int fd = -EBADF, r;
+	int fd = -EBADF, fd2 = -EBADF, r;
 	bool renamed = false;
 
 	if ((r = check_writable(m, reterr)) < 0)
@@ -485,7 +609,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 		return thinsnap_error_setf(reterr, r, "checkpointing the journal in '%s': %s",
 					   m->state_dir, strerror(-r));
 	}
-	r = replace_journal(m, b.p, b.len, &fd, &renamed);
+	r = replace_journal(m, b.p, b.len, &fd, &fd2, &renamed);
 	if (r < 0) {
 		thinsnap_buf_free(&b);
 		m->next_seq = old_seq;
@@ -497,7 +621,12 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 					   m->state_dir, strerror(-r));
 	}
 	(void)close(m->fd);
+	if (m->fd2 >= 0)
+		(void)close(m->fd2);
 	m->fd = fd;
+	m->fd2 = fd2;
+	m->sync_copy = false;
+	m->unsynced = false;
 	m->hdr = h;
 	m->end = b.len;
 	thinsnap_buf_free(&b);
@@ -524,7 +653,7 @@ int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 	r = random_salt(&m->hdr.salt);
 	if (r == 0) {
 		thinsnap_meta_fmt_header_encode(&m->hdr, h);
-		r = replace_journal(m, h, sizeof(h), &m->fd, &renamed);
+		r = replace_journal(m, h, sizeof(h), &m->fd, &m->fd2, &renamed);
 	}
 	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "creating the journal in '%s': %s",

@@ -55,11 +55,30 @@ struct thinsnap_meta_open_opts {
 	 */
 	bool read_only;
 	/*
-	 * Writer only: if the journal is damaged before its tail, keep the valid prefix instead
-	 * of failing with -EUCLEAN: the damaged file is kept as "journal.corrupt-<unix time>" and
-	 * the prefix is checkpointed into a new generation.
+	 * If the journal is damaged before its tail (in both copies), keep every record that
+	 * still verifies and applies instead of failing with -EUCLEAN: unreadable stretches and
+	 * records that no longer apply are skipped (salvage_note names each). A writer keeps the
+	 * damaged files as "journal.corrupt-<unix time>" (and "journal.copy.corrupt-...") and
+	 * checkpoints what was kept into a new generation; a reader (a dry run) only reads.
 	 */
 	bool salvage;
+	/*
+	 * Keep a second copy of the journal, "journal.copy": every record and checkpoint goes
+	 * to both files at the same offset; appends fdatasync the two in turn (one sync per
+	 * record, as with one file), so every record but the newest is durable in both. Open
+	 * reads the two record by record and takes whichever copy verifies: a single damaged
+	 * region of either file (a flipped or torn sector, a truncated file) loses nothing.
+	 * A writer that finds the copy missing, stale or different rewrites both (a
+	 * checkpoint): this is how a journal written without a copy is migrated.
+	 * With salvage and a read-only open (a dry run), nothing is written either.
+	 */
+	bool redundant;
+	/*
+	 * With salvage: called for each thing that could not be kept (unreadable records, a
+	 * record that no longer applies), at its file offset; what is one line, what and why.
+	 */
+	void (*salvage_note)(void *userdata, uint64_t offset, const char *what);
+	void *salvage_userdata;
 	/* Compact once the journal grows past this many bytes beyond its checkpoint.
 	 * 0 = default (16 MiB); UINT64_MAX = never automatically. */
 	uint64_t compact_threshold_bytes;
@@ -246,6 +265,24 @@ int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *
 int thinsnap_meta_intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_intent *in,
 			       uint64_t *ret_intent_id, struct thinsnap_error *reterr);
 
+/*
+ * Like intent_begin, but the record is only written, not fdatasync'd: thinsnap_meta_sync_wait()
+ * makes it durable. For a caller whose recovery decides the intent also when the record is
+ * lost (snap/: from the pool's device list), so that the sync can overlap the pool's commit.
+ */
+int thinsnap_meta_intent_begin_unsynced(struct thinsnap_meta *m,
+					const struct thinsnap_meta_intent *in,
+					uint64_t *ret_intent_id, struct thinsnap_error *reterr);
+
+/*
+ * An fdatasync of the journal that runs while the caller works (submitted with Linux AIO,
+ * IOCB_CMD_FDSYNC), for every record appended so far; thinsnap_meta_sync_wait() waits for it
+ * (where asynchronous fsync is missing, or with test I/O hooks, the wait syncs). No other call
+ * on m may come in between. A failed sync fails the handle (as an append's).
+ */
+void thinsnap_meta_sync_start(struct thinsnap_meta *m);
+int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr);
+
 /* completed: applies the intent's ops atomically with the completion record (validation
  * errors as in apply; then the intent stays unfinished). Aborted: drops them.
  * -ENOENT: no such unfinished intent. */
@@ -277,6 +314,10 @@ int thinsnap_meta_unfinished(struct thinsnap_meta *m, thinsnap_meta_intent_cb cb
  */
 int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 			       struct thinsnap_error *reterr);
+
+/* Whether the journal names dev_id: an entry's, a reservation, a pending delete or touched
+ * by an unfinished intent (what alloc_dev_id never returns). */
+bool thinsnap_meta_dev_id_known(struct thinsnap_meta *m, uint32_t dev_id);
 
 /* Whether dev_id is a pending delete. */
 bool thinsnap_meta_delete_pending(struct thinsnap_meta *m, uint32_t dev_id);

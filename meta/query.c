@@ -126,6 +126,15 @@ int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
 	return thinsnap_error_setf(reterr, -ENOSPC, "no free dev_id");
 }
 
+bool thinsnap_meta_dev_id_known(struct thinsnap_meta *m, uint32_t dev_id)
+{
+	return m && dev_id < THINSNAP_META_DEV_ID_LIMIT &&
+	       (thinsnap_meta_map_get(&m->ix, MAP_ENTRY, dev_id) ||
+		thinsnap_meta_map_get(&m->ix, MAP_RESERVED, dev_id) ||
+		thinsnap_meta_map_get(&m->ix, MAP_PENDING, dev_id) ||
+		thinsnap_meta_intent_touching(&m->ix, dev_id));
+}
+
 bool thinsnap_meta_delete_pending(struct thinsnap_meta *m, uint32_t dev_id)
 {
 	return m && dev_id < THINSNAP_META_DEV_ID_LIMIT &&

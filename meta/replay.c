@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +143,16 @@ struct window {
 static int window_at(struct window *w, uint64_t off, size_t want, const uint8_t **ret,
 		     size_t *ret_avail)
 {
-	if (off < w->base || off > w->base + w->len)
-		return -EINVAL;
+	if (off >= w->size) { /* past the end (a shorter copy): nothing there */
+		*ret = w->buf;
+		*ret_avail = 0;
+		return 0;
+	}
+	if (off < w->base || off > w->base + w->len) { /* a jump: start the window there */
+		w->base = off;
+		w->len = 0;
+		w->eof = false;
+	}
 	if (w->base + w->len - off < want && !w->eof) {
 		size_t keep = (size_t)(w->base + w->len - off);
 		if (want > w->cap && w->cap < w->size && w->cap < WINDOW_MAX) {
@@ -189,7 +198,9 @@ static int window_open(struct window *w, int fd)
 	struct stat st;
 
 	*w = (struct window){ .fd = fd };
-	if (fstat(fd, &st) < 0)
+	if (fd < 0) /* a missing copy: an empty file */
+		st.st_size = 0;
+	else if (fstat(fd, &st) < 0)
 		return -errno;
 	w->size = (uint64_t)st.st_size;
 	w->cap = w->size < WINDOW_START ? (size_t)w->size : WINDOW_START;
@@ -199,122 +210,336 @@ static int window_open(struct window *w, int fd)
 
 /* ---- replay ---- */
 
-static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, bool *ret_damaged,
+/* One copy of the journal as replay reads it. */
+struct source {
+	struct window w;
+	bool open; /* the file exists */
+	bool use;  /* its records count: its header is the chosen one's, or is damaged */
+	int hdr_r; /* its header: 0, -EUCLEAN or -EOPNOTSUPP */
+	struct jnl_header hdr;
+};
+
+/* Reads s's record at off into *v; *ret_ok: it is complete, its crc verifies and its salt is
+ * salt (the caller checks its seq). */
+static int source_record(struct source *s, uint64_t off, uint64_t salt, struct rec_view *v,
+			 bool *ret_ok, size_t *ret_avail)
+{
+	const uint8_t *p = NULL;
+	size_t avail = 0;
+	int r = 0;
+
+	*ret_ok = false;
+	*ret_avail = 0;
+	if (!s->use)
+		return 0;
+	r = window_at(&s->w, off, REC_HEADER_SIZE, &p, &avail);
+	/* the whole record, or as much as there is (the tail check wants it all) */
+	if (r == 0 && avail >= REC_HEADER_SIZE)
+		r = window_at(&s->w, off, REC_HEADER_SIZE + record_len(p), &p, &avail);
+	if (r < 0)
+		return r;
+	*ret_avail = avail;
+	*ret_ok = thinsnap_meta_fmt_rec_check(p, avail, v) && v->salt == salt;
+	return 0;
+}
+
+/* Whether s's bytes from off on are a torn tail: within one maximal record of its end, and
+ * no valid record of this generation after off. A copy that ends at off has none. */
+static int source_torn(struct source *s, uint64_t off, uint64_t salt, bool *ret_torn)
+{
+	const uint8_t *p = NULL;
+	size_t avail = 0;
+	int r;
+
+	*ret_torn = true;
+	if (!s->use || s->w.size <= off)
+		return 0;
+	r = window_at(&s->w, off, REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
+	if (r < 0)
+		return r;
+	*ret_torn = s->w.size - off == avail && avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
+		    !valid_record_after(p, avail, 0, salt);
+	return 0;
+}
+
+/* Salvage: the first offset > from where a record of this generation with seq >= min_seq
+ * verifies in s (UINT64_MAX: none), scanned a window at a time. */
+static int source_next(struct source *s, uint64_t from, uint64_t salt, uint64_t min_seq,
+		       uint64_t *ret_off)
+{
+	uint64_t pos = from + 1;
+
+	*ret_off = UINT64_MAX;
+	while (s->use && pos + REC_HEADER_SIZE <= s->w.size) {
+		const uint8_t *p = NULL;
+		size_t avail = 0, step;
+		int r = window_at(&s->w, pos, WINDOW_MAX, &p, &avail);
+		if (r < 0)
+			return r;
+		if (avail < REC_HEADER_SIZE)
+			break;
+		/* a record starting before step lies wholly in the window */
+		step = s->w.eof || avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX
+			       ? avail
+			       : avail - (REC_HEADER_SIZE + REC_PAYLOAD_MAX);
+		for (size_t o = 0; o < step && o + REC_HEADER_SIZE <= avail; o++) {
+			struct rec_view v;
+			/* magic and salt before the crc: a scan over garbage stays linear */
+			if (p[o] == (REC_MAGIC & 0xff) && get_le64(p + o + 20) == salt &&
+			    thinsnap_meta_fmt_rec_check(p + o, avail - o, &v) && v.seq >= min_seq) {
+				*ret_off = pos + o;
+				return 0;
+			}
+		}
+		pos += step;
+	}
+	return 0;
+}
+
+static void note(const struct thinsnap_meta_open_opts *o, uint64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(const struct thinsnap_meta_open_opts *o, uint64_t off, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	if (!o->salvage_note)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	o->salvage_note(o->salvage_userdata, off, what);
+}
+
+/*
+ * Salvage, stuck at off with seq next_seq unreadable in every copy: moves *off and
+ * m->next_seq to the next record that verifies in any copy, noting what was skipped.
+ * *ret_end: there is none (the rest of the files is lost).
+ */
+static int skip_damage(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts *o,
+		       struct source *src, uint64_t *off, bool *ret_end)
+{
+	uint64_t best = UINT64_MAX, size = 0, seq = 0;
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t at;
+		int r = source_next(&src[i], *off, m->hdr.salt, m->next_seq, &at);
+		if (r < 0)
+			return r;
+		if (at < best)
+			best = at;
+		if (src[i].use && src[i].w.size > size)
+			size = src[i].w.size;
+	}
+	*ret_end = best == UINT64_MAX;
+	if (*ret_end) {
+		note(o, *off,
+		     "records from seq %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64
+		     ") are unreadable in every copy of the journal",
+		     m->next_seq, *off, size);
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct rec_view v;
+		bool ok = false;
+		size_t avail = 0;
+		int r = source_record(&src[i], best, m->hdr.salt, &v, &ok, &avail);
+		if (r < 0)
+			return r;
+		if (ok && v.seq >= m->next_seq) {
+			seq = v.seq;
+			break;
+		}
+	}
+	note(o, *off,
+	     "records seq %" PRIu64 "..%" PRIu64 " (bytes %" PRIu64 "..%" PRIu64
+	     ") are unreadable in every copy of the journal",
+	     m->next_seq, seq - 1, *off, best);
+	m->next_seq = seq;
+	*off = best;
+	return 0;
+}
+
+/* Reads each copy's header and picks the one replay follows: the newest generation that
+ * verifies. Copies with another salt (an older generation) are left out. */
+static int pick_header(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts *o,
+		       struct source *src, struct thinsnap_error *reterr)
+{
+	int best = -1;
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *p = NULL;
+		size_t avail = 0;
+		int r;
+		if (!src[i].open)
+			continue;
+		r = window_at(&src[i].w, 0, JNL_HEADER_SIZE, &p, &avail);
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
+						   m->state_dir, strerror(-r));
+		r = thinsnap_meta_fmt_header_decode(p, avail, &src[i].hdr);
+		if (r == 0 && src[i].hdr.checkpoint_end < JNL_HEADER_SIZE)
+			r = -EUCLEAN;
+		src[i].hdr_r = r < 0 && r != -EOPNOTSUPP ? -EUCLEAN : r;
+		if (r == 0 && (best < 0 || src[i].hdr.generation > src[best].hdr.generation))
+			best = i;
+	}
+	if (best < 0) {
+		if (src[0].hdr_r == -EOPNOTSUPP || src[1].hdr_r == -EOPNOTSUPP)
+			return thinsnap_error_setf(
+				reterr, -EOPNOTSUPP,
+				"journal in '%s' needs a newer thinsnap (version or "
+				"incompatible features)",
+				m->state_dir);
+		if (o->salvage) { /* without the salt no record can be told from garbage */
+			note(o, 0,
+			     "the journal's header is unreadable in every copy: no record "
+			     "in it can be kept");
+			return 1;
+		}
+		return thinsnap_error_setf(
+			reterr, -EUCLEAN,
+			"journal in '%s': damaged header%s; run 'thinsnap repair "
+			"--salvage' to rebuild it",
+			m->state_dir, m->redundant ? " in every copy" : "");
+	}
+	m->hdr = src[best].hdr;
+	for (int i = 0; i < 2; i++)
+		src[i].use = src[i].open && (src[i].hdr_r == -EUCLEAN ||
+					     (src[i].hdr_r == 0 && src[i].hdr.salt == m->hdr.salt));
+	return 0;
+}
+
+/*
+ * Replays the journal from its copies (src[1] is the copy; not open without one), record by
+ * record, taking whichever copy verifies. *ret_damaged: salvage skipped something.
+ * *ret_differ: the copies are not the same (a writer rewrites them).
+ */
+static int replay(struct thinsnap_meta *m, const struct thinsnap_meta_open_opts *o,
+		  struct source *src, bool *ret_damaged, bool *ret_differ,
 		  struct thinsnap_error *reterr)
 {
 	struct thinsnap_error rerr = { 0 };
-	struct window w;
-	const uint8_t *p = NULL;
-	size_t avail = 0;
-	uint64_t off = JNL_HEADER_SIZE;
+	uint64_t off = JNL_HEADER_SIZE, size = 0;
+	bool torn = true;
 	int r;
 
-	r = window_open(&w, m->fd);
-	if (r == 0)
-		r = window_at(&w, 0, JNL_HEADER_SIZE, &p, &avail);
-	if (r < 0) {
-		free(w.buf);
-		return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
-					   m->state_dir, strerror(-r));
+	r = pick_header(m, o, src, reterr);
+	if (r != 0) {
+		*ret_damaged = r > 0;
+		return r;
 	}
-	r = thinsnap_meta_fmt_header_decode(p, avail, &m->hdr);
-	if (r == -EOPNOTSUPP) {
-		free(w.buf);
-		return thinsnap_error_setf(reterr, r,
-					   "journal in '%s' needs a newer thinsnap (version or "
-					   "incompatible features)",
-					   m->state_dir);
-	}
-	if (r < 0 || m->hdr.checkpoint_end < JNL_HEADER_SIZE) {
-		free(w.buf);
-		return thinsnap_error_setf(reterr, -EUCLEAN, "journal in '%s': damaged header",
-					   m->state_dir);
-	}
-	if (pool_uuid && strcmp(pool_uuid, m->hdr.pool_id) != 0) { /* before touching anything */
-		free(w.buf);
+	if (o->pool_uuid &&
+	    strcmp(o->pool_uuid, m->hdr.pool_id) != 0) /* before touching anything */
 		return thinsnap_error_setf(reterr, -EXDEV,
 					   "journal in '%s' belongs to pool '%s', not '%s'",
-					   m->state_dir, m->hdr.pool_id, pool_uuid);
-	}
-	m->next_seq = m->hdr.first_seq;
+					   m->state_dir, m->hdr.pool_id, o->pool_uuid);
 	*ret_damaged = false;
+	*ret_differ = m->redundant &&
+		      !(src[0].use && src[1].use && src[0].hdr_r == 0 && src[1].hdr_r == 0);
+	m->next_seq = m->hdr.first_seq;
 	for (;;) {
-		struct rec_view v;
-		r = window_at(&w, off, REC_HEADER_SIZE, &p, &avail);
-		/* the whole record, or as much as there is (the tail check wants it all) */
-		if (r == 0 && avail >= REC_HEADER_SIZE)
-			r = window_at(&w, off, REC_HEADER_SIZE + record_len(p), &p, &avail);
-		if (r < 0) {
-			free(w.buf);
-			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
-						   m->state_dir, strerror(-r));
+		struct rec_view v[2];
+		bool ok[2];
+		size_t av[2];
+		int pick;
+		for (int i = 0; i < 2; i++) {
+			r = source_record(&src[i], off, m->hdr.salt, &v[i], &ok[i], &av[i]);
+			ok[i] = ok[i] && v[i].seq == m->next_seq;
+			if (r < 0)
+				return thinsnap_error_setf(reterr, r,
+							   "reading the journal in '%s': %s",
+							   m->state_dir, strerror(-r));
 		}
-		if (avail == 0)
-			break;
-		if (!thinsnap_meta_fmt_rec_check(p, avail, &v) || v.salt != m->hdr.salt ||
-		    v.seq != m->next_seq)
-			break;
-		r = replay_record(m, &v, &rerr);
-		if (r == -ENOMEM) {
-			free(w.buf);
-			return thinsnap_error_setf(reterr, r, "out of memory");
-		}
-		if (r < 0) {
-			if (!salvage) {
-				free(w.buf);
-				return thinsnap_error_setf(
-					reterr, -EUCLEAN,
-					"journal in '%s': record at offset %" PRIu64
-					" does not apply: %s",
-					m->state_dir, off, rerr.msg);
-			}
+		if (!ok[0] && !ok[1]) {
+			bool end = false;
+			if (av[0] == 0 && av[1] == 0)
+				break; /* the end of every copy */
+			torn = true;
+			for (int i = 0; i < 2 && torn; i++)
+				if ((r = source_torn(&src[i], off, m->hdr.salt, &torn)) < 0)
+					return thinsnap_error_setf(
+						reterr, r, "reading the journal in '%s': %s",
+						m->state_dir, strerror(-r));
+			torn = torn && off >= m->hdr.checkpoint_end;
+			if (torn || !o->salvage)
+				break;
+			r = skip_damage(m, o, src, &off, &end);
+			if (r < 0)
+				return thinsnap_error_setf(reterr, r,
+							   "reading the journal in '%s': %s",
+							   m->state_dir, strerror(-r));
 			*ret_damaged = true;
-			break;
+			if (end)
+				break;
+			continue;
 		}
-		thinsnap_meta_undo_commit(&m->ix);
-		m->next_seq++;
-		off += REC_HEADER_SIZE + v.len;
-	}
-	if (avail > 0 && !*ret_damaged) {
-		/* p, avail: the rest of the file, if it is within one maximal record */
-		r = window_at(&w, off, REC_HEADER_SIZE + REC_PAYLOAD_MAX, &p, &avail);
-		if (r < 0) {
-			free(w.buf);
-			return thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s",
-						   m->state_dir, strerror(-r));
-		}
-		bool torn = off >= m->hdr.checkpoint_end && w.size - off == avail &&
-			    avail <= REC_HEADER_SIZE + REC_PAYLOAD_MAX &&
-			    !valid_record_after(p, avail, 0, m->hdr.salt);
-		if (!torn && !salvage) {
-			free(w.buf);
+		pick = ok[0] ? 0 : 1;
+		if (ok[0] != ok[1] && src[0].use && src[1].use)
+			*ret_differ = true;
+		r = replay_record(m, &v[pick], &rerr);
+		if (r == -ENOMEM)
+			return thinsnap_error_setf(reterr, r, "out of memory");
+		if (r < 0 && !o->salvage)
 			return thinsnap_error_setf(reterr, -EUCLEAN,
-						   "journal in '%s' is damaged at offset %" PRIu64
-						   " of %" PRIu64 " (before its tail); open with "
-						   "salvage to keep the valid prefix",
-						   m->state_dir, off, w.size);
+						   "journal in '%s': record at offset %" PRIu64
+						   " does not apply: %s",
+						   m->state_dir, off, rerr.msg);
+		if (r < 0) {
+			thinsnap_meta_undo_rollback(&m->ix);
+			note(o, off, "record seq %" PRIu64 " no longer applies: %s", m->next_seq,
+			     rerr.msg);
+			*ret_damaged = true;
+		} else {
+			thinsnap_meta_undo_commit(&m->ix);
 		}
-		*ret_damaged = !torn;
-		if (torn && !m->read_only) {
-			free(w.buf);
-			w.buf = NULL;
-			if (ftruncate(m->fd, (off_t)off) < 0)
-				return thinsnap_error_setf(
-					reterr, -errno,
-					"truncating the torn tail of the journal "
-					"in '%s': %m",
-					m->state_dir);
-			r = thinsnap_io_sync(m->io, m->fd, true);
+		m->next_seq++;
+		off += REC_HEADER_SIZE + v[pick].len;
+	}
+	for (int i = 0; i < 2; i++)
+		if (src[i].use && src[i].w.size > size)
+			size = src[i].w.size;
+	if (size > off && !torn && !*ret_damaged)
+		return thinsnap_error_setf(reterr, -EUCLEAN,
+					   "journal in '%s' is damaged at offset %" PRIu64
+					   " of %" PRIu64 "%s (before its tail); "
+					   "run 'thinsnap repair --salvage' to keep what is valid",
+					   m->state_dir, off, size,
+					   m->redundant ? " in every copy" : "");
+	if (off < m->hdr.checkpoint_end && !*ret_damaged && o->salvage) {
+		note(o, off,
+		     "the checkpoint ends early (at byte %" PRIu64 " of %" PRIu64
+		     "): the records after it are gone",
+		     off, m->hdr.checkpoint_end);
+		*ret_damaged = true;
+	}
+	if (off < m->hdr.checkpoint_end && !*ret_damaged)
+		return thinsnap_error_setf(reterr, -EUCLEAN,
+					   "journal in '%s': checkpoint truncated; run 'thinsnap "
+					   "repair --salvage' to keep what is valid",
+					   m->state_dir);
+	for (int i = 0; i < 2; i++) /* a copy that ends early misses records */
+		if (m->redundant && src[i].use && src[i].w.size < off)
+			*ret_differ = true;
+	if (!m->read_only && !*ret_damaged) {
+		/* a torn tail: cut it off each copy that has one */
+		int fds[2] = { m->fd, m->fd2 };
+		for (int i = 0; i < 2; i++) {
+			if (!src[i].use || src[i].w.size <= off || fds[i] < 0)
+				continue;
+			if (ftruncate(fds[i], (off_t)off) < 0)
+				return thinsnap_error_setf(reterr, -errno,
+							   "truncating the torn tail of the "
+							   "journal in '%s': %m",
+							   m->state_dir);
+			r = thinsnap_io_sync(m->io, fds[i], true);
 			if (r < 0)
 				return thinsnap_error_setf(reterr, r,
 							   "syncing the journal in '%s': %s",
 							   m->state_dir, strerror(-r));
 		}
 	}
-	free(w.buf);
-	if (off < m->hdr.checkpoint_end && !*ret_damaged)
-		return thinsnap_error_setf(reterr, -EUCLEAN,
-					   "journal in '%s': checkpoint truncated", m->state_dir);
 	m->end = off;
 	return 0;
 }
@@ -323,12 +548,17 @@ static int replay(struct thinsnap_meta *m, const char *pool_uuid, bool salvage, 
 
 static int keep_corrupt(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
+	static const char *const names[] = { JOURNAL_NAME, COPY_NAME };
 	char name[64];
 
-	snprintf(name, sizeof(name), JOURNAL_NAME ".corrupt-%lld", (long long)time(NULL));
-	if (linkat(m->dirfd, JOURNAL_NAME, m->dirfd, name, 0) < 0 && errno != EEXIST)
-		return thinsnap_error_setf(reterr, -errno,
-					   "keeping the damaged journal in '%s': %m", m->state_dir);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		snprintf(name, sizeof(name), "%s.corrupt-%lld", names[i], (long long)time(NULL));
+		if (linkat(m->dirfd, names[i], m->dirfd, name, 0) < 0 && errno != EEXIST &&
+		    errno != ENOENT)
+			return thinsnap_error_setf(reterr, -errno,
+						   "keeping the damaged journal in '%s': %m",
+						   m->state_dir);
+	}
 	return 0;
 }
 
@@ -361,13 +591,16 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 	if (!m)
 		return;
 	thinsnap_meta_undo_rollback(&m->ix); /* nothing pending normally */
-	if (m->unsynced && m->fd >= 0)       /* a lazy completion: make it durable now */
-		(void)thinsnap_io_sync(m->io, m->fd, true);
+	thinsnap_meta_sync_release(m);
+	if (m->unsynced && m->fd >= 0) /* a lazy completion: make it durable now */
+		(void)thinsnap_meta_sync_turn(m);
 	thinsnap_meta_index_free(&m->ix);
 	thinsnap_buf_free(&m->wbuf);
 	thinsnap_meta_fmt_scratch_free(&m->scratch);
 	if (m->fd >= 0)
 		(void)close(m->fd);
+	if (m->fd2 >= 0)
+		(void)close(m->fd2);
 	if (m->lockfd >= 0)
 		(void)close(m->lockfd);
 	if (m->dirfd >= 0)
@@ -382,21 +615,21 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 		       struct thinsnap_error *reterr)
 {
 	CLEANUP(thinsnap_meta_freep) struct thinsnap_meta *m = NULL;
-	bool damaged = false;
-	int r;
+	struct source src[2] = { 0 };
+	bool damaged = false, differ = false;
+	int flags, r;
 
 	if (!opts || !opts->state_dir || !*opts->state_dir || !ret_m)
 		return thinsnap_error_setf(reterr, -EINVAL, "no state directory");
 	if (opts->pool_uuid && strlen(opts->pool_uuid) > JNL_POOL_ID_MAX)
 		return thinsnap_error_setf(reterr, -EINVAL, "pool identity longer than %u bytes",
 					   JNL_POOL_ID_MAX);
-	if (opts->read_only && opts->salvage)
-		return thinsnap_error_setf(reterr, -EINVAL, "salvage needs a writer");
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
-	m->dirfd = m->lockfd = m->fd = -EBADF;
+	m->dirfd = m->lockfd = m->fd = m->fd2 = -EBADF;
 	m->read_only = opts->read_only;
+	m->redundant = opts->redundant;
 	m->io = opts->io;
 	m->compact_threshold =
 		opts->compact_threshold_bytes ? opts->compact_threshold_bytes : DEFAULT_COMPACT;
@@ -419,30 +652,70 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	if (!m->read_only &&
 	    (r = thinsnap_meta_lock_take(m->dirfd, m->state_dir, &m->lockfd, reterr)) < 0)
 		return r;
-	m->fd = openat(m->dirfd, JOURNAL_NAME,
-		       (m->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
-	if (m->fd < 0 && (errno != ENOENT || m->read_only))
+	flags = (m->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
+	m->fd = openat(m->dirfd, JOURNAL_NAME, flags);
+	if (m->fd < 0 && errno != ENOENT)
 		return thinsnap_error_setf(reterr, -errno, "opening the journal in '%s': %m",
 					   m->state_dir);
-	if (m->fd < 0) {
+	if (m->redundant) {
+		m->fd2 = openat(m->dirfd, COPY_NAME, flags);
+		if (m->fd2 < 0 && errno != ENOENT)
+			return thinsnap_error_setf(reterr, -errno,
+						   "opening the journal's copy in '%s': %m",
+						   m->state_dir);
+	}
+	if (m->fd < 0 && m->fd2 < 0) {
+		if (m->read_only)
+			return thinsnap_error_setf(reterr, -ENOENT, "no journal in '%s'",
+						   m->state_dir);
 		r = thinsnap_meta_journal_create(m, opts->pool_uuid, reterr);
 		if (r < 0)
 			return r;
-	} else {
-		if (!m->read_only)
-			(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
-		r = replay(m, opts->pool_uuid, opts->salvage, &damaged, reterr);
-		if (r < 0)
-			return r;
+		*ret_m = TAKE_PTR(m);
+		return 0;
 	}
-	if (damaged) {
-		r = keep_corrupt(m, reterr);
-		if (r < 0)
-			return r;
-		r = thinsnap_meta_compact(m, reterr);
-		if (r < 0)
-			return r;
+	if (!m->read_only) {
+		(void)unlinkat(m->dirfd, JOURNAL_TMP, 0);
+		(void)unlinkat(m->dirfd, COPY_TMP, 0);
 	}
+	r = 0;
+	for (int i = 0; i < 2 && r == 0; i++) {
+		int fd = i ? m->fd2 : m->fd;
+		src[i].open = fd >= 0;
+		r = window_open(&src[i].w, fd);
+	}
+	if (r < 0)
+		r = thinsnap_error_setf(reterr, r, "reading the journal in '%s': %s", m->state_dir,
+					strerror(-r));
+	else
+		r = replay(m, opts, src, &damaged, &differ, reterr);
+	free(src[0].w.buf);
+	free(src[1].w.buf);
+	if (r < 0)
+		return r;
+	if (r > 0) { /* salvage, and no header verifies: an empty journal */
+		if (m->read_only) {
+			*ret_m = TAKE_PTR(m);
+			return 0;
+		}
+		if ((r = keep_corrupt(m, reterr)) < 0)
+			return r;
+		(void)close(m->fd);
+		if (m->fd2 >= 0)
+			(void)close(m->fd2);
+		m->fd = m->fd2 = -EBADF;
+		r = thinsnap_meta_journal_create(m, opts->pool_uuid, reterr);
+		if (r < 0)
+			return r;
+		*ret_m = TAKE_PTR(m);
+		return 0;
+	}
+	if (!m->read_only && damaged && (r = keep_corrupt(m, reterr)) < 0)
+		return r;
+	/* damage salvaged, or copies to rewrite (missing, stale, different): a new generation */
+	if (!m->read_only && (damaged || differ || m->fd < 0) &&
+	    (r = thinsnap_meta_compact(m, reterr)) < 0)
+		return r;
 	if (!m->read_only)
 		thinsnap_meta_maybe_compact(m);
 	*ret_m = TAKE_PTR(m);

@@ -24,7 +24,9 @@ struct thinsnap_state_lock {
 
 int thinsnap_state_has_journal(const char *state_dir)
 {
-	return thinsnap_file_exists(state_dir, JOURNAL_NAME);
+	int r = thinsnap_file_exists(state_dir, JOURNAL_NAME);
+
+	return r == 0 ? thinsnap_file_exists(state_dir, COPY_NAME) : r; /* either copy will do */
 }
 
 void thinsnap_state_lock_free(struct thinsnap_state_lock *lock)
@@ -80,6 +82,13 @@ int thinsnap_state_forget_pool(struct thinsnap_state_lock *lock, const char *poo
 					   pool_uuid);
 	if (renameat(lock->dirfd, JOURNAL_NAME, lock->dirfd, name) < 0 && errno != ENOENT)
 		return thinsnap_error_setf(reterr, -errno, "setting the journal in '%s' aside: %m",
+					   lock->state_dir);
+	if (snprintf(name, sizeof(name), COPY_NAME ".%s.destroyed", pool_uuid) >= (int)sizeof(name))
+		return thinsnap_error_setf(reterr, -EINVAL, "pool uuid '%.32s...' too long",
+					   pool_uuid);
+	if (renameat(lock->dirfd, COPY_NAME, lock->dirfd, name) < 0 && errno != ENOENT)
+		return thinsnap_error_setf(reterr, -errno,
+					   "setting the journal's copy in '%s' aside: %m",
 					   lock->state_dir);
 	if (fsync(lock->dirfd) < 0)
 		return thinsnap_error_setf(reterr, -errno, "syncing state directory '%s': %m",

@@ -62,6 +62,10 @@ int thinsnap_mkfs_verify(const char *dev, const char *want_fstype, struct thinsn
  */
 int thinsnap_mkfs_inodes_used(const char *dev, uint64_t *ret_inodes, struct thinsnap_error *reterr);
 
+/* The size of the ext2/3/4 or xfs filesystem on dev (its block count times its block size),
+ * from its superblock. -EUCLEAN if dev holds neither superblock. */
+int thinsnap_mkfs_fs_size(const char *dev, uint64_t *ret_bytes, struct thinsnap_error *reterr);
+
 /*
  * Grows the filesystem on dev (already grown) to size_bytes, rounded down to its block size,
  * online: dev is mounted on a new directory under scratch_dir (which should be private, e.g.

@@ -1,7 +1,8 @@
 /*
  * thinsnap_mkfs_inodes_used(): how many inodes a filesystem on a device uses, read from its
  * superblock (ext2/3/4: inodes count minus free inodes count; xfs: allocated minus free
- * inodes, sb_icount - sb_ifree). Cheap: one or two small reads.
+ * inodes, sb_icount - sb_ifree); thinsnap_mkfs_fs_size(): how large it is (blocks times
+ * block size). Cheap: one or two small reads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,4 +60,38 @@ int thinsnap_mkfs_inodes_used(const char *dev, uint64_t *ret_inodes, struct thin
 	uint32_t total = le32(sb + 0), free_inodes = le32(sb + 16);
 	*ret_inodes = total >= free_inodes ? total - free_inodes : 0;
 	return 0;
+}
+
+/*
+ * ext2/3/4: s_blocks_count_lo at 4, s_log_block_size at 24 (block = 1024 << it), the
+ * INCOMPAT_64BIT flag (0x80) in s_feature_incompat at 96, s_blocks_count_hi at 336.
+ * xfs: sb_blocksize (be32) at 4, sb_dblocks (be64) at 8.
+ */
+int thinsnap_mkfs_fs_size(const char *dev, uint64_t *ret_bytes, struct thinsnap_error *reterr)
+{
+	CLEANUP_CLOSE int fd = -EBADF;
+	unsigned char sb[1024];
+
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return thinsnap_error_setf(reterr, -errno, "cannot open '%s'", dev);
+	if (pread(fd, sb, sizeof(sb), 1024) == (ssize_t)sizeof(sb) && sb[56] == 0x53 &&
+	    sb[57] == 0xEF && le32(sb + 24) <= 6) {
+		uint64_t blocks = le32(sb + 4);
+		if (le32(sb + 96) & 0x80)
+			blocks |= (uint64_t)le32(sb + 336) << 32;
+		*ret_bytes = blocks * (1024ull << le32(sb + 24));
+		return 0;
+	}
+	if (pread(fd, sb, 512, 0) == 512 && memcmp(sb, "XFSB", 4) == 0) {
+		uint32_t bs = (uint32_t)sb[4] << 24 | (uint32_t)sb[5] << 16 | (uint32_t)sb[6] << 8 |
+			      sb[7];
+		uint64_t blocks = be64(sb + 8);
+		if (bs >= 512 && bs <= 65536 && blocks <= UINT64_MAX / bs) {
+			*ret_bytes = blocks * bs;
+			return 0;
+		}
+	}
+	return thinsnap_error_setf(reterr, -EUCLEAN, "'%s' holds no ext2/3/4 or xfs superblock",
+				   dev);
 }

@@ -180,10 +180,54 @@ static int refuse_signature(const char *dev, bool force, struct thinsnap_error *
 	r = thinsnap_mkfs_probe(dev, &type, reterr);
 	if (r < 0)
 		return r;
+	if (type && strcmp(type, "LVM2_member") == 0)
+		return thinsnap_error_setf(
+			reterr, -EBUSY,
+			"'%s' is an LVM physical volume; give thinsnap two "
+			"logical volumes made on its volume group (lvcreate), or "
+			"force to overwrite it",
+			dev);
 	if (type)
 		return thinsnap_error_setf(reterr, -EBUSY,
-					   "'%s' holds %s; refusing to overwrite it (use force)",
+					   "'%s' holds %s; refusing to overwrite it: give an empty "
+					   "device, wipe it (wipefs -a) or use force",
 					   dev, type);
+	return 0;
+}
+
+/*
+ * Refuses a device of a thin pool, LVM's above all (its "VG-tp-tpool", "-tdata", "-tmeta"):
+ * thinsnap changes a pool's transaction id, which LVM records and then refuses to activate
+ * the pool with; force does not help.
+ */
+static int refuse_thin_pool(const char *dev, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *target = NULL;
+	char uuid[THINSNAP_DM_UUID_MAX + 1], name[THINSNAP_DM_NAME_MAX + 1];
+	const char *part;
+	struct stat st;
+	int r;
+
+	if (stat(dev, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0; /* the open below says what is wrong */
+	r = thinsnap_pool_dm_uuid_of(st.st_rdev, uuid, sizeof(uuid));
+	if (r == 0)
+		r = thinsnap_pool_dm_name_of(st.st_rdev, name, sizeof(name));
+	if (r < 0)
+		return thinsnap_error_setf(reterr, r, "'%s': reading its dm uuid: %s", dev,
+					   strerror(-r));
+	part = thinsnap_pool_lvm_thin_pool_part(uuid);
+	if (!part && name[0] && thinsnap_dm_table(name, false, NULL, &target, NULL, NULL) == 0 &&
+	    strcmp(target, "thin-pool") == 0)
+		part = "thin-pool";
+	if (part)
+		return thinsnap_error_setf(
+			reterr, -EINVAL,
+			"'%s' is a thin pool device ('%s', %s): thinsnap sets a "
+			"pool's transaction id, after which LVM refuses that pool; "
+			"give two plain logical volumes instead (lvcreate -n tsdata "
+			"-L SIZE VG; lvcreate -n tsmeta -L SIZE VG)",
+			dev, name, part);
 	return 0;
 }
 
@@ -363,6 +407,11 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 			return thinsnap_error_setf(
 				reterr, -EINVAL, "pool '%s': data and metadata are the same device",
 				opts->name);
+		r = refuse_thin_pool(opts->data_dev, reterr);
+		if (r == 0)
+			r = refuse_thin_pool(opts->metadata_dev, reterr);
+		if (r < 0)
+			return r;
 		r = refuse_signature(opts->data_dev, opts->force, reterr);
 		if (r < 0)
 			return r;
@@ -394,6 +443,15 @@ int thinsnap_pool_create(const struct thinsnap_pool_create_opts *opts,
 						   "cannot use '%s' as a metadata device",
 						   opts->metadata_dev);
 		pool->metadata_rdev = st.st_rdev;
+		/* a dm device (an LV) is found again by its uuid when kernel names change */
+		r = thinsnap_pool_dm_uuid_of(pool->data_rdev, pool->data_dm_uuid,
+					     sizeof(pool->data_dm_uuid));
+		if (r == 0)
+			r = thinsnap_pool_dm_uuid_of(pool->metadata_rdev, pool->metadata_dm_uuid,
+						     sizeof(pool->metadata_dm_uuid));
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "reading the devices' dm uuids: %s",
+						   strerror(-r));
 		r = blockdev_size(data_fd, &pool->data_size_bytes);
 		if (r == 0)
 			r = blockdev_size(meta_fd, &pool->metadata_size_bytes);
@@ -557,6 +615,9 @@ int thinsnap_pool_open(const char *name, const char *state_dir, struct thinsnap_
 		return thinsnap_error_setf(reterr, -ENOENT,
 					   "pool '%s' not found: '%s' records pool '%s'", name,
 					   state_dir, pool->name);
+	r = thinsnap_pool_resolve_devices(pool, reterr);
+	if (r < 0)
+		return r;
 	r = thinsnap_dm_info(name, &info, reterr);
 	if (r < 0)
 		return r;

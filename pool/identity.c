@@ -1,7 +1,8 @@
 /*
- * The pool's identity, <state_dir>/identity: name, uuid, backing devices or loop files and
- * table parameters, so that a swapped pool is refused and a reboot re-activates the recorded
- * one (after thin_check). Replaced whole, atomically, on every change.
+ * The pool's identity, <state_dir>/identity: name, uuid, backing devices or loop files (and
+ * the devices' dm uuids, stable across reboots) and table parameters, so that a swapped pool
+ * or device is refused and a reboot re-activates the recorded one (after thin_check), found
+ * again by its devices' dm uuids when kernel names differ. Replaced whole, atomically.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/fileio.h"
@@ -25,12 +27,16 @@ int thinsnap_pool_write_identity(const struct thinsnap_pool *pool, struct thinsn
 		     "thinsnap-pool 1\nname=%s\nuuid=%s\nbacking=%s\ndata=%s\nmetadata=%s\n"
 		     "data_block_sectors=%" PRIu32 "\nlow_water_blocks=%" PRIu64
 		     "\ndata_size_bytes=%" PRIu64 "\nmetadata_size_bytes=%" PRIu64
-		     "\nerror_if_no_space=%d\nno_discard_passdown=%d\n",
+		     "\nerror_if_no_space=%d\nno_discard_passdown=%d\ndata_dm_uuid=%s"
+		     "\nmetadata_dm_uuid=%s\nautogrow_data_bytes=%" PRIu64
+		     "\nautogrow_metadata_bytes=%" PRIu64 "\n",
 		     pool->name, pool->uuid, pool->loop ? "loop" : "device",
 		     pool->loop ? DATA_FILE : pool->data_dev,
 		     pool->loop ? METADATA_FILE : pool->metadata_dev, pool->data_block_sectors,
 		     pool->low_water_blocks, pool->data_size_bytes, pool->metadata_size_bytes,
-		     pool->error_if_no_space, pool->no_discard_passdown);
+		     pool->error_if_no_space, pool->no_discard_passdown, pool->data_dm_uuid,
+		     pool->metadata_dm_uuid, pool->autogrow_data_bytes,
+		     pool->autogrow_metadata_bytes);
 	if (n < 0 || n >= (int)sizeof(buf))
 		return thinsnap_error_setf(reterr, -ENAMETOOLONG, "pool '%s': identity too long",
 					   pool->name);
@@ -93,6 +99,11 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 		} else if (strcmp(line, "metadata") == 0) {
 			free(pool->metadata_dev);
 			pool->metadata_dev = strdup(val);
+		} else if (strcmp(line, "data_dm_uuid") == 0) {
+			(void)snprintf(pool->data_dm_uuid, sizeof(pool->data_dm_uuid), "%s", val);
+		} else if (strcmp(line, "metadata_dm_uuid") == 0) {
+			(void)snprintf(pool->metadata_dm_uuid, sizeof(pool->metadata_dm_uuid), "%s",
+				       val);
 		} else if (thinsnap_parse_u64(val, &v) < 0) {
 			continue;
 		} else if (strcmp(line, "data_block_sectors") == 0 && v > 0 && v <= UINT32_MAX) {
@@ -107,6 +118,10 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 			pool->error_if_no_space = v != 0;
 		} else if (strcmp(line, "no_discard_passdown") == 0) {
 			pool->no_discard_passdown = v != 0;
+		} else if (strcmp(line, "autogrow_data_bytes") == 0) {
+			pool->autogrow_data_bytes = v;
+		} else if (strcmp(line, "autogrow_metadata_bytes") == 0) {
+			pool->autogrow_metadata_bytes = v;
 		}
 	}
 	if (!header || !has_uuid || !pool->name || !pool->data_dev || !pool->metadata_dev ||
@@ -127,4 +142,78 @@ int thinsnap_pool_read_identity(const char *state_dir, struct thinsnap_pool **re
 int thinsnap_pool_recorded(const char *state_dir)
 {
 	return thinsnap_file_exists(state_dir, IDENTITY_FILE);
+}
+
+/*
+ * Finds one recorded device: the recorded path if it is still the device with the recorded
+ * dm uuid, else the dm device holding that uuid now; a device without a dm uuid (a partition,
+ * a disk: best named by /dev/disk/by-id) must still be a block device at least as large as
+ * the pool recorded. *path is replaced with the path found.
+ */
+static int resolve_one(struct thinsnap_pool *pool, const char *what, char **path,
+		       const char *want_uuid, uint64_t min_bytes, struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE char *name = NULL;
+	char uuid[THINSNAP_DM_UUID_MAX + 1] = "", found[4096];
+	struct thinsnap_dm_info info;
+	struct stat st;
+	bool present = stat(*path, &st) == 0 && S_ISBLK(st.st_mode);
+	uint64_t size = 0;
+	int r;
+
+	if (present) {
+		r = thinsnap_pool_dm_uuid_of(st.st_rdev, uuid, sizeof(uuid));
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "pool '%s': dm uuid of '%s': %s",
+						   pool->name, *path, strerror(-r));
+	}
+	if (!want_uuid[0]) {
+		if (!present)
+			return thinsnap_error_setf(reterr, -ENOENT,
+						   "pool '%s': %s device '%s' is not present",
+						   pool->name, what, *path);
+		if (thinsnap_pool_device_size(*path, &size) == 0 && size < min_bytes)
+			return thinsnap_error_setf(
+				reterr, -EINVAL,
+				"pool '%s': '%s' holds %" PRIu64 " bytes, less than the pool's %s "
+				"(%" PRIu64 "): not the recorded device; refusing it",
+				pool->name, *path, size, what, min_bytes);
+		return 0;
+	}
+	if (present && strcmp(uuid, want_uuid) == 0)
+		return 0;
+	r = thinsnap_dm_info_by_uuid(want_uuid, &info, &name, reterr);
+	if (r < 0)
+		return r;
+	if (!info.exists && present)
+		return thinsnap_error_setf(reterr, -EINVAL,
+					   "pool '%s': '%s' is not the recorded %s device (another "
+					   "dm uuid); refusing a swapped or foreign device",
+					   pool->name, *path, what);
+	if (!info.exists)
+		return thinsnap_error_setf(reterr, -ENOENT,
+					   "pool '%s': %s device '%s' is not present (no dm device "
+					   "has its uuid); activate it first (vgchange -ay VG)",
+					   pool->name, what, *path);
+	if (thinsnap_pool_dev_path(name, found, sizeof(found)) < 0)
+		return thinsnap_error_setf(reterr, -ENAMETOOLONG, "dm name too long");
+	free(*path);
+	*path = strdup(found);
+	if (!*path)
+		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int thinsnap_pool_resolve_devices(struct thinsnap_pool *pool, struct thinsnap_error *reterr)
+{
+	int r;
+
+	if (pool->loop)
+		return 0;
+	r = resolve_one(pool, "data", &pool->data_dev, pool->data_dm_uuid, pool->data_size_bytes,
+			reterr);
+	if (r < 0)
+		return r;
+	return resolve_one(pool, "metadata", &pool->metadata_dev, pool->metadata_dm_uuid, 0,
+			   reterr);
 }

@@ -36,26 +36,10 @@ static bool intent_deletes(const struct check_ctx *c, uint32_t dev_id)
 	return false;
 }
 
-static ssize_t find_id(const uint32_t *ids, size_t n, uint32_t id)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ids[mid] == id)
-			return (ssize_t)mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 static int check_entry(const struct thinsnap_meta_snap *e, void *userdata)
 {
 	struct check_ctx *c = userdata;
-	ssize_t i = find_id(c->pool_ids, c->n_pool, e->dev_id);
+	ssize_t i = thinsnap_snap_find_id(c->pool_ids, c->n_pool, e->dev_id);
 	char **v;
 
 	if (i >= 0) {
@@ -78,7 +62,7 @@ static int check_entry(const struct thinsnap_meta_snap *e, void *userdata)
 static int check_pending(uint32_t dev_id, void *userdata)
 {
 	struct check_ctx *c = userdata;
-	ssize_t i = find_id(c->pool_ids, c->n_pool, dev_id);
+	ssize_t i = thinsnap_snap_find_id(c->pool_ids, c->n_pool, dev_id);
 
 	if (i >= 0)
 		c->known[i] = true;
@@ -130,13 +114,14 @@ static int list_unfinished(const struct thinsnap_meta_intent *in, void *userdata
 		.id = in->id,
 		.operation = intent_operation(in, &key),
 		.dev_id = in->n_pool_ops ? in->pool_ops[0].dev_id : 0,
-		.recovery = thinsnap_snap_recovery_decide(in, c->tid, NULL),
+		.recovery =
+			thinsnap_snap_recovery_decide_ids(in, c->tid, c->pool_ids, c->n_pool, NULL),
 	};
 	if (key && !(it->key = strdup(key)))
 		return -ENOMEM;
 	rep->n_unfinished++;
 	for (size_t i = 0; i < in->n_pool_ops; i++) {
-		ssize_t k = find_id(c->pool_ids, c->n_pool, in->pool_ops[i].dev_id);
+		ssize_t k = thinsnap_snap_find_id(c->pool_ids, c->n_pool, in->pool_ops[i].dev_id);
 		if (k >= 0)
 			c->known[k] = true;
 	}

@@ -79,7 +79,8 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 				.origin_dm_name = ti->exists ? dm : NULL };
 	struct pool_step step = { .run = thinsnap_snap_create_run,
 				  .undo = thinsnap_snap_create_undo,
-				  .ctx = &c };
+				  .ctx = &c,
+				  .decidable = true };
 	r = thinsnap_snap_pool_txn(s, &pop, 1, ops, retire ? 4 : 2, &step, reterr);
 	if (r >= 0 && retire)
 		thinsnap_snap_logf(s, THINSNAP_LOG_INFO,

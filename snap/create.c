@@ -178,7 +178,8 @@ static int create_snapshot(struct thinsnap_snapshotter *s, enum thinsnap_meta_ki
 				.grow_fs_type = grow ? fs_type : NULL };
 	struct pool_step step = { .run = create_grow_run,
 				  .undo = thinsnap_snap_create_undo,
-				  .ctx = &c };
+				  .ctx = &c,
+				  .decidable = !grow };
 
 	r = thinsnap_snap_pool_txn(s, &pop, 1, &op, 1, &step, reterr);
 	if (r < 0)

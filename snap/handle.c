@@ -45,7 +45,8 @@ int thinsnap_snap_check_writable_status(struct thinsnap_snapshotter *s,
 		return r;
 	if (s->read_only)
 		return thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
-	r = thinsnap_pool_status(s->pool, &st, reterr);
+	/* no metadata commit before it (two flushes): the counts are as of the last commit */
+	r = thinsnap_pool_status_nocommit(s->pool, &st, reterr);
 	if (r < 0)
 		return r;
 	if (ret_st)

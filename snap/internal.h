@@ -162,9 +162,13 @@ int thinsnap_snap_meta_labels(const struct thinsnap_label *labels, size_t n,
 struct pool_step {
 	/* does the pool work; on failure it has undone what it did */
 	int (*run)(struct thinsnap_snapshotter *s, void *ctx, struct thinsnap_error *reterr);
-	/* undoes a successful run (when the transaction id can't be set) */
+	/* undoes a successful run (when the transaction can't complete) */
 	void (*undo)(struct thinsnap_snapshotter *s, void *ctx);
 	void *ctx;
+	/* run is pool messages and (de)activations only: after a crash, whether its dev_ids
+	 * are in the pool decides the intent, so the journal's sync overlaps the pool's commit;
+	 * false: the transaction id moves once run is done (a format or grow in between) */
+	bool decidable;
 };
 
 struct create_ctx {
@@ -182,7 +186,8 @@ struct create_ctx {
 
 int thinsnap_snap_journal_apply(struct thinsnap_snapshotter *s, const struct thinsnap_meta_op *ops,
 				size_t n, struct thinsnap_error *reterr);
-/* Journals the intent, runs step, sets the transaction id, journals the completion. */
+/* Journals the intent, runs step (and for a step that is not decidable, sets the transaction
+ * id), journals the completion. */
 int thinsnap_snap_pool_txn(struct thinsnap_snapshotter *s,
 			   const struct thinsnap_meta_pool_op *pool_ops, size_t n_pool_ops,
 			   const struct thinsnap_meta_op *ops, size_t n_ops,
@@ -210,8 +215,12 @@ int thinsnap_snap_open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool
 /* The journal, as this handle opens it; a reader of a pool never written to gets NULL. */
 int thinsnap_snap_open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta **ret,
 			    struct thinsnap_error *reterr);
-/* Resolves every unfinished intent against the pool's transaction id (a writer's open). */
+/* Resolves every unfinished intent against the pool, and after a reboot what a lost intent
+ * left (a writer's open). */
 int thinsnap_snap_recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr);
+/* Makes the next writer's open look for what a lost intent left, as after a reboot (the
+ * journal's sync failed). */
+void thinsnap_snap_forget_boot(struct thinsnap_snapshotter *s);
 
 struct reactivate_ctx {
 	struct thinsnap_snapshotter *s;

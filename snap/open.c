@@ -52,6 +52,7 @@ int thinsnap_snap_open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta
 		.state_dir = s->state_dir,
 		.pool_uuid = thinsnap_pool_uuid(s->pool),
 		.read_only = s->read_only,
+		.redundant = true, /* journal.copy: docs/journal.md, "Redundancy" */
 	};
 	int r = thinsnap_meta_open(&mo, ret, reterr);
 

@@ -1,7 +1,7 @@
 /*
  * Space: the free-space floors checked before creating a device, the counts for `pool
  * status`, auto-grow of a loop-backed pool's data, waiting for pool events, and the pool's
- * status for readers.
+ * status and capacity for readers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -84,6 +84,7 @@ static int count_one(const struct thinsnap_meta_snap *e, void *userdata)
 {
 	struct thinsnap_counts *c = userdata;
 
+	c->virtual_bytes += e->size_bytes;
 	switch (e->kind) {
 	case THINSNAP_META_VIEW:
 		c->views++;
@@ -131,34 +132,6 @@ int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
 
 /* ---- space: auto-grow and pool events ---- */
 
-static int grow_data(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_policy *policy,
-		     const struct thinsnap_pool_status *st, struct thinsnap_space_report *rep,
-		     struct thinsnap_error *reterr)
-{
-	uint64_t block = (uint64_t)st->data_block_sectors * 512, limit = 0, size = 0;
-	int r;
-
-	r = thinsnap_pool_grow_limit(s->pool, &limit, reterr);
-	if (r < 0)
-		return r;
-	r = thinsnap_pool_autogrow_size(policy, st->total_data_bytes, st->used_data_bytes, block,
-					limit, &size);
-	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "pool '%s': bad auto-grow policy",
-					   s->pool_name);
-	rep->capped = r == THINSNAP_POOL_AUTOGROW_CAPPED;
-	if (r != THINSNAP_POOL_AUTOGROW_GROW)
-		return 0;
-	thinsnap_snap_logf(s, THINSNAP_LOG_DEBUG,
-			   "pool '%s': growing data from %" PRIu64 " to %" PRIu64, s->pool_name,
-			   st->total_data_bytes, size);
-	r = thinsnap_pool_grow(s->pool, size, reterr);
-	if (r < 0)
-		return r;
-	rep->grown = true;
-	return 0;
-}
-
 int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_autogrow_policy *policy,
 		      struct thinsnap_space_report *ret, struct thinsnap_error *reterr)
 {
@@ -187,10 +160,23 @@ int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_auto
 		return r;
 	rep.loop_backed = thinsnap_pool_loop_backed(s->pool);
 	rep.old_data_bytes = st.total_data_bytes;
-	if (policy && rep.loop_backed) {
-		r = grow_data(s, policy, &st, &rep, reterr);
-		if (r == 0 && rep.grown)
+	if (policy) {
+		struct thinsnap_pool_autogrow_result g;
+		r = thinsnap_pool_autogrow(s->pool, policy, &g, reterr);
+		if (r < 0)
+			return r;
+		rep.grown = g.data_grown || g.metadata_grown;
+		rep.capped = g.data_capped || g.metadata_capped;
+		rep.data_capped = g.data_capped;
+		rep.metadata_capped = g.metadata_capped;
+		if (rep.grown) {
+			thinsnap_snap_logf(s, THINSNAP_LOG_DEBUG,
+					   "pool '%s': grown: data %" PRIu64 " to %" PRIu64
+					   ", metadata %" PRIu64 " to %" PRIu64,
+					   s->pool_name, g.old_data_bytes, g.data_bytes,
+					   g.old_metadata_bytes, g.metadata_bytes);
 			r = thinsnap_pool_status(s->pool, &st, reterr);
+		}
 		uint64_t lw = thinsnap_pool_low_water_for(policy->threshold_percent,
 							  st.total_data_blocks);
 		if (r == 0)
@@ -229,19 +215,45 @@ int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr,
 	return thinsnap_pool_wait_event(s->epool, event_nr, timeout_ms, reterr);
 }
 
-int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
-		    struct thinsnap_error *reterr)
+/* Checks the arguments and locks the readers' pool handle (unlocked again on failure). */
+static int lock_rpool(struct thinsnap_snapshotter *s, const void *ret, const char *what,
+		      struct thinsnap_error *reterr)
 {
 	int r;
 
 	if (!ret)
-		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
+		return thinsnap_error_setf(reterr, -EINVAL, "%s: missing argument", what);
 	r = thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thinsnap_pool_status(s->rpool, ret, reterr)
-		     : thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	if (!s->rpool) {
+		pthread_mutex_unlock(&s->rpool_lock);
+		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	}
+	return 0;
+}
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	int r = lock_rpool(s, ret, "status", reterr);
+
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_status(s->rpool, ret, reterr);
+	pthread_mutex_unlock(&s->rpool_lock);
+	return r;
+}
+
+int thinsnap_capacity(struct thinsnap_snapshotter *s, struct thinsnap_pool_capacity *ret,
+		      struct thinsnap_error *reterr)
+{
+	int r = lock_rpool(s, ret, "capacity", reterr);
+
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_capacity(s->rpool, ret, reterr);
 	pthread_mutex_unlock(&s->rpool_lock);
 	return r;
 }

@@ -340,7 +340,11 @@ int thinsnap_receive(struct thinsnap_snapshotter *s, const char *name, int fd,
 			      .crc = crc,
 			      .block_bytes = thinsnap_pool_data_block_sectors(s->pool) * 512u,
 			      .st = { .stream_bytes = pos } };
-	struct pool_step step = { .run = receive_run, .undo = undo_run, .ctx = &c };
+	/* not decidable: a device in the pool proves nothing about its contents; only the
+	 * transaction id's move after the verified, flushed fill completes the receive */
+	struct pool_step step = {
+		.run = receive_run, .undo = undo_run, .ctx = &c, .decidable = false
+	};
 	r = thinsnap_snap_pool_txn(s, &pop, 1, ops, ELEMENTSOF(ops), &step, reterr);
 	thinsnap_stream_header_clear(&h);
 	if (r < 0)

@@ -4,7 +4,8 @@
 # size: thinsnap_open() time, thinsnapd's exec-to-ready time and memory (VmRSS, VmHWM), and
 # per-call latency through the snapshots API from one client (bench/scale/main.go): stat, list,
 # prepare, commit, remove, with a daemon on a 10-snapshot reference pool taking turns in the
-# same rounds; plus the same operations through the library and the bare pool calls under them.
+# same rounds; plus the same operations through the library and the bare pool calls under them,
+# and the library's prepare/remove interleaved with a third, 10-snapshot pool (scale-pair.tsv).
 # Self-contained: both pools' loop files live on a private tmpfs, torn down on every exit.
 # Writes $OUT/scale.tsv and $OUT/scale.md (OUT=build/bench); about 9 minutes in user-mode-linux.
 #   scripts/dmrun --timeout 1500 -- bench/scale/run.sh      (or: make bench-scale)
@@ -49,6 +50,7 @@ cleanup() {
 	stop_pid "$rpid"
 	destroy_pool "$state" "$pool"
 	destroy_pool "$rstate" "$rpool"
+	destroy_pool "$lstate" "$lpool"
 	umount "$T" 2> /dev/null || true
 	rm -rf "$T"
 }
@@ -63,6 +65,15 @@ for p in "$state:$pool" "$rstate:$rpool"; do
 		--metadata-size 128M --block-size 64K > /dev/null
 done
 "$R/bench/bench-scale" populate "$rstate" "$rpool" 10 2> /dev/null
+# the library's reference: a third pool of 10 snapshots (the daemon's holds its own lock)
+lpool=tsscalelib$$
+lstate=$T/libref
+mkdir -p "$lstate"
+"$R/thinsnap" --state-dir "$lstate" --pool "$lpool" pool create --data-size 16G \
+	--metadata-size 128M --block-size 64K > /dev/null
+"$R/bench/bench-scale" populate "$lstate" "$lpool" 10 2> /dev/null
+pair=$T/pair.tsv
+: > "$pair"
 "$R/bench/bench-scale" ready "$rsock" "$T/rpid" "$R/thinsnapd" --state-dir "$rstate" \
 	--pool "$rpool" --address "$rsock" --log-level warning > /dev/null 2>> "$T/thinsnapd.log"
 rpid=$(cat "$T/rpid")
@@ -82,6 +93,9 @@ for n in $LEVELS; do
 	read -r med p90 <<< "$("$R/bench/bench-scale" open "$state" "$pool" "$reps")"
 	row open_library "$n" "$med" "$p90"
 	"$R/bench/bench-scale" ops "$state" "$pool" 30 >> "$tsv"
+	# the library on this pool and on the 10-snapshot one, round by round
+	"$R/bench/bench-scale" pair "$state" "$pool" "$lstate" "$lpool" 30 |
+		awk -v n="$n" -F '\t' '{ print $1 "\t" n "\t" $2 "\t" $3 }' >> "$pair"
 	# three daemon starts: exec to the first accepted connection; the last one keeps serving
 	: > "$T/ready"
 	for k in 1 2 3; do
@@ -113,4 +127,24 @@ for n in $LEVELS; do
 done
 cp "$tsv" "$OUT/scale.tsv"
 "$top/bench/scale/report.sh" "$OUT/scale.tsv" > "$OUT/scale.md"
+cp "$pair" "$OUT/scale-pair.tsv"
+{
+	echo
+	echo "The library's prepare and remove of an active snapshot on the grown pool against a"
+	echo "pool of 10 snapshots, interleaved round by round (the order flipped each round): the"
+	echo "median and p10–p90 of the per-round ratio (goal ≤ 1.2×)."
+	echo
+	echo "| operation | snapshots | grown pool µs | 10-snapshot pool µs | ratio median | p10–p90 |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	for op in prepare remove_active; do
+		for n in $LEVELS; do
+			awk -F '\t' -v o="$op" -v n="$n" '$1 == o && $2 == n { print $3, $4, $3 / $4 }' \
+				"$pair" > "$T/pair.one"
+			[ -s "$T/pair.one" ] || continue
+			q() { sort -g -k"$1","$1" "$T/pair.one" | awk -v c="$1" -v p="$2" \
+				'{ v[NR] = $c } END { printf "%.*f", (c == 3 ? 2 : 0), v[int(p * (NR - 1) + 0.5) + 1] }'; }
+			echo "| $op | $n | $(q 1 0.5) | $(q 2 0.5) | $(q 3 0.5)× | $(q 3 0.1)–$(q 3 0.9)× |"
+		done
+	done
+} >> "$OUT/scale.md"
 cat "$OUT/scale.md"

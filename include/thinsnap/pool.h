@@ -52,8 +52,10 @@ struct thinsnap_pool_create_opts {
 #define THINSNAP_POOL_CREATE_OPTS_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_POOL_CREATE_OPTS_VERSION)
 
 /*
- * Creates a pool and activates it; records its identity in <state_dir>/identity. Devices
- * holding a filesystem, RAID member or partition table are refused (-EBUSY) unless force.
+ * Creates a pool and activates it; records its identity in <state_dir>/identity (with the
+ * devices' dm uuids, when they are dm devices such as LVs). Devices holding a filesystem,
+ * RAID member, LVM physical volume or partition table are refused (-EBUSY) unless force; a
+ * device of a thin pool (LVM's "VG-pool-tpool", its _tdata/_tmeta) always (-EINVAL).
  * The metadata device's first 4 KiB are zeroed (a fresh pool). -EEXIST if the name is taken
  * or state_dir already records a pool. On success *ret_pool is owned by the caller.
  * opts->version 0 or unknown: -EINVAL before anything is touched.
@@ -67,6 +69,9 @@ THINSNAP_API int thinsnap_pool_create(const struct thinsnap_pool_create_opts *op
  * table must match the identity (block size, data and metadata devices) else -EINVAL ("not
  * the recorded pool"). If it is not active (after a reboot), the loop files are re-attached,
  * `thin_check -q` checks the metadata (-EUCLEAN if it fails), and the pool is activated.
+ * Recorded dm devices are found by their dm uuid when their path names another device or
+ * none (kernel names differ after a reboot); a different device at the path with the
+ * recorded one absent is refused (-EINVAL), a recorded device not present is -ENOENT.
  * -ENOENT if state_dir records no pool or another name.
  */
 THINSNAP_API int thinsnap_pool_open(const char *name, const char *state_dir,
@@ -196,18 +201,31 @@ struct thinsnap_pool_status {
 THINSNAP_API int thinsnap_pool_status(struct thinsnap_pool *pool,
 				      struct thinsnap_pool_status *ret_status,
 				      struct thinsnap_error *reterr);
+/*
+ * As thinsnap_pool_status(), without the metadata commit the kernel makes before it reports a
+ * pool's status (a superblock write and two flushes, even with nothing to commit): mode,
+ * needs_check and transaction id are current, the block counts as of the pool's last commit
+ * (every pool message commits, and the kernel commits every second while data changes).
+ */
+THINSNAP_API int thinsnap_pool_status_nocommit(struct thinsnap_pool *pool,
+					       struct thinsnap_pool_status *ret_status,
+					       struct thinsnap_error *reterr);
 /* "rw", "ro", "out_of_data_space", "fail"; a static string. */
 THINSNAP_API const char *thinsnap_pool_mode_name(enum thinsnap_pool_mode mode);
 
 /*
- * Grows a loop-backed pool's data file to new_data_size_bytes, refreshes the loop device and
- * reloads the pool with the new length. -EOPNOTSUPP for device-backed pools, -EINVAL if the
- * size is smaller than now.
+ * Grows the pool's data to new_data_size_bytes and reloads the pool with the new length (the
+ * table is loaded before a noflush suspend, so I/O in flight to thin devices waits and goes
+ * on; nothing is lost). A loop-backed pool grows its data file and refreshes the loop device.
+ * A device-backed pool does not touch its device: the operator grows it (lvextend, a grown
+ * partition or LUN) and this takes its size: new_data_size_bytes 0 means the device's current
+ * size; a larger size than the device holds is -ENOSPC (nothing changes). -EINVAL if the size
+ * is smaller than now, or 0 on a loop-backed pool.
  */
 THINSNAP_API int thinsnap_pool_grow(struct thinsnap_pool *pool, uint64_t new_data_size_bytes,
 				    struct thinsnap_error *reterr);
 
-/* Whether the pool is on loop files in its state directory (only those can grow). */
+/* Whether the pool is on loop files in its state directory. */
 THINSNAP_API bool thinsnap_pool_loop_backed(const struct thinsnap_pool *pool);
 
 /*
@@ -247,10 +265,16 @@ struct thinsnap_autogrow_policy {
 	unsigned threshold_percent;   /* grow once data used >= this percent; 0 or >= 100: never */
 	unsigned grow_percent;        /* each step adds this percent of the data size; 0: never */
 	uint64_t max_data_size_bytes; /* cap; 0 = none but the data file's filesystem's space */
+	/* version 2: the metadata's cap (device-backed pools); 0 or above the kernel's limit
+	 * (THINSNAP_POOL_METADATA_MAX_BYTES): that limit */
+	uint64_t max_metadata_size_bytes;
 };
 
-#define THINSNAP_AUTOGROW_POLICY_VERSION 1
+#define THINSNAP_AUTOGROW_POLICY_VERSION 2
 #define THINSNAP_AUTOGROW_POLICY_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_AUTOGROW_POLICY_VERSION)
+
+/* The most metadata the kernel uses (THIN_METADATA_MAX_SECTORS: about 15.9 GiB). */
+#define THINSNAP_POOL_METADATA_MAX_BYTES (255ull * 16384 * 8 * 512)
 
 enum thinsnap_pool_autogrow_verdict {
 	THINSNAP_POOL_AUTOGROW_NONE = 0, /* off, or below the threshold */
@@ -279,13 +303,60 @@ THINSNAP_API uint64_t thinsnap_pool_low_water_for(unsigned threshold_percent,
 						  uint64_t total_blocks);
 
 /*
- * The same for the metadata file: the kernel resizes its metadata space on the resume, and a
- * pool that ran out of metadata space (read-only, without needs_check) returns to read-write.
- * A pool flagged needs_check does not grow its metadata until repaired (thinsnap_pool_repair).
+ * The same for the metadata file or device (0 on a device-backed pool: the device's size):
+ * the kernel resizes its metadata space on the resume, and a pool that ran out of metadata
+ * space (read-only, without needs_check) returns to read-write. A pool flagged needs_check
+ * does not grow its metadata until repaired (thinsnap_pool_repair).
  */
 THINSNAP_API int thinsnap_pool_grow_metadata(struct thinsnap_pool *pool,
 					     uint64_t new_metadata_size_bytes,
 					     struct thinsnap_error *reterr);
+
+/* How long the handle's last table reload kept the pool suspended (thin devices' I/O
+ * paused), in nanoseconds; 0 before any. */
+THINSNAP_API uint64_t thinsnap_pool_last_pause_ns(const struct thinsnap_pool *pool);
+
+/* What thinsnap_pool_autogrow() did. */
+struct thinsnap_pool_autogrow_result {
+	bool data_grown, metadata_grown;
+	bool data_capped, metadata_capped;   /* past the threshold, but nothing left to grow into */
+	uint64_t old_data_bytes, data_bytes; /* the pool's sizes before and after */
+	uint64_t old_metadata_bytes, metadata_bytes;
+};
+
+/*
+ * One auto-grow step, as lvm's thin_pool_autoextend: when data use has reached
+ * policy->threshold_percent, grows the data (thinsnap_pool_autogrow_size() steps, capped by
+ * policy->max_data_size_bytes and by the room there is): a loop file up to its filesystem's
+ * free space; an LVM logical volume with `lvextend` up to its volume group's free space; a
+ * plain device up to its own size (grown by the operator). The metadata of a device-backed
+ * pool likewise (same threshold and steps, up to policy->max_metadata_size_bytes and the
+ * kernel's limit); a policy of version 1 caps the metadata at the kernel's limit only. The
+ * amounts added are recorded (thinsnap_pool_capacity()). -EIO if lvextend fails.
+ */
+THINSNAP_API int thinsnap_pool_autogrow(struct thinsnap_pool *pool,
+					const struct thinsnap_autogrow_policy *policy,
+					struct thinsnap_pool_autogrow_result *ret,
+					struct thinsnap_error *reterr);
+
+/* The capacity picture for planning (thinsnap_pool_capacity()). */
+struct thinsnap_pool_capacity {
+	bool lvm;  /* both devices are LVM logical volumes */
+	bool loop; /* loop files in the state directory */
+	uint64_t data_device_bytes, metadata_device_bytes; /* the devices' (files') sizes */
+	uint64_t data_room_bytes;     /* what the data can still grow by: the volume group's free
+					 space, the loop file's filesystem's free space, or what
+					 a plain device holds beyond the pool */
+	uint64_t metadata_room_bytes; /* likewise (LVM: the same, shared, free space) */
+	uint64_t autogrow_data_bytes, autogrow_metadata_bytes; /* added by auto-grow */
+	char volume_group[128];                                /* "" unless lvm */
+};
+
+/* Fills *ret (runs `lvs` for an LVM-backed pool; the auto-grown bytes as the pool's identity
+ * file records them, whichever handle grew it). -EIO if lvs fails. */
+THINSNAP_API int thinsnap_pool_capacity(struct thinsnap_pool *pool,
+					struct thinsnap_pool_capacity *ret,
+					struct thinsnap_error *reterr);
 
 /*
  * The dev_ids in the pool's metadata (a metadata snapshot read by `thin_dump -m`), sorted.

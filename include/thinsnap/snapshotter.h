@@ -330,6 +330,7 @@ struct thinsnap_counts {
 	size_t committed;
 	size_t base_devices;    /* formatted base devices (one per fs configuration) */
 	size_t pending_deletes; /* devices waiting for cleanup */
+	uint64_t virtual_bytes; /* the sum of their thin devices' sizes (what they may fill) */
 };
 
 THINSNAP_API int thinsnap_counts(struct thinsnap_snapshotter *s, struct thinsnap_counts *ret,
@@ -340,7 +341,8 @@ struct thinsnap_autogrow_policy;
 
 /* The pool's space, after what thinsnap_autogrow() did. */
 struct thinsnap_space_report {
-	bool loop_backed; /* only loop-file pools grow; device pools only report */
+	bool loop_backed; /* on loop files (LVM logical volumes grow too; plain devices only
+			     take the size the operator grew them to) */
 	bool grown;       /* data grew from old_data_bytes to total_data_bytes */
 	bool capped;      /* at or above the threshold but at the cap or the filesystem's limit */
 	uint64_t old_data_bytes;
@@ -349,6 +351,7 @@ struct thinsnap_space_report {
 	uint64_t low_water_blocks; /* the pool's low-water mark now (0: none) */
 	int min_free_data_percent; /* the handle's space floors; 0 = none */
 	int min_free_metadata_percent;
+	bool data_capped, metadata_capped; /* which part made capped true */
 };
 
 /*
@@ -383,6 +386,18 @@ struct thinsnap_pool_status;
  */
 THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
 				 struct thinsnap_error *reterr);
+
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_capacity;
+
+/*
+ * The capacity picture of the snapshotter's pool (thinsnap_pool_capacity(): room to grow,
+ * what auto-grow added, as last recorded) on the readers' pool handle, never behind a pool
+ * change. Runs `lvs` for an LVM-backed pool: a monitoring scrape should cache it.
+ */
+THINSNAP_API int thinsnap_capacity(struct thinsnap_snapshotter *s,
+				   struct thinsnap_pool_capacity *ret,
+				   struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }

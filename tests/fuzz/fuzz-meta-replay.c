@@ -11,29 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/crc32c.h"
+#include "journal-crcs.h"
 #include "meta/format.h"
 #include "meta/meta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void fix_crcs(uint8_t *p, size_t n)
-{
-	size_t off = JNL_HEADER_SIZE;
-
-	if (n < JNL_HEADER_SIZE)
-		return;
-	put_le32(p + 252, thinsnap_crc32c(0, p, 252));
-	while (off + REC_HEADER_SIZE <= n) {
-		uint32_t len = get_le32(p + off + 8), crc;
-		if (len > n - off - REC_HEADER_SIZE)
-			break;
-		crc = thinsnap_crc32c(0, p + off, 28);
-		crc = thinsnap_crc32c(crc, p + off + REC_HEADER_SIZE, len);
-		put_le32(p + off + 28, crc);
-		off += REC_HEADER_SIZE + len;
-	}
-}
 
 static int rm1(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -86,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(buf, data + 1, size - 1);
 	if (data[0] & 1)
-		fix_crcs(buf, size - 1);
+		fuzz_fix_journal_crcs(buf, size - 1);
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	f = fopen(path, "wb");
 	if (!f || fwrite(buf, 1, size - 1, f) != size - 1)

@@ -9,7 +9,9 @@
  * no journal step: it is killed at its fault point between the pool's suspend and resume, and
  * from outside after a range of delays. With discard_blocks, remove and cleanup are killed while
  * the device is active for its discard, and the next open must recover. Every kill is checked
- * to be one: a child that finishes where a fault point should have fired fails the test.
+ * to be one: a child that finishes where a fault point should have fired fails the test. A
+ * lost intent (a power cut before the journal's sync, which overlaps the pool's commit) is
+ * simulated by cutting the journal back after a kill.
  */
 /* clang-format off */
 #include <setjmp.h> /* cmocka.h needs these first */
@@ -45,9 +47,10 @@ static int n_runs, n_killed, n_completed;
 static bool discard; /* the handles discard a removed device's blocks (discard_blocks) */
 
 static const char *points[] = {
-	"snap.txn.after_intent",   "snap.txn.after_pool",          "snap.txn.after_tid",
-	"snap.txn.after_finish",   "snap.commit.after_deactivate", "meta.append.before_write",
-	"meta.append.before_sync", "meta.append.after_sync",
+	"snap.txn.after_intent",     "snap.txn.after_pool",      "snap.txn.after_tid",
+	"snap.txn.before_sync_join", "snap.txn.after_finish",    "snap.commit.after_deactivate",
+	"snap.create.before_grow",   "meta.append.before_write", "meta.append.before_sync",
+	"meta.append.after_sync",
 };
 #define N_POINTS (sizeof(points) / sizeof(points[0]))
 
@@ -303,6 +306,7 @@ static int teardown(void **state)
 enum op {
 	OP_PREPARE,
 	OP_PREPARE_CHILD,
+	OP_PREPARE_GROW,
 	OP_VIEW,
 	OP_COMMIT,
 	OP_COMMIT_KEEP,
@@ -311,8 +315,8 @@ enum op {
 	OP_UPDATE,
 	OP__N
 };
-static const char *op_names[] = { "prepare",     "prepare-child", "view",    "commit",
-				  "commit-keep", "remove",        "cleanup", "update" };
+static const char *op_names[] = { "prepare",     "prepare-child", "prepare-grow", "view",  "commit",
+				  "commit-keep", "remove",        "cleanup",      "update" };
 
 static int run_op(enum op op)
 {
@@ -321,6 +325,8 @@ static int run_op(enum op op)
 	struct thinsnap_info upd = { .name = (char *)"x-active", .labels = nl, .n_labels = 1 };
 	const char *paths[] = { "labels.l" };
 	struct thinsnap_info *got = NULL;
+	/* larger than its parent: the filesystem is grown, so the transaction id decides it */
+	struct thinsnap_label grow[] = { { THINSNAP_LABEL_MAX_SIZE, "134217728" } };
 	int r;
 
 	switch (op) {
@@ -328,6 +334,8 @@ static int run_op(enum op op)
 		return thinsnap_prepare(S, "x-new", NULL, NULL, 0, NULL, &e);
 	case OP_PREPARE_CHILD:
 		return thinsnap_prepare(S, "x-new", "x-base", NULL, 0, NULL, &e);
+	case OP_PREPARE_GROW:
+		return thinsnap_prepare(S, "x-new", "x-base", grow, 1, NULL, &e);
 	case OP_VIEW:
 		return thinsnap_view(S, "x-new", "x-base", NULL, 0, NULL, &e);
 	case OP_COMMIT:
@@ -441,6 +449,7 @@ static void verify(enum op op, const char *what)
 		}
 		break;
 	case OP_PREPARE_CHILD:
+	case OP_PREPARE_GROW:
 	case OP_VIEW:
 		assert_true(has_active);
 		if (has_new) { /* all: the parent's contents */
@@ -688,14 +697,22 @@ static void check_after_kill(enum op op, const char *point, const char *operatio
 static void test_check_after_crash(void **state)
 {
 	(void)state;
-	/* the pool made the device, the transaction id was not swapped: undone */
-	check_after_kill(OP_PREPARE_CHILD, "snap.txn.after_pool", "prepare", "x-new",
+	/* the intent is written, the pool has no device: undone */
+	check_after_kill(OP_PREPARE_CHILD, "snap.txn.after_intent", "prepare", "x-new",
 			 THINSNAP_RECOVERY_ROLL_BACK, false);
-	/* the pool committed it, the journal not yet: completed */
-	check_after_kill(OP_VIEW, "snap.txn.after_tid", "view", "x-new",
+	/* the pool has the device, the journal's sync may not have finished: completed */
+	check_after_kill(OP_VIEW, "snap.txn.before_sync_join", "view", "x-new",
+			 THINSNAP_RECOVERY_ROLL_FORWARD, true);
+	/* grown: the pool made the device, the transaction id was not swapped: undone */
+	check_after_kill(OP_PREPARE_GROW, "snap.txn.after_pool", "prepare", "x-new",
+			 THINSNAP_RECOVERY_ROLL_BACK, false);
+	/* grown and the transaction id swapped, the journal not yet: completed */
+	check_after_kill(OP_PREPARE_GROW, "snap.txn.after_tid", "prepare", "x-new",
 			 THINSNAP_RECOVERY_ROLL_FORWARD, true);
 	/* the pool deleted the device, the key is still in the journal: finished */
 	check_after_kill(OP_REMOVE, "snap.txn.after_pool", "remove", "x-active",
+			 THINSNAP_RECOVERY_ROLL_FORWARD, false);
+	check_after_kill(OP_REMOVE, "snap.txn.before_sync_join", "remove", "x-active",
 			 THINSNAP_RECOVERY_ROLL_FORWARD, false);
 	check_after_kill(OP_COMMIT_KEEP, "snap.txn.after_intent", "commit", "x-new",
 			 THINSNAP_RECOVERY_ROLL_BACK, false);
@@ -755,6 +772,51 @@ static void test_kill_during_discard(void **state)
 	open_s(false);
 }
 
+/*
+ * A power cut may lose the intent of the transaction in flight while its pool step reached
+ * the pool: the intent's fdatasync overlaps the pool's commit. Simulated: the operation is
+ * killed after its pool step, before the sync is joined; the journal and its copy are cut back
+ * to their sizes before the operation (what was not synced may be lost), and the boot id file
+ * is removed
+ * (what a new boot looks like to the next open). The next writer's open must find what the
+ * lost intent left (a device the journal lacks; a key whose device is gone) and leave the
+ * journal and the pool agreeing, the operation undone or done.
+ */
+static void test_lost_intent(void **state)
+{
+	static const enum op ops[] = { OP_PREPARE_CHILD, OP_VIEW, OP_COMMIT_KEEP, OP_REMOVE,
+				       OP_PREPARE };
+	char journal[512], copy[512], boot[512];
+	struct stat st, st_copy;
+
+	(void)state;
+	snprintf(journal, sizeof(journal), "%s/journal", P.state_dir);
+	snprintf(copy, sizeof(copy), "%s/journal.copy", P.state_dir);
+	snprintf(boot, sizeof(boot), "%s/boot-id", P.state_dir);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		enum op op = ops[i];
+		char what[96];
+
+		snprintf(what, sizeof(what), "%s with its intent lost", op_names[op]);
+		reset_fixture(op);
+		assert_int_equal(stat(journal, &st), 0);
+		assert_int_equal(stat(copy, &st_copy), 0);
+		if (!run_child_at(op, "snap.txn.before_sync_join@1:abort", NULL, false))
+			fail_msg("%s: the child finished: the fault never fired", what);
+		assert_int_equal(truncate(journal, st.st_size), 0);
+		assert_int_equal(truncate(copy, st_copy.st_size), 0);
+		assert_int_equal(unlink(boot), 0);
+		open_s(false);
+		verify(op, what); /* check clean, journal == pool, all or nothing */
+		assert_false(exists("x-new", NULL)); /* a lost create: undone */
+		assert_int_equal(exists("x-active", NULL),
+				 op != OP_REMOVE); /* a lost remove: done */
+		n_runs++;
+		n_killed++;
+		fprintf(stderr, "crash-matrix: %s: recovered at the next open\n", what);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +824,7 @@ int main(void)
 		cmocka_unit_test(test_kill_pool_grow),
 		cmocka_unit_test(test_check_after_crash),
 		cmocka_unit_test(test_kill_during_discard),
+		cmocka_unit_test(test_lost_intent),
 	};
 	/* CRASH_MATRIX_TEST=test_check_after_crash runs one test (cmocka's name filter) */
 	if (getenv("CRASH_MATRIX_TEST"))

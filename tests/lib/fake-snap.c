@@ -728,6 +728,14 @@ int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status 
 	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
 }
 
+int thinsnap_capacity(struct thinsnap_snapshotter *s, struct thinsnap_pool_capacity *ret,
+		      struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
+}
+
 /* thinsnapd's stream socket: the fake has no thin devices to stream. */
 int thinsnap_stream_serve(struct thinsnap_snapshotter *s, int conn, struct thinsnap_error *reterr)
 {

@@ -276,6 +276,76 @@ static void test_mount_json(void **state)
 	assert_int_equal(thinsnap_cli_json_print(NULL, stdout), -ENOMEM);
 }
 
+/* Control characters, backslashes and non-UTF-8 bytes come out C-escaped; the rest as is. A
+ * 4 KiB key survives whole, and a table and the forest print the escaped form. */
+static void test_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain/key-1", "plain/key-1" },
+		{ "a\nb", "a\\nb" },
+		{ "\x1b[31mred", "\\x1b[31mred" },
+		{ "back\\slash", "back\\\\slash" },
+		{ "tab\there\r", "tab\\there\\r" },
+		{ "del\x7f", "del\\x7f" },
+		{ "csi\xc2\x9b"
+		  "2J",
+		  "csi\\xc2\\x9b2J" },
+		{ "bad\xff", "bad\\xff" },
+		{ "caf\xc3\xa9 \xe2\x9c\x93", "caf\xc3\xa9 \xe2\x9c\x93" },
+		{ "", "" },
+	};
+	struct thinsnap_cli_node nodes[] = {
+		{ .name = "root\nfake", .kind = THINSNAP_KIND_COMMITTED },
+		{ .name = "kid\x1b]0;x\x07", .parent = "root\nfake", .kind = THINSNAP_KIND_ACTIVE },
+	};
+	struct thinsnap_cli_table *t = thinsnap_cli_table_new(2);
+	struct mem m;
+	char *out, big[4097];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *e = thinsnap_cli_escape(cases[i].in);
+		assert_non_null(e);
+		assert_string_equal(e, cases[i].out);
+		free(e);
+	}
+	out = thinsnap_cli_escape(NULL);
+	assert_string_equal(out, "");
+	free(out);
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[100] = '\n';
+	out = thinsnap_cli_escape(big);
+	assert_int_equal(strlen(out), 4097);
+	assert_memory_equal(out + 100, "\\n", 2);
+	free(out);
+
+	assert_non_null(t);
+	assert_int_equal(thinsnap_cli_table_add(t, (const char *[]){ "KEY", "KIND" }), 0);
+	assert_int_equal(thinsnap_cli_table_add(t, (const char *[]){ "a\nb\x1b[2J", "x" }), 0);
+	mem_open(&m);
+	assert_int_equal(thinsnap_cli_table_print(t, m.f), 0);
+	out = mem_close(&m);
+	assert_string_equal(out, "KEY         KIND\na\\nb\\x1b[2J x\n");
+	free(out);
+	thinsnap_cli_table_free(t);
+
+	mem_open(&m);
+	assert_int_equal(thinsnap_cli_tree_print(nodes, 2, false, m.f), 0);
+	out = mem_close(&m);
+	assert_string_equal(out, " root\\nfake\n  \\_ kid\\x1b]0;x\\x07\n");
+	free(out);
+	/* JSON stays exact */
+	mem_open(&m);
+	assert_int_equal(thinsnap_cli_tree_print(nodes, 2, true, m.f), 0);
+	out = mem_close(&m);
+	assert_non_null(strstr(out, "\"root\\nfake\""));
+	assert_non_null(strstr(out, "\"kid\\u001B]0;x\\u0007\""));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_mount_line),
 		cmocka_unit_test(test_info_json),
 		cmocka_unit_test(test_mount_json),
+		cmocka_unit_test(test_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,6 +389,40 @@ static void test_prepare_stat_roundtrip(void **state)
 	resp_free(&f->cl, r);
 }
 
+/* Keys are arbitrary strings: a newline, an escape sequence, 4 KiB; Prepare (with such a
+ * label), Commit and Stat carry them exactly. */
+static void test_odd_keys_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	char big[4097];
+	const char *keys[] = { "a\nb\x1b[31mred\\", big };
+
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[7] = '\n';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		Containerd__Services__Snapshots__V1__StatSnapshotResponse *resp;
+		struct resp *r;
+		char name[4200];
+
+		assert_int_equal(prepare(&f->cl, keys[i], NULL, "l\n", "v\x1b"), 0);
+		snprintf(name, sizeof(name), "\n%s", keys[i]);
+		name[4096] = '\0'; /* at most 4 KiB too */
+		assert_int_equal(commit(&f->cl, name, keys[i]), 0);
+		r = stat_call(&f->cl, name);
+		assert_int_equal(r->grpc_status, 0);
+		resp = containerd__services__snapshots__v1__stat_snapshot_response__unpack(
+			NULL, r->len - 5, r->body + 5);
+		assert_non_null(resp);
+		assert_string_equal(resp->info->name, name);
+		assert_int_equal(resp->info->kind,
+				 CONTAINERD__SERVICES__SNAPSHOTS__V1__KIND__COMMITTED);
+		containerd__services__snapshots__v1__stat_snapshot_response__free_unpacked(resp,
+											   NULL);
+		resp_free(&f->cl, r);
+	}
+}
+
 static void test_error_codes(void **state)
 {
 	struct fixture *f = *state;
@@ -609,6 +643,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_prepare_stat_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_keys_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_batches, setup, teardown),

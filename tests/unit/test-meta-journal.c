@@ -571,8 +571,16 @@ static void test_pool_identity(void **state)
 	tu_rmrf(dir);
 }
 
+static void count_note(void *userdata, uint64_t offset, const char *what)
+{
+	(void)offset;
+	assert_non_null(what);
+	++*(int *)userdata;
+}
+
 static void test_damage_and_salvage(void **state)
 {
+	int notes = 0;
 	char *dir = tu_mkdtemp();
 	struct thinsnap_meta *m = open_w(dir, NULL);
 	struct thinsnap_meta_open_opts o = { .state_dir = dir };
@@ -604,14 +612,22 @@ static void test_damage_and_salvage(void **state)
 		assert_int_equal(len2, len);
 		assert_memory_equal(p, q, len);
 		free(q);
+		/* salvage keeps every record that still verifies and applies: "base", and "late"
+		 * (no parent); what depended on the lost "active-1" is noted */
 		o.salvage = true;
+		o.salvage_note = count_note;
+		o.salvage_userdata = &notes;
 		assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
-		assert_int_equal(thinsnap_meta_count(m), 1); /* only "base" survived */
+		assert_int_equal(thinsnap_meta_count(m), 2);
+		assert_non_null(thinsnap_meta_get(m, "late"));
+		assert_true(notes >=
+			    2); /* the unreadable record, then the ones that depend on it */
 		thinsnap_meta_free(m);
 		m = NULL;
 		o.salvage = false;
+		o.salvage_note = NULL;
 		assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
-		assert_int_equal(thinsnap_meta_count(m), 1);
+		assert_int_equal(thinsnap_meta_count(m), 2);
 		thinsnap_meta_free(m);
 		m = NULL;
 		snprintf(want, sizeof(want), "ls %s/journal.corrupt-* >/dev/null", dir);
