@@ -51,7 +51,7 @@ CHECK   = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
           -fno-sanitize-recover=all -DTHINSNAP_FAULT_INJECTION
 CHECK_LDFLAGS = -fsanitize=address,undefined
 
-LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c unpack/*.c))
+LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c stream/*.c unpack/*.c))
 CLI_SRCS  := $(sort $(wildcard cli/*.c))
 # config/ (the configuration both programs resolve) is not in the library, which never reads
 # the environment: its objects are linked into thinsnap, thinsnapd, their tests and fuzz target.

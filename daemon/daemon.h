@@ -199,3 +199,13 @@ int thinsnap_daemon_metrics_listen(struct thinsnap_daemon_metrics *m,
 /* Calls finished by the server are recorded in m (NULL: none). */
 void thinsnap_daemon_server_set_metrics(struct thinsnap_daemon_server *srv,
 					struct thinsnap_daemon_metrics *m);
+
+/* ---- the stream socket (stream.c): send and receive for the thinsnap command ---- */
+
+struct thinsnap_daemon_streams;
+
+/* Listens on <state_dir>/stream.sock and serves streams on snap in a thread. -errno. */
+int thinsnap_daemon_streams_start(struct thinsnap_snapshotter *snap, const char *state_dir,
+				  struct thinsnap_daemon_streams **ret);
+/* Stops the thread (after the request in progress) and removes the socket. NULL is fine. */
+void thinsnap_daemon_streams_stop(struct thinsnap_daemon_streams *d);

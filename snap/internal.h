@@ -142,6 +142,12 @@ void thinsnap_snap_dm_name_of(const struct thinsnap_snapshotter *s,
 int thinsnap_snap_check_key(const char *what, const char *key, struct thinsnap_error *reterr);
 int thinsnap_snap_check_labels(const struct thinsnap_label *labels, size_t n,
 			       struct thinsnap_error *reterr);
+/* A unique id as info shows it: 32 hex digits, "" for none. */
+void thinsnap_snap_format_uid(const uint8_t uid[static THINSNAP_META_UID_SIZE],
+			      char buf[static THINSNAP_ID_LEN + 1]);
+/* A new random unique id for a commit. */
+int thinsnap_snap_new_uid(uint8_t uid[static THINSNAP_META_UID_SIZE],
+			  struct thinsnap_error *reterr);
 int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thinsnap_info **ret);
 int thinsnap_snap_mount_for(const struct thinsnap_snapshotter *s,
 			    const struct thinsnap_meta_snap *e, struct thinsnap_mount **ret,

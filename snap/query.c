@@ -482,6 +482,7 @@ static int walk_fill_one(const struct thinsnap_meta_snap *e, void *userdata)
 	info->kind = thinsnap_snap_kind_from_meta(e->kind);
 	info->created_ns = e->created_ns;
 	info->updated_ns = e->updated_ns;
+	thinsnap_snap_format_uid(e->uid, info->id);
 	info->labels = e->n_labels ? labels : NULL;
 	info->n_labels = e->n_labels;
 	for (size_t i = 0; i < e->n_labels; i++) {

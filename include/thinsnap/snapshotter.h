@@ -52,6 +52,9 @@ struct thinsnap_label {
  */
 #define THINSNAP_LABEL_MAX_SIZE "containerd.io/snapshot/max-size"
 
+/* Hex digits of a committed snapshot's unique id (struct thinsnap_info's id). */
+#define THINSNAP_ID_LEN 32
+
 /* A snapshot's description. */
 struct thinsnap_info {
 	char *name;
@@ -61,6 +64,9 @@ struct thinsnap_info {
 	int64_t updated_ns;
 	struct thinsnap_label *labels; /* n_labels pairs of owned strings */
 	size_t n_labels;
+	/* A committed snapshot's unique id, given at commit and kept by thinsnap_receive() (32
+	 * lowercase hex digits); "" for other kinds and for snapshots committed without one. */
+	char id[THINSNAP_ID_LEN + 1];
 };
 
 /* Frees an info returned by the library, and its strings. NULL is fine. */
