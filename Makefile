@@ -16,11 +16,25 @@ SOVER   := 0
 
 CC      ?= cc
 # What the library links (also thinsnap.pc's Requires.private): libdevmapper in dm/, libblkid,
-# libext2fs and libcom_err in mkfs/, libarchive, libcrypto (sha256) and jansson (image
-# manifests) in unpack/.
-PKGS    := devmapper blkid ext2fs com_err libarchive libcrypto jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libext2fs and libcom_err in mkfs/, jansson (image manifests) in unpack/.
+PKGS    := devmapper blkid ext2fs com_err jansson
+# What unpack/ opens with dlopen() when it first runs (unpack/libs.c): libarchive and libcrypto
+# (sha256), with libxml2, ICU and libstdc++ behind them, are not loaded at every start of every
+# program that links the library. Their headers are needed, their sonames are compiled in.
+LAZY_PKGS := libarchive libcrypto
+soname = $(shell objdump -p $$($(CC) -print-file-name=lib$(1).so) 2>/dev/null | \
+	   awk '$$1 == "SONAME" { print $$2 }')
+ARCHIVE_SONAME ?= $(call soname,archive)
+CRYPTO_SONAME  ?= $(call soname,crypto)
+LAZY_CFLAGS := -DTHINSNAP_ARCHIVE_SONAME='"$(ARCHIVE_SONAME)"' \
+               -DTHINSNAP_CRYPTO_SONAME='"$(CRYPTO_SONAME)"'
+# Tests that build tar streams themselves (tests/lib/tarbuf.h) link libarchive directly.
+LAZY_LIBS  := $(shell pkg-config --libs $(LAZY_PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
+# Programs and the shared library record only the libraries they call (DT_NEEDED): a start
+# loads no library that nothing uses.
+AS_NEEDED  := -Wl,--as-needed
 # The command alone also links jansson (its --json output).
 CLI_PKGS   := jansson
 CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
@@ -37,7 +51,7 @@ CHECK   = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
           -fno-sanitize-recover=all -DTHINSNAP_FAULT_INJECTION
 CHECK_LDFLAGS = -fsanitize=address,undefined
 
-LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c unpack/*.c))
+LIB_SRCS  := $(sort $(wildcard base/*.c dm/*.c pool/*.c meta/*.c mkfs/*.c snap/*.c stream/*.c unpack/*.c))
 CLI_SRCS  := $(sort $(wildcard cli/*.c))
 # config/ (the configuration both programs resolve) is not in the library, which never reads
 # the environment: its objects are linked into thinsnap, thinsnapd, their tests and fuzz target.
@@ -77,13 +91,16 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 TOOL_BINS := $(R)/tests/thinsnap-mkfs-tool $(R)/tests/thinsnap-thin-sb-tool
 
 .PHONY: all lib cli daemon check check-unit check-integration check-headers check-format \
-        check-pc check-power format bench bench-scale bench-report fuzz fuzz-smoke install \
+        check-pc check-power format bench bench-scale bench-report bench-start fuzz fuzz-smoke install \
         uninstall clean test
 
 all: lib cli daemon $(TOOL_BINS) $(BENCH_BINS) $(ITEST_BINS)
 
 lib: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc
 cli: $(R)/thinsnap
+
+# The loader of unpack/'s libraries is told their sonames.
+$(foreach b,$(R) $(C) $(F) build/fuzz/obj,$(b)/unpack/libs.o): CFLAGS_COMMON += $(LAZY_CFLAGS)
 
 -include $(LIB_OBJS_R:.o=.d) $(LIB_OBJS_C:.o=.d) $(LIB_OBJS_F:.o=.d) $(CLI_OBJS_R:.o=.d) $(TLIB_OBJS_C:.o=.d)
 -include $(FAKE_SNAP_OBJS_R:.o=.d) $(FAKE_SNAP_OBJS_C:.o=.d)
@@ -121,7 +138,7 @@ $(R)/libthinsnap.a: $(LIB_OBJS_R)
 # libthinsnap.sym; --no-undefined: every library it needs is on this line.
 $(R)/libthinsnap.so.$(SOVER): $(LIB_OBJS_R) libthinsnap.sym
 	$(CC) -shared -Wl,-soname,libthinsnap.so.$(SOVER) -Wl,--version-script=libthinsnap.sym \
-	    -Wl,--no-undefined -o $@ $(LIB_OBJS_R) $(PKG_LIBS) $(LDFLAGS)
+	    -Wl,--no-undefined $(AS_NEEDED) -o $@ $(LIB_OBJS_R) $(PKG_LIBS) $(LDFLAGS)
 	ln -sf libthinsnap.so.$(SOVER) $(R)/libthinsnap.so
 
 $(C)/libthinsnap.a: $(LIB_OBJS_C)
@@ -135,7 +152,8 @@ $(R)/thinsnap.pc: thinsnap.pc.in Makefile
 
 # The command links the static library: one process start, no loader search (dear in UML).
 $(R)/thinsnap: $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) $(CLI_LIBS) $(LDFLAGS)
+	$(CC) $(AS_NEEDED) -o $@ $(CLI_OBJS_R) $(CONFIG_OBJS_R) $(R)/libthinsnap.a $(PKG_LIBS) \
+	    $(CLI_LIBS) $(LDFLAGS)
 
 # cli/ and config/ are not in the library: the tests of their pure logic take those files in.
 TEST_EXTRA_test-config-parse   := $(CONFIG_OBJS_C)
@@ -199,7 +217,8 @@ SUITE := build/conformance/thinsnap-suite.test
 
 # The daemon, its fake for unit tests, and the Go programs that drive it in the integration
 # tests: the conformance suite and the gRPC driver of t0805/t0806 (tests/snapdrive).
-daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE) $(R)/tests/snapdrive
+daemon: $(R)/thinsnapd $(C)/thinsnapd-fake $(R)/thinsnapd-fake $(SUITE) $(R)/tests/snapdrive \
+	$(R)/tests/thinsnap-cri
 
 $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 	tests/conformance/build.sh $@
@@ -207,9 +226,12 @@ $(SUITE): $(wildcard tests/conformance/*.go) tests/conformance/build.sh
 $(R)/tests/snapdrive: $(wildcard tests/snapdrive/*.go) tests/snapdrive/build.sh
 	tests/snapdrive/build.sh $@
 
+$(R)/tests/thinsnap-cri: $(wildcard tests/cri/*.go) tests/cri/build.sh
+	tests/cri/build.sh $@
+
 $(R)/thinsnapd: $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a
-	$(CC) -o $@ $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) $(R)/libthinsnap.a $(DAEMON_LIBS) \
-	    $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(AS_NEEDED) -o $@ $(DAEMON_OBJS_R) $(CONFIG_OBJS_R) $(GEN_OBJS_R) \
+	    $(R)/libthinsnap.a $(DAEMON_LIBS) $(PKG_LIBS) $(LDFLAGS)
 
 # The daemon on tests/lib/fake-snap.c (in memory, no pool), a test tool.
 $(C)/thinsnapd-fake: $(DAEMON_OBJS_C) $(CONFIG_OBJS_C) $(GEN_OBJS_C) $(FAKE_SNAP_OBJS_C)
@@ -230,7 +252,8 @@ $(C)/tests/test-daemon-grpc: tests/unit/test-daemon-grpc.c $(DAEMON_LIB_OBJS_C) 
 $(C)/tests/%: tests/unit/%.c $$(TEST_EXTRA_$$*) $(C)/libthinsnap.a $(TLIB_OBJS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(WARN) $(CHECK) -Itests/lib $(CFLAGS) -o $@ $< $(TEST_EXTRA_$*) \
-	    $(TLIB_OBJS_C) $(C)/libthinsnap.a $(PKG_LIBS) -lcmocka $(CHECK_LDFLAGS) $(TEST_LDFLAGS_$*)
+	    $(TLIB_OBJS_C) $(C)/libthinsnap.a $(PKG_LIBS) $(LAZY_LIBS) -lcmocka $(CHECK_LDFLAGS) \
+	    $(TEST_LDFLAGS_$*)
 
 # Per-test link flags. dm/'s unit test replaces libdm's ioctl-facing calls at link time
 # (STYLE.md section 7); the allocation-failure tests wrap the allocator (tests/lib/failalloc.c,
@@ -324,6 +347,14 @@ bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R
 	    $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)=$($(v)))) bench/run-all.sh || rc=$$?; \
 	  cut -d' ' -f1-3 /proc/loadavg >> $(BENCH_OUT)/host-load; bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
 
+# Start-up figures: `thinsnap ls` vs `dmsetup ls`, `ctr run --rm` and 16-layer runs on thinsnap,
+# overlayfs and devmapper, each interleaved in one boot (bench/start-bench.sh); the host's load
+# before the boot is printed with them.
+bench-start: $(R)/thinsnap $(R)/thinsnapd $(R)/bench/ctrbench
+	scripts/dmrun --timeout 2400 -- env HOST_LOAD="$$(cut -d' ' -f1-3 /proc/loadavg)" \
+	    $(foreach v,START_ROUNDS RUN_ROUNDS LAYER_ROUNDS START_PARTS,$(if $($(v)),$(v)="$($(v))")) \
+	    bench/start-bench.sh
+
 check-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS) -- $(FUZZ_REPLAY_BINS)
 
@@ -354,7 +385,8 @@ check-headers:
 # tests/pc/pc-user.c is built with the flags of the installed-style thinsnap.pc (its libdir
 # and includedir pointed at this tree), linked against all of libthinsnap.a with
 # `pkg-config --static` (so Requires.private must name every library the objects need) and
-# against libthinsnap.so, and both are run.
+# against libthinsnap.so, and both are run; neither records libarchive or libcrypto (unpack/ opens
+# them on first use: pc-user computes a chain ID through libcrypto).
 PC_DIR := $(R)/check-pc
 pc = PKG_CONFIG_PATH=$(PC_DIR) pkg-config --define-variable=includedir=$(CURDIR)/include \
 	--define-variable=libdir=$(CURDIR)/$(PC_DIR)/$(1)
@@ -381,6 +413,9 @@ check-pc: $(R)/libthinsnap.a $(R)/libthinsnap.so.$(SOVER) $(R)/thinsnap.pc tests
 	$(CC) -o $(PC_DIR)/pc-user-shared $(PC_DIR)/pc-user.o $$($(call pc,shared) --libs thinsnap)
 	@! readelf -d $(PC_DIR)/pc-user-static | grep -q 'NEEDED.*libthinsnap' || \
 	  { echo "check-pc: the static build needs libthinsnap.so"; exit 1; }
+	@! readelf -d $(PC_DIR)/pc-user-static $(R)/libthinsnap.so.$(SOVER) | \
+	  grep -E 'NEEDED.*\[lib(archive|crypto)\.' || \
+	  { echo "check-pc: libarchive/libcrypto linked (unpack/ opens them on first use)"; exit 1; }
 	@readelf -d $(PC_DIR)/pc-user-shared | grep -q 'NEEDED.*\[libthinsnap\.so\.$(SOVER)\]' || \
 	  { echo "check-pc: the shared build does not use libthinsnap.so.$(SOVER)"; exit 1; }
 	$(PC_DIR)/pc-user-static $(VERSION)

@@ -109,6 +109,17 @@ int thinsnap_cli_pool(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_check(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_repair(struct thinsnap_cli *c, int argc, char **argv);
 int thinsnap_cli_cleanup(struct thinsnap_cli *c, int argc, char **argv);
+/* stream.c */
+struct thinsnap_stream_stats;
+/* A send (to fd) or receive (from fd) of name through thinsnapd's stream socket when the
+ * daemon runs, else on the pool opened here; reports failures; returns the exit code. */
+int thinsnap_cli_stream_run(struct thinsnap_cli *c, bool receive, const char *name,
+			    const char *base, int fd, struct thinsnap_stream_stats *ret_stats);
+int thinsnap_cli_send(struct thinsnap_cli *c, int argc, char **argv);
+int thinsnap_cli_receive(struct thinsnap_cli *c, int argc, char **argv);
+/* registry.c */
+int thinsnap_cli_push(struct thinsnap_cli *c, int argc, char **argv);
+int thinsnap_cli_pull(struct thinsnap_cli *c, int argc, char **argv);
 /* unpack.c */
 int thinsnap_cli_unpack(struct thinsnap_cli *c, int argc, char **argv);
 

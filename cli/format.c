@@ -424,11 +424,11 @@ json_t *thinsnap_cli_info_json(const struct thinsnap_info *info)
 	thinsnap_cli_format_time(info->created_ns, created, sizeof(created));
 	thinsnap_cli_format_time(info->updated_ns, updated, sizeof(updated));
 	return json_pack(
-		"{s:o, s:o, s:s, s:s, s:s, s:O}", "name", thinsnap_cli_json_string(info->name),
+		"{s:o, s:o, s:s, s:s, s:s, s:O, s:o}", "name", thinsnap_cli_json_string(info->name),
 		"parent",
 		thinsnap_cli_json_string(info->parent && *info->parent ? info->parent : NULL),
 		"kind", thinsnap_kind_name(info->kind), "created", created, "updated", updated,
-		"labels", labels);
+		"labels", labels, "id", thinsnap_cli_json_string(*info->id ? info->id : NULL));
 }
 
 json_t *thinsnap_cli_mount_json(const struct thinsnap_mount *m, const char *target)

@@ -77,7 +77,8 @@ static const struct verb verbs[] = {
 	  { NULL },
 	  thinsnap_cli_info,
 	  "info KEY",
-	  "Prints snapshot KEY's info as JSON (name, parent, kind, created, updated, labels).\n" },
+	  "Prints snapshot KEY's info as JSON (name, parent, kind, created, updated, labels, and\n"
+	  "a committed snapshot's unique id).\n" },
 	{ "mounts",
 	  { "mount", "m" },
 	  thinsnap_cli_mounts,
@@ -135,6 +136,39 @@ static const struct verb verbs[] = {
 	  "  --ref NAME       the manifest annotated or tagged NAME\n"
 	  "  --json           print the chain as JSON (layers' chain_id, diff_id, digest; top)\n"
 	  "  -q, --quiet      print only the top chain ID\n" },
+	{ "send",
+	  { NULL },
+	  thinsnap_cli_send,
+	  "send [-i BASE] [--stats] NAME > FILE",
+	  "Writes committed snapshot NAME as a stream to stdout: every mapped block, or with\n"
+	  "-i only the blocks that differ from committed ancestor BASE (from the pool's "
+	  "metadata).\n"
+	  "  -i, --incremental BASE  an incremental stream from BASE\n"
+	  "  --stats          print the stream's size, data and hole bytes on stderr\n" },
+	{ "receive",
+	  { "recv" },
+	  thinsnap_cli_receive,
+	  "receive [--parent BASE] [--stats] NAME < FILE",
+	  "Creates committed snapshot NAME from a stream on stdin, verified and flushed before it\n"
+	  "is committed; on any failure nothing is left. An incremental stream needs its base.\n"
+	  "  --parent BASE    the stream's base here (its unique id must be the stream's)\n"
+	  "  --stats          print the stream's size, data and hole bytes on stderr\n" },
+	{ "push",
+	  { NULL },
+	  thinsnap_cli_push,
+	  "push [-i BASE] NAME REF",
+	  "Pushes committed snapshot NAME's stream to OCI registry REF (HOST[:PORT]/REPO[:TAG]):\n"
+	  "its blobs by sha256, a config and a manifest, also tagged thinsnap-<id>. With -i,\n"
+	  "the stream from BASE (pushed there before), its manifest naming BASE's. Prints the\n"
+	  "manifest's digest. Plain HTTP for 127.0.0.1 and localhost, else https.\n"
+	  "  -i, --incremental BASE  an incremental stream from BASE\n" },
+	{ "pull",
+	  { NULL },
+	  thinsnap_cli_pull,
+	  "pull REF NAME",
+	  "Pulls the stream at REF as committed snapshot NAME. An incremental stream whose base\n"
+	  "is here (by its id) is received on it, fetching only its own blobs; else its base is\n"
+	  "pulled first, under the name it has on the sender.\n" },
 	{ "thin",
 	  { NULL },
 	  thin_verb,

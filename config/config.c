@@ -31,6 +31,7 @@ static const char *const file_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_AUTOGROW_MAX_SIZE] = "autogrow_max_size",
 	[THINSNAP_CONFIG_MONITOR_INTERVAL] = "monitor_interval",
 	[THINSNAP_CONFIG_WARN_MARGIN] = "space_warning_margin_percent",
+	[THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE] = "autogrow_metadata_max_size",
 };
 
 static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
@@ -49,6 +50,7 @@ static const char *const env_keys[THINSNAP_CONFIG_N_KEYS] = {
 	[THINSNAP_CONFIG_AUTOGROW_MAX_SIZE] = "THINSNAP_AUTOGROW_MAX_SIZE",
 	[THINSNAP_CONFIG_MONITOR_INTERVAL] = "THINSNAP_MONITOR_INTERVAL",
 	[THINSNAP_CONFIG_WARN_MARGIN] = "THINSNAP_SPACE_WARNING_MARGIN_PERCENT",
+	[THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE] = "THINSNAP_AUTOGROW_METADATA_MAX_SIZE",
 };
 
 const char *thinsnap_config_key_name(enum thinsnap_config_key key)
@@ -73,6 +75,7 @@ int thinsnap_config_init(struct thinsnap_config *c)
 	c->autogrow_percent = THINSNAP_CONFIG_DEFAULT_AUTOGROW_PERCENT;
 	c->monitor_interval_s = THINSNAP_CONFIG_DEFAULT_MONITOR_INTERVAL;
 	c->warn_margin_percent = THINSNAP_CONFIG_DEFAULT_WARN_MARGIN;
+	c->autogrow_metadata_max_size_bytes = THINSNAP_POOL_METADATA_MAX_BYTES;
 	if (!c->state_dir || !c->pool_name || !c->fs_type || !c->fs_options ||
 	    !c->metrics_address) {
 		thinsnap_config_clear(c);
@@ -166,7 +169,8 @@ static int parse_seconds(const char *s, unsigned *ret)
 	return 0;
 }
 
-/* autogrow_max_size: a size, or 0 for no cap. */
+/* autogrow_max_size: a size, or 0 for no cap; autogrow_metadata_max_size: 0 for the kernel's
+ * limit. */
 static int parse_cap(const char *s, uint64_t *ret)
 {
 	if (strcmp(s, "0") == 0) {
@@ -279,11 +283,18 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 			return thinsnap_error_setf(reterr, -EINVAL,
 						   "%s: bad interval '%s' (1 to 86400 seconds)",
 						   name, value);
-	} else if (key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE) {
+	} else if (key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE ||
+		   key == THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE) {
 		r = parse_cap(value, &size);
 		if (r < 0)
-			return thinsnap_error_setf(reterr, r, "%s: bad size '%s' (0 = no cap)",
-						   name, value);
+			return thinsnap_error_setf(
+				reterr, r, "%s: bad size '%s' (0 = %s)", name, value,
+				key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE ? "no cap"
+									 : "the kernel's limit");
+		/* the kernel never uses more metadata than its limit: a larger cap is that */
+		if (key == THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE &&
+		    (size == 0 || size > THINSNAP_POOL_METADATA_MAX_BYTES))
+			size = THINSNAP_POOL_METADATA_MAX_BYTES;
 	} else {
 		r = thinsnap_parse_size(value, &size);
 		if (r < 0 || size == 0)
@@ -307,6 +318,8 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
 		*number_slot(c, key) = pct;
 	} else if (key == THINSNAP_CONFIG_AUTOGROW_MAX_SIZE) {
 		c->autogrow_max_size_bytes = size;
+	} else if (key == THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE) {
+		c->autogrow_metadata_max_size_bytes = size;
 	} else {
 		c->base_size_bytes = size;
 	}
@@ -403,4 +416,5 @@ void thinsnap_config_to_autogrow(const struct thinsnap_config *c,
 	ret->threshold_percent = c->autogrow_threshold_percent;
 	ret->grow_percent = c->autogrow_percent;
 	ret->max_data_size_bytes = c->autogrow_max_size_bytes;
+	ret->max_metadata_size_bytes = c->autogrow_metadata_max_size_bytes;
 }

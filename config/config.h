@@ -55,6 +55,8 @@ enum thinsnap_config_key {
 	THINSNAP_CONFIG_MONITOR_INTERVAL, /* monitor_interval (seconds), THINSNAP_MONITOR_INTERVAL */
 	/* space_warning_margin_percent, THINSNAP_SPACE_WARNING_MARGIN_PERCENT */
 	THINSNAP_CONFIG_WARN_MARGIN,
+	/* autogrow_metadata_max_size, THINSNAP_AUTOGROW_METADATA_MAX_SIZE */
+	THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE,
 	THINSNAP_CONFIG_N_KEYS,
 };
 
@@ -64,7 +66,7 @@ enum thinsnap_config_type {
 	THINSNAP_CONFIG_TYPE_BOOL,
 	THINSNAP_CONFIG_TYPE_PERCENT, /* 0..100 */
 	THINSNAP_CONFIG_TYPE_SECONDS, /* monitor_interval: 1..86400 */
-	THINSNAP_CONFIG_TYPE_SIZE,    /* base_image_size, autogrow_max_size */
+	THINSNAP_CONFIG_TYPE_SIZE, /* base_image_size, autogrow_max_size, ..._metadata_max_size */
 };
 
 struct thinsnap_config {
@@ -89,6 +91,9 @@ struct thinsnap_config {
 	uint64_t autogrow_max_size_bytes;
 	unsigned monitor_interval_s;
 	unsigned warn_margin_percent;
+	/* the metadata of a device-backed pool grows likewise, up to this (0 or above the
+	 * kernel's limit: that limit, THINSNAP_POOL_METADATA_MAX_BYTES, the default) */
+	uint64_t autogrow_metadata_max_size_bytes;
 	enum thinsnap_config_source source[THINSNAP_CONFIG_N_KEYS];
 };
 
@@ -114,7 +119,8 @@ int thinsnap_config_set(struct thinsnap_config *c, enum thinsnap_config_key key,
  * only: "unix:/PATH", "127.0.0.1:PORT", "[::1]:PORT"), min_free_data_percent and
  * min_free_metadata_percent (integers 0..100, 0 = no floor), thinsnapd's monitor keys
  * autogrow_threshold_percent, autogrow_percent, space_warning_margin_percent (0..100),
- * autogrow_max_size (a size, 0 = no cap) and monitor_interval (1..86400 s); basic and literal
+ * autogrow_max_size (a size, 0 = no cap), autogrow_metadata_max_size (a size, 0 = the
+ * kernel's limit) and monitor_interval (1..86400 s); basic and literal
  * strings, integers, booleans. Anything else is -EINVAL with "line N: ..." in reterr.
  * `name` prefixes the message ("NAME: line N: ..."); may be NULL.
  * On failure *c may hold values from earlier lines.
@@ -131,7 +137,8 @@ int thinsnap_config_load_file(struct thinsnap_config *c, const char *path,
  * THINSNAP_FS_OPTIONS, THINSNAP_ASYNC_REMOVE, THINSNAP_DISCARD_BLOCKS, THINSNAP_METRICS_ADDRESS,
  * THINSNAP_MIN_FREE_DATA_PERCENT, THINSNAP_MIN_FREE_METADATA_PERCENT and the monitor's
  * THINSNAP_AUTOGROW_THRESHOLD_PERCENT, THINSNAP_AUTOGROW_PERCENT, THINSNAP_AUTOGROW_MAX_SIZE,
- * THINSNAP_MONITOR_INTERVAL, THINSNAP_SPACE_WARNING_MARGIN_PERCENT from envp
+ * THINSNAP_AUTOGROW_METADATA_MAX_SIZE, THINSNAP_MONITOR_INTERVAL,
+ * THINSNAP_SPACE_WARNING_MARGIN_PERCENT from envp
  * (a NULL-terminated "NAME=VALUE" array such as environ). Empty values are ignored.
  */
 int thinsnap_config_apply_env(struct thinsnap_config *c, char *const *envp,

@@ -110,9 +110,11 @@ struct thinsnap_daemon_monitor_opts {
 	struct thinsnap_autogrow_policy grow; /* threshold >= 100 or 0: no growth, warnings only */
 	unsigned interval_s;                  /* re-read the pool at least this often (>= 1) */
 	unsigned warn_margin_percent;         /* warn when free space is within this of a floor */
+	struct thinsnap_daemon_metrics *metrics; /* told when the pool grew; NULL: none */
 };
 
 struct thinsnap_daemon_monitor;
+struct thinsnap_daemon_metrics;
 
 /* Starts the monitor thread on snap (which must outlive it); pool_name is for messages. */
 int thinsnap_daemon_monitor_start(struct thinsnap_snapshotter *snap, const char *pool_name,
@@ -143,9 +145,19 @@ void thinsnap_daemon_metrics_observe(struct thinsnap_daemon_metrics *m, const ch
 struct thinsnap_daemon_gauges {
 	bool has_pool;
 	bool has_counts;
+	bool has_capacity; /* room to grow and what auto-grow added (cached, see below) */
 	struct thinsnap_pool_status pool;
 	struct thinsnap_counts counts;
+	struct thinsnap_pool_capacity capacity;
 };
+
+/* The capacity picture runs `lvs`: a scrape re-reads it at most this often, or at once after
+ * the monitor grew the pool or the pool's size changed. */
+#define THINSNAP_DAEMON_METRICS_CAPACITY_REFRESH_MS 30000
+
+/* The pool grew (the monitor): the next scrape re-reads the capacity picture. Thread-safe;
+ * NULL is fine. */
+void thinsnap_daemon_metrics_capacity_changed(struct thinsnap_daemon_metrics *m);
 
 /* Reads the gauges from the snapshotter (pool status, counts by kind); what fails stays off. */
 void thinsnap_daemon_metrics_read_gauges(struct thinsnap_snapshotter *snap,
@@ -187,3 +199,13 @@ int thinsnap_daemon_metrics_listen(struct thinsnap_daemon_metrics *m,
 /* Calls finished by the server are recorded in m (NULL: none). */
 void thinsnap_daemon_server_set_metrics(struct thinsnap_daemon_server *srv,
 					struct thinsnap_daemon_metrics *m);
+
+/* ---- the stream socket (stream.c): send and receive for the thinsnap command ---- */
+
+struct thinsnap_daemon_streams;
+
+/* Listens on <state_dir>/stream.sock and serves streams on snap in a thread. -errno. */
+int thinsnap_daemon_streams_start(struct thinsnap_snapshotter *snap, const char *state_dir,
+				  struct thinsnap_daemon_streams **ret);
+/* Stops the thread (after the request in progress) and removes the socket. NULL is fine. */
+void thinsnap_daemon_streams_stop(struct thinsnap_daemon_streams *d);

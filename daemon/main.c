@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 	CLEANUP(thinsnap_config_clear) struct thinsnap_config cfg = { 0 };
 	struct thinsnap_daemon_monitor_opts mon = { 0 };
 	struct thinsnap_daemon_monitor *monitor = NULL;
+	struct thinsnap_daemon_streams *streams = NULL;
 	struct thinsnap_options opts = THINSNAP_OPTIONS_INIT;
 	const char *address = DEFAULT_ADDRESS, *metrics_address = NULL;
 	struct thinsnap_daemon_metrics *metrics = NULL;
@@ -245,11 +246,15 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serving pool '%s' (state '%s') on %s", opts.pool_name, opts.state_dir, address);
+	mon.metrics = metrics;
 	r = thinsnap_daemon_monitor_start(snap, opts.pool_name, &mon, &monitor);
 	if (r < 0)
 		log_error("cannot start the pool monitor: %s", strerror(-r));
 
+	if (thinsnap_daemon_streams_start(snap, opts.state_dir, &streams) < 0)
+		log_warning("cannot serve streams in '%s'", opts.state_dir);
 	r = thinsnap_daemon_server_run(the_server);
+	thinsnap_daemon_streams_stop(streams);
 	thinsnap_daemon_monitor_stop(monitor);
 	if (r < 0)
 		log_error("server failed: %s", strerror(-r));

@@ -1,7 +1,8 @@
 /*
  * thinsnapd's Prometheus metrics: per-method call counters, latency histograms and errors by
  * gRPC code (recorded by the server as calls finish), gauges read at scrape time (pool space
- * and mode, snapshots by kind), the text exposition format 0.0.4, and a small HTTP/1.1
+ * and mode, snapshots by kind, overcommit), the capacity picture (room to grow, what auto-grow
+ * added) cached between scrapes, the text exposition format 0.0.4, and a small HTTP/1.1
  * listener for GET /metrics on a unix socket or a loopback port, on a thread of its own.
  */
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,13 @@ struct thinsnap_daemon_metrics {
 	struct thinsnap_snapshotter *snap;
 	int timeout_ms;
 	struct client clients[MAX_CLIENTS];
+
+	/* the capacity picture as last read, by the listener thread only */
+	atomic_bool capacity_changed; /* set by the monitor after a grow */
+	bool capacity_ok;
+	int64_t capacity_read_ms;                              /* 0: never */
+	uint64_t capacity_data_bytes, capacity_metadata_bytes; /* the pool's sizes then */
+	struct thinsnap_pool_capacity capacity;
 };
 
 const char *thinsnap_daemon_code_name(int code)
@@ -101,6 +110,7 @@ int thinsnap_daemon_metrics_new(struct thinsnap_daemon_metrics **ret)
 	m->listen_fd = m->stop_fd = -1;
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		m->clients[i].fd = -1;
+	atomic_init(&m->capacity_changed, false);
 	*ret = m;
 	return 0;
 }
@@ -170,6 +180,46 @@ void thinsnap_daemon_metrics_read_gauges(struct thinsnap_snapshotter *snap,
 	ret->has_counts = thinsnap_counts(snap, &ret->counts, NULL) == 0;
 }
 
+void thinsnap_daemon_metrics_capacity_changed(struct thinsnap_daemon_metrics *m)
+{
+	if (m)
+		atomic_store(&m->capacity_changed, true);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The capacity picture into g: from the cache, re-read when it is old, when the monitor grew
+ * the pool or when the pool's size changed since (a grow by anyone). */
+static void read_capacity(struct thinsnap_daemon_metrics *m, struct thinsnap_daemon_gauges *g)
+{
+	int64_t now = now_ms();
+	bool resized = g->has_pool && (g->pool.total_data_bytes != m->capacity_data_bytes ||
+				       g->pool.total_metadata_bytes != m->capacity_metadata_bytes);
+	bool grown = atomic_exchange(&m->capacity_changed, false);
+
+	if (grown || resized || m->capacity_read_ms == 0 ||
+	    now - m->capacity_read_ms >= THINSNAP_DAEMON_METRICS_CAPACITY_REFRESH_MS) {
+		struct thinsnap_error e = { 0 };
+		m->capacity_ok = thinsnap_capacity(m->snap, &m->capacity, &e) == 0;
+		log_debug("metrics: capacity re-read (%s)%s%s",
+			  grown     ? "the pool grew"
+			  : resized ? "the pool's size changed"
+				    : "timer",
+			  m->capacity_ok ? "" : ": ", e.msg);
+		m->capacity_read_ms = now > 0 ? now : 1;
+		m->capacity_data_bytes = g->pool.total_data_bytes;
+		m->capacity_metadata_bytes = g->pool.total_metadata_bytes;
+	}
+	g->has_capacity = m->capacity_ok;
+	g->capacity = m->capacity;
+}
+
 static void header(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -236,6 +286,39 @@ static void format_pool(FILE *f, const struct thinsnap_pool_status *p)
 		fprintf(f, "thinsnap_pool_mode{mode=\"%s\"} %d\n", modes[i], (size_t)p->mode == i);
 }
 
+/* Per part: the data's and the metadata's values of one metric. */
+static void parts(FILE *f, const char *name, const char *type, const char *help, uint64_t data,
+		  uint64_t metadata)
+{
+	header(f, name, type, help);
+	fprintf(f, "%s{part=\"data\"} %" PRIu64 "\n", name, data);
+	fprintf(f, "%s{part=\"metadata\"} %" PRIu64 "\n", name, metadata);
+}
+
+static void format_capacity(FILE *f, const struct thinsnap_daemon_gauges *g)
+{
+	if (g->has_pool && g->has_counts) {
+		gauge(f, "thinsnap_snapshots_virtual_bytes",
+		      "The sum of the snapshots' sizes (what they may fill).",
+		      g->counts.virtual_bytes);
+		header(f, "thinsnap_pool_overcommit_ratio", "gauge",
+		       "The snapshots' sizes over the pool's data size.");
+		fprintf(f, "thinsnap_pool_overcommit_ratio %.9g\n",
+			g->pool.total_data_bytes
+				? (double)g->counts.virtual_bytes / (double)g->pool.total_data_bytes
+				: 0.0);
+	}
+	if (!g->has_capacity)
+		return;
+	parts(f, "thinsnap_pool_room_bytes", "gauge",
+	      "What the pool can still grow by: the volume group's free space, the loop file's "
+	      "filesystem's, a device's beyond the pool (re-read at most every 30 s).",
+	      g->capacity.data_room_bytes, g->capacity.metadata_room_bytes);
+	parts(f, "thinsnap_pool_autogrow_added_bytes_total", "counter",
+	      "What auto-grow added to the pool since its creation.",
+	      g->capacity.autogrow_data_bytes, g->capacity.autogrow_metadata_bytes);
+}
+
 static void format_counts(FILE *f, const struct thinsnap_counts *n)
 {
 	header(f, "thinsnap_snapshots", "gauge", "Snapshots in the journal, by kind.");
@@ -269,6 +352,7 @@ int thinsnap_daemon_metrics_format(struct thinsnap_daemon_metrics *m,
 		format_pool(f, &g->pool);
 	if (g->has_counts)
 		format_counts(f, &g->counts);
+	format_capacity(f, g);
 	if (ferror(f) | fclose(f)) {
 		free(buf);
 		return -ENOMEM;
@@ -371,14 +455,6 @@ int thinsnap_daemon_metrics_parse_address(const char *s,
 
 /* ---- the HTTP listener ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int set_response(struct client *c, const char *status, const char *type, const char *body,
 			size_t body_len, bool head)
 {
@@ -435,6 +511,8 @@ static int respond(struct thinsnap_daemon_metrics *m, struct client *c, bool com
 	if (!head && strcmp(method, "GET") != 0)
 		return error_response(c, "405 Method Not Allowed");
 	thinsnap_daemon_metrics_read_gauges(m->snap, &g);
+	if (m->snap)
+		read_capacity(m, &g);
 	r = thinsnap_daemon_metrics_format(m, &g, &body, &body_len);
 	if (r < 0)
 		return error_response(c, "500 Internal Server Error");

@@ -3,7 +3,8 @@
  * mode changes) and re-reads its space every monitor interval anyway (the low-water event
  * fires once per resume), grows the pool through thinsnap_autogrow() (loop files, or LVM
  * logical volumes with lvextend; serialised with snapshot operations by the library) and
- * logs space warnings, and "nothing left to grow into", once per crossing.
+ * logs space warnings, and "nothing left to grow into" (data, or metadata at its cap), once per
+ * crossing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,7 +27,7 @@ struct thinsnap_daemon_monitor {
 	atomic_bool stopping;
 	pthread_t thread;
 	/* what was last logged, so that each crossing is logged once */
-	bool near_floor[2], below_floor[2], capped;
+	bool near_floor[2], below_floor[2], capped[2]; /* [0] data, [1] metadata */
 	uint64_t metadata_bytes; /* the metadata size last seen, to log its growth */
 	char last_error[256];
 };
@@ -95,8 +96,8 @@ static void check_pool(struct thinsnap_daemon_monitor *m)
 			 mib(rep.used_metadata_bytes), m->opts.grow.threshold_percent);
 	m->metadata_bytes = rep.total_metadata_bytes;
 	if (rep.grown)
-		m->capped = false; /* capped again after growing into new room: a new crossing */
-	if (rep.capped && !m->capped)
+		thinsnap_daemon_metrics_capacity_changed(m->opts.metrics);
+	if (rep.data_capped && !m->capped[0])
 		log_warning("pool '%s': %.1f of %.1f MiB data and %.1f of %.1f MiB metadata used, "
 			    "past the %u%% auto-grow threshold, but the pool cannot grow further: "
 			    "nothing is left to grow into (cap %.1f MiB, the volume group's or the "
@@ -104,7 +105,17 @@ static void check_pool(struct thinsnap_daemon_monitor *m)
 			    m->pool_name, mib(rep.used_data_bytes), mib(rep.total_data_bytes),
 			    mib(rep.used_metadata_bytes), mib(rep.total_metadata_bytes),
 			    m->opts.grow.threshold_percent, mib(m->opts.grow.max_data_size_bytes));
-	m->capped = rep.capped;
+	if (rep.metadata_capped && !m->capped[1])
+		log_warning(
+			"pool '%s': %.1f of %.1f MiB metadata used, past the %u%% auto-grow "
+			"threshold, but the metadata is at its limit: autogrow_metadata_max_size "
+			"%.1f MiB, the kernel's %.1f MiB or the end of its room",
+			m->pool_name, mib(rep.used_metadata_bytes), mib(rep.total_metadata_bytes),
+			m->opts.grow.threshold_percent, mib(m->opts.grow.max_metadata_size_bytes),
+			mib(THINSNAP_POOL_METADATA_MAX_BYTES));
+	/* a round that grew (or fell below the threshold) ends the crossing */
+	m->capped[0] = rep.data_capped;
+	m->capped[1] = rep.metadata_capped;
 	watch_space(m, 0, "data", rep.used_data_bytes, rep.total_data_bytes,
 		    rep.min_free_data_percent);
 	watch_space(m, 1, "metadata", rep.used_metadata_bytes, rep.total_metadata_bytes,

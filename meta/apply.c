@@ -73,6 +73,9 @@ void thinsnap_meta_undo_rollback(struct thinsnap_meta_index *ix)
 		case U_SIZE:
 			u->e->pub.size_bytes = u->a;
 			break;
+		case U_UID: /* set only once: it had none before */
+			memset(u->e->pub.uid, 0, sizeof(u->e->pub.uid));
+			break;
 		case U_BIT:
 			thinsnap_meta_map_put(ix, u->map, u->id, u->old);
 			break;
@@ -369,6 +372,36 @@ static int op_ids(struct thinsnap_meta_index *ix, const struct thinsnap_meta_op 
 	}
 }
 
+/* Whether uid (THINSNAP_META_UID_SIZE bytes) is all zero: no id. */
+bool thinsnap_meta_uid_is_null(const uint8_t *uid)
+{
+	for (size_t i = 0; i < THINSNAP_META_UID_SIZE; i++)
+		if (uid[i])
+			return false;
+	return true;
+}
+
+static int op_uid(struct thinsnap_meta_index *ix, const struct thinsnap_meta_op *o,
+		  struct thinsnap_error *reterr)
+{
+	struct entry *e = NULL;
+	int r = lookup(ix, o->key, &e, reterr);
+
+	if (r < 0)
+		return r;
+	if (!o->uid || thinsnap_meta_uid_is_null(o->uid))
+		return thinsnap_error_setf(reterr, -EINVAL, "key '%.200s': empty unique id",
+					   o->key);
+	if (e->pub.kind != THINSNAP_META_COMMITTED)
+		return thinsnap_error_setf(reterr, -EINVAL, "key '%.200s' is not committed",
+					   o->key);
+	if (!thinsnap_meta_uid_is_null(e->pub.uid))
+		return thinsnap_error_setf(reterr, -EEXIST, "key '%.200s' has a unique id", o->key);
+	thinsnap_meta_undo_push(ix, (struct undo){ .type = U_UID, .e = e });
+	memcpy(e->pub.uid, o->uid, THINSNAP_META_UID_SIZE);
+	return 0;
+}
+
 static int apply_op(struct thinsnap_meta_index *ix, const struct thinsnap_meta_op *o,
 		    struct thinsnap_error *reterr)
 {
@@ -405,6 +438,8 @@ static int apply_op(struct thinsnap_meta_index *ix, const struct thinsnap_meta_o
 			ix, (struct undo){ .type = U_SIZE, .e = e, .a = e->pub.size_bytes });
 		e->pub.size_bytes = o->size_bytes;
 		return 0;
+	case THINSNAP_META_OP_UID_SET:
+		return op_uid(ix, o, reterr);
 	case THINSNAP_META_OP_ID_ALLOC:
 	case THINSNAP_META_OP_ID_RELEASE:
 	case THINSNAP_META_OP_DELETE_PENDING_ADD:

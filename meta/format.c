@@ -48,6 +48,7 @@
  *   5 usage set:    str key, u64 usage_bytes, u64 usage_inodes
  *   6..9 id alloc, id release, delete pending add, delete pending remove: u32 dev_id
  *   10 size set:    str key, u64 size_bytes (only with incompat bit 0x1, SIZE_SET)
+ *   11 uid set:     str key, 16 bytes uid (only with incompat bit 0x2, UID)
  */
 #include "meta/format.h"
 
@@ -148,6 +149,10 @@ static int put_op(struct thinsnap_buf *b, const struct thinsnap_meta_op *o)
 		if ((r = put_str(b, o->key)) < 0)
 			return r;
 		return thinsnap_meta_fmt_put_u64(b, o->size_bytes);
+	case THINSNAP_META_OP_UID_SET:
+		if ((r = put_str(b, o->key)) < 0)
+			return r;
+		return thinsnap_buf_append(b, o->uid, THINSNAP_META_UID_SIZE);
 	}
 	return -EINVAL;
 }
@@ -441,6 +446,11 @@ int thinsnap_meta_fmt_get_ops(struct rd *r, struct op_scratch *s,
 		case THINSNAP_META_OP_SIZE_SET:
 			o->key = get_str(r, false);
 			o->size_bytes = thinsnap_meta_fmt_get_u64(r);
+			k = 0;
+			break;
+		case THINSNAP_META_OP_UID_SET:
+			o->key = get_str(r, false);
+			o->uid = take(r, THINSNAP_META_UID_SIZE);
 			k = 0;
 			break;
 		default:

@@ -9,12 +9,14 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/le.h"
 #include "meta/meta.h"
 
 #define JNL_MAGIC             "TSNPJRNL"
 #define JNL_VERSION           1u
 #define JNL_INCOMPAT_SIZE_SET 0x1u /* the journal may hold SIZE_SET ops (type 10) */
-#define JNL_INCOMPAT_KNOWN    JNL_INCOMPAT_SIZE_SET
+#define JNL_INCOMPAT_UID      0x2u /* the journal may hold UID_SET ops (type 11) */
+#define JNL_INCOMPAT_KNOWN    (JNL_INCOMPAT_SIZE_SET | JNL_INCOMPAT_UID)
 #define JNL_HEADER_SIZE       256u
 #define JNL_POOL_ID_MAX       128u
 #define REC_MAGIC             0x43525354u /* "TSRC" little-endian */
@@ -95,25 +97,3 @@ void thinsnap_meta_fmt_scratch_free(struct op_scratch *s);
 /* -EBADMSG (malformed), -ENOMEM */
 int thinsnap_meta_fmt_get_ops(struct rd *r, struct op_scratch *s,
 			      const struct thinsnap_meta_op **ret_ops, size_t *ret_n);
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}

@@ -52,7 +52,17 @@ struct intent {
 	uint8_t *ops; /* the encoded ops group */
 };
 
-enum undo_type { U_INSERT, U_REMOVE, U_LABELS, U_USAGE, U_SIZE, U_BIT, U_INTENT_ADD, U_INTENT_DEL };
+enum undo_type {
+	U_INSERT,
+	U_REMOVE,
+	U_LABELS,
+	U_USAGE,
+	U_SIZE,
+	U_UID,
+	U_BIT,
+	U_INTENT_ADD,
+	U_INTENT_DEL
+};
 enum { MAP_ENTRY, MAP_RESERVED, MAP_PENDING, N_MAPS };
 
 struct undo {

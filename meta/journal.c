@@ -101,31 +101,41 @@ static int end_record(struct thinsnap_meta *m, size_t start, int r, enum rec_typ
 }
 
 /*
- * Incompatible features the ops need: the first SIZE_SET sets its header bit through a
- * checkpoint (the header is only ever replaced whole), before the op is written.
+ * Incompatible features the ops need: the first SIZE_SET (UID_SET) sets its header bit through
+ * a checkpoint (the header is only ever replaced whole), before the op is written.
  */
+static uint32_t missing_features(const struct thinsnap_meta *m, const struct thinsnap_meta_op *ops,
+				 size_t n)
+{
+	uint32_t need = 0;
+
+	for (size_t i = 0; i < n && ops; i++) {
+		if (ops[i].type == THINSNAP_META_OP_SIZE_SET)
+			need |= JNL_INCOMPAT_SIZE_SET;
+		else if (ops[i].type == THINSNAP_META_OP_UID_SET)
+			need |= JNL_INCOMPAT_UID;
+	}
+	return need & ~m->hdr.incompat;
+}
+
 static bool lacks_features(const struct thinsnap_meta *m, const struct thinsnap_meta_op *ops,
 			   size_t n)
 {
-	if (m->hdr.incompat & JNL_INCOMPAT_SIZE_SET)
-		return false;
-	for (size_t i = 0; i < n && ops; i++)
-		if (ops[i].type == THINSNAP_META_OP_SIZE_SET)
-			return true;
-	return false;
+	return missing_features(m, ops, n) != 0;
 }
 
 static int require_features(struct thinsnap_meta *m, const struct thinsnap_meta_op *ops, size_t n,
 			    struct thinsnap_error *reterr)
 {
+	uint32_t need = missing_features(m, ops, n);
 	int r;
 
-	if (!lacks_features(m, ops, n))
+	if (!need)
 		return 0;
-	m->hdr.incompat |= JNL_INCOMPAT_SIZE_SET;
+	m->hdr.incompat |= need;
 	r = thinsnap_meta_compact(m, reterr);
 	if (r < 0)
-		m->hdr.incompat &= ~JNL_INCOMPAT_SIZE_SET;
+		m->hdr.incompat &= ~need;
 	return r;
 }
 
@@ -494,26 +504,29 @@ static int replace_journal(struct thinsnap_meta *m, const uint8_t *buf, size_t l
 
 static int emit_entry(struct thinsnap_buf *b, uint64_t *seq, uint64_t salt, const struct entry *e)
 {
-	struct thinsnap_meta_op o = {
-		.type = THINSNAP_META_OP_SNAP_CREATE,
-		.key = e->pub.key,
-		.parent = e->pub.parent,
-		.kind = e->pub.kind,
-		.dev_id = e->pub.dev_id,
-		.size_bytes = e->pub.size_bytes,
-		.fs_type = e->pub.fs_type,
-		.labels = e->pub.labels,
-		.n_labels = e->pub.n_labels,
-		.created_ns = e->pub.created_ns,
-		.updated_ns = e->pub.updated_ns,
-		.usage_bytes = e->pub.usage_bytes,
-		.usage_inodes = e->pub.usage_inodes,
+	struct thinsnap_meta_op o[2] = {
+		{
+			.type = THINSNAP_META_OP_SNAP_CREATE,
+			.key = e->pub.key,
+			.parent = e->pub.parent,
+			.kind = e->pub.kind,
+			.dev_id = e->pub.dev_id,
+			.size_bytes = e->pub.size_bytes,
+			.fs_type = e->pub.fs_type,
+			.labels = e->pub.labels,
+			.n_labels = e->pub.n_labels,
+			.created_ns = e->pub.created_ns,
+			.updated_ns = e->pub.updated_ns,
+			.usage_bytes = e->pub.usage_bytes,
+			.usage_inodes = e->pub.usage_inodes,
+		},
+		{ .type = THINSNAP_META_OP_UID_SET, .key = e->pub.key, .uid = e->pub.uid }
 	};
 	size_t start = 0;
 	int r = thinsnap_meta_fmt_rec_begin(b, &start);
 
-	if (r == 0)
-		r = thinsnap_meta_fmt_put_ops(b, &o, 1);
+	if (r == 0) /* with its unique id in the same group, if it has one */
+		r = thinsnap_meta_fmt_put_ops(b, o, thinsnap_meta_uid_is_null(e->pub.uid) ? 1 : 2);
 	if (r == 0)
 		thinsnap_meta_fmt_rec_end(b, start, REC_GROUP, (*seq)++, salt);
 	return r;

@@ -43,6 +43,7 @@
 #define THINSNAP_META_KEY_MAX      4096u      /* bytes, without the NUL */
 #define THINSNAP_META_LABEL_MAX    4096u      /* a label's key + value, bytes */
 #define THINSNAP_META_DEV_ID_LIMIT (1u << 24) /* dev_id < this; dev_id 0 is reserved */
+#define THINSNAP_META_UID_SIZE     16u        /* bytes of a committed snapshot's unique id */
 
 struct thinsnap_meta;
 
@@ -118,6 +119,7 @@ struct thinsnap_meta_snap {
 	int64_t updated_ns;
 	uint64_t usage_bytes;
 	uint64_t usage_inodes;
+	uint8_t uid[THINSNAP_META_UID_SIZE]; /* a committed snapshot's unique id; zeros: none */
 };
 
 enum thinsnap_meta_op_type {
@@ -149,6 +151,10 @@ enum thinsnap_meta_op_type {
 	 * written sets the journal's SIZE_SET incompat bit (a checkpoint), so that older readers
 	 * refuse the journal instead of misreading it. */
 	THINSNAP_META_OP_SIZE_SET = 10,
+	/* key (must be COMMITTED): uid (THINSNAP_META_UID_SIZE bytes, not all zero), its unique
+	 * id, set once (-EEXIST if it has one). The first one written sets the journal's UID
+	 * incompat bit (a checkpoint), as SIZE_SET does. */
+	THINSNAP_META_OP_UID_SET = 11,
 };
 
 /* One mutation; unused fields are ignored. Strings are NUL-terminated and only read. */
@@ -167,6 +173,7 @@ struct thinsnap_meta_op {
 	int64_t updated_ns;
 	uint64_t usage_bytes;
 	uint64_t usage_inodes;
+	const uint8_t *uid; /* UID_SET: THINSNAP_META_UID_SIZE bytes */
 };
 
 enum thinsnap_meta_pool_op_type {
@@ -219,6 +226,9 @@ int thinsnap_meta_check_key(const char *what, const char *key, struct thinsnap_e
 int thinsnap_meta_check_label(const char *key, const char *value, struct thinsnap_error *reterr);
 int thinsnap_meta_check_labels(const struct thinsnap_meta_label *labels, size_t n,
 			       struct thinsnap_error *reterr);
+
+/* Whether uid (THINSNAP_META_UID_SIZE bytes) is all zeros: no unique id. */
+bool thinsnap_meta_uid_is_null(const uint8_t *uid);
 
 /* Borrowed entry for key, or NULL if absent (or key invalid). O(1). */
 const struct thinsnap_meta_snap *thinsnap_meta_get(struct thinsnap_meta *m, const char *key);

@@ -13,9 +13,6 @@
 #include "base/version.h"
 #include "pool/internal.h"
 
-/* The kernel uses at most this much metadata (THIN_METADATA_MAX_SECTORS). */
-#define KERNEL_META_MAX_BYTES (255ull * (1 << 14) * 8 * 512)
-
 static bool crossed(uint64_t used, uint64_t size, unsigned threshold)
 {
 	return (unsigned __int128)used * 100 >= (unsigned __int128)size * threshold;
@@ -134,7 +131,11 @@ static int autogrow_part(struct thinsnap_pool *pool, const struct thinsnap_autog
 	if (is_lv < 0)
 		return is_lv;
 	if (metadata) {
-		p.max_data_size_bytes = KERNEL_META_MAX_BYTES;
+		/* the metadata's cap: the policy's (version 2 on), never above the kernel's */
+		uint64_t cap = policy->version >= 2 ? policy->max_metadata_size_bytes : 0;
+		p.max_data_size_bytes = cap && cap < THINSNAP_POOL_METADATA_MAX_BYTES
+						? cap
+						: THINSNAP_POOL_METADATA_MAX_BYTES;
 		block = 4096;
 	} else {
 		block = (uint64_t)pool->data_block_sectors * 512;

@@ -51,6 +51,22 @@ static int part(struct thinsnap_pool *pool, bool metadata, uint64_t pool_bytes,
 	return is_lv;
 }
 
+/*
+ * What auto-grow added as the identity file records it: another handle (the writer's, another
+ * process's) may have grown the pool since this one was opened. The handle's own figures stay
+ * when the file cannot be read or is another pool's.
+ */
+static void recorded_growth(const struct thinsnap_pool *pool, struct thinsnap_pool_capacity *c)
+{
+	CLEANUP(thinsnap_pool_freep) struct thinsnap_pool *rec = NULL;
+
+	if (thinsnap_pool_read_identity(pool->state_dir, &rec, NULL) < 0 ||
+	    strcmp(rec->uuid, pool->uuid) != 0)
+		return;
+	c->autogrow_data_bytes = rec->autogrow_data_bytes;
+	c->autogrow_metadata_bytes = rec->autogrow_metadata_bytes;
+}
+
 int thinsnap_pool_capacity(struct thinsnap_pool *pool, struct thinsnap_pool_capacity *ret,
 			   struct thinsnap_error *reterr)
 {
@@ -78,6 +94,7 @@ int thinsnap_pool_capacity(struct thinsnap_pool *pool, struct thinsnap_pool_capa
 		(void)snprintf(c.volume_group, sizeof(c.volume_group), "%s", dlv.vg);
 	c.autogrow_data_bytes = pool->autogrow_data_bytes;
 	c.autogrow_metadata_bytes = pool->autogrow_metadata_bytes;
+	recorded_growth(pool, &c);
 	*ret = c;
 	return 0;
 }

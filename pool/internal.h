@@ -141,3 +141,13 @@ int thinsnap_pool_lvm_extend(const struct thinsnap_pool_lv *lv, uint64_t new_siz
  * (after a reboot the kernel names may differ) and refuses a device that is not the recorded
  * one; sets pool->data_dev/metadata_dev to the paths found. */
 int thinsnap_pool_resolve_devices(struct thinsnap_pool *pool, struct thinsnap_error *reterr);
+
+/* metadata-snap.c: the metadata device's path, for the tools that read the pool's metadata. */
+int thinsnap_pool_metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
+				struct thinsnap_error *reterr);
+/*
+ * metadata-snap.c: runs argv (a tool reading the metadata device with -m) with the pool's one
+ * metadata snapshot reserved, taking turns with other users; its stdout into *ret_out.
+ */
+int thinsnap_pool_run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[],
+				       char **ret_out, struct thinsnap_error *reterr);

@@ -43,9 +43,8 @@ int thinsnap_pool_run_thin_check(const char *pool_name, const char *meta_path,
 
 /* --- the pool's metadata snapshot: its own device list, per-device usage --- */
 
-/* The metadata device's path, for thin_dump and thin_ls. */
-static int metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
-			 struct thinsnap_error *reterr)
+int thinsnap_pool_metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
+				struct thinsnap_error *reterr)
 {
 	int r;
 
@@ -69,8 +68,8 @@ static int metadata_path(struct thinsnap_pool *pool, char *buf, size_t size,
  * flock on <pool dir>/metadata-snap.lock, waiting up to 30 s, so a snapshot found held
  * under the lock was left by a user that died between reserve and release: dropped.
  */
-static int run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[], char **ret_out,
-				struct thinsnap_error *reterr)
+int thinsnap_pool_run_on_metadata_snap(struct thinsnap_pool *pool, char *const argv[],
+				       char **ret_out, struct thinsnap_error *reterr)
 {
 	CLEANUP_CLOSE int fd = -EBADF;
 	char path[4096];
@@ -134,12 +133,12 @@ int thinsnap_pool_list_thin_ids(struct thinsnap_pool *pool, uint32_t **ret_ids, 
 
 	if (!pool || !ret_ids || !ret_n)
 		return thinsnap_error_setf(reterr, -EINVAL, "list: missing argument");
-	r = metadata_path(pool, meta_path, sizeof(meta_path), reterr);
+	r = thinsnap_pool_metadata_path(pool, meta_path, sizeof(meta_path), reterr);
 	if (r < 0)
 		return r;
 	{
 		char *argv[] = { "thin_dump", "-m", "--skip-mappings", meta_path, NULL };
-		r = run_on_metadata_snap(pool, argv, &out, reterr);
+		r = thinsnap_pool_run_on_metadata_snap(pool, argv, &out, reterr);
 	}
 	if (r < 0)
 		return r;
@@ -185,7 +184,7 @@ int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 
 	if (!pool || !ret_usage || !ret_n)
 		return thinsnap_error_setf(reterr, -EINVAL, "usage: missing argument");
-	r = metadata_path(pool, meta_path, sizeof(meta_path), reterr);
+	r = thinsnap_pool_metadata_path(pool, meta_path, sizeof(meta_path), reterr);
 	if (r < 0)
 		return r;
 	{
@@ -196,7 +195,7 @@ int thinsnap_pool_thin_usage(struct thinsnap_pool *pool,
 				 "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES",
 				 meta_path,
 				 NULL };
-		r = run_on_metadata_snap(pool, argv, &out, reterr);
+		r = thinsnap_pool_run_on_metadata_snap(pool, argv, &out, reterr);
 	}
 	if (r < 0)
 		return r;

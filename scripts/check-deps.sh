@@ -39,6 +39,7 @@ allowed_includes() {
 	config) echo "base config" ;;
 	cli) echo "base config cli" ;;
 	daemon) echo "base config daemon" ;;
+	stream) echo "base meta pool snap stream" ;;
 	*) echo "?" ;;
 	esac
 }

@@ -8,10 +8,13 @@ set -eu
 PKGS="build-essential pkg-config libdevmapper-dev libblkid-dev libext2fs-dev libcmocka-dev libjansson-dev jq
       comerr-dev e2fsprogs dmsetup thin-provisioning-tools user-mode-linux busybox-static
       clang libclang-rt-14-dev util-linux kmod bc libarchive-dev libssl-dev zstd xfsprogs
-      libacl1-dev libzstd-dev liblz4-dev
+      libacl1-dev libzstd-dev liblz4-dev libcurl4-openssl-dev
       libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
       golang-github-containerd-containerd-dev golang-go containerd runc curl gnuplot-nox
       docker-registry skopeo lvm2"
+
+# containerd 2.x from sid into build/cache, for the tests (they skip without it)
+"$(dirname "$0")/containerd-fetch.sh" || echo "setup: containerd 2.x not fetched" >&2
 
 missing=""
 for p in $PKGS; do

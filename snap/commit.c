@@ -33,7 +33,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 			      const struct thinsnap_meta_snap *e,
 			      const struct thinsnap_meta_label *ml, size_t n_labels,
 			      const struct thinsnap_pool_thin_info *ti, const char *dm, int64_t now,
-			      bool retire, struct thinsnap_error *reterr)
+			      const uint8_t *uid, bool retire, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE char *parent = e->parent ? strdup(e->parent) : NULL;
 	CLEANUP_FREE char *fs_type = strdup(e->fs_type);
@@ -53,7 +53,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 	r = thinsnap_meta_alloc_dev_id(s->meta, &dev_id, reterr);
 	if (r < 0)
 		return r;
-	struct thinsnap_meta_op ops[3] = {
+	struct thinsnap_meta_op ops[4] = {
 		{ .type = THINSNAP_META_OP_SNAP_CREATE,
 		  .key = name,
 		  .parent = parent,
@@ -67,6 +67,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 		  .updated_ns = now,
 		  .usage_bytes = ti->mapped_sectors * 512,
 		  .usage_inodes = inodes },
+		{ .type = THINSNAP_META_OP_UID_SET, .key = name, .uid = uid },
 		{ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key },
 		{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = old_id },
 	};
@@ -80,7 +81,7 @@ static int commit_by_snapshot(struct thinsnap_snapshotter *s, const char *name,
 				  .undo = thinsnap_snap_create_undo,
 				  .ctx = &c,
 				  .decidable = true };
-	r = thinsnap_snap_pool_txn(s, &pop, 1, ops, retire ? 3 : 1, &step, reterr);
+	r = thinsnap_snap_pool_txn(s, &pop, 1, ops, retire ? 4 : 2, &step, reterr);
 	if (r >= 0 && retire)
 		thinsnap_snap_logf(s, THINSNAP_LOG_INFO,
 				   "committed '%s' from its open device %s: deleting it at cleanup",
@@ -95,6 +96,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
 	CLEANUP_FREE struct thinsnap_meta_label *ml = NULL;
 	struct thinsnap_pool_thin_info ti = { 0 };
+	uint8_t uid[THINSNAP_META_UID_SIZE];
 	const struct thinsnap_meta_snap *e;
 	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], kb[80], nb[80];
 	int64_t now = now_ns();
@@ -111,6 +113,9 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		return r;
 	if (flags & ~THINSNAP_COMMIT_KEEP_ACTIVE)
 		return thinsnap_error_setf(reterr, -EINVAL, "unknown commit flags 0x%x", flags);
+	r = thinsnap_snap_new_uid(uid, reterr); /* the committed snapshot's identity */
+	if (r < 0)
+		return r;
 	r = thinsnap_snap_write_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
@@ -134,17 +139,18 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	/* A kept key, or one still open (mounted): the committed snapshot is a thin snapshot
 	 * of the live device, taken while it is suspended (the filesystem frozen). */
 	if ((flags & THINSNAP_COMMIT_KEEP_ACTIVE) || (ti.exists && ti.open_count > 0))
-		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now,
+		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now, uid,
 					  !(flags & THINSNAP_COMMIT_KEEP_ACTIVE), reterr);
 
 	/* retire the key: its device becomes the committed snapshot, inactive */
 	uint64_t inodes = inodes_used(e, &ti, dm);
 	r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
 	if (r == -EBUSY) /* opened after we looked */
-		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now, true, reterr);
+		return commit_by_snapshot(s, name, e, ml, n_labels, &ti, dm, now, uid, true,
+					  reterr);
 	if (r < 0)
 		return r;
-	struct thinsnap_meta_op ops[2] = {
+	struct thinsnap_meta_op ops[3] = {
 		{ .type = THINSNAP_META_OP_SNAP_COMMIT,
 		  .key = key,
 		  .name = name,
@@ -155,6 +161,7 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 		  .key = name,
 		  .usage_bytes = ti.mapped_sectors * 512,
 		  .usage_inodes = inodes },
+		{ .type = THINSNAP_META_OP_UID_SET, .key = name, .uid = uid },
 	};
 	uint64_t size = e->size_bytes;
 	uint32_t dev_id = e->dev_id;

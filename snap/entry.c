@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "snap/internal.h"
 
@@ -101,6 +102,31 @@ int thinsnap_snap_meta_labels(const struct thinsnap_label *labels, size_t n,
 
 DEFINE_CLEANUP(struct thinsnap_info *, thinsnap_info_free)
 
+void thinsnap_snap_format_uid(const uint8_t uid[static THINSNAP_META_UID_SIZE],
+			      char buf[static THINSNAP_ID_LEN + 1])
+{
+	buf[0] = '\0';
+	if (thinsnap_meta_uid_is_null(uid))
+		return;
+	for (size_t i = 0; i < THINSNAP_META_UID_SIZE; i++)
+		(void)snprintf(buf + 2 * i, 3, "%02x", uid[i]);
+}
+
+int thinsnap_snap_new_uid(uint8_t uid[static THINSNAP_META_UID_SIZE], struct thinsnap_error *reterr)
+{
+	ssize_t n;
+
+	do
+		n = getrandom(uid, THINSNAP_META_UID_SIZE, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)THINSNAP_META_UID_SIZE)
+		return thinsnap_error_setf(reterr, n < 0 ? -errno : -EIO,
+					   "cannot make a unique id: getrandom failed");
+	if (thinsnap_meta_uid_is_null(uid)) /* all zeros means none */
+		uid[0] = 1;
+	return 0;
+}
+
 int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thinsnap_info **ret)
 {
 	CLEANUP(thinsnap_info_freep) struct thinsnap_info *info = NULL;
@@ -119,6 +145,7 @@ int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thin
 	info->kind = thinsnap_snap_kind_from_meta(e->kind);
 	info->created_ns = e->created_ns;
 	info->updated_ns = e->updated_ns;
+	thinsnap_snap_format_uid(e->uid, info->id);
 	if (e->n_labels) {
 		info->labels = calloc(e->n_labels, sizeof(*info->labels));
 		if (!info->labels)

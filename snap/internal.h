@@ -43,7 +43,8 @@ struct thinsnap_snapshotter {
 	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
 	pthread_mutex_t event_lock;
 	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS while the pool's
-	 * transaction id stays the same (usage_cache_ns 0: none). */
+	 * transaction id stays the same or it has the devices asked for (usage_cache_ns 0:
+	 * none). */
 	struct thinsnap_pool_thin_usage *usage_cache;
 	size_t n_usage_cache;
 	int64_t usage_cache_ns; /* CLOCK_MONOTONIC */
@@ -141,6 +142,12 @@ void thinsnap_snap_dm_name_of(const struct thinsnap_snapshotter *s,
 int thinsnap_snap_check_key(const char *what, const char *key, struct thinsnap_error *reterr);
 int thinsnap_snap_check_labels(const struct thinsnap_label *labels, size_t n,
 			       struct thinsnap_error *reterr);
+/* A unique id as info shows it: 32 hex digits, "" for none. */
+void thinsnap_snap_format_uid(const uint8_t uid[static THINSNAP_META_UID_SIZE],
+			      char buf[static THINSNAP_ID_LEN + 1]);
+/* A new random unique id for a commit. */
+int thinsnap_snap_new_uid(uint8_t uid[static THINSNAP_META_UID_SIZE],
+			  struct thinsnap_error *reterr);
 int thinsnap_snap_info_from_meta(const struct thinsnap_meta_snap *e, struct thinsnap_info **ret);
 int thinsnap_snap_mount_for(const struct thinsnap_snapshotter *s,
 			    const struct thinsnap_meta_snap *e, struct thinsnap_mount **ret,

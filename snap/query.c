@@ -1,13 +1,16 @@
 /*
  * The read side, plus label updates: stat, update, usage (one thin device's, or thin_ls's
- * exclusive and shared bytes, cached while the pool does not change), walk with filters, and
- * a snapshot's mounts.
+ * exclusive and shared bytes, cached while the pool does not change; inodes live from a
+ * mounted filesystem), walk with filters, and a snapshot's mounts.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "mkfs/mkfs.h"
@@ -36,17 +39,16 @@ int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 	return thinsnap_snap_mount_for(s, e, ret_mount, reterr);
 }
 
-static uint64_t origin_mapped_bytes(struct thinsnap_snapshotter *s,
-				    const struct thinsnap_meta_snap *e)
+/* What the snapshot's origin (its parent, or the base image) maps and holds in inodes: a
+ * snapshot's usage is its difference from that, as overlayfs counts only its upper dir. */
+static void origin_usage(struct thinsnap_snapshotter *s, const struct thinsnap_meta_snap *e,
+			 uint64_t *ret_bytes, uint64_t *ret_inodes)
 {
-	const struct thinsnap_meta_snap *p;
+	const struct thinsnap_meta_snap *p =
+		thinsnap_meta_get(s->meta, e->parent ? e->parent : s->base_key);
 
-	if (e->parent) {
-		p = thinsnap_meta_get(s->meta, e->parent);
-		return p ? p->usage_bytes : 0;
-	}
-	p = thinsnap_meta_get(s->meta, s->base_key);
-	return p ? p->usage_bytes : 0;
+	*ret_bytes = p ? p->usage_bytes : 0;
+	*ret_inodes = p ? p->usage_inodes : 0;
 }
 
 int thinsnap_stat(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_info **ret,
@@ -169,20 +171,75 @@ int thinsnap_update(struct thinsnap_snapshotter *s, const struct thinsnap_info *
 	return 0;
 }
 
+/* Undoes the octal escapes (\040 for a space) of a path in /proc/self/mountinfo, in place. */
+static void mountinfo_unescape(char *p)
+{
+	char *w = p;
+
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*w++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+			p += 3;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+}
+
+/*
+ * The inodes in use in the filesystem on block device DEV, from statvfs() of a mount of it
+ * that /proc/self/mountinfo lists: live counts, which a mounted ext4 writes to its superblock
+ * only at the next sync. -ENOENT when this mount namespace has no mount of it.
+ */
+static int mounted_inodes_used(const char *dev, uint64_t *ret_inodes)
+{
+	CLEANUP_FCLOSE FILE *f = NULL;
+	CLEANUP_FREE char *line = NULL;
+	size_t cap = 0;
+	struct stat st;
+
+	if (stat(dev, &st) < 0)
+		return -errno;
+	if (!S_ISBLK(st.st_mode))
+		return -ENOTBLK;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int major_id, minor_id;
+		struct statvfs sv;
+		int at = 0;
+
+		/* id parent major:minor root mount-point ... */
+		if (sscanf(line, "%*d %*d %u:%u %*s %n", &major_id, &minor_id, &at) != 2 || !at ||
+		    makedev(major_id, minor_id) != st.st_rdev)
+			continue;
+		line[at + strcspn(line + at, " \n")] = '\0';
+		mountinfo_unescape(line + at);
+		if (statvfs(line + at, &sv) == 0 && sv.f_files >= sv.f_ffree) {
+			*ret_inodes = sv.f_files - sv.f_ffree;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
 		   struct thinsnap_error *reterr)
 {
 	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
 	char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
-	uint64_t total, base;
+	uint64_t total, base, inodes_used, base_inodes;
 	int r;
 
 	r = thinsnap_snap_read_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
 	total = e->usage_bytes;
-	int64_t inodes_used = (int64_t)e->usage_inodes;
+	inodes_used = e->usage_inodes;
 	if (e->kind != THINSNAP_META_COMMITTED) {
 		struct thinsnap_pool_thin_info ti = { 0 };
 		thinsnap_snap_dm_name_of(s, e, dm);
@@ -195,12 +252,13 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 		char path[THINSNAP_POOL_DM_NAME_MAX + 32];
 		uint64_t inodes = 0;
 		if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0 &&
-		    thinsnap_mkfs_inodes_used(path, &inodes, NULL) == 0)
-			inodes_used = (int64_t)inodes;
+		    (mounted_inodes_used(path, &inodes) == 0 ||
+		     thinsnap_mkfs_inodes_used(path, &inodes, NULL) == 0))
+			inodes_used = inodes;
 	}
-	base = origin_mapped_bytes(s, e);
+	origin_usage(s, e, &base, &base_inodes);
 	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
-	ret->inodes = inodes_used;
+	ret->inodes = inodes_used > base_inodes ? (int64_t)(inodes_used - base_inodes) : 0;
 	return 0;
 }
 
@@ -215,14 +273,26 @@ static int cmp_usage_id(const void *key, const void *elem)
  * overwrites it, and the result is then not taken as current */
 #define USAGE_TID_FILLING (UINT64_MAX - 1)
 
+/* Whether the cached walk has every one of the n dev_ids. */
+static bool cache_has_ids(const struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!bsearch(&ids[i], s->usage_cache, s->n_usage_cache, sizeof(*s->usage_cache),
+			     cmp_usage_id))
+			return false;
+	return true;
+}
+
 /*
  * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
- * younger than USAGE_CACHE_NS, the pool's transaction id is the same and no transaction
- * changed the pool since (snap/transaction.c stores UINT64_MAX into usage_cache_tid, outside
- * rpool_lock: both sides use atomics), so a caller asking key by key (containerd's Usage)
- * walks the pool once.
+ * younger than USAGE_CACHE_NS and either the pool did not change since (creates and deletes
+ * move the transaction id) or it already has the n_ids devices asked for. So a caller asking
+ * key by key (containerd's Usage, every container each stats period) walks the pool once a
+ * second at most, even while other snapshots are created and removed; a device made after
+ * the walk gets a fresh one. snap/transaction.c stores UINT64_MAX into usage_cache_tid
+ * outside rpool_lock: both sides use atomics.
  */
-static int thin_usage_cached(struct thinsnap_snapshotter *s,
+static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n_ids,
 			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
 			     struct thinsnap_error *reterr)
 {
@@ -237,7 +307,7 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 		return r;
 	tid = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_ACQUIRE);
 	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
-	    st.transaction_id != tid) {
+	    (st.transaction_id != tid && !cache_has_ids(s, ids, n_ids))) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
 		size_t n = 0;
 		__atomic_store_n(&s->usage_cache_tid, USAGE_TID_FILLING, __ATOMIC_RELEASE);
@@ -300,7 +370,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, ids, n_keys, &pu, &n_pu, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
@@ -422,6 +492,7 @@ static int walk_fill_one(const struct thinsnap_meta_snap *e, void *userdata)
 	info->kind = thinsnap_snap_kind_from_meta(e->kind);
 	info->created_ns = e->created_ns;
 	info->updated_ns = e->updated_ns;
+	thinsnap_snap_format_uid(e->uid, info->id);
 	info->labels = e->n_labels ? labels : NULL;
 	info->n_labels = e->n_labels;
 	for (size_t i = 0; i < e->n_labels; i++) {

@@ -1,7 +1,7 @@
 /*
  * Space: the free-space floors checked before creating a device, the counts for `pool
  * status`, auto-grow of a loop-backed pool's data, waiting for pool events, and the pool's
- * status for readers.
+ * status and capacity for readers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -167,6 +167,8 @@ int thinsnap_autogrow(struct thinsnap_snapshotter *s, const struct thinsnap_auto
 			return r;
 		rep.grown = g.data_grown || g.metadata_grown;
 		rep.capped = g.data_capped || g.metadata_capped;
+		rep.data_capped = g.data_capped;
+		rep.metadata_capped = g.metadata_capped;
 		if (rep.grown) {
 			thinsnap_snap_logf(s, THINSNAP_LOG_DEBUG,
 					   "pool '%s': grown: data %" PRIu64 " to %" PRIu64
@@ -213,19 +215,45 @@ int thinsnap_wait_pool_event(struct thinsnap_snapshotter *s, uint32_t *event_nr,
 	return thinsnap_pool_wait_event(s->epool, event_nr, timeout_ms, reterr);
 }
 
-int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
-		    struct thinsnap_error *reterr)
+/* Checks the arguments and locks the readers' pool handle (unlocked again on failure). */
+static int lock_rpool(struct thinsnap_snapshotter *s, const void *ret, const char *what,
+		      struct thinsnap_error *reterr)
 {
 	int r;
 
 	if (!ret)
-		return thinsnap_error_setf(reterr, -EINVAL, "status: missing argument");
+		return thinsnap_error_setf(reterr, -EINVAL, "%s: missing argument", what);
 	r = thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thinsnap_pool_status(s->rpool, ret, reterr)
-		     : thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	if (!s->rpool) {
+		pthread_mutex_unlock(&s->rpool_lock);
+		return thinsnap_error_setf(reterr, -EBADF, "snapshotter is closed");
+	}
+	return 0;
+}
+
+int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
+		    struct thinsnap_error *reterr)
+{
+	int r = lock_rpool(s, ret, "status", reterr);
+
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_status(s->rpool, ret, reterr);
+	pthread_mutex_unlock(&s->rpool_lock);
+	return r;
+}
+
+int thinsnap_capacity(struct thinsnap_snapshotter *s, struct thinsnap_pool_capacity *ret,
+		      struct thinsnap_error *reterr)
+{
+	int r = lock_rpool(s, ret, "capacity", reterr);
+
+	if (r < 0)
+		return r;
+	r = thinsnap_pool_capacity(s->rpool, ret, reterr);
 	pthread_mutex_unlock(&s->rpool_lock);
 	return r;
 }

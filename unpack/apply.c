@@ -4,8 +4,6 @@
  * second reader (tar). Every path is resolved beneath the root with openat2(RESOLVE_IN_ROOT);
  * entries are created by name on their resolved parent directory, never through a symlink.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +22,7 @@
 
 #include "base/cleanup.h"
 #include "base/io.h"
+#include "unpack/libs.h"
 #include "unpack/unpack.h"
 
 #define BUF_SIZE (256 * 1024)
@@ -636,6 +635,9 @@ int thinsnap_unpack_apply_layer(int root_fd, thinsnap_unpack_read_fn read, void 
 
 	if (root_fd < 0 || !read)
 		return thinsnap_error_setf(reterr, -EINVAL, "no root directory or reader");
+	r = thinsnap_unpack_libs_load(reterr);
+	if (r < 0)
+		return r;
 	b = calloc(1, sizeof(*b));
 	t = calloc(1, sizeof(*t));
 	raw = archive_read_new();

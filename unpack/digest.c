@@ -3,18 +3,21 @@
  * (OCI image spec, config.md "Layer ChainID"), and the string set the applier uses.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "unpack/libs.h"
 #include "unpack/unpack.h"
 
 struct evp_md_ctx_st *thinsnap_unpack_sha256_new(void)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx;
 
+	if (thinsnap_unpack_libs_load(NULL) < 0)
+		return NULL;
+	ctx = EVP_MD_CTX_new();
 	if (!ctx)
 		return NULL;
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
@@ -87,6 +90,9 @@ int thinsnap_unpack_chain_id(const char *parent, const char *diff_id,
 	}
 	if (!thinsnap_unpack_digest_valid(parent))
 		return thinsnap_error_setf(reterr, -EINVAL, "bad chain id '%s'", parent);
+	r = thinsnap_unpack_libs_load(reterr);
+	if (r < 0)
+		return r;
 	(void)snprintf(buf, sizeof(buf), "%s %s", parent, diff_id);
 	r = thinsnap_unpack_sha256(buf, strlen(buf), ret);
 	if (r < 0)

@@ -21,6 +21,7 @@
 
 #include "base/cleanup.h"
 #include "base/parse.h"
+#include "unpack/libs.h"
 #include "unpack/unpack.h"
 
 #define MAX_JSON_BYTES (16 * 1024 * 1024)
@@ -711,6 +712,9 @@ int thinsnap_unpack_image_open(const char *source, const char *platform, const c
 
 	if (!source || !ret)
 		return thinsnap_error_setf(reterr, -EINVAL, "no image source");
+	r = thinsnap_unpack_libs_load(reterr);
+	if (r < 0)
+		return r;
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");

@@ -201,7 +201,7 @@ func main() {
 	pool := flag.String("devmapper-pool", "", "thin pool for containerd's devmapper snapshotter")
 	root := flag.String("devmapper-root", "/tmp/ctrbench-devmapper", "devmapper's root_path")
 	size := flag.String("base-size", "1GB", "devmapper base_image_size (thinsnapd: its config)")
-	n := flag.Int("n", 30, "rounds")
+	n := flag.Int("n", 30, "rounds (0: only the -layers runs)")
 	n0 := flag.Int("n0", 10, "rounds with a parentless prepare (at most -n)")
 	runs := flag.Int("layers", 0, "16-layer runs (0: none)")
 	mdir := flag.String("mountdir", "/tmp/ctrbench-mnt", "where the 16-layer runs mount")
@@ -210,7 +210,11 @@ func main() {
 	ctx := namespaces.WithNamespace(context.Background(), "ctrbench")
 	results := map[string]result{}
 	bench := func(ctx context.Context, label, via string, sn snapshots.Snapshotter) {
-		r := run(ctx, sn, *n, *n0, label+"-")
+		// -n 0: the 16-layer runs alone (bench/start-bench.sh interleaves one run at a time)
+		r := result{}
+		if *n > 0 {
+			r = run(ctx, sn, *n, *n0, label+"-")
+		}
 		if *runs > 0 {
 			layers(ctx, sn, *runs, label+"-", filepath.Join(*mdir, label), r)
 		}

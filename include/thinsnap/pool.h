@@ -265,10 +265,16 @@ struct thinsnap_autogrow_policy {
 	unsigned threshold_percent;   /* grow once data used >= this percent; 0 or >= 100: never */
 	unsigned grow_percent;        /* each step adds this percent of the data size; 0: never */
 	uint64_t max_data_size_bytes; /* cap; 0 = none but the data file's filesystem's space */
+	/* version 2: the metadata's cap (device-backed pools); 0 or above the kernel's limit
+	 * (THINSNAP_POOL_METADATA_MAX_BYTES): that limit */
+	uint64_t max_metadata_size_bytes;
 };
 
-#define THINSNAP_AUTOGROW_POLICY_VERSION 1
+#define THINSNAP_AUTOGROW_POLICY_VERSION 2
 #define THINSNAP_AUTOGROW_POLICY_INIT    THINSNAP_VERSIONED_INIT(THINSNAP_AUTOGROW_POLICY_VERSION)
+
+/* The most metadata the kernel uses (THIN_METADATA_MAX_SECTORS: about 15.9 GiB). */
+#define THINSNAP_POOL_METADATA_MAX_BYTES (255ull * 16384 * 8 * 512)
 
 enum thinsnap_pool_autogrow_verdict {
 	THINSNAP_POOL_AUTOGROW_NONE = 0, /* off, or below the threshold */
@@ -324,7 +330,8 @@ struct thinsnap_pool_autogrow_result {
  * policy->max_data_size_bytes and by the room there is): a loop file up to its filesystem's
  * free space; an LVM logical volume with `lvextend` up to its volume group's free space; a
  * plain device up to its own size (grown by the operator). The metadata of a device-backed
- * pool likewise (same threshold and steps, up to the kernel's 16 GiB of metadata). The
+ * pool likewise (same threshold and steps, up to policy->max_metadata_size_bytes and the
+ * kernel's limit); a policy of version 1 caps the metadata at the kernel's limit only. The
  * amounts added are recorded (thinsnap_pool_capacity()). -EIO if lvextend fails.
  */
 THINSNAP_API int thinsnap_pool_autogrow(struct thinsnap_pool *pool,
@@ -345,7 +352,8 @@ struct thinsnap_pool_capacity {
 	char volume_group[128];                                /* "" unless lvm */
 };
 
-/* Fills *ret (runs `lvs` for an LVM-backed pool). -EIO if lvs fails. */
+/* Fills *ret (runs `lvs` for an LVM-backed pool; the auto-grown bytes as the pool's identity
+ * file records them, whichever handle grew it). -EIO if lvs fails. */
 THINSNAP_API int thinsnap_pool_capacity(struct thinsnap_pool *pool,
 					struct thinsnap_pool_capacity *ret,
 					struct thinsnap_error *reterr);

@@ -52,6 +52,9 @@ struct thinsnap_label {
  */
 #define THINSNAP_LABEL_MAX_SIZE "containerd.io/snapshot/max-size"
 
+/* Hex digits of a committed snapshot's unique id (struct thinsnap_info's id). */
+#define THINSNAP_ID_LEN 32
+
 /* A snapshot's description. */
 struct thinsnap_info {
 	char *name;
@@ -61,6 +64,9 @@ struct thinsnap_info {
 	int64_t updated_ns;
 	struct thinsnap_label *labels; /* n_labels pairs of owned strings */
 	size_t n_labels;
+	/* A committed snapshot's unique id, given at commit and kept by thinsnap_receive() (32
+	 * lowercase hex digits); "" for other kinds and for snapshots committed without one. */
+	char id[THINSNAP_ID_LEN + 1];
 };
 
 /* Frees an info returned by the library, and its strings. NULL is fine. */
@@ -83,7 +89,7 @@ THINSNAP_API void thinsnap_mount_free(struct thinsnap_mount *mount);
 
 struct thinsnap_usage {
 	int64_t size_bytes; /* bytes this snapshot maps beyond its parent, never negative */
-	int64_t inodes;     /* inodes in use in its filesystem */
+	int64_t inodes;     /* inodes its filesystem uses beyond its parent's, never negative */
 };
 
 /* Log levels for the optional log callback (library code logs only through it). */
@@ -247,8 +253,8 @@ struct thinsnap_usage_detail {
  * thinsnap_usage() plus exclusive and shared bytes for n_keys keys, into ret[0..n_keys),
  * from one pool metadata snapshot read with `thin_ls` (cost: a walk of the pool's mappings,
  * so ask for many keys at once). One walk serves the handle's calls for up to a second while
- * no snapshot is created or deleted (the kernel commits the metadata thin_ls reads about once
- * a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
+ * no snapshot is created or deleted, or while it has every key asked for (the kernel commits
+ * the metadata thin_ls reads about once a second anyway). -ENOENT if any key is absent; -EAGAIN if another reader holds the pool's
  * metadata snapshot; -ENOENT/-EIO if thin_ls is missing or fails.
  */
 THINSNAP_API int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys,
@@ -345,6 +351,7 @@ struct thinsnap_space_report {
 	uint64_t low_water_blocks; /* the pool's low-water mark now (0: none) */
 	int min_free_data_percent; /* the handle's space floors; 0 = none */
 	int min_free_metadata_percent;
+	bool data_capped, metadata_capped; /* which part made capped true */
 };
 
 /*
@@ -379,6 +386,18 @@ struct thinsnap_pool_status;
  */
 THINSNAP_API int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret,
 				 struct thinsnap_error *reterr);
+
+/* Declared in <thinsnap/pool.h>; include it to read the result. */
+struct thinsnap_pool_capacity;
+
+/*
+ * The capacity picture of the snapshotter's pool (thinsnap_pool_capacity(): room to grow,
+ * what auto-grow added, as last recorded) on the readers' pool handle, never behind a pool
+ * change. Runs `lvs` for an LVM-backed pool: a monitoring scrape should cache it.
+ */
+THINSNAP_API int thinsnap_capacity(struct thinsnap_snapshotter *s,
+				   struct thinsnap_pool_capacity *ret,
+				   struct thinsnap_error *reterr);
 
 #ifdef __cplusplus
 }

@@ -518,10 +518,11 @@ static void test_usage(void **state)
 	itest_must(thinsnap_usage(S, "us-c", &uc, &e), &e, "usage");
 	assert_true(uc.size_bytes >= (8 << 20));
 	assert_int_equal(uc.inodes, u1.inodes);
-	/* a child that writes nothing maps nothing beyond its parent */
+	/* a child that writes nothing maps nothing and holds no inode beyond its parent */
 	itest_must(thinsnap_prepare(S, "us-child", "us-c", NULL, 0, NULL, &e), &e, "prepare");
 	itest_must(thinsnap_usage(S, "us-child", &u0, &e), &e, "usage");
 	assert_true(u0.size_bytes < (1 << 20));
+	assert_int_equal(u0.inodes, 0);
 	rm("us-child");
 	rm("us-c");
 }

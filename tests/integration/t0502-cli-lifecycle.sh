@@ -58,7 +58,10 @@ assert_eq "$(jq -r 'length' "$T/ls.json")" "5" "ls --json length"
 assert_eq "$(jq -r '.[] | select(.name=="look") | .parent' "$T/ls.json")" "app-v1" "json parent"
 assert_eq "$(jq -r '.[] | select(.name=="look") | .kind' "$T/ls.json")" "view" "json kind"
 assert_eq "$(jq -r '.[0] | keys | join(",")' "$T/ls.json")" \
-	"created,kind,labels,name,parent,updated" "json fields"
+	"created,id,kind,labels,name,parent,updated" "json fields"
+assert_eq "$(jq -r '.[] | select(.name=="look") | .id' "$T/ls.json")" "null" "a view has no id"
+jq -r '.[] | select(.name=="app-v1") | .id' "$T/ls.json" | grep -Eq '^[0-9a-f]{32}$' ||
+	fail "a committed snapshot's id"
 jq -e '.[] | select(.name=="app-v1") | .created | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z$")' \
 	"$T/ls.json" > /dev/null || fail "created is not RFC 3339"
 

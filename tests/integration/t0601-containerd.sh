@@ -64,4 +64,4 @@ assert_eq "$(awk 'NR > 1' "$T/ls" | wc -l)" 0 "snapshots left"
 stop_thinsnapd
 cat "$T/thinsnapd.log"
 if grep -E 'AddressSanitizer|runtime error' "$T/thinsnapd.log"; then fail "sanitizer report"; fi
-echo "t0601: containerd + thinsnapd ok"
+echo "t0601: containerd $ctrd_version + thinsnapd ok"

@@ -17,18 +17,38 @@ else
 	export THINSNAP_FAKE_BIND=1
 fi
 echo "daemon: $THINSNAPD"
+# CONTAINERD=2 (t0612): every case reaches thinsnapd through a containerd 2.x from
+# build/cache (version 3 config), its snapshots service and metadata layer in between. The
+# bad-request cases talk to the daemon alone and run only here without it. A containerd per
+# case makes the whole suite take over 5 minutes in the VM: by default the 11 cases on
+# records, kinds and walks run (about 2 minutes), all 20 with THINSNAP_SUITE_ALL=1.
+name=t0602
+cases=.
+want=20
+if [ "${CONTAINERD:-}" = 2 ]; then
+	bin=${THINSNAP_CACHE:-$TOP/build/cache}/containerd2/usr/bin
+	[ -x "$bin/containerd" ] || skip "no containerd 2.x in ${bin%/usr/bin}: $(cat "${bin%/usr/bin}.skip" 2> /dev/null || echo "not fetched")"
+	export THINSNAP_SUITE_CONTAINERD=$bin/containerd
+	echo "through: $("$bin/containerd" --version)"
+	name=t0612
+	cases='^TestThinsnap$'
+	if [ "${THINSNAP_SUITE_ALL:-0}" != 1 ]; then
+		cases='^TestThinsnap$/^(Basic|StatInWalk|Walk|Update|Remove|ViewReadonly|RemoveIntermediateSnapshot|StatActive|StatComitted|PreareViewFailingtest|TransitivityTest)$'
+		want=11
+	fi
+fi
 cd "$T"
 # Mounts a failed case leaves behind would keep $T from being removed.
 at_exit "grep -o ' $T/[^ ]*' /proc/mounts | sort -r | xargs -r -n 1 umount -l"
-log=$TOP/build/test-logs/t0602-suite.log
+log=$TOP/build/test-logs/$name-suite.log
 rc=0
-TMPDIR=$T "$suite" -test.v -test.timeout 20m > "$log" 2>&1 || rc=$?
+TMPDIR=$T "$suite" -test.v -test.timeout 20m -test.run "$cases" > "$log" 2>&1 || rc=$?
 grep -E '^\s*--- (PASS|FAIL|SKIP)' "$log" || true
 passed=$(grep -cE '^\s+--- PASS' "$log" || true)
 failed=$(grep -cE '^\s+--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s+--- SKIP' "$log" || true)
 echo "conformance: $passed passed, $failed failed, $skipped skipped (log: $log)"
-if [ "$rc" != 0 ] || [ "$failed" != 0 ] || [ "$passed" -lt 20 ]; then
+if [ "$rc" != 0 ] || [ "$failed" != 0 ] || [ "$passed" -lt "$want" ]; then
 	grep -vE 'helpers.go:6[46]' "$log" | tail -n 80
 	fail "conformance suite (exit $rc)"
 fi

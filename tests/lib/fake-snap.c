@@ -19,6 +19,7 @@
 
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
+#include <thinsnap/stream.h>
 
 #include "base/cleanup.h"
 #include "base/version.h"
@@ -725,4 +726,20 @@ int thinsnap_status(struct thinsnap_snapshotter *s, struct thinsnap_pool_status 
 	(void)s;
 	(void)ret;
 	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
+}
+
+int thinsnap_capacity(struct thinsnap_snapshotter *s, struct thinsnap_pool_capacity *ret,
+		      struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)ret;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool");
+}
+
+/* thinsnapd's stream socket: the fake has no thin devices to stream. */
+int thinsnap_stream_serve(struct thinsnap_snapshotter *s, int conn, struct thinsnap_error *reterr)
+{
+	(void)s;
+	(void)conn;
+	return thinsnap_error_setf(reterr, -EOPNOTSUPP, "the fake has no pool to stream");
 }

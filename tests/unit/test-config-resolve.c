@@ -139,6 +139,7 @@ static void test_monitor_keys(void **state)
 	assert_int_equal(c.autogrow_max_size_bytes, 0);
 	assert_int_equal(c.monitor_interval_s, 10);
 	assert_int_equal(c.warn_margin_percent, 5);
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, THINSNAP_POOL_METADATA_MAX_BYTES);
 	assert_int_equal(thinsnap_config_parse(&c, NULL, text, strlen(text), &e), 0);
 	assert_int_equal(c.autogrow_threshold_percent, 70);
 	assert_int_equal(c.autogrow_percent, 25);
@@ -172,6 +173,35 @@ static void test_monitor_keys(void **state)
 	assert_int_equal(thinsnap_config_parse(&c, NULL, "autogrow_max_size = 0\n", 22, &e), 0);
 	assert_int_equal(thinsnap_config_parse(&c, NULL, "autogrow_max_size = -1\n", 23, &e),
 			 -EINVAL);
+	thinsnap_config_clear(&c);
+
+	/* the metadata's cap: a size; 0 or past the kernel's limit is that limit */
+	struct thinsnap_autogrow_policy p;
+	char *menv[] = { "THINSNAP_AUTOGROW_METADATA_MAX_SIZE=1G", NULL };
+	assert_int_equal(thinsnap_config_init(&c), 0);
+	assert_int_equal(thinsnap_config_parse(&c, NULL, "autogrow_metadata_max_size = \"8M\"\n",
+					       strlen("autogrow_metadata_max_size = \"8M\"\n"), &e),
+			 0);
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, 8ull << 20);
+	thinsnap_config_to_autogrow(&c, &p);
+	assert_int_equal(p.version, THINSNAP_AUTOGROW_POLICY_VERSION);
+	assert_int_equal(p.max_metadata_size_bytes, 8ull << 20);
+	assert_int_equal(thinsnap_config_apply_env(&c, menv, &e), 0);
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, 1ull << 30);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE, "0",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 0);
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, THINSNAP_POOL_METADATA_MAX_BYTES);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE, "64G",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 0);
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, THINSNAP_POOL_METADATA_MAX_BYTES);
+	assert_int_equal(thinsnap_config_set(&c, THINSNAP_CONFIG_AUTOGROW_METADATA_MAX_SIZE, "x",
+					     THINSNAP_CONFIG_FLAG, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg,
+			    "autogrow_metadata_max_size: bad size 'x' (0 = the kernel's limit)");
+	assert_int_equal(c.autogrow_metadata_max_size_bytes, THINSNAP_POOL_METADATA_MAX_BYTES);
 	thinsnap_config_clear(&c);
 }
 

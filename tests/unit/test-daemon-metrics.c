@@ -66,6 +66,12 @@ static void test_format(void **state)
 	g.counts.views = 1;
 	g.counts.committed = 3;
 	g.counts.pending_deletes = 4;
+	g.counts.virtual_bytes = 3221225472; /* 1.5 times the data */
+	g.has_capacity = true;
+	g.capacity.data_room_bytes = 1000;
+	g.capacity.metadata_room_bytes = 2000;
+	g.capacity.autogrow_data_bytes = 67108864;
+	g.capacity.autogrow_metadata_bytes = 4194304;
 	assert_int_equal(thinsnap_daemon_metrics_format(m, &g, &text, &len), 0);
 	assert_int_equal(strlen(text), len);
 
@@ -144,6 +150,15 @@ static void test_format(void **state)
 			 "# HELP thinsnap_pending_deletes Thin devices waiting for cleanup.\n"
 			 "# TYPE thinsnap_pending_deletes gauge\n"
 			 "thinsnap_pending_deletes 4\n");
+	assert_has(text, "\nthinsnap_snapshots_virtual_bytes 3221225472\n");
+	assert_has(text, "# TYPE thinsnap_pool_overcommit_ratio gauge\n"
+			 "thinsnap_pool_overcommit_ratio 1.5\n");
+	assert_has(text, "# TYPE thinsnap_pool_room_bytes gauge\n"
+			 "thinsnap_pool_room_bytes{part=\"data\"} 1000\n"
+			 "thinsnap_pool_room_bytes{part=\"metadata\"} 2000\n");
+	assert_has(text, "# TYPE thinsnap_pool_autogrow_added_bytes_total counter\n"
+			 "thinsnap_pool_autogrow_added_bytes_total{part=\"data\"} 67108864\n"
+			 "thinsnap_pool_autogrow_added_bytes_total{part=\"metadata\"} 4194304\n");
 	/* every metric has exactly one HELP and one TYPE line */
 	assert_int_equal(count(text, "# HELP "), count(text, "# TYPE "));
 	assert_int_equal(text[len - 1], '\n');
@@ -155,6 +170,9 @@ static void test_format(void **state)
 	assert_has(text, "\nthinsnap_pool_up 0\n");
 	assert_null(strstr(text, "thinsnap_pool_data"));
 	assert_null(strstr(text, "thinsnap_snapshots"));
+	assert_null(strstr(text, "overcommit"));
+	assert_null(strstr(text, "room"));
+	assert_null(strstr(text, "autogrow"));
 	free(text);
 	thinsnap_daemon_metrics_free(m);
 }

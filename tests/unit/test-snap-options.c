@@ -84,11 +84,15 @@ static void test_autogrow_version(void **state)
 	g.version = 0;
 	assert_int_equal(thinsnap_autogrow(NULL, &g, &rep, &e), -EINVAL);
 	assert_string_equal(e.msg, "thinsnap_autogrow_policy version 0 is not supported (this "
-				   "library knows 1); start from THINSNAP_AUTOGROW_POLICY_INIT");
+				   "library knows 2); start from THINSNAP_AUTOGROW_POLICY_INIT");
 	g.version = THINSNAP_AUTOGROW_POLICY_VERSION + 1;
 	assert_int_equal(thinsnap_autogrow(NULL, &g, &rep, &e), -EINVAL);
-	assert_string_equal(e.msg, "thinsnap_autogrow_policy version 2 is not supported (this "
-				   "library knows 1); start from THINSNAP_AUTOGROW_POLICY_INIT");
+	assert_string_equal(e.msg, "thinsnap_autogrow_policy version 3 is not supported (this "
+				   "library knows 2); start from THINSNAP_AUTOGROW_POLICY_INIT");
+	/* version 1 (no metadata cap) is still taken: what fails then is the missing handle */
+	g.version = 1;
+	assert_int_equal(thinsnap_autogrow(NULL, &g, &rep, &e), -EINVAL);
+	assert_string_equal(e.msg, "no snapshotter");
 }
 
 static void test_state_pool_dir(void **state)
