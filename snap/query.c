@@ -17,9 +17,11 @@
 #include "snap/filter.h"
 #include "snap/internal.h"
 
-/* How long a thin_ls walk of the pool serves usage_detail (the kernel commits its metadata,
- * which thin_ls reads, about once a second anyway). */
-#define USAGE_CACHE_NS 1000000000
+/* How long a thin_ls walk of the pool serves usage_detail: CRI asks Usage for every container
+ * once a stats period (10 s), and a walk costs a metadata snapshot and a thin_ls run, so one
+ * walk serves a period's calls; exclusive and shared bytes are then up to 5 s old (overlayfs's
+ * own Usage is a du walk, no fresher). */
+#define USAGE_CACHE_NS (5 * 1000000000LL)
 
 int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
@@ -226,8 +228,9 @@ static int mounted_inodes_used(const char *dev, uint64_t *ret_inodes)
 	return -ENOENT;
 }
 
-int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
-		   struct thinsnap_error *reterr)
+/* thinsnap_usage(), plus what the snapshot maps in all (*ret_mapped, bytes). */
+static int usage_mapped(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+			uint64_t *ret_mapped, struct thinsnap_error *reterr)
 {
 	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
@@ -259,7 +262,16 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 	origin_usage(s, e, &base, &base_inodes);
 	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
 	ret->inodes = inodes_used > base_inodes ? (int64_t)(inodes_used - base_inodes) : 0;
+	*ret_mapped = total;
 	return 0;
+}
+
+int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+		   struct thinsnap_error *reterr)
+{
+	uint64_t mapped;
+
+	return usage_mapped(s, key, ret, &mapped, reterr);
 }
 
 static int cmp_usage_id(const void *key, const void *elem)
@@ -269,40 +281,27 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
-/* Whether the cached walk has every one of the n dev_ids. */
-static bool cache_has_ids(const struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!bsearch(&ids[i], s->usage_cache, s->n_usage_cache, sizeof(*s->usage_cache),
-			     cmp_usage_id))
-			return false;
-	return true;
-}
-
 /*
- * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
- * younger than USAGE_CACHE_NS and either the pool did not change since (creates and deletes
- * move the transaction id) or it already has the n_ids devices asked for. So a caller asking
- * key by key (containerd's Usage, every container each stats period) walks the pool once a
- * second at most, even while other snapshots are created and removed; a device made after
- * the walk gets a fresh one.
+ * Every thin device's usage as of the last thin_ls walk (under rpool_lock), walking again
+ * only once that is USAGE_CACHE_NS old; *ret_walk_ns: when (CLOCK_REALTIME) that walk began.
+ * A device made since is not walked for (usage_detail answers it from its own status), so
+ * a caller asking key by key (containerd's Usage, every container each stats period) walks
+ * the pool once in USAGE_CACHE_NS however many snapshots are created meanwhile.
  */
-static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n_ids,
+static int thin_usage_cached(struct thinsnap_snapshotter *s,
 			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
-			     struct thinsnap_error *reterr)
+			     int64_t *ret_walk_ns, struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_thin_usage *copy;
-	struct thinsnap_pool_status st;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
 	int r;
 
-	r = thinsnap_pool_status(s->rpool, &st, reterr);
-	if (r < 0)
-		return r;
-	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
-	    (st.transaction_id != s->usage_cache_tid && !cache_has_ids(s, ids, n_ids))) {
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
+		int64_t began = now_ns();
 		size_t n = 0;
+		/* set before the walk: a transaction during it marks the walk stale */
+		__atomic_store_n(&s->usage_cache_tid, 0, __ATOMIC_RELAXED);
 		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
 		if (r < 0)
 			return r;
@@ -310,7 +309,7 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids
 		s->usage_cache = pu;
 		s->n_usage_cache = n;
 		s->usage_cache_ns = now;
-		s->usage_cache_tid = st.transaction_id;
+		s->usage_cache_walk_ns = began;
 	}
 	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
 	if (!copy)
@@ -319,14 +318,30 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids
 		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
 	*ret_usage = copy;
 	*ret_n = s->n_usage_cache;
+	/* no transaction since the walk began: every device made before now is in it */
+	*ret_walk_ns = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_RELAXED) == UINT64_MAX
+			       ? s->usage_cache_walk_ns
+			       : INT64_MAX;
 	return 0;
 }
 
+/*
+ * Exclusive and shared bytes come from the cached walk for a snapshot made before it began.
+ * One made since (its dev_id may even be a removed device's, in the walk under that id) gets
+ * them from its own device's status: what it maps beyond its origin is exclusive, the rest
+ * shared. That is exact for a new device that has only added blocks (a fresh child, a
+ * container writing new files); a block it rewrote of its parent's counts as shared until the
+ * next walk, within USAGE_CACHE_NS. Each call thus costs a device status and, once per
+ * USAGE_CACHE_NS, one walk (which the calls arriving meanwhile wait for).
+ */
 int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
 			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
 	CLEANUP_FREE uint32_t *ids = NULL;
+	CLEANUP_FREE int64_t *made = NULL;
+	CLEANUP_FREE uint64_t *mapped = NULL;
+	int64_t walk_ns = 0;
 	size_t n_pu = 0;
 	char kb[80];
 	int r;
@@ -337,19 +352,23 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (r < 0)
 		return r;
 	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
-	if (!ids)
+	made = calloc(n_keys ? n_keys : 1, sizeof(*made));
+	mapped = calloc(n_keys ? n_keys : 1, sizeof(*mapped));
+	if (!ids || !made || !mapped)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n_keys; i++) {
 		struct thinsnap_usage u = { 0, 0 };
 		const struct thinsnap_meta_snap *e;
 
-		r = thinsnap_usage(s, keys[i], &u, reterr);
+		r = usage_mapped(s, keys[i], &u, &mapped[i], reterr);
 		if (r < 0)
 			return r;
 		pthread_rwlock_rdlock(&s->state_lock);
 		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
-		if (e)
+		if (e) {
 			ids[i] = e->dev_id;
+			made[i] = e->created_ns;
+		}
 		pthread_rwlock_unlock(&s->state_lock);
 		if (!e) /* removed meanwhile */
 			return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
@@ -360,7 +379,7 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thin_usage_cached(s, ids, n_keys, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, &walk_ns, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
@@ -368,11 +387,15 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 		return r;
 	for (size_t i = 0; i < n_keys; i++) {
 		const struct thinsnap_pool_thin_usage *u =
-			bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id);
-		if (!u) /* not in the pool (check reports it): nothing to free */
-			continue;
-		ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
-		ret[i].shared_bytes = (int64_t)u->shared_bytes;
+			made[i] < walk_ns ? bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id)
+					  : NULL;
+		if (u) {
+			ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
+			ret[i].shared_bytes = (int64_t)u->shared_bytes;
+		} else { /* made since the walk; not in the pool (check reports it): 0 */
+			ret[i].exclusive_bytes = ret[i].size_bytes;
+			ret[i].shared_bytes = (int64_t)mapped[i] - ret[i].size_bytes;
+		}
 	}
 	return 0;
 }
