@@ -281,22 +281,45 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
+/* One asked snapshot, as usage_detail sees it. */
+struct usage_key {
+	uint32_t dev_id;
+	bool committed;
+	int64_t created_ns;
+	uint64_t mapped; /* what its device maps now (committed: as recorded) */
+};
+
+/* Whether the cached walk must be redone for keys: it is USAGE_CACHE_NS old, or a pool
+ * transaction ran since it began and a committed snapshot is asked for (its exclusive bytes
+ * move as children come and go, which its own status does not show). Active snapshots, what
+ * CRI's container stats ask for, never walk before USAGE_CACHE_NS. */
+static bool usage_walk_due(const struct thinsnap_snapshotter *s, const struct usage_key *keys,
+			   size_t n, int64_t now)
+{
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS)
+		return true;
+	if (__atomic_load_n(&s->usage_cache_tid, __ATOMIC_RELAXED) != UINT64_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].committed)
+			return true;
+	return false;
+}
+
 /*
  * Every thin device's usage as of the last thin_ls walk (under rpool_lock), walking again
- * only once that is USAGE_CACHE_NS old; *ret_walk_ns: when (CLOCK_REALTIME) that walk began.
- * A device made since is not walked for (usage_detail answers it from its own status), so
- * a caller asking key by key (containerd's Usage, every container each stats period) walks
- * the pool once in USAGE_CACHE_NS however many snapshots are created meanwhile.
+ * when usage_walk_due(); *ret_walk_ns: when (CLOCK_REALTIME) that walk began, INT64_MAX when
+ * no pool transaction ran since (then every device there is).
  */
-static int thin_usage_cached(struct thinsnap_snapshotter *s,
-			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
-			     int64_t *ret_walk_ns, struct thinsnap_error *reterr)
+static int thin_usage_cached(struct thinsnap_snapshotter *s, const struct usage_key *keys,
+			     size_t n_keys, struct thinsnap_pool_thin_usage **ret_usage,
+			     size_t *ret_n, int64_t *ret_walk_ns, struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_thin_usage *copy;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
 	int r;
 
-	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS) {
+	if (usage_walk_due(s, keys, n_keys, now)) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
 		int64_t began = now_ns();
 		size_t n = 0;
@@ -318,7 +341,6 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
 	*ret_usage = copy;
 	*ret_n = s->n_usage_cache;
-	/* no transaction since the walk began: every device made before now is in it */
 	*ret_walk_ns = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_RELAXED) == UINT64_MAX
 			       ? s->usage_cache_walk_ns
 			       : INT64_MAX;
@@ -326,21 +348,38 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s,
 }
 
 /*
- * Exclusive and shared bytes come from the cached walk for a snapshot made before it began.
- * One made since (its dev_id may even be a removed device's, in the walk under that id) gets
- * them from its own device's status: what it maps beyond its origin is exclusive, the rest
- * shared. That is exact for a new device that has only added blocks (a fresh child, a
- * container writing new files); a block it rewrote of its parent's counts as shared until the
- * next walk, within USAGE_CACHE_NS. Each call thus costs a device status and, once per
- * USAGE_CACHE_NS, one walk (which the calls arriving meanwhile wait for).
+ * Exclusive and shared bytes of an active snapshot: the walk's, plus what its device mapped
+ * since as exclusive (a write to a block it did not map allocates one only it maps). One
+ * made since the walk began (its dev_id may even be a removed device's, in the walk under
+ * that id) is not walked for: what its device maps beyond its origin's is exclusive, the rest
+ * shared. Both are exact for a device that only added blocks (a container writing new files);
+ * a parent's block it rewrote counts as shared until the next walk, USAGE_CACHE_NS at most.
+ * Committed snapshots take the walk's figures (usage_walk_due() keeps them fresh).
  */
+static void usage_split(const struct usage_key *k, const struct thinsnap_pool_thin_usage *u,
+			int64_t own, struct thinsnap_usage_detail *ret)
+{
+	int64_t mapped = (int64_t)k->mapped, excl = own;
+
+	if (u && k->committed) {
+		ret->exclusive_bytes = (int64_t)u->exclusive_bytes;
+		ret->shared_bytes = (int64_t)u->shared_bytes;
+		return;
+	}
+	if (u)
+		excl = (int64_t)u->exclusive_bytes + mapped - (int64_t)u->mapped_bytes;
+	excl = excl < 0 ? 0 : excl > mapped ? mapped : excl;
+	ret->exclusive_bytes = excl;
+	ret->shared_bytes = mapped - excl;
+}
+
+/* Each call costs a device status and, once in USAGE_CACHE_NS (a committed snapshot's, after
+ * a pool transaction), one walk, which the calls arriving meanwhile wait for. */
 int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
 			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
-	CLEANUP_FREE uint32_t *ids = NULL;
-	CLEANUP_FREE int64_t *made = NULL;
-	CLEANUP_FREE uint64_t *mapped = NULL;
+	CLEANUP_FREE struct usage_key *k = NULL;
 	int64_t walk_ns = 0;
 	size_t n_pu = 0;
 	char kb[80];
@@ -351,23 +390,22 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	r = thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
-	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
-	made = calloc(n_keys ? n_keys : 1, sizeof(*made));
-	mapped = calloc(n_keys ? n_keys : 1, sizeof(*mapped));
-	if (!ids || !made || !mapped)
+	k = calloc(n_keys ? n_keys : 1, sizeof(*k));
+	if (!k)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n_keys; i++) {
 		struct thinsnap_usage u = { 0, 0 };
 		const struct thinsnap_meta_snap *e;
 
-		r = usage_mapped(s, keys[i], &u, &mapped[i], reterr);
+		r = usage_mapped(s, keys[i], &u, &k[i].mapped, reterr);
 		if (r < 0)
 			return r;
 		pthread_rwlock_rdlock(&s->state_lock);
 		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
 		if (e) {
-			ids[i] = e->dev_id;
-			made[i] = e->created_ns;
+			k[i].dev_id = e->dev_id;
+			k[i].committed = e->kind == THINSNAP_META_COMMITTED;
+			k[i].created_ns = e->created_ns;
 		}
 		pthread_rwlock_unlock(&s->state_lock);
 		if (!e) /* removed meanwhile */
@@ -379,23 +417,19 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thin_usage_cached(s, &pu, &n_pu, &walk_ns, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, k, n_keys, &pu, &n_pu, &walk_ns, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n_keys; i++) {
+		/* (not in the pool at all, which check reports: 0) */
 		const struct thinsnap_pool_thin_usage *u =
-			made[i] < walk_ns ? bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id)
-					  : NULL;
-		if (u) {
-			ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
-			ret[i].shared_bytes = (int64_t)u->shared_bytes;
-		} else { /* made since the walk; not in the pool (check reports it): 0 */
-			ret[i].exclusive_bytes = ret[i].size_bytes;
-			ret[i].shared_bytes = (int64_t)mapped[i] - ret[i].size_bytes;
-		}
+			k[i].created_ns < walk_ns
+				? bsearch(&k[i].dev_id, pu, n_pu, sizeof(*pu), cmp_usage_id)
+				: NULL;
+		usage_split(&k[i], u, ret[i].size_bytes, &ret[i]);
 	}
 	return 0;
 }
