@@ -42,12 +42,14 @@ struct thinsnap_snapshotter {
 	pthread_mutex_t rpool_lock;
 	struct thinsnap_pool *epool; /* for thinsnap_wait_pool_event(), under event_lock */
 	pthread_mutex_t event_lock;
-	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS while the pool's
-	 * transaction id stays the same or it has the devices asked for (usage_cache_ns 0:
-	 * none). */
+	/* The last thin_ls result, under rpool_lock: reused for USAGE_CACHE_NS (snap/query.c;
+	 * usage_cache_ns 0: none). usage_cache_tid is set to 0 as a walk begins and, with atomic
+	 * stores, to UINT64_MAX by every pool transaction after: then only snapshots created
+	 * before usage_cache_walk_ns are in the walk under their dev_id. */
 	struct thinsnap_pool_thin_usage *usage_cache;
 	size_t n_usage_cache;
-	int64_t usage_cache_ns; /* CLOCK_MONOTONIC */
+	int64_t usage_cache_ns;      /* CLOCK_MONOTONIC */
+	int64_t usage_cache_walk_ns; /* CLOCK_REALTIME, as created_ns */
 	uint64_t usage_cache_tid;
 	struct thinsnap_meta *meta;
 	uint64_t tid; /* the pool's transaction id as this handle last set it */

@@ -17,9 +17,11 @@
 #include "snap/filter.h"
 #include "snap/internal.h"
 
-/* How long a thin_ls walk of the pool serves usage_detail (the kernel commits its metadata,
- * which thin_ls reads, about once a second anyway). */
-#define USAGE_CACHE_NS 1000000000
+/* How long a thin_ls walk of the pool serves usage_detail: CRI asks Usage for every container
+ * once a stats period (10 s), and a walk costs a metadata snapshot and a thin_ls run, so one
+ * walk serves a period's calls; exclusive and shared bytes are then up to 5 s old (overlayfs's
+ * own Usage is a du walk, no fresher). */
+#define USAGE_CACHE_NS (5 * 1000000000LL)
 
 int thinsnap_mounts(struct thinsnap_snapshotter *s, const char *key,
 		    struct thinsnap_mount **ret_mount, struct thinsnap_error *reterr)
@@ -226,8 +228,9 @@ static int mounted_inodes_used(const char *dev, uint64_t *ret_inodes)
 	return -ENOENT;
 }
 
-int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
-		   struct thinsnap_error *reterr)
+/* thinsnap_usage(), plus what the snapshot maps in all (*ret_mapped, bytes). */
+static int usage_mapped(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+			uint64_t *ret_mapped, struct thinsnap_error *reterr)
 {
 	CLEANUP_RUNLOCK pthread_rwlock_t *locked = NULL;
 	const struct thinsnap_meta_snap *e;
@@ -259,7 +262,16 @@ int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thins
 	origin_usage(s, e, &base, &base_inodes);
 	ret->size_bytes = total > base ? (int64_t)(total - base) : 0;
 	ret->inodes = inodes_used > base_inodes ? (int64_t)(inodes_used - base_inodes) : 0;
+	*ret_mapped = total;
 	return 0;
+}
+
+int thinsnap_usage(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_usage *ret,
+		   struct thinsnap_error *reterr)
+{
+	uint64_t mapped;
+
+	return usage_mapped(s, key, ret, &mapped, reterr);
 }
 
 static int cmp_usage_id(const void *key, const void *elem)
@@ -269,58 +281,58 @@ static int cmp_usage_id(const void *key, const void *elem)
 	return id < u->dev_id ? -1 : id > u->dev_id;
 }
 
-/* usage_cache_tid while thin_ls runs: a transaction's invalidation (UINT64_MAX) meanwhile
- * overwrites it, and the result is then not taken as current */
-#define USAGE_TID_FILLING (UINT64_MAX - 1)
+/* One asked snapshot, as usage_detail sees it. */
+struct usage_key {
+	uint32_t dev_id;
+	bool committed;
+	int64_t created_ns;
+	uint64_t mapped; /* what its device maps now (committed: as recorded) */
+};
 
-/* Whether the cached walk has every one of the n dev_ids. */
-static bool cache_has_ids(const struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n)
+/* Whether the cached walk must be redone for keys: it is USAGE_CACHE_NS old, or a pool
+ * transaction ran since it began and a committed snapshot is asked for (its exclusive bytes
+ * move as children come and go, which its own status does not show). Active snapshots, what
+ * CRI's container stats ask for, never walk before USAGE_CACHE_NS. */
+static bool usage_walk_due(const struct thinsnap_snapshotter *s, const struct usage_key *keys,
+			   size_t n, int64_t now)
 {
+	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS)
+		return true;
+	if (__atomic_load_n(&s->usage_cache_tid, __ATOMIC_RELAXED) != UINT64_MAX)
+		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!bsearch(&ids[i], s->usage_cache, s->n_usage_cache, sizeof(*s->usage_cache),
-			     cmp_usage_id))
-			return false;
-	return true;
+		if (keys[i].committed)
+			return true;
+	return false;
 }
 
 /*
- * Every thin device's usage (under rpool_lock): thin_ls's, or its last result while that is
- * younger than USAGE_CACHE_NS and either the pool did not change since (creates and deletes
- * move the transaction id) or it already has the n_ids devices asked for. So a caller asking
- * key by key (containerd's Usage, every container each stats period) walks the pool once a
- * second at most, even while other snapshots are created and removed; a device made after
- * the walk gets a fresh one. snap/transaction.c stores UINT64_MAX into usage_cache_tid
- * outside rpool_lock: both sides use atomics.
+ * Every thin device's usage as of the last thin_ls walk (under rpool_lock), walking again
+ * when usage_walk_due(); *ret_walk_ns: when (CLOCK_REALTIME) that walk began, INT64_MAX when
+ * no pool transaction ran since (then every device there is).
  */
-static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids, size_t n_ids,
-			     struct thinsnap_pool_thin_usage **ret_usage, size_t *ret_n,
-			     struct thinsnap_error *reterr)
+static int thin_usage_cached(struct thinsnap_snapshotter *s, const struct usage_key *keys,
+			     size_t n_keys, struct thinsnap_pool_thin_usage **ret_usage,
+			     size_t *ret_n, int64_t *ret_walk_ns, struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_thin_usage *copy;
-	struct thinsnap_pool_status st;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
-	uint64_t tid;
 	int r;
 
-	r = thinsnap_pool_status(s->rpool, &st, reterr);
-	if (r < 0)
-		return r;
-	tid = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_ACQUIRE);
-	if (!s->usage_cache_ns || now - s->usage_cache_ns >= USAGE_CACHE_NS ||
-	    (st.transaction_id != tid && !cache_has_ids(s, ids, n_ids))) {
+	if (usage_walk_due(s, keys, n_keys, now)) {
 		struct thinsnap_pool_thin_usage *pu = NULL;
+		int64_t began = now_ns();
 		size_t n = 0;
-		__atomic_store_n(&s->usage_cache_tid, USAGE_TID_FILLING, __ATOMIC_RELEASE);
+		/* set before the walk: a transaction during it marks the walk stale */
+		__atomic_store_n(&s->usage_cache_tid, 0, __ATOMIC_RELAXED);
 		r = thinsnap_pool_thin_usage(s->rpool, &pu, &n, reterr);
 		if (r < 0)
-			return r; /* FILLING matches no transaction id: the next call reads again */
+			return r;
 		thinsnap_pool_thin_usage_free(s->usage_cache);
 		s->usage_cache = pu;
 		s->n_usage_cache = n;
 		s->usage_cache_ns = now;
-		tid = USAGE_TID_FILLING; /* kept only if no transaction invalidated it meanwhile */
-		(void)__atomic_compare_exchange_n(&s->usage_cache_tid, &tid, st.transaction_id,
-						  false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		s->usage_cache_walk_ns = began;
 	}
 	copy = malloc((s->n_usage_cache ? s->n_usage_cache : 1) * sizeof(*copy));
 	if (!copy)
@@ -329,14 +341,46 @@ static int thin_usage_cached(struct thinsnap_snapshotter *s, const uint32_t *ids
 		memcpy(copy, s->usage_cache, s->n_usage_cache * sizeof(*copy));
 	*ret_usage = copy;
 	*ret_n = s->n_usage_cache;
+	*ret_walk_ns = __atomic_load_n(&s->usage_cache_tid, __ATOMIC_RELAXED) == UINT64_MAX
+			       ? s->usage_cache_walk_ns
+			       : INT64_MAX;
 	return 0;
 }
 
+/*
+ * Exclusive and shared bytes of an active snapshot: the walk's, plus what its device mapped
+ * since as exclusive (a write to a block it did not map allocates one only it maps). One
+ * made since the walk began (its dev_id may even be a removed device's, in the walk under
+ * that id) is not walked for: what its device maps beyond its origin's is exclusive, the rest
+ * shared. Both are exact for a device that only added blocks (a container writing new files);
+ * a parent's block it rewrote counts as shared until the next walk, USAGE_CACHE_NS at most.
+ * Committed snapshots take the walk's figures (usage_walk_due() keeps them fresh).
+ */
+static void usage_split(const struct usage_key *k, const struct thinsnap_pool_thin_usage *u,
+			int64_t own, struct thinsnap_usage_detail *ret)
+{
+	int64_t mapped = (int64_t)k->mapped, excl = own;
+
+	if (u && k->committed) {
+		ret->exclusive_bytes = (int64_t)u->exclusive_bytes;
+		ret->shared_bytes = (int64_t)u->shared_bytes;
+		return;
+	}
+	if (u)
+		excl = (int64_t)u->exclusive_bytes + mapped - (int64_t)u->mapped_bytes;
+	excl = excl < 0 ? 0 : excl > mapped ? mapped : excl;
+	ret->exclusive_bytes = excl;
+	ret->shared_bytes = mapped - excl;
+}
+
+/* Each call costs a device status and, once in USAGE_CACHE_NS (a committed snapshot's, after
+ * a pool transaction), one walk, which the calls arriving meanwhile wait for. */
 int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *keys, size_t n_keys,
 			  struct thinsnap_usage_detail *ret, struct thinsnap_error *reterr)
 {
 	CLEANUP_FREE struct thinsnap_pool_thin_usage *pu = NULL;
-	CLEANUP_FREE uint32_t *ids = NULL;
+	CLEANUP_FREE struct usage_key *k = NULL;
+	int64_t walk_ns = 0;
 	size_t n_pu = 0;
 	char kb[80];
 	int r;
@@ -346,20 +390,23 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	r = thinsnap_snap_check_open(s, reterr);
 	if (r < 0)
 		return r;
-	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
-	if (!ids)
+	k = calloc(n_keys ? n_keys : 1, sizeof(*k));
+	if (!k)
 		return thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n_keys; i++) {
 		struct thinsnap_usage u = { 0, 0 };
 		const struct thinsnap_meta_snap *e;
 
-		r = thinsnap_usage(s, keys[i], &u, reterr);
+		r = usage_mapped(s, keys[i], &u, &k[i].mapped, reterr);
 		if (r < 0)
 			return r;
 		pthread_rwlock_rdlock(&s->state_lock);
 		e = s->meta ? thinsnap_meta_get(s->meta, keys[i]) : NULL;
-		if (e)
-			ids[i] = e->dev_id;
+		if (e) {
+			k[i].dev_id = e->dev_id;
+			k[i].committed = e->kind == THINSNAP_META_COMMITTED;
+			k[i].created_ns = e->created_ns;
+		}
 		pthread_rwlock_unlock(&s->state_lock);
 		if (!e) /* removed meanwhile */
 			return thinsnap_error_setf(reterr, -ENOENT, "snapshot '%s' not found",
@@ -370,19 +417,19 @@ int thinsnap_usage_detail(struct thinsnap_snapshotter *s, const char *const *key
 	if (!n_keys)
 		return 0;
 	pthread_mutex_lock(&s->rpool_lock);
-	r = s->rpool ? thin_usage_cached(s, ids, n_keys, &pu, &n_pu, reterr) : -EBADF;
+	r = s->rpool ? thin_usage_cached(s, k, n_keys, &pu, &n_pu, &walk_ns, reterr) : -EBADF;
 	pthread_mutex_unlock(&s->rpool_lock);
 	if (r == -EBADF)
 		return thinsnap_error_setf(reterr, r, "snapshotter is closed");
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n_keys; i++) {
+		/* (not in the pool at all, which check reports: 0) */
 		const struct thinsnap_pool_thin_usage *u =
-			bsearch(&ids[i], pu, n_pu, sizeof(*pu), cmp_usage_id);
-		if (!u) /* not in the pool (check reports it): nothing to free */
-			continue;
-		ret[i].exclusive_bytes = (int64_t)u->exclusive_bytes;
-		ret[i].shared_bytes = (int64_t)u->shared_bytes;
+			k[i].created_ns < walk_ns
+				? bsearch(&k[i].dev_id, pu, n_pu, sizeof(*pu), cmp_usage_id)
+				: NULL;
+		usage_split(&k[i], u, ret[i].size_bytes, &ret[i]);
 	}
 	return 0;
 }

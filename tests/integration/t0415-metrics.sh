@@ -5,7 +5,7 @@
 # snapshots by kind match `thinsnap ls`, whose capacity picture (overcommit, room to grow,
 # auto-grown bytes) matches the command's and is not re-read on every scrape. Usage returns exclusive bytes: a child that wrote
 # 8 MiB on a parent holding 24 MiB reports about 8 MiB; a fresh view about nothing; 4 MiB
-# more show a second later (the walk of the pool's mappings is reused for up to a second).
+# more show at once (an active snapshot's new blocks are counted from its own device).
 . "$(dirname "$0")/lib.sh"
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
 	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
@@ -105,8 +105,8 @@ parent=$(varint 1)
 echo "usage base-v1: ${parent:-0} bytes exclusive"
 [ "${parent:-0}" -lt $((24 * MIB)) ] || fail "the parent's blocks are shared with its child"
 
-# One thin_ls walk serves Usage for up to a second (no create or delete in between): a new
-# write shows once that second is over; calls within it take no walk.
+# One thin_ls walk serves Usage for up to 5 s; an active snapshot's new writes show at once,
+# from what its device mapped since the walk, and calls within the 5 s take no walk.
 expect 0 Mounts 2=child
 write_mib "$(device)" 4 more-data
 sleep 1.1
