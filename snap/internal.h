@@ -59,7 +59,30 @@ struct thinsnap_snapshotter {
 	 * (readers share it, a writer takes it only around journal updates). */
 	pthread_mutex_t write_lock;
 	pthread_rwlock_t state_lock;
+	/* the committed snapshots a send is reading, under write_lock (stream/send.c) */
+	struct snap_pin *pins;
 };
+
+/*
+ * A send's pin on a committed snapshot: while it is linked into the handle's pins, remove
+ * refuses the snapshot (-EBUSY) and its device stays active, though the send reads it
+ * without the write lock. The last pin of a dev_id to go deactivates the device if any of
+ * its pins had to.
+ */
+struct snap_pin {
+	uint32_t dev_id;
+	bool deactivate;
+	struct snap_pin *next;
+};
+
+/* Whether a send is reading dev_id (under write_lock). */
+static inline bool thinsnap_snap_pinned(const struct thinsnap_snapshotter *s, uint32_t dev_id)
+{
+	for (const struct snap_pin *p = s->pins; p; p = p->next)
+		if (p->dev_id == dev_id)
+			return true;
+	return false;
+}
 
 /* ---- locks and clocks ---- */
 

@@ -22,6 +22,10 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	r = thinsnap_snap_write_lookup(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
+	if (thinsnap_snap_pinned(s, e->dev_id))
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "cannot remove snapshot '%s': it is in use by a send",
+					   thinsnap_snap_shown(key, kb));
 	if (thinsnap_meta_has_children(s->meta, key))
 		return thinsnap_error_setf(reterr, -ENOTEMPTY,
 					   "cannot remove snapshot '%s': it has children",

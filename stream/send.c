@@ -95,33 +95,47 @@ static bool is_ancestor(struct thinsnap_meta *m, const struct thinsnap_meta_snap
 	return false;
 }
 
-int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
-		  const struct thinsnap_send_opts *opts, struct thinsnap_stream_stats *ret_stats,
-		  struct thinsnap_error *reterr)
+/* Unlinks pin (under the write lock); the last pin of its device deactivates it if any had to. */
+static int unpin(struct thinsnap_snapshotter *s, struct snap_pin *pin, const char *dm,
+		 struct thinsnap_error *reterr)
+{
+	struct snap_pin **pp = &s->pins, *other = NULL;
+
+	while (*pp != pin)
+		pp = &(*pp)->next;
+	*pp = pin->next;
+	for (struct snap_pin *q = s->pins; q && !other; q = q->next)
+		if (q->dev_id == pin->dev_id)
+			other = q;
+	if (other) {
+		other->deactivate |= pin->deactivate;
+		return 0;
+	}
+	return pin->deactivate ? thinsnap_pool_deactivate_thin(s->pool, dm, reterr) : 0;
+}
+
+/*
+ * Under the write lock: checks name (and base), finds the block runs, encodes the header and
+ * opens the device, read-only, activating it if it is not; then pins the snapshot so that the
+ * blocks can be read without the lock.
+ */
+static int send_setup(struct thinsnap_snapshotter *s, const char *name,
+		      const struct thinsnap_send_opts *opts, struct snap_pin *pin,
+		      char dm[static THINSNAP_POOL_DM_NAME_MAX + 1], struct thinsnap_buf *hb,
+		      struct stream_header *h, struct thinsnap_pool_delta_range **ret_ranges,
+		      size_t *ret_n_ranges, int *ret_dev, struct thinsnap_error *reterr)
 {
 	CLEANUP_UNLOCK pthread_mutex_t *locked = NULL;
 	CLEANUP_FREE struct thinsnap_pool_delta_range *ranges = NULL;
 	CLEANUP_FREE struct stream_label *labels = NULL;
-	CLEANUP_FREE uint8_t *buf = NULL;
 	CLEANUP_CLOSE int dev = -EBADF;
-	struct thinsnap_buf hb = { 0 };
 	const struct thinsnap_meta_snap *e, *b = NULL;
 	struct thinsnap_pool_thin_info ti = { 0 };
-	struct sender w = { .fd = fd };
-	char dm[THINSNAP_POOL_DM_NAME_MAX + 1], path[THINSNAP_POOL_DM_NAME_MAX + 32], kb[80];
+	char path[THINSNAP_POOL_DM_NAME_MAX + 32], kb[80];
 	size_t n_ranges = 0;
 	uint32_t block_sectors = 0;
 	int r;
 
-	if (!opts || fd < 0)
-		return thinsnap_error_setf(reterr, -EINVAL, "send: missing argument");
-	r = thinsnap_version_check(opts->version, THINSNAP_SEND_OPTS_VERSION, "thinsnap_send_opts",
-				   reterr);
-	if (r < 0)
-		return r;
-	if ((r = thinsnap_snap_check_key("name", name, reterr)) < 0 ||
-	    (opts->base && (r = thinsnap_snap_check_key("base", opts->base, reterr)) < 0))
-		return r;
 	r = thinsnap_snap_write_lookup(s, name, &locked, &e, reterr);
 	if (r < 0)
 		return r;
@@ -153,16 +167,16 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 	if (r < 0)
 		return r;
 
-	struct stream_header h = { .flags = b ? STREAM_F_INCREMENTAL : 0,
-				   .block_bytes = block_sectors * 512u,
-				   .size_bytes = e->size_bytes,
-				   .created_ns = now_ns(),
-				   .fs_type = (char *)e->fs_type,
-				   .name = (char *)e->key,
-				   .n_labels = e->n_labels };
-	memcpy(h.id, e->uid, STREAM_ID_SIZE);
+	*h = (struct stream_header){ .flags = b ? STREAM_F_INCREMENTAL : 0,
+				     .block_bytes = block_sectors * 512u,
+				     .size_bytes = e->size_bytes,
+				     .created_ns = now_ns(),
+				     .fs_type = (char *)e->fs_type,
+				     .name = (char *)e->key,
+				     .n_labels = e->n_labels };
+	memcpy(h->id, e->uid, STREAM_ID_SIZE);
 	if (b)
-		memcpy(h.base_id, b->uid, STREAM_ID_SIZE);
+		memcpy(h->base_id, b->uid, STREAM_ID_SIZE);
 	if (e->n_labels) {
 		labels = calloc(e->n_labels, sizeof(*labels));
 		if (!labels)
@@ -170,29 +184,24 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 		for (size_t i = 0; i < e->n_labels; i++)
 			labels[i] = (struct stream_label){ (char *)e->labels[i].key,
 							   (char *)e->labels[i].value };
-		h.labels = labels;
+		h->labels = labels;
 	}
 	/* clip the runs to the device and count the data the stream carries */
 	for (size_t i = 0; i < n_ranges; i++) {
-		uint64_t off = ranges[i].begin * h.block_bytes;
-		uint64_t end = off + ranges[i].length * h.block_bytes;
+		uint64_t off = ranges[i].begin * h->block_bytes;
+		uint64_t end = off + ranges[i].length * h->block_bytes;
 		if (end > e->size_bytes)
 			end = e->size_bytes;
 		if (ranges[i].kind == THINSNAP_POOL_DELTA_DATA && off < end)
-			h.data_bytes += end - off;
+			h->data_bytes += end - off;
 	}
-	r = thinsnap_stream_header_encode(&h, &hb);
-	if (r < 0) {
-		thinsnap_buf_free(&hb);
+	/* the header is encoded here, while the journal's strings it borrows are safe */
+	r = thinsnap_stream_header_encode(h, hb);
+	h->fs_type = h->name = NULL;
+	h->labels = NULL;
+	if (r < 0)
 		return thinsnap_error_setf(reterr, r, "stream header: %s",
 					   r == -ENOMEM ? "out of memory" : "labels too large");
-	}
-	w.running_crc = thinsnap_crc32c(0, hb.p, hb.len);
-	r = thinsnap_write_all(fd, hb.p, hb.len);
-	w.st.stream_bytes += hb.len;
-	thinsnap_buf_free(&hb);
-	if (r < 0)
-		return thinsnap_error_setf(reterr, r, "writing the stream: %s", strerror(-r));
 
 	/* the snapshot's device, read-only, unless it is active already */
 	thinsnap_snap_dm_name_of(s, e, dm);
@@ -202,28 +211,80 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 		return r;
 	/* a committed snapshot's device is active only while it is sent: one left active and
 	 * unopened (a send killed part-way) is taken over, and deactivated at the end */
-	bool ours = !ti.exists || ti.open_count == 0;
-	if (!ti.exists && h.data_bytes) {
+	*pin = (struct snap_pin){ .dev_id = e->dev_id,
+				  .deactivate = (!ti.exists || ti.open_count == 0) &&
+						(ti.exists || h->data_bytes) };
+	if (!ti.exists && h->data_bytes) {
 		r = thinsnap_pool_activate_thin(s->pool, e->dev_id, dm, e->size_bytes, true,
 						reterr);
 		if (r < 0)
 			return r;
 	}
-	if (h.data_bytes) {
+	if (h->data_bytes) {
 		/* direct reads of whole chunks: no copy through the page cache */
 		dev = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-		if (posix_memalign((void **)&buf, 4096, CHUNK_DATA_SEND) != 0)
-			buf = NULL;
-		if (dev < 0 || !buf)
-			r = thinsnap_error_setf(reterr, dev < 0 ? -errno : -ENOMEM,
-						"opening '%s': %s", path,
-						dev < 0 ? strerror(errno) : "out of memory");
+		if (dev < 0)
+			r = thinsnap_error_setf(reterr, -errno, "opening '%s': %s", path,
+						strerror(errno));
+	}
+	pin->next = s->pins;
+	s->pins = pin;
+	if (r < 0) {
+		(void)unpin(s, pin, dm, NULL);
+		return r;
+	}
+	*ret_ranges = TAKE_PTR(ranges);
+	*ret_n_ranges = n_ranges;
+	*ret_dev = TAKE_FD(dev);
+	return 0;
+}
+
+int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
+		  const struct thinsnap_send_opts *opts, struct thinsnap_stream_stats *ret_stats,
+		  struct thinsnap_error *reterr)
+{
+	CLEANUP_FREE struct thinsnap_pool_delta_range *ranges = NULL;
+	CLEANUP_FREE uint8_t *buf = NULL;
+	CLEANUP_CLOSE int dev = -EBADF;
+	struct thinsnap_buf hb = { 0 };
+	struct stream_header h = { 0 };
+	struct snap_pin pin = { 0 };
+	struct sender w = { .fd = fd };
+	char dm[THINSNAP_POOL_DM_NAME_MAX + 1];
+	size_t n_ranges = 0;
+	int r;
+
+	if (!opts || fd < 0)
+		return thinsnap_error_setf(reterr, -EINVAL, "send: missing argument");
+	r = thinsnap_version_check(opts->version, THINSNAP_SEND_OPTS_VERSION, "thinsnap_send_opts",
+				   reterr);
+	if (r < 0)
+		return r;
+	if ((r = thinsnap_snap_check_key("name", name, reterr)) < 0 ||
+	    (opts->base && (r = thinsnap_snap_check_key("base", opts->base, reterr)) < 0))
+		return r;
+	r = send_setup(s, name, opts, &pin, dm, &hb, &h, &ranges, &n_ranges, &dev, reterr);
+	if (r < 0) {
+		thinsnap_buf_free(&hb);
+		return r;
+	}
+
+	/* the stream itself, without the write lock: the pin keeps the snapshot and its device */
+	w.running_crc = thinsnap_crc32c(0, hb.p, hb.len);
+	r = thinsnap_write_all(fd, hb.p, hb.len);
+	w.st.stream_bytes += hb.len;
+	thinsnap_buf_free(&hb);
+	if (r < 0)
+		r = thinsnap_error_setf(reterr, r, "writing the stream: %s", strerror(-r));
+	if (r >= 0 && h.data_bytes && posix_memalign((void **)&buf, 4096, CHUNK_DATA_SEND) != 0) {
+		buf = NULL;
+		r = thinsnap_error_setf(reterr, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; r >= 0 && i < n_ranges; i++) {
 		uint64_t off = ranges[i].begin * h.block_bytes;
 		uint64_t end = off + ranges[i].length * h.block_bytes;
-		if (end > e->size_bytes)
-			end = e->size_bytes;
+		if (end > h.size_bytes)
+			end = h.size_bytes;
 		if (off >= end)
 			continue;
 		if (ranges[i].kind == THINSNAP_POOL_DELTA_DATA) {
@@ -236,8 +297,9 @@ int thinsnap_send(struct thinsnap_snapshotter *s, const char *name, int fd,
 	}
 	if (dev >= 0)
 		(void)close(TAKE_FD(dev));
-	if (ours && (ti.exists || h.data_bytes)) {
-		int r2 = thinsnap_pool_deactivate_thin(s->pool, dm, r < 0 ? NULL : reterr);
+	{
+		CLEANUP_UNLOCK pthread_mutex_t *locked = lock_writes(s);
+		int r2 = unpin(s, &pin, dm, r < 0 ? NULL : reterr);
 		if (r >= 0)
 			r = r2;
 	}

@@ -10,6 +10,8 @@ unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE 
 	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 require_thin
 command -v jq > /dev/null || skip "no jq"
+SNAPDRIVE=${SNAPDRIVE:-$TOP/build/release/tests/snapdrive}
+[ -x "$SNAPDRIVE" ] || skip "no $SNAPDRIVE (make all builds it)"
 THINSNAPD=${THINSNAPD:-$(dirname "$THINSNAP")/thinsnapd}
 export THINSNAP_BASE_IMAGE_SIZE=320M
 ta() { "$THINSNAP" --state-dir "$T/a" --pool "tsda$$" "$@"; }
@@ -42,8 +44,13 @@ ok ta prepare --target "$T/mnt" app-w base
 head -c 3M /dev/urandom > "$T/mnt/two"
 umount "$T/mnt"
 ok ta commit app app-w
+ok ta prepare --target "$T/mnt" big-w base
+head -c 64M /dev/urandom > "$T/mnt/big"
+umount "$T/mnt"
+ok ta commit big big-w
 want_base=$(view_sum ta base)
 want_app=$(view_sum ta app)
+want_big=$(view_sum ta big)
 
 start_daemon a
 start_daemon b
@@ -62,11 +69,45 @@ nok tb receive --parent base flip < "$T/flip.s"
 assert_contains "$T/last.err" "data checksum mismatch"
 ok tb receive --parent base app < "$T/app.s"
 assert_eq "$(tb info app | jq -r .id)" "$(ta info app | jq -r .id)" "app's id"
+
+# a send stalled on its reader: the reader takes 64 KiB (the send is past its setup), then
+# reads nothing until $T/go exists
+mkfifo "$T/fifo"
+(
+	dd bs=64k count=1 iflag=fullblock status=none
+	: > "$T/started"
+	while [ ! -e "$T/go" ]; do sleep 0.1; done
+	exec cat
+) < "$T/fifo" > "$T/big.s" &
+rpid=$!
+at_exit "kill $rpid"
+ta send big > "$T/fifo" 2> "$T/send.err" &
+spid=$!
+for _ in $(seq 1 600); do [ -e "$T/started" ] && break; sleep 0.1; done
+[ -e "$T/started" ] || { cat "$T/send.err" "$T/da.log"; fail "the send did not start"; }
+mkdir "$T/dmnt"
+ok timeout 300 "$SNAPDRIVE" -sock "$T/a.sock" -random 5s -seed 1 -call-timeout 30s -prefix d- \
+	-mnt "$T/dmnt" > "$T/drive.log"
+cat "$T/drive.log"
+grep -Eq ' prepare=[1-9]' "$T/drive.log" || fail "no Prepare during the send"
+grep -Eq ' commit=[1-9]' "$T/drive.log" || fail "no Commit during the send"
+nok "$SNAPDRIVE" -sock "$T/a.sock" -remove big -call-timeout 30s
+assert_contains "$T/last.out" "remove big: FailedPrecondition"
+assert_contains "$T/last.err" "in use by a send"
+kill -0 "$spid" 2> /dev/null || fail "the send ended before its reader read"
+: > "$T/go"
+wait "$spid" || { cat "$T/send.err"; fail "the stalled send"; }
+wait "$rpid"
+ok tb receive big < "$T/big.s"
+# the send's pin is gone with it: the snapshot can be removed now
+ok "$SNAPDRIVE" -sock "$T/a.sock" -remove big > /dev/null
 stop_daemon a
 stop_daemon b
 [ ! -e "$T/b/stream.sock" ] || fail "stream.sock left behind"
-assert_eq "$(tb list -q | sort | tr '\n' ' ')" "app base " "pool B's keys"
+assert_eq "$(tb list -q | sort | tr '\n' ' ')" "app base big " "pool B's keys"
 ok tb check > /dev/null
 assert_eq "$(view_sum tb base)" "$want_base" "base through the daemon"
 assert_eq "$(view_sum tb app)" "$want_app" "app through the daemon"
+assert_eq "$(view_sum tb big)" "$want_big" "big, sent while containerd's calls went on"
+ok ta check > /dev/null
 echo "stream through thinsnapd: ok"

@@ -6,6 +6,7 @@
 //	                  writes marker-<name> (holding <name>), so the test can check contents later.
 //	                  Expected refusals (NotFound, AlreadyExists, FailedPrecondition) are counted;
 //	                  any other code, or a call slower than -call-timeout, fails the run.
+//	-remove KEY       one Remove of KEY; prints the outcome's code name, exits 0 only on OK.
 //	-all              every method once or more, with the failing requests each answers with a
 //	                  known code (bad filter, unknown key, taken name, has children, malformed
 //	                  protobuf, unknown method, oversize); exits 1 on any other outcome.
@@ -404,9 +405,10 @@ func main() {
 	prefix := flag.String("prefix", "d-", "key prefix of the random mode")
 	mnt := flag.String("mnt", "/tmp/snapdrive-mnt", "where to mount actives to write markers")
 	timeout := flag.Duration("call-timeout", 60*time.Second, "a call slower than this fails")
+	removeKey := flag.String("remove", "", "remove this key once")
 	flag.Parse()
-	if *sock == "" || (*dur == 0) == !*all {
-		fmt.Fprintln(os.Stderr, "usage: snapdrive -sock SOCKET (-random DURATION | -all)")
+	if *sock == "" || (*dur == 0) == !*all && *removeKey == "" {
+		fmt.Fprintln(os.Stderr, "usage: snapdrive -sock SOCKET (-random DURATION | -all | -remove KEY)")
 		os.Exit(2)
 	}
 	conn, err := grpc.Dial(dialer.DialAddress(*sock), grpc.WithInsecure(),
@@ -418,6 +420,15 @@ func main() {
 	defer conn.Close()
 	d := &driver{c: snapshotsapi.NewSnapshotsClient(conn), conn: conn, timeout: *timeout,
 		calls: map[string]int{}, codes: map[string]int{}}
+	if *removeKey != "" {
+		err := d.remove(*removeKey)
+		fmt.Printf("snapdrive: remove %s: %s\n", *removeKey, status.Code(err))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "snapdrive: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
 	if *all {
 		d.all(*mnt)
