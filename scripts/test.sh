@@ -39,7 +39,8 @@ step fuzz-smoke make fuzz-smoke
 # share one queue of tests, the slowest first so that no boot is left with a long one at the
 # end; natively, one run (the tests share the host's kernel and devices).
 slow_first=(t0801-crash-matrix t0621-usage-cost t0602-conformance t0804-valgrind-cli
-	t0802-random-kills t0701-unpack t0806-valgrind-daemon t0805-concurrency t0612-conformance2
+	t0615-conformance2-files t0802-random-kills t0701-unpack t0806-valgrind-daemon t0805-concurrency
+	t0612-conformance2
 	t0620-cri t0420-lvm-grow)
 where=$(scripts/dmrun --which)
 boots=${TEST_VM_BOOTS:-2}
