@@ -66,6 +66,19 @@ struct thinsnap_meta {
 
 /* meta/journal.c */
 
+/* -EROFS (read-only), -EIO (an earlier append failed), else 0. */
+int thinsnap_meta_check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr);
+
+/* Whether the copy's turn to be synced comes next; the file whose turn it is. */
+static inline bool thinsnap_meta_copy_turn(const struct thinsnap_meta *m)
+{
+	return m->sync_copy && m->fd2 >= 0;
+}
+static inline int thinsnap_meta_turn_fd(const struct thinsnap_meta *m)
+{
+	return thinsnap_meta_copy_turn(m) ? m->fd2 : m->fd;
+}
+
 /* Writes the records the copy lacks (copy_pend) to it, unsynced; -errno. */
 int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m);
 
@@ -73,7 +86,7 @@ int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m);
  * -errno. */
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
 
-/* Waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */
+/* meta/sync.c: waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */
 void thinsnap_meta_sync_release(struct thinsnap_meta *m);
 /* Compacts once the journal has grown past its threshold; a failure keeps the old one. */
 void thinsnap_meta_maybe_compact(struct thinsnap_meta *m);

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/aio_abi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -23,7 +22,7 @@
 
 /* ---- appending ---- */
 
-static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr)
+int thinsnap_meta_check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
 	if (!m)
 		return thinsnap_error_setf(reterr, -EINVAL, "no journal");
@@ -35,12 +34,6 @@ static int check_writable(struct thinsnap_meta *m, struct thinsnap_error *reterr
 					   "journal in '%s' failed earlier (%s); reopen it",
 					   m->state_dir, strerror(-m->failed));
 	return 0;
-}
-
-/* the file whose turn it is to be synced: the journal, then its copy, ... */
-static int turn_fd(const struct thinsnap_meta *m)
-{
-	return m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
 }
 
 int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m)
@@ -55,18 +48,12 @@ int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m)
 	return r;
 }
 
-/* whether the copy's turn to be synced comes next */
-static bool copy_turn(const struct thinsnap_meta *m)
-{
-	return m->sync_copy && m->fd2 >= 0;
-}
-
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m)
 {
-	int r = copy_turn(m) ? thinsnap_meta_copy_catch_up(m) : 0;
+	int r = thinsnap_meta_copy_turn(m) ? thinsnap_meta_copy_catch_up(m) : 0;
 
 	if (r == 0)
-		r = thinsnap_io_sync(m->io, turn_fd(m), true);
+		r = thinsnap_io_sync(m->io, thinsnap_meta_turn_fd(m), true);
 	if (r == 0)
 		m->sync_copy = !m->sync_copy;
 	return r;
@@ -84,13 +71,14 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 	int r;
 
 	r = THINSNAP_FAULT("meta.append.before_write");
-	if (r == 0)
-		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0 && m->fd2 >= 0) {
 		if (m->copy_pend.len == 0)
 			m->copy_at = m->end;
 		r = thinsnap_buf_append(&m->copy_pend, m->wbuf.p, m->wbuf.len);
 	}
+	/* in the page cache before the caller goes on: a killed process loses nothing */
+	if (r == 0)
+		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
 	if (r == 0 && !lazy)
@@ -237,7 +225,7 @@ int thinsnap_meta_apply(struct thinsnap_meta *m, const struct thinsnap_meta_op *
 	size_t start = 0;
 	int r;
 
-	if ((r = check_writable(m, reterr)) < 0)
+	if ((r = thinsnap_meta_check_writable(m, reterr)) < 0)
 		return r;
 	r = thinsnap_meta_ops_apply(&m->ix, ops, n,
 				    reterr); /* validates: nothing encoded from bad input */
@@ -304,7 +292,7 @@ static int intent_begin(struct thinsnap_meta *m, const struct thinsnap_meta_inte
 
 	if (!m || !src)
 		return thinsnap_error_setf(reterr, -EINVAL, "no journal or intent");
-	if ((r = check_writable(m, reterr)) < 0 ||
+	if ((r = thinsnap_meta_check_writable(m, reterr)) < 0 ||
 	    (r = thinsnap_meta_pool_ops_check(src, reterr)) < 0)
 		return r;
 	r = thinsnap_meta_ops_apply(&m->ix, src->ops, src->n_ops, reterr); /* a dry run */
@@ -358,95 +346,6 @@ int thinsnap_meta_intent_begin_unsynced(struct thinsnap_meta *m,
 	return intent_begin(m, src, true, ret_intent_id, reterr);
 }
 
-/* ---- a sync that runs while the caller works: Linux AIO's IOCB_CMD_FDSYNC ---- */
-
-void thinsnap_meta_sync_start(struct thinsnap_meta *m)
-{
-	struct iocb cb = { .aio_lio_opcode = IOCB_CMD_FDSYNC };
-	struct iocb *cbs[1] = { &cb };
-
-	m->sync_inflight = false;
-	if (m->io || m->failed || m->aio_unsupported)
-		return; /* test I/O hooks, or no AIO: thinsnap_meta_sync_wait() syncs */
-	if (!m->aio && syscall(SYS_io_setup, 1, &m->aio) < 0) {
-		m->aio = 0;
-		m->aio_unsupported = true;
-		return;
-	}
-	if (copy_turn(m) && thinsnap_meta_copy_catch_up(m) < 0)
-		return; /* thinsnap_meta_sync_wait() tries again and fails the handle */
-	cb.aio_fildes = (uint32_t)turn_fd(m);
-	if (syscall(SYS_io_submit, m->aio, 1, cbs) == 1)
-		m->sync_inflight = true;
-	else if (errno == EINVAL) /* a kernel without asynchronous fsync (before 4.18) */
-		m->aio_unsupported = true;
-}
-
-/*
- * The completion ring the kernel shares with the process at the AIO context's address (fs/aio.c
- * "struct aio_ring"): when the completion is there already, as it mostly is once the pool has
- * committed, it is taken without a system call (libaio and fio read it so too).
- */
-struct aio_ring_view {
-	unsigned id, nr, head, tail, magic, compat_features, incompat_features, header_length;
-	struct io_event events[];
-};
-#define AIO_RING_MAGIC 0xa10a10a1u
-
-static bool reap_from_ring(unsigned long ctx, struct io_event *ret)
-{
-	struct aio_ring_view *ring = (struct aio_ring_view *)ctx;
-	unsigned head, tail;
-
-	if (ring->magic != AIO_RING_MAGIC || ring->incompat_features != 0 || ring->nr == 0)
-		return false;
-	head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-	if (head == tail || head >= ring->nr)
-		return false;
-	*ret = ring->events[head];
-	__atomic_store_n(&ring->head, (head + 1) % ring->nr, __ATOMIC_RELEASE);
-	return true;
-}
-
-int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr)
-{
-	struct io_event ev;
-	long n = 1;
-	int r;
-
-	if (m->sync_inflight) {
-		if (!reap_from_ring(m->aio, &ev))
-			do
-				n = syscall(SYS_io_getevents, m->aio, 1, 1, &ev, NULL);
-			while (n < 0 && errno == EINTR);
-		m->sync_inflight = false;
-		r = n == 1 ? (int)ev.res : n < 0 ? -errno : -EIO;
-		if (r == 0)
-			m->sync_copy = !m->sync_copy; /* as thinsnap_meta_sync_turn() does */
-	} else {
-		if ((r = check_writable(m, reterr)) < 0)
-			return r;
-		r = thinsnap_meta_sync_turn(m);
-	}
-	if (r < 0) {
-		m->failed = r;
-		return thinsnap_error_setf(reterr, r, "syncing the journal in '%s': %s",
-					   m->state_dir, strerror(-r));
-	}
-	m->unsynced = false;
-	return 0;
-}
-
-void thinsnap_meta_sync_release(struct thinsnap_meta *m)
-{
-	if (m->sync_inflight)
-		(void)thinsnap_meta_sync_wait(m, NULL);
-	if (m->aio)
-		(void)syscall(SYS_io_destroy, m->aio);
-	m->aio = 0;
-}
-
 static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool completed, bool lazy,
 			 struct thinsnap_error *reterr)
 {
@@ -454,7 +353,7 @@ static int intent_finish(struct thinsnap_meta *m, uint64_t intent_id, bool compl
 	size_t start = 0;
 	int r;
 
-	if ((r = check_writable(m, reterr)) < 0)
+	if ((r = thinsnap_meta_check_writable(m, reterr)) < 0)
 		return r;
 	in = thinsnap_meta_intent_find(&m->ix, intent_id);
 	if (!in)
@@ -707,7 +606,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	int fd = -EBADF, fd2 = -EBADF, r;
 	bool renamed = false;
 
-	if ((r = check_writable(m, reterr)) < 0)
+	if ((r = thinsnap_meta_check_writable(m, reterr)) < 0)
 		return r;
 	old_seq = m->next_seq;
 	r = build_checkpoint(m, &b, &h);

@@ -424,6 +424,69 @@ static void test_copy_one_write_per_turn(void **state)
 	tu_rmrf(dir);
 }
 
+/* The decidable transaction's journal side (snap/transaction.c), on real files: the intent
+ * written with its sync started (io_uring where the kernel has it, else AIO), the wait, the
+ * lazy completion; 20 of them over both copies' turns, with a reader after each wait, and at
+ * close both copies whole and equal. */
+static void test_started_syncs(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta_open_opts o = { .state_dir = dir,
+					     .redundant = true,
+					     .compact_threshold_bytes = UINT64_MAX };
+	struct thinsnap_meta *m = NULL, *rd;
+	struct thinsnap_error err = { 0 };
+	uint8_t *a, *b;
+	size_t la, lb;
+	int r;
+
+	(void)state;
+	assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
+	create(m, "base", NULL, THINSNAP_META_INTERNAL, 1);
+	for (uint32_t i = 0; i < 20; i++) {
+		char k[16];
+		uint64_t iid = 0;
+		snprintf(k, sizeof(k), "t%u", i);
+		struct thinsnap_meta_pool_op po = { THINSNAP_META_POOL_CREATE_SNAP, 100 + i, 1 };
+		struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_CREATE,
+					       .key = k,
+					       .parent = "base",
+					       .kind = THINSNAP_META_ACTIVE,
+					       .dev_id = 100 + i };
+		struct thinsnap_meta_intent in = {
+			.pool_ops = &po, .n_pool_ops = 1, .ops = &op, .n_ops = 1
+		};
+		assert_int_equal(thinsnap_meta_intent_begin_unsynced(m, &in, &iid, &err), 0);
+		thinsnap_meta_sync_start(m);
+		assert_int_equal(thinsnap_meta_sync_wait(m, &err), 0);
+		/* the intent is in the journal now: a reader sees it unfinished */
+		rd = open_r(dir, true, &r);
+		assert_int_equal(r, 0);
+		assert_null(thinsnap_meta_get(rd, k));
+		thinsnap_meta_free(rd);
+		assert_int_equal(thinsnap_meta_intent_finish_lazy(m, iid, true, &err), 0);
+		rd = open_r(dir, true, &r);
+		assert_int_equal(r, 0);
+		assert_non_null(thinsnap_meta_get(rd, k));
+		assert_int_equal(thinsnap_meta_count(rd), 2 + i);
+		thinsnap_meta_free(rd);
+	}
+	thinsnap_meta_free(m);
+	a = tu_read(tu_path(dir, "journal"), &la);
+	b = tu_read(tu_path(dir, "journal.copy"), &lb);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	m = open_r(dir, false, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(thinsnap_meta_count(m), 21);
+	thinsnap_meta_free(m);
+	tu_rmrf(dir);
+}
+
 /* ---- salvage with one copy left ---- */
 
 #define MAX_ID 512
@@ -591,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_migration),
 		cmocka_unit_test(test_one_sync_per_record),
 		cmocka_unit_test(test_copy_one_write_per_turn),
+		cmocka_unit_test(test_started_syncs),
 		cmocka_unit_test(test_salvage_matrix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
