@@ -357,6 +357,21 @@ static void test_one_sync_per_record(void **state)
 	tu_rmrf(dir);
 }
 
+/* Both files of dir's journal hold the same bytes. */
+static void assert_copies_equal(const char *dir)
+{
+	size_t la, lb;
+	uint8_t *a = tu_read(tu_path(dir, "journal"), &la);
+	uint8_t *b = tu_read(tu_path(dir, "journal.copy"), &lb);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+}
+
 /* The copy gets the records it lacks in one pwrite per turn of its own: 10 synced appends
  * write the journal 10 times and the copy 5; while the writer is open the copy alone holds
  * every record but the newest, a reader sees them all, and at close the copy is whole. */
@@ -378,8 +393,8 @@ static void test_copy_one_write_per_turn(void **state)
 					     .io = &io };
 	struct thinsnap_meta *m = NULL, *rd;
 	struct thinsnap_error err = { 0 };
-	uint8_t *a, *b;
-	size_t la, lb;
+	uint8_t *a;
+	size_t la;
 	int r;
 
 	(void)state;
@@ -412,14 +427,7 @@ static void test_copy_one_write_per_turn(void **state)
 	thinsnap_meta_free(rd);
 	/* closed: the copy has caught up, byte for byte */
 	thinsnap_meta_free(m);
-	a = tu_read(tu_path(dir, "journal"), &la);
-	b = tu_read(tu_path(dir, "journal.copy"), &lb);
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_int_equal(la, lb);
-	assert_memory_equal(a, b, la);
-	free(a);
-	free(b);
+	assert_copies_equal(dir);
 	tu_rmrf(lone);
 	tu_rmrf(dir);
 }
@@ -436,8 +444,6 @@ static void test_started_syncs(void **state)
 					     .compact_threshold_bytes = UINT64_MAX };
 	struct thinsnap_meta *m = NULL, *rd;
 	struct thinsnap_error err = { 0 };
-	uint8_t *a, *b;
-	size_t la, lb;
 	int r;
 
 	(void)state;
@@ -472,14 +478,7 @@ static void test_started_syncs(void **state)
 		thinsnap_meta_free(rd);
 	}
 	thinsnap_meta_free(m);
-	a = tu_read(tu_path(dir, "journal"), &la);
-	b = tu_read(tu_path(dir, "journal.copy"), &lb);
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_int_equal(la, lb);
-	assert_memory_equal(a, b, la);
-	free(a);
-	free(b);
+	assert_copies_equal(dir);
 	m = open_r(dir, false, &r);
 	assert_int_equal(r, 0);
 	assert_int_equal(thinsnap_meta_count(m), 21);
