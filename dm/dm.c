@@ -214,13 +214,14 @@ static struct dm_task *new_task(int type, const char *name)
 static int wait_cookie(uint32_t cookie, const char *what, const char *name,
 		       struct thinsnap_error *reterr)
 {
-	uint64_t deadline = now_ms() + UDEV_WAIT_MS;
+	uint64_t deadline;
 	int ready = 0;
 
 	if (!udev_sync) {
 		(void)dm_udev_wait(cookie);
 		return 0;
 	}
+	deadline = now_ms() + UDEV_WAIT_MS;
 	for (;;) {
 		if (!dm_udev_wait_immediate(cookie, &ready))
 			return thinsnap_error_setf(reterr, -EIO, "dm %s '%s': udev wait failed",
@@ -355,23 +356,58 @@ int thinsnap_dm_resume(const char *name, struct thinsnap_error *reterr)
 	return wait_cookie(cookie, "resume", name, reterr);
 }
 
-static int remove_once(const char *name, bool deferred, struct thinsnap_error *reterr)
+/*
+ * One DM_DEVICE_REMOVE of name, or of uuid when name is NULL. libdm removes the /dev/mapper
+ * node of a device it was given by name; one given by uuid loses its node here (the kernel
+ * says its name), unless udev manages the nodes.
+ */
+static int remove_once(const char *name, const char *uuid, bool deferred,
+		       struct thinsnap_error *reterr)
 {
 	CLEANUP(dm_task_destroyp) struct dm_task *dmt = NULL;
+	const char *what = name ? name : uuid;
 	uint32_t cookie = 0;
 	int r;
 
 	LOCKED;
 	dmt = new_task(DM_DEVICE_REMOVE, name);
-	if (!dmt || (deferred && !dm_task_deferred_remove(dmt)) ||
-	    !dm_task_set_cookie(dmt, &cookie, 0))
-		return thinsnap_error_setf(reterr, -ENOMEM, "dm remove '%s': out of memory", name);
+	if (!dmt || (!name && !dm_task_set_uuid(dmt, uuid)) ||
+	    (deferred && !dm_task_deferred_remove(dmt)) || !dm_task_set_cookie(dmt, &cookie, 0))
+		return thinsnap_error_setf(reterr, -ENOMEM, "dm remove '%s': out of memory", what);
 	if (!dm_task_run(dmt)) {
-		r = task_failed(dmt, "remove", name, reterr);
-		(void)wait_cookie(cookie, "remove", name, NULL);
+		r = task_failed(dmt, "remove", what, reterr);
+		(void)wait_cookie(cookie, "remove", what, NULL);
 		return r;
 	}
-	return wait_cookie(cookie, "remove", name, reterr);
+	r = wait_cookie(cookie, "remove", what, reterr);
+	if (r == 0 && !name && !udev_sync) {
+		const char *gone = dm_task_get_name(dmt);
+		char node[THINSNAP_DM_NAME_MAX + 16];
+
+		if (gone && *gone && check_name(gone, NULL) == 0) {
+			(void)snprintf(node, sizeof(node), "%s/%s", dm_dir(), gone);
+			(void)unlink(node);
+		}
+	}
+	return r;
+}
+
+static int remove_retrying(const char *name, const char *uuid, bool deferred,
+			   struct thinsnap_error *reterr)
+{
+	int r;
+
+	for (int i = 0;; i++) {
+		r = remove_once(name, uuid, deferred, reterr);
+		if (r != -EBUSY || deferred || i == REMOVE_RETRIES)
+			break;
+		sleep_ms(REMOVE_RETRY_MS);
+	}
+	if (r == -EBUSY)
+		return thinsnap_error_setf(reterr, -EBUSY,
+					   "dm device '%s' is in use (open or mounted)",
+					   name ? name : uuid);
+	return r;
 }
 
 int thinsnap_dm_remove(const char *name, bool deferred, struct thinsnap_error *reterr)
@@ -380,16 +416,18 @@ int thinsnap_dm_remove(const char *name, bool deferred, struct thinsnap_error *r
 
 	if (r < 0)
 		return r;
-	for (int i = 0;; i++) {
-		r = remove_once(name, deferred, reterr);
-		if (r != -EBUSY || deferred || i == REMOVE_RETRIES)
-			break;
-		sleep_ms(REMOVE_RETRY_MS);
-	}
-	if (r == -EBUSY)
-		return thinsnap_error_setf(reterr, -EBUSY,
-					   "dm device '%s' is in use (open or mounted)", name);
-	return r;
+	return remove_retrying(name, NULL, deferred, reterr);
+}
+
+int thinsnap_dm_remove_by_uuid(const char *uuid, struct thinsnap_error *reterr)
+{
+	int r = begin(NULL, reterr);
+
+	if (r < 0)
+		return r;
+	if (!uuid || !*uuid || strlen(uuid) > THINSNAP_DM_UUID_MAX)
+		return thinsnap_error_setf(reterr, -EINVAL, "dm remove: invalid uuid");
+	return remove_retrying(NULL, uuid, false, reterr);
 }
 
 static int info_task(struct dm_task *dmt, const char *what, struct thinsnap_dm_info *ret_info,

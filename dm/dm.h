@@ -73,6 +73,13 @@ int thinsnap_dm_resume(const char *name, struct thinsnap_error *reterr);
  */
 int thinsnap_dm_remove(const char *name, bool deferred, struct thinsnap_error *reterr);
 
+/*
+ * Removes the device whose dm uuid is uuid, and its /dev/mapper node, retrying while busy as
+ * thinsnap_dm_remove() does: one ioctl, and only that device (a name can be taken by anyone,
+ * a uuid says whose the device is). -ENXIO if absent.
+ */
+int thinsnap_dm_remove_by_uuid(const char *uuid, struct thinsnap_error *reterr);
+
 /* Info on name; an absent device gives 0 with ret_info->exists false. */
 int thinsnap_dm_info(const char *name, struct thinsnap_dm_info *ret_info,
 		     struct thinsnap_error *reterr);

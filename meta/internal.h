@@ -39,6 +39,10 @@ struct thinsnap_meta {
 	int fd;
 	int fd2;        /* the copy (redundant), or -EBADF: the same bytes at the same offsets */
 	bool sync_copy; /* the next synced append syncs the copy (they take turns) */
+	/* records in the journal not yet written to the copy, from copy_at on: they go there
+	 * in one pwrite just before the copy's turn to be synced (or at prealloc and free) */
+	struct thinsnap_buf copy_pend;
+	uint64_t copy_at;
 	bool read_only;
 	bool redundant;
 	int failed;    /* an append failed: refuse mutations until reopened */
@@ -62,7 +66,11 @@ struct thinsnap_meta {
 
 /* meta/journal.c */
 
-/* fdatasyncs the copy whose turn it is (the journal, then the copy, ...); -errno. */
+/* Writes the records the copy lacks (copy_pend) to it, unsynced; -errno. */
+int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m);
+
+/* fdatasyncs the copy whose turn it is (the journal, then the copy, caught up first, ...);
+ * -errno. */
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m);
 
 /* Waits for a sync in flight and frees the AIO context (thinsnap_meta_free()). */

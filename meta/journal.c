@@ -43,20 +43,41 @@ static int turn_fd(const struct thinsnap_meta *m)
 	return m->sync_copy && m->fd2 >= 0 ? m->fd2 : m->fd;
 }
 
+int thinsnap_meta_copy_catch_up(struct thinsnap_meta *m)
+{
+	int r;
+
+	if (m->fd2 < 0 || m->copy_pend.len == 0)
+		return 0;
+	r = thinsnap_io_pwrite_all(m->io, m->fd2, m->copy_pend.p, m->copy_pend.len, m->copy_at);
+	if (r == 0)
+		m->copy_pend.len = 0;
+	return r;
+}
+
+/* whether the copy's turn to be synced comes next */
+static bool copy_turn(const struct thinsnap_meta *m)
+{
+	return m->sync_copy && m->fd2 >= 0;
+}
+
 int thinsnap_meta_sync_turn(struct thinsnap_meta *m)
 {
-	int r = thinsnap_io_sync(m->io, turn_fd(m), true);
+	int r = copy_turn(m) ? thinsnap_meta_copy_catch_up(m) : 0;
 
+	if (r == 0)
+		r = thinsnap_io_sync(m->io, turn_fd(m), true);
 	if (r == 0)
 		m->sync_copy = !m->sync_copy;
 	return r;
 }
 
 /*
- * Appends the record in m->wbuf: one pwrite at the known end (of each copy), then one
+ * Appends the record in m->wbuf: one pwrite at the known end of the journal, then one
  * fdatasync (unless lazy: then the record is durable with the next synced append, or at
- * free). The copies take turns being synced: the one synced now also makes the previous
- * record, written to it unsynced, durable, so every record but the newest is durable in both.
+ * free). The copy gets the records it lacks in one pwrite when its turn to be synced comes:
+ * the two take turns, and the one synced now also makes the records before, written to it
+ * unsynced, durable, so every record but the newest is durable in both.
  */
 static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_error *reterr)
 {
@@ -65,8 +86,11 @@ static int append_record(struct thinsnap_meta *m, bool lazy, struct thinsnap_err
 	r = THINSNAP_FAULT("meta.append.before_write");
 	if (r == 0)
 		r = thinsnap_io_pwrite_all(m->io, m->fd, m->wbuf.p, m->wbuf.len, m->end);
-	if (r == 0 && m->fd2 >= 0)
-		r = thinsnap_io_pwrite_all(m->io, m->fd2, m->wbuf.p, m->wbuf.len, m->end);
+	if (r == 0 && m->fd2 >= 0) {
+		if (m->copy_pend.len == 0)
+			m->copy_at = m->end;
+		r = thinsnap_buf_append(&m->copy_pend, m->wbuf.p, m->wbuf.len);
+	}
 	if (r == 0)
 		r = THINSNAP_FAULT("meta.append.before_sync");
 	if (r == 0 && !lazy)
@@ -165,6 +189,8 @@ void thinsnap_meta_prealloc(struct thinsnap_meta *m)
 	if (!zeros)
 		return;
 	r = THINSNAP_FAULT("meta.prealloc.before_write");
+	if (r == 0)
+		r = thinsnap_meta_copy_catch_up(m); /* then both are synced below */
 	for (int i = 0; i < 2 && r == 0; i++)
 		if (fds[i] >= 0)
 			r = thinsnap_io_pwrite_all(m->io, fds[i], zeros, (size_t)(target - from),
@@ -347,6 +373,8 @@ void thinsnap_meta_sync_start(struct thinsnap_meta *m)
 		m->aio_unsupported = true;
 		return;
 	}
+	if (copy_turn(m) && thinsnap_meta_copy_catch_up(m) < 0)
+		return; /* thinsnap_meta_sync_wait() tries again and fails the handle */
 	cb.aio_fildes = (uint32_t)turn_fd(m);
 	if (syscall(SYS_io_submit, m->aio, 1, cbs) == 1)
 		m->sync_inflight = true;
@@ -354,16 +382,44 @@ void thinsnap_meta_sync_start(struct thinsnap_meta *m)
 		m->aio_unsupported = true;
 }
 
+/*
+ * The completion ring the kernel shares with the process at the AIO context's address (fs/aio.c
+ * "struct aio_ring"): when the completion is there already, as it mostly is once the pool has
+ * committed, it is taken without a system call (libaio and fio read it so too).
+ */
+struct aio_ring_view {
+	unsigned id, nr, head, tail, magic, compat_features, incompat_features, header_length;
+	struct io_event events[];
+};
+#define AIO_RING_MAGIC 0xa10a10a1u
+
+static bool reap_from_ring(unsigned long ctx, struct io_event *ret)
+{
+	struct aio_ring_view *ring = (struct aio_ring_view *)ctx;
+	unsigned head, tail;
+
+	if (ring->magic != AIO_RING_MAGIC || ring->incompat_features != 0 || ring->nr == 0)
+		return false;
+	head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+	if (head == tail || head >= ring->nr)
+		return false;
+	*ret = ring->events[head];
+	__atomic_store_n(&ring->head, (head + 1) % ring->nr, __ATOMIC_RELEASE);
+	return true;
+}
+
 int thinsnap_meta_sync_wait(struct thinsnap_meta *m, struct thinsnap_error *reterr)
 {
 	struct io_event ev;
-	long n;
+	long n = 1;
 	int r;
 
 	if (m->sync_inflight) {
-		do
-			n = syscall(SYS_io_getevents, m->aio, 1, 1, &ev, NULL);
-		while (n < 0 && errno == EINTR);
+		if (!reap_from_ring(m->aio, &ev))
+			do
+				n = syscall(SYS_io_getevents, m->aio, 1, 1, &ev, NULL);
+			while (n < 0 && errno == EINTR);
 		m->sync_inflight = false;
 		r = n == 1 ? (int)ev.res : n < 0 ? -errno : -EIO;
 		if (r == 0)
@@ -681,6 +737,7 @@ int thinsnap_meta_compact(struct thinsnap_meta *m, struct thinsnap_error *reterr
 	m->fd2 = fd2;
 	m->sync_copy = false;
 	m->unsynced = false;
+	m->copy_pend.len = 0; /* the new generation holds every record */
 	m->hdr = h;
 	m->end = h.checkpoint_end;
 	m->alloc_end = b.len;

@@ -626,8 +626,13 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 		return;
 	thinsnap_meta_undo_rollback(&m->ix); /* nothing pending normally */
 	thinsnap_meta_sync_release(m);
-	if (m->unsynced && m->fd >= 0) /* a lazy completion: make it durable now */
-		(void)thinsnap_meta_sync_turn(m);
+	if (!m->failed && m->fd >= 0 && (m->unsynced || m->copy_pend.len)) {
+		/* a lazy completion, the copy's last records: make both durable now */
+		if (thinsnap_meta_copy_catch_up(m) == 0 && m->fd2 >= 0)
+			(void)thinsnap_io_sync(m->io, m->fd2, true);
+		(void)thinsnap_io_sync(m->io, m->fd, true);
+	}
+	thinsnap_buf_free(&m->copy_pend);
 	thinsnap_meta_index_free(&m->ix);
 	thinsnap_buf_free(&m->wbuf);
 	thinsnap_meta_fmt_scratch_free(&m->scratch);

@@ -3,6 +3,8 @@
  * messages (a snapshot's active origin suspended around its message), activated as dm
  * devices whose uuid names the pool and dev_id, resized, deactivated, inspected.
  */
+#include "pool/thin.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -154,16 +156,16 @@ int thinsnap_pool_delete_thin(struct thinsnap_pool *pool, uint32_t dev_id,
 	r = check_dev_id(pool, dev_id, "dev_id", reterr);
 	if (r < 0)
 		return r;
-	r = active_as(pool, dev_id, &active, reterr);
-	if (r < 0)
-		return r;
-	if (active)
+	/* the kernel refuses to delete an open (active) thin device: ask which name it has
+	 * only then, for the message */
+	(void)snprintf(msg, sizeof(msg), "delete %" PRIu32, dev_id);
+	r = pool_message(pool, msg, reterr);
+	if (r == -EBUSY && active_as(pool, dev_id, &active, NULL) == 0 && active)
 		return thinsnap_error_setf(reterr, -EBUSY,
 					   "pool '%s': dev_id %" PRIu32
 					   " is active as '%s'; deactivate it first",
 					   pool->name, dev_id, active);
-	(void)snprintf(msg, sizeof(msg), "delete %" PRIu32, dev_id);
-	return thin_error(pool, dev_id, pool_message(pool, msg, reterr), reterr);
+	return thin_error(pool, dev_id, r, reterr);
 }
 
 /* --- thin devices: activate, resize, deactivate, info --- */
@@ -320,6 +322,20 @@ int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_nam
 	if (r == -ENXIO)
 		return 0; /* gone meanwhile */
 	return r;
+}
+
+int thinsnap_pool_deactivate_thin_id(struct thinsnap_pool *pool, uint32_t dev_id,
+				     struct thinsnap_error *reterr)
+{
+	char uuid[96];
+	int r;
+
+	r = check_dev_id(pool, dev_id, "dev_id", reterr);
+	if (r < 0)
+		return r;
+	thin_uuid(pool, dev_id, uuid, sizeof(uuid));
+	r = thinsnap_dm_remove_by_uuid(uuid, reterr);
+	return r == -ENXIO ? 0 : r;
 }
 
 int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,

@@ -101,9 +101,9 @@ int thinsnap_snap_read_lookup(struct thinsnap_snapshotter *s, const char *key,
 	return 0;
 }
 
-int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
-			       pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
-			       struct thinsnap_error *reterr)
+static int write_lookup(struct thinsnap_snapshotter *s, const char *key, bool pool_checked,
+			pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
+			struct thinsnap_error *reterr)
 {
 	const struct thinsnap_meta_snap *e;
 	char kb[80];
@@ -113,7 +113,10 @@ int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
 	if (r < 0)
 		return r;
 	*locked = lock_writes(s);
-	r = thinsnap_snap_check_writable(s, reterr);
+	if (pool_checked)
+		r = thinsnap_snap_check_writable(s, reterr);
+	else if (s->read_only)
+		r = thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
 	if (r < 0)
 		return r;
 	e = thinsnap_meta_get(s->meta, key);
@@ -122,4 +125,32 @@ int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
 					   thinsnap_snap_shown(key, kb));
 	*ret = e;
 	return 0;
+}
+
+int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
+			       pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
+			       struct thinsnap_error *reterr)
+{
+	return write_lookup(s, key, true, locked, ret, reterr);
+}
+
+int thinsnap_snap_write_lookup_lazy(struct thinsnap_snapshotter *s, const char *key,
+				    pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
+				    struct thinsnap_error *reterr)
+{
+	return write_lookup(s, key, false, locked, ret, reterr);
+}
+
+int thinsnap_snap_diagnose_pool(struct thinsnap_snapshotter *s, int r,
+				struct thinsnap_error *reterr)
+{
+	struct thinsnap_error why = { 0 };
+	int rw = thinsnap_snap_check_writable(s, &why);
+
+	if (rw == -ENODEV) { /* the modes that refuse writes */
+		if (reterr)
+			*reterr = why;
+		return rw;
+	}
+	return r;
 }

@@ -154,6 +154,21 @@ int thinsnap_snap_read_lookup(struct thinsnap_snapshotter *s, const char *key,
 int thinsnap_snap_write_lookup(struct thinsnap_snapshotter *s, const char *key,
 			       pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
 			       struct thinsnap_error *reterr);
+/*
+ * As thinsnap_snap_write_lookup(), without reading the pool's status first (one ioctl): for a
+ * writer whose pool messages the kernel refuses in the modes that status would refuse, and
+ * which then asks thinsnap_snap_diagnose_pool() why.
+ */
+int thinsnap_snap_write_lookup_lazy(struct thinsnap_snapshotter *s, const char *key,
+				    pthread_mutex_t **locked, const struct thinsnap_meta_snap **ret,
+				    struct thinsnap_error *reterr);
+/*
+ * After a pool step failed with r: if the pool is in a mode that refuses writes (needs a
+ * check, out of metadata space, failed), that error, naming the repair step, replaces r and
+ * *reterr; otherwise r is returned and *reterr kept.
+ */
+int thinsnap_snap_diagnose_pool(struct thinsnap_snapshotter *s, int r,
+				struct thinsnap_error *reterr);
 
 /* ---- journal entries as the API's values (snap/entry.c) ---- */
 

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "pool/thin.h"
 #include "snap/internal.h"
 
 int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thinsnap_error *reterr)
@@ -19,17 +20,25 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	r = thinsnap_snap_check_key("key", key, reterr);
 	if (r < 0)
 		return r;
-	r = thinsnap_snap_write_lookup(s, key, &locked, &e, reterr);
+	/* the pool's mode is asked only if the pool refuses (thinsnap_snap_diagnose_pool) */
+	r = thinsnap_snap_write_lookup_lazy(s, key, &locked, &e, reterr);
 	if (r < 0)
 		return r;
+	/* a refusal names a pool that refuses writes first, as every writer's does */
 	if (thinsnap_snap_pinned(s, e->dev_id))
-		return thinsnap_error_setf(reterr, -EBUSY,
-					   "cannot remove snapshot '%s': it is in use by a send",
-					   thinsnap_snap_shown(key, kb));
+		return thinsnap_snap_diagnose_pool(
+			s,
+			thinsnap_error_setf(reterr, -EBUSY,
+					    "cannot remove snapshot '%s': it is in use by a send",
+					    thinsnap_snap_shown(key, kb)),
+			reterr);
 	if (thinsnap_meta_has_children(s->meta, key))
-		return thinsnap_error_setf(reterr, -ENOTEMPTY,
-					   "cannot remove snapshot '%s': it has children",
-					   thinsnap_snap_shown(key, kb));
+		return thinsnap_snap_diagnose_pool(
+			s,
+			thinsnap_error_setf(reterr, -ENOTEMPTY,
+					    "cannot remove snapshot '%s': it has children",
+					    thinsnap_snap_shown(key, kb)),
+			reterr);
 	thinsnap_snap_dm_name_of(s, e, dm);
 	uint32_t dev_id = e->dev_id;
 	uint64_t size = e->size_bytes;
@@ -37,13 +46,17 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	bool ro = e->kind == THINSNAP_META_VIEW;
 
 	if (!s->async_remove && was_active) {
-		r = thinsnap_pool_deactivate_thin(s->pool, dm, reterr);
+		r = thinsnap_pool_deactivate_thin_id(s->pool, dev_id, reterr);
 		if (r == -EBUSY)
 			busy = true;
 		else if (r < 0)
 			return r;
 	}
 	if (s->async_remove || busy) {
+		/* no pool message to refuse it: a pool that refuses writes is asked now */
+		r = thinsnap_snap_check_writable(s, reterr);
+		if (r < 0)
+			return r;
 		struct thinsnap_meta_op ops[2] = {
 			{ .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key },
 			{ .type = THINSNAP_META_OP_DELETE_PENDING_ADD, .dev_id = dev_id },
@@ -57,9 +70,12 @@ int thinsnap_remove(struct thinsnap_snapshotter *s, const char *key, struct thin
 	}
 	struct thinsnap_meta_op op = { .type = THINSNAP_META_OP_SNAP_REMOVE, .key = key };
 	r = thinsnap_snap_delete_txn(s, dev_id, size, &op, 1, reterr);
-	if (r < 0 && was_active)
+	if (r >= 0)
+		return r;
+	/* as it was (a failed pool refuses even that: its next open after the repair does it) */
+	if (was_active)
 		(void)thinsnap_pool_activate_thin(s->pool, dev_id, dm, size, ro, NULL);
-	return r;
+	return thinsnap_snap_diagnose_pool(s, r, reterr);
 }
 
 struct pending_list {

@@ -357,6 +357,73 @@ static void test_one_sync_per_record(void **state)
 	tu_rmrf(dir);
 }
 
+/* The copy gets the records it lacks in one pwrite per turn of its own: 10 synced appends
+ * write the journal 10 times and the copy 5; while the writer is open the copy alone holds
+ * every record but the newest, a reader sees them all, and at close the copy is whole. */
+static int n_writes;
+static ssize_t count_pwrite(void *userdata, int fd, const void *buf, size_t len, off_t off)
+{
+	(void)userdata;
+	n_writes++;
+	return pwrite(fd, buf, len, off);
+}
+
+static void test_copy_one_write_per_turn(void **state)
+{
+	char *dir = tu_mkdtemp(), *lone = tu_mkdtemp();
+	struct thinsnap_io io = { .pwrite = count_pwrite, .sync = count_sync };
+	struct thinsnap_meta_open_opts o = { .state_dir = dir,
+					     .redundant = true,
+					     .compact_threshold_bytes = UINT64_MAX,
+					     .io = &io };
+	struct thinsnap_meta *m = NULL, *rd;
+	struct thinsnap_error err = { 0 };
+	uint8_t *a, *b;
+	size_t la, lb;
+	int r;
+
+	(void)state;
+	assert_int_equal(thinsnap_meta_open(&o, &m, &err), 0);
+	create(m, "base", NULL, THINSNAP_META_INTERNAL, 1); /* the journal's turn */
+	n_writes = n_syncs = 0;
+	for (uint32_t i = 0; i < 10; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "s%u", i);
+		create(m, k, "base", THINSNAP_META_COMMITTED, 2 + i);
+	}
+	printf("10 appends with two copies: %d pwrites, %d fdatasyncs\n", n_writes, n_syncs);
+	assert_int_equal(n_writes, 15);
+	assert_int_equal(n_syncs, 10);
+	/* a reader now (the writer open): every record */
+	rd = open_r(dir, true, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(thinsnap_meta_count(rd), 11);
+	thinsnap_meta_free(rd);
+	/* the copy as it is now, alone: every record but the newest (s9, the journal's turn) */
+	a = tu_read(tu_path(dir, "journal.copy"), &la);
+	assert_non_null(a);
+	assert_int_equal(tu_write(tu_path(lone, "journal.copy"), a, la), 0);
+	free(a);
+	rd = open_r(lone, true, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(thinsnap_meta_count(rd), 10);
+	assert_non_null(thinsnap_meta_get(rd, "s8"));
+	assert_null(thinsnap_meta_get(rd, "s9"));
+	thinsnap_meta_free(rd);
+	/* closed: the copy has caught up, byte for byte */
+	thinsnap_meta_free(m);
+	a = tu_read(tu_path(dir, "journal"), &la);
+	b = tu_read(tu_path(dir, "journal.copy"), &lb);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	tu_rmrf(lone);
+	tu_rmrf(dir);
+}
+
 /* ---- salvage with one copy left ---- */
 
 #define MAX_ID 512
@@ -523,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_damage_matrix),
 		cmocka_unit_test(test_migration),
 		cmocka_unit_test(test_one_sync_per_record),
+		cmocka_unit_test(test_copy_one_write_per_turn),
 		cmocka_unit_test(test_salvage_matrix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
