@@ -179,7 +179,7 @@ END {
 # The pair rounds: rows "OP[:PART]<TAB>snapshots<TAB>grown pool us<TAB>reference pool us", one
 # per round (bench-scale pair), and "calls:OP:PHASE" rows (calls per operation).
 if [ -n "$pair" ] && [ -s "$pair" ]; then
-	awk -F '\t' '
+	awk -F '\t' -v harness="$harness" '
 function sortv(A, n, i, j, t) { # insertion sort of A[1..n]
 	for (i = 2; i <= n; i++) {
 		t = A[i]
@@ -291,13 +291,13 @@ END {
 		for (i = 1; i <= nl; i++) row("ours: " lab[o] " / floor", op[o], op[o + 1], lv[i])
 	}
 	print ""
-	print "Where the time goes at " big " snapshots: per call, the calling thread'\''s CPU time" \
-	      " (user and system; a kernel that samples it at its clock tick, as user-mode-linux'\''s" \
-	      " does at 10 ms, makes only its mean over the rounds worth showing: the extra is the" \
-	      " difference of the means), and its device-mapper ioctls and" \
-	      " syncs as the benchmark times them (\"rest\": the wall time outside them, the" \
-	      " library'\''s own code and other system calls). Medians in microseconds on the grown" \
-	      " and on the 10-snapshot pool, and the median of the per-round difference:"
+	printf "Where the time goes at " big " snapshots: per call, %sits device-mapper ioctls" \
+	      " and syncs as the benchmark times them (\"rest\": the wall time outside them, the" \
+	      " library'\''s own code and other system calls, the journal'\''s write and its" \
+	      " asynchronous sync among them). Medians in microseconds on the grown" \
+	      " and on the 10-snapshot pool, and the median of the per-round difference:\n",
+	      harness == "vm" ? "" : "the calling thread'\''s CPU time (user and system: its" \
+	      " mean, a kernel may sample it at its clock tick), and "
 	print ""
 	print "| operation | part | calls | grown pool us | 10-snapshot pool us | extra us |"
 	print "| --- | --- | ---: | ---: | ---: | ---: |"
@@ -308,6 +308,7 @@ END {
 			part = substr(k, length(op[o]) + 2)
 			# CPU time, and a call not made in every round (the zeros
 			# written ahead of the journal): means over all rounds
+			if (part == "cpu" && harness == "vm") continue
 			if (part == "cpu" || cnt[k, big] < cnt[op[o], big]) {
 				means(k, big)
 				gm *= cnt[k, big] / cnt[op[o], big]
