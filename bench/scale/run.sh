@@ -13,7 +13,9 @@
 #   scripts/dmrun --timeout 1500 -- bench/scale/run.sh      (or: make bench-scale)
 # THINSNAP_SCALE_LEVELS="10 1000 10000" picks the sizes (dmrun passes THINSNAP_* variables in);
 # THINSNAP_SCALE_PARTS=pair runs only the pair rounds (a few minutes: the populate dominates),
-# THINSNAP_SCALE_PAIR_ROUNDS (600, ~30 s at 10 000) their rounds per size.
+# THINSNAP_SCALE_PAIR_ROUNDS (600, ~30 s at 10 000) their rounds per size,
+# THINSNAP_SCALE_DAEMON_ROUNDS (300) the rounds through the two daemons (60 left ratios
+# that flipped from run to run: 1.08x and 1.66x for the same remove).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 R=$top/build/release
@@ -21,6 +23,7 @@ OUT=${OUT:-$top/build/bench}
 LEVELS=${THINSNAP_SCALE_LEVELS:-10 1000 10000}
 PARTS=${THINSNAP_SCALE_PARTS:-all}
 PAIR_ROUNDS=${THINSNAP_SCALE_PAIR_ROUNDS:-600}
+DAEMON_ROUNDS=${THINSNAP_SCALE_DAEMON_ROUNDS:-300}
 case "$PARTS" in all | pair) ;; *) echo "scale: THINSNAP_SCALE_PARTS is 'all' or 'pair'" >&2; exit 2 ;; esac
 full() { [ "$PARTS" = all ]; }
 need="$R/bench/bench-scale $R/thinsnap"
@@ -100,7 +103,7 @@ median_p90() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)], v[in
 # the full set at one size: open, the library and floor per call, thinsnapd's start, memory
 # and per-call latency through gRPC against the reference daemon
 measure_level() {
-	local n=$1 reps=5 rounds=60 lists=10 med p90 k
+	local n=$1 reps=5 rounds=$DAEMON_ROUNDS lists=10 med p90 k
 	[ "$n" -ge 5000 ] && reps=3
 	read -r med p90 <<< "$("$R/bench/bench-scale" open "$state" "$pool" "$reps")"
 	row open_library "$n" "$med" "$p90"
