@@ -7,21 +7,26 @@
  *   bench-scale open STATE_DIR POOL REPS         median and p90 of thinsnap_open()
  *   bench-scale ops STATE_DIR POOL REPS          library and pool-floor latencies, TSV rows
  *   bench-scale pair STATE_DIR POOL REF_DIR REF_POOL REPS
- *                                                prepare/remove of an active snapshot on both
- *                                                pools, interleaved round by round
+ *                                                prepare/remove of an active snapshot, library
+ *                                                and bare floor, on both pools, interleaved
+ *                                                round by round, with their dm calls timed
  *   bench-scale ready SOCKET PIDFILE CMD...      exec CMD, time until SOCKET accepts
  *   bench-scale destroy STATE_DIR POOL           deactivate every thin device, destroy the pool
  *   bench-scale deactivate STATE_DIR POOL        deactivate every thin device only
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/dm-ioctl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +34,8 @@
 
 #include <thinsnap/pool.h>
 #include <thinsnap/snapshotter.h>
+
+#include "bare-dm.h"
 
 #define BASE_SIZE_BYTES (1ull << 30) /* as THINSNAP_BASE_IMAGE_SIZE=1GB for the daemon */
 #define KEY_MAX         192
@@ -328,54 +335,320 @@ static int time_ops(const char *dir, const char *pool_name, int reps)
 }
 
 /*
- * Prepare and remove of an active snapshot on the grown pool and on the reference pool,
- * interleaved: each round runs both, the order flipped every round, so both see the same
- * load. Prints one row per round and operation: "op<TAB>grown_us<TAB>reference_us".
+ * Where a pair round's time goes. The benchmark defines ioctl(), fdatasync() and fsync()
+ * itself: the library (linked statically) and libdevmapper (which binds to the program's
+ * symbols first) call these, which time each call by its kind (the dm command, a target
+ * message by its verb) before making the system call. Off outside the pair rounds.
  */
-static void pair_round(struct thinsnap_snapshotter *s, const char *parent, int i, double *prep,
-		       double *rem)
+enum phase {
+	PH_LIST,
+	PH_CREATE,
+	PH_REMOVE,
+	PH_SUSPEND,
+	PH_RESUME,
+	PH_INFO,
+	PH_LOAD,
+	PH_STATUS,
+	PH_TABLE,
+	PH_MSG_CREATE_SNAP,
+	PH_MSG_SET_TID,
+	PH_MSG_DELETE,
+	PH_MSG_OTHER,
+	PH_DM_OTHER,
+	PH_FDATASYNC,
+	PH_FSYNC,
+	NPH
+};
+static const char *const phase_names[NPH] = {
+	[PH_LIST] = "dm_list",
+	[PH_CREATE] = "dm_create",
+	[PH_REMOVE] = "dm_remove",
+	[PH_SUSPEND] = "dm_suspend",
+	[PH_RESUME] = "dm_resume",
+	[PH_INFO] = "dm_info",
+	[PH_LOAD] = "dm_load",
+	[PH_STATUS] = "dm_status",
+	[PH_TABLE] = "dm_table",
+	[PH_MSG_CREATE_SNAP] = "msg_create_snap",
+	[PH_MSG_SET_TID] = "msg_set_transaction_id",
+	[PH_MSG_DELETE] = "msg_delete",
+	[PH_MSG_OTHER] = "msg_other",
+	[PH_DM_OTHER] = "dm_other",
+	[PH_FDATASYNC] = "fdatasync",
+	[PH_FSYNC] = "fsync",
+};
+static bool clock_on;
+static double phase_us[NPH];
+static unsigned phase_calls[NPH];
+
+/* The phase of a dm ioctl: by its command; a suspend, a status and a message by their flags and
+ * text. */
+static enum phase dm_phase(unsigned long req, const struct dm_ioctl *dmi)
+{
+	static const struct {
+		unsigned cmd;
+		enum phase ph;
+	} by_cmd[] = {
+		{ DM_LIST_DEVICES_CMD, PH_LIST }, { DM_DEV_CREATE_CMD, PH_CREATE },
+		{ DM_DEV_REMOVE_CMD, PH_REMOVE }, { DM_DEV_STATUS_CMD, PH_INFO },
+		{ DM_TABLE_LOAD_CMD, PH_LOAD },
+	};
+	static const struct {
+		const char *verb;
+		enum phase ph;
+	} by_verb[] = { { "create_snap ", PH_MSG_CREATE_SNAP },
+			{ "set_transaction_id ", PH_MSG_SET_TID },
+			{ "delete ", PH_MSG_DELETE } };
+	unsigned cmd = _IOC_NR(req);
+	const struct dm_target_msg *m;
+
+	for (size_t i = 0; i < sizeof(by_cmd) / sizeof(by_cmd[0]); i++)
+		if (by_cmd[i].cmd == cmd)
+			return by_cmd[i].ph;
+	if (cmd == DM_DEV_SUSPEND_CMD)
+		return dmi && (dmi->flags & DM_SUSPEND_FLAG) ? PH_SUSPEND : PH_RESUME;
+	if (cmd == DM_TABLE_STATUS_CMD)
+		return dmi && (dmi->flags & DM_STATUS_TABLE_FLAG) ? PH_TABLE : PH_STATUS;
+	if (cmd != DM_TARGET_MSG_CMD)
+		return PH_DM_OTHER;
+	if (!dmi || dmi->data_start >= dmi->data_size)
+		return PH_MSG_OTHER;
+	m = (const void *)((const char *)dmi + dmi->data_start);
+	for (size_t i = 0; i < sizeof(by_verb) / sizeof(by_verb[0]); i++)
+		if (strncmp(m->message, by_verb[i].verb, strlen(by_verb[i].verb)) == 0)
+			return by_verb[i].ph;
+	return PH_MSG_OTHER;
+}
+
+/* default visibility: libdevmapper binds to these only if the program exports them */
+#define EXPORTED __attribute__((visibility("default")))
+
+EXPORTED int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	double t;
+	long r;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!clock_on || _IOC_TYPE(req) != DM_IOCTL)
+		return (int)syscall(SYS_ioctl, fd, req, arg);
+	enum phase ph = dm_phase(req, arg); /* before the call: the kernel rewrites the buffer */
+	t = now_us();
+	r = syscall(SYS_ioctl, fd, req, arg);
+	phase_us[ph] += now_us() - t;
+	phase_calls[ph]++;
+	return (int)r;
+}
+
+static int timed_sync(int fd, long nr, enum phase ph)
+{
+	double t = now_us();
+	int r = (int)syscall(nr, fd);
+
+	if (clock_on) {
+		phase_us[ph] += now_us() - t;
+		phase_calls[ph]++;
+	}
+	return r;
+}
+
+EXPORTED int fdatasync(int fd)
+{
+	return timed_sync(fd, SYS_fdatasync, PH_FDATASYNC);
+}
+
+EXPORTED int fsync(int fd)
+{
+	return timed_sync(fd, SYS_fsync, PH_FSYNC);
+}
+
+/* One timed operation: wall and thread CPU time, and its calls by phase. */
+struct sample {
+	double wall_us, cpu_us;
+	double ph_us[NPH];
+	unsigned ph_calls[NPH];
+};
+
+static double cpu_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void sample_begin(struct sample *x)
+{
+	memset(x, 0, sizeof(*x));
+	memcpy(x->ph_us, phase_us, sizeof(phase_us));
+	memcpy(x->ph_calls, phase_calls, sizeof(phase_calls));
+	for (int k = 0; k < NPH; k++) {
+		x->ph_us[k] = -x->ph_us[k];
+		x->ph_calls[k] = -x->ph_calls[k];
+	}
+	clock_on = true;
+	x->cpu_us = -cpu_now_us();
+	x->wall_us = -now_us();
+}
+
+static void sample_end(struct sample *x)
+{
+	x->wall_us += now_us();
+	x->cpu_us += cpu_now_us();
+	clock_on = false;
+	for (int k = 0; k < NPH; k++) {
+		x->ph_us[k] += phase_us[k];
+		x->ph_calls[k] += phase_calls[k];
+	}
+}
+
+/* The contenders of a pair round: the library and the bare floor, on each pool. */
+struct contender {
+	struct thinsnap_snapshotter *s; /* the library's; NULL for a floor */
+	const char *pool_name;
+	char *parent;       /* the library's: a committed snapshot's key */
+	char params[64];    /* the floor's: its thin table, "MAJOR:MINOR DEV_ID" of the pool */
+	uint32_t origin_id; /* the floor's: a thin device of the pool */
+};
+
+/* The floor: create_snap of the origin and the device's activation; its deactivation and
+ * delete. One dev_id at the top of the range, free again after each round. */
+static void floor_op(struct contender *c, struct sample *prep, struct sample *rem)
+{
+	const uint32_t id = THINSNAP_POOL_DEV_ID_MAX;
+	char dm[256], msg[64];
+
+	snprintf(dm, sizeof(dm), "%s-floor", c->pool_name);
+	snprintf(msg, sizeof(msg), "create_snap %u %u", id, c->origin_id);
+	sample_begin(prep);
+	if (bare_message(c->pool_name, msg) < 0 ||
+	    bare_create(dm, BASE_SIZE_BYTES / 512, c->params) < 0)
+		die("floor create_snap + activate", NULL);
+	sample_end(prep);
+	snprintf(msg, sizeof(msg), "delete %u", id);
+	sample_begin(rem);
+	if (bare_remove(dm) < 0 || bare_message(c->pool_name, msg) < 0)
+		die("floor deactivate + delete", NULL);
+	sample_end(rem);
+}
+
+static void library_op(struct contender *c, int i, struct sample *prep, struct sample *rem)
 {
 	struct thinsnap_error e = { 0 };
 	char a[64];
-	double t;
 
 	snprintf(a, sizeof(a), "default/scale-pair/a-%d", i);
-	t = now_us();
-	if (thinsnap_prepare(s, a, parent, NULL, 0, NULL, &e) < 0)
+	sample_begin(prep);
+	if (thinsnap_prepare(c->s, a, c->parent, NULL, 0, NULL, &e) < 0)
 		die("prepare", &e);
-	*prep = now_us() - t;
-	t = now_us();
-	if (thinsnap_remove(s, a, &e) < 0)
+	sample_end(prep);
+	sample_begin(rem);
+	if (thinsnap_remove(c->s, a, &e) < 0)
 		die("remove", &e);
-	*rem = now_us() - t;
+	sample_end(rem);
 }
 
+/* Prints one round's rows of an operation: "OP[:PART]<TAB>grown<TAB>reference", the parts
+ * being the thread's CPU time (cpu), each phase, and the rest (wall minus the phases). */
+static void print_rows(const char *op, const struct sample *g, const struct sample *r)
+{
+	double rest[2] = { g->wall_us, r->wall_us };
+
+	printf("%s\t%.0f\t%.0f\n", op, g->wall_us, r->wall_us);
+	printf("%s:cpu\t%.0f\t%.0f\n", op, g->cpu_us, r->cpu_us);
+	for (int k = 0; k < NPH; k++) {
+		rest[0] -= g->ph_us[k];
+		rest[1] -= r->ph_us[k];
+		if (g->ph_calls[k] || r->ph_calls[k])
+			printf("%s:%s\t%.0f\t%.0f\n", op, phase_names[k], g->ph_us[k], r->ph_us[k]);
+	}
+	printf("%s:rest\t%.0f\t%.0f\n", op, rest[0], rest[1]);
+}
+
+/*
+ * Prepare and remove of an active snapshot, through the library and as the bare floor, on
+ * the grown pool and on the reference pool, interleaved: each round runs all four, in an order
+ * that rotates and flips from round to round, so all see the same load. Prints rows as
+ * print_rows() for prepare, remove_active, floor_prepare and floor_remove, then the calls per
+ * operation by phase ("calls:OP:PHASE", on each pool).
+ */
 static int time_pair(const char *dir, const char *pool, const char *rdir, const char *rpool,
 		     int reps)
 {
-	struct thinsnap_snapshotter *s[2] = { open_snap(dir, pool), open_snap(rdir, rpool) };
-	char *parent[2] = { NULL, NULL };
+	struct contender c[4] = { { .s = open_snap(dir, pool), .pool_name = pool },
+				  { .s = open_snap(rdir, rpool), .pool_name = rpool },
+				  { .pool_name = pool },
+				  { .pool_name = rpool } };
+	const char *const dirs[2] = { dir, rdir };
 	struct thinsnap_error e = { 0 };
+	unsigned calls[4][NPH] = { { 0 } }; /* by contender: prepare's, then remove's */
+	unsigned rcalls[4][NPH] = { { 0 } };
 
-	for (int k = 0; k < 2; k++)
-		if (thinsnap_walk(s[k], NULL, 0, first_committed, &parent[k], &e) != -ECANCELED ||
-		    !parent[k])
+	for (int k = 0; k < 2; k++) {
+		struct thinsnap_pool *p = NULL;
+		char pool_dir[4096];
+		uint32_t *ids = NULL;
+		size_t n_ids = 0;
+		unsigned maj, mnr;
+
+		if (thinsnap_walk(c[k].s, NULL, 0, first_committed, &c[k].parent, &e) !=
+			    -ECANCELED ||
+		    !c[k].parent)
 			die("no committed snapshot", &e);
-	for (int i = -1; i < reps; i++) { /* round -1 warms both up */
-		double prep[2], rem[2];
+		if (thinsnap_state_pool_dir(dirs[k], pool_dir, sizeof(pool_dir)) < 0)
+			die("pool dir", NULL);
+		if (thinsnap_pool_open(c[k].pool_name, pool_dir, &p, &e) < 0 ||
+		    thinsnap_pool_list_thin_ids(p, &ids, &n_ids, &e) < 0 || n_ids == 0)
+			die("list thin ids", &e);
+		c[2 + k].origin_id = ids[0];
+		thinsnap_pool_thin_ids_free(ids);
+		thinsnap_pool_free(p);
+		if (bare_pool_devno(c[k].pool_name, &maj, &mnr) < 0)
+			die("pool devno", NULL);
+		snprintf(c[2 + k].params, sizeof(c[2 + k].params), "%u:%u %u", maj, mnr,
+			 THINSNAP_POOL_DEV_ID_MAX);
+	}
+	for (int i = -1; i < reps; i++) { /* round -1 warms all up */
+		struct sample prep[4], rem[4];
+		int rot = (i + 1) % 4, flip = ((i + 1) / 4) & 1;
 
-		for (int j = 0; j < 2; j++) {
-			int k = (i & 1) ? 1 - j : j;
-			pair_round(s[k], parent[k], i + 1, &prep[k], &rem[k]);
+		for (int j = 0; j < 4; j++) {
+			int k = (rot + (flip ? 3 - j : j)) % 4;
+
+			if (c[k].s)
+				library_op(&c[k], i + 1, &prep[k], &rem[k]);
+			else
+				floor_op(&c[k], &prep[k], &rem[k]);
 		}
 		if (i < 0)
 			continue;
-		printf("prepare\t%.0f\t%.0f\n", prep[0], prep[1]);
-		printf("remove_active\t%.0f\t%.0f\n", rem[0], rem[1]);
+		print_rows("prepare", &prep[0], &prep[1]);
+		print_rows("remove_active", &rem[0], &rem[1]);
+		print_rows("floor_prepare", &prep[2], &prep[3]);
+		print_rows("floor_remove", &rem[2], &rem[3]);
+		for (int k = 0; k < 4; k++)
+			for (int ph = 0; ph < NPH; ph++) {
+				calls[k][ph] += prep[k].ph_calls[ph];
+				rcalls[k][ph] += rem[k].ph_calls[ph];
+			}
+	}
+	static const char *const ops[4] = { "prepare", "remove_active", "floor_prepare",
+					    "floor_remove" };
+	for (int o = 0; o < 4; o++) {
+		unsigned(*cl)[NPH] = o & 1 ? rcalls : calls;
+		int g = o < 2 ? 0 : 2;
+
+		for (int ph = 0; ph < NPH; ph++)
+			if (cl[g][ph] || cl[g + 1][ph])
+				printf("calls:%s:%s\t%.3g\t%.3g\n", ops[o], phase_names[ph],
+				       (double)cl[g][ph] / reps, (double)cl[g + 1][ph] / reps);
 	}
 	for (int k = 0; k < 2; k++) {
-		free(parent[k]);
-		thinsnap_free(s[k]);
+		free(c[k].parent);
+		thinsnap_free(c[k].s);
 	}
 	return 0;
 }
