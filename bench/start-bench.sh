@@ -16,99 +16,17 @@
 # THINSNAP_BEFORE (another build of the command, timed as a third contender "before").
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-R=$top/build/release
-THINSNAP=${THINSNAP:-$R/thinsnap}
-OUT=${OUT:-$top/build/bench}
-START_ROUNDS=${START_ROUNDS:-40}
-RUN_ROUNDS=${RUN_ROUNDS:-10}
-LAYER_ROUNDS=${LAYER_ROUNDS:-4}
-PARTS=${START_PARTS:-command ctr-run steps layer16}
-export THINSNAP_BASE_IMAGE_SIZE=1GB
-mkdir -p "$OUT"
-samples=$OUT/start-samples.tsv # part<TAB>contender<TAB>round<TAB>ms
-: > "$samples"
-T=$(mktemp -d /tmp/start-bench.XXXXXX)
-TSPOOL=startts$$
-DMPOOL=startdm$$
-pids=()
-loops=()
-
+. "$top/bench/lib.sh"
 . "$top/bench/ctrbench/contenders.sh"
-cleanup() {
-	local i
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[$i]}" 2> /dev/null && wait "${pids[$i]}" 2> /dev/null
-	done
-	[ -n "${cgroup_mounted:-}" ] && umount /sys/fs/cgroup 2> /dev/null
-	ctrbench_teardown
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() {
-	echo "start-bench: $*" >&2
-	exit 1
-}
 
-# timed PART CONTENDER ROUND CMD...: one sample, CMD's output to $T/last.out
-timed() {
-	local part=$1 who=$2 round=$3 s e us
-	shift 3
-	s=$EPOCHREALTIME
-	"$@" > "$T/last.out" 2>&1 || { cat "$T/last.out" >&2; die "$part $who: '$*' failed"; }
-	e=$EPOCHREALTIME
-	us=$((10#${e/./} - 10#${s/./}))
-	printf '%s\t%s\t%s\t%d.%03d\n' "$part" "$who" "$round" $((us / 1000)) $((us % 1000)) >> "$samples"
-}
-
-# rotate ROUND A B C...: the contenders in this round's order, one per line; each round
-# starts one later (AB BA AB ..., ABC BCA CAB ...), so each takes every place equally often
-rotate() {
-	local round=$1 n i
-	shift
-	local a=("$@")
-	n=${#a[@]}
-	for ((i = 0; i < n; i++)); do echo "${a[$(((i + round) % n))]}"; done
-}
-
-# summary PART REFERENCE: per contender median and p10-p90; per other contender the median
-# and p10-p90 of its per-round ratio to REFERENCE
-summary() {
-	awk -F'\t' -v part="$1" -v ref="$2" '
-	function pct(arr, n, p,   i, j, t, k) {
-		for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
-		k = int(p * (n - 1) + 0.5) + 1
-		return arr[k]
-	}
-	$1 == part { v[$2, $3] = $4; if (!($2 in seen)) { seen[$2] = 1; order[++nw] = $2 } rounds[$3] = 1 }
-	END {
-		for (w = 1; w <= nw; w++) {
-			n = 0; delete s
-			for (r in rounds) if ((order[w], r) in v) s[++n] = v[order[w], r]
-			if (n == 0) continue
-			med = pct(s, n, 0.5); p10 = pct(s, n, 0.1); p90 = pct(s, n, 0.9)
-			printf "%-8s %-10s %9.1f ms  (p10-p90 %.1f-%.1f, n=%d)\n", part, order[w], med, p10, p90, n
-		}
-		for (w = 1; w <= nw; w++) {
-			if (order[w] == ref) continue
-			n = 0; delete s
-			for (r in rounds) if (((order[w], r) in v) && ((ref, r) in v) && v[ref, r] > 0)
-				s[++n] = v[order[w], r] / v[ref, r]
-			if (n == 0) continue
-			med = pct(s, n, 0.5); p10 = pct(s, n, 0.1); p90 = pct(s, n, 0.9)
-			printf "%-8s %-10s %6.2fx %s  (per-round p10-p90 %.2f-%.2fx, n=%d)\n", part, order[w], med, ref, p10, p90, n
-		}
-	}' "$samples"
-}
-
-load() {
-	echo "load ($1): vm $(cut -d' ' -f1-3 /proc/loadavg)${HOST_LOAD:+, host before the boot $HOST_LOAD}"
-}
-
-# the collector waits an hour after its first run: the images stay, each run removes its own
-daemons() { ctrbench_daemons "$T"; }
+# The parts use R, THINSNAP, T, TSPOOL, the arrays pids and loops (bench/ctrbench/contenders.sh),
+# START_ROUNDS, RUN_ROUNDS, LAYER_ROUNDS, and append their samples to $rounds. The command's
+# part times `thinsnap ls` on the pool TS_CMD_POOL in TS_CMD_STATE (default: TSPOOL in $T/ts,
+# before thinsnapd, which holds that pool's writer lock, starts). bench/run-all.sh sources this
+# file for the parts alone.
 
 # The small image: busybox-static and its links in one uncompressed layer (an OCI layout tar).
-image() {
+small_image() {
 	local d=$T/img h
 	mkdir -p "$d/root/bin" "$d/root/etc" "$d/root/proc" "$d/root/sys" "$d/root/dev" \
 		"$d/root/tmp" "$d/oci/blobs/sha256"
@@ -122,13 +40,13 @@ image() {
 		mv "$1" "$d/oci/blobs/sha256/$h"
 	}
 	local l c m
-	l=($(blob "$d/layer.tar"))
+	read -ra l <<< "$(blob "$d/layer.tar")"
 	printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
 		"${l[0]}" > "$d/config.json"
-	c=($(blob "$d/config.json"))
+	read -ra c <<< "$(blob "$d/config.json")"
 	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
 		"${c[0]}" "${c[1]}" "${l[0]}" "${l[1]}" > "$d/manifest.json"
-	m=($(blob "$d/manifest.json"))
+	read -ra m <<< "$(blob "$d/manifest.json")"
 	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"docker.io/library/start-bench:1","org.opencontainers.image.ref.name":"1"}}]}' \
 		"${m[0]}" "${m[1]}" > "$d/oci/index.json"
 	echo '{"imageLayoutVersion":"1.0.0"}' > "$d/oci/oci-layout"
@@ -137,7 +55,7 @@ image() {
 
 part_command() {
 	local i who
-	ts() { "$THINSNAP" --state-dir "$T/ts" --pool "$TSPOOL" "$@"; }
+	ts() { "$THINSNAP" --state-dir "${TS_CMD_STATE:-$T/ts}" --pool "${TS_CMD_POOL:-$TSPOOL}" "$@"; }
 	ts prepare start-a > /dev/null && ts commit start-c start-a > /dev/null || return 1
 	ts ls > /dev/null && dmsetup ls > /dev/null # both warm in the page cache
 	local who_all=(thinsnap dmsetup)
@@ -145,15 +63,15 @@ part_command() {
 	for i in $(seq 1 "$START_ROUNDS"); do
 		for who in $(rotate "$i" "${who_all[@]}"); do
 			case $who in
-			thinsnap) timed command thinsnap "$i" ts ls ;;
-			dmsetup) timed command dmsetup "$i" dmsetup ls ;;
-			before) timed command before "$i" "$THINSNAP_BEFORE" --state-dir "$T/ts" \
-				--pool "$TSPOOL" ls ;;
-			esac
+			thinsnap) round_timed command thinsnap "$i" ts ls ;;
+			dmsetup) round_timed command dmsetup "$i" dmsetup ls ;;
+			before) round_timed command before "$i" "$THINSNAP_BEFORE" \
+				--state-dir "${TS_CMD_STATE:-$T/ts}" --pool "${TS_CMD_POOL:-$TSPOOL}" ls ;;
+			esac || return 1
 		done
 	done
 	ts remove start-c > /dev/null
-	summary command dmsetup
+	round_summary "$rounds" command dmsetup
 }
 
 part_ctr_run() {
@@ -164,7 +82,7 @@ part_ctr_run() {
 		mount -t cgroup2 cgroup2 /sys/fs/cgroup || { echo "ctr-run: no cgroup"; return 1; }
 		cgroup_mounted=1
 	fi
-	image || return 1
+	small_image || return 1
 	for sn in thinsnap overlayfs devmapper; do
 		ctr -a "$T/ctrd.sock" -n "run-$sn" images import --snapshotter "$sn" "$T/image.tar" \
 			> /dev/null || return 1
@@ -175,11 +93,11 @@ part_ctr_run() {
 	for i in $(seq 1 "$RUN_ROUNDS"); do
 		sync
 		for sn in $(rotate "$i" thinsnap overlayfs devmapper); do
-			timed ctr-run "$sn" "$i" ctr -a "$T/ctrd.sock" -n "run-$sn" run --rm \
-				--snapshotter "$sn" docker.io/library/start-bench:1 "c$i-$sn" /bin/true
+			round_timed ctr-run "$sn" "$i" ctr -a "$T/ctrd.sock" -n "run-$sn" run --rm \
+				--snapshotter "$sn" docker.io/library/start-bench:1 "c$i-$sn" /bin/true || return 1
 		done
 	done
-	summary ctr-run overlayfs
+	round_summary "$rounds" ctr-run overlayfs
 }
 
 # Where a container start goes, step by step through `ctr snapshots` (one ctr process per
@@ -193,15 +111,15 @@ part_steps() {
 			top=$(cs ls | awk '$NF == "Committed" { print $1; exit }')
 			[ -n "$top" ] || { echo "steps: no committed layer on $sn"; return 1; }
 			mkdir -p "$T/steps"
-			timed steps "$sn-prepare" "$i" cs prepare "s$i-$sn" "$top"
+			round_timed steps "$sn-prepare" "$i" cs prepare "s$i-$sn" "$top" || return 1
 			# (devmapper's mounts have no options: its line ends in an empty "-o")
 			m=$(cs mounts "$T/steps" "s$i-$sn" | sed 's/ -o *$//') || return 1
-			timed steps "$sn-mount" "$i" sh -c "$m"
-			timed steps "$sn-umount" "$i" umount "$T/steps"
-			timed steps "$sn-remove" "$i" cs rm "s$i-$sn"
+			round_timed steps "$sn-mount" "$i" sh -c "$m" || return 1
+			round_timed steps "$sn-umount" "$i" umount "$T/steps" || return 1
+			round_timed steps "$sn-remove" "$i" cs rm "s$i-$sn" || return 1
 		done
 	done
-	summary steps overlayfs-prepare | grep -v 'x overlayfs-prepare'
+	round_summary "$rounds" steps overlayfs-prepare | grep -v 'x overlayfs-prepare'
 }
 
 # ctrbench's own figure of each run (the 16 layers, not its process start nor the removal
@@ -218,13 +136,51 @@ part_layer16() {
 			for op in layer16 layer16-prepare layer16-write layer16-commit; do
 				awk -F'\t' -v op="$op" -v sn="$sn" -v i="$i" \
 					'$3 == op { printf "%s\t%s\t%s\t%s\n", op, sn, i, $4 }' \
-					"$T/layer16.tsv" >> "$samples"
+					"$T/layer16.tsv" >> "$rounds"
 			done
 		done
 	done
-	summary layer16 overlayfs
-	# where the time goes
-	for op in layer16-prepare layer16-write layer16-commit; do summary "$op" overlayfs; done
+	# where the time goes: the whole run and its parts
+	for op in layer16 layer16-prepare layer16-write layer16-commit; do
+		round_summary "$rounds" "$op" overlayfs
+	done
+}
+
+load() {
+	echo "load ($1): vm $(cut -d' ' -f1-3 /proc/loadavg)${HOST_LOAD:+, host before the boot $HOST_LOAD}"
+}
+
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
+R=$top/build/release
+THINSNAP=${THINSNAP:-$R/thinsnap}
+OUT=${OUT:-$top/build/bench}
+START_ROUNDS=${START_ROUNDS:-40}
+RUN_ROUNDS=${RUN_ROUNDS:-10}
+LAYER_ROUNDS=${LAYER_ROUNDS:-4}
+PARTS=${START_PARTS:-command ctr-run steps layer16}
+export THINSNAP_BASE_IMAGE_SIZE=1GB
+mkdir -p "$OUT"
+rounds=$OUT/start-samples.tsv # part<TAB>contender<TAB>round<TAB>ms
+: > "$rounds"
+T=$(mktemp -d /tmp/start-bench.XXXXXX)
+TSPOOL=startts$$
+# shellcheck disable=SC2034 # DMPOOL, loops: bench/ctrbench/contenders.sh
+DMPOOL=startdm$$ loops=()
+pids=()
+cleanup() {
+	local i
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[$i]}" 2> /dev/null && wait "${pids[$i]}" 2> /dev/null
+	done
+	[ -n "${cgroup_mounted:-}" ] && umount /sys/fs/cgroup 2> /dev/null
+	ctrbench_teardown
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() {
+	echo "start-bench: $*" >&2
+	exit 1
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (scripts/dmrun)"
@@ -238,11 +194,13 @@ rc=0
 for p in $PARTS; do
 	# the command's part runs before thinsnapd (which holds the pool's writer lock) starts
 	if [ "$p" != command ] && [ ${#pids[@]} = 0 ]; then
-		daemons > "$T/daemons.log" 2>&1 ||
+		# the collector waits an hour after its first run: the images stay, each run
+		# removes its own
+		ctrbench_daemons "$T" > "$T/daemons.log" 2>&1 ||
 			{ cat "$T/daemons.log"; die "the daemons did not start"; }
 	fi
 	"part_${p//-/_}" || { echo "start-bench: $p FAILED"; rc=1; }
 done
 load end
-echo "start-bench: samples in $samples"
+echo "start-bench: samples in $rounds"
 exit "$rc"
