@@ -351,9 +351,9 @@ bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R
 	  kill $$sampler; cut -d' ' -f1-3 /proc/loadavg >> $(BENCH_OUT)/host-load; \
 	  bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
 
-# Start-up figures: `thinsnap ls` vs `dmsetup ls`, `ctr run --rm` and 16-layer runs on thinsnap,
-# overlayfs and devmapper, each interleaved in one boot (bench/start-bench.sh); the host's load
-# before the boot is printed with them.
+# Start-up figures alone (bench-report runs the same parts): `thinsnap ls` vs `dmsetup ls`,
+# `ctr run --rm` and 16-layer runs on thinsnap, overlayfs and devmapper, each interleaved in one
+# boot (bench/start-bench.sh); the host's load before the boot is printed with them.
 bench-start: $(R)/thinsnap $(R)/thinsnapd $(R)/bench/ctrbench
 	scripts/dmrun --timeout 2400 -- env HOST_LOAD="$$(cut -d' ' -f1-3 /proc/loadavg)" \
 	    $(foreach v,START_ROUNDS RUN_ROUNDS LAYER_ROUNDS START_PARTS,$(if $($(v)),$(v)="$($(v))")) \

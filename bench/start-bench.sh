@@ -133,7 +133,8 @@ part_layer16() {
 			"$R/bench/ctrbench" -containerd "$T/ctrd.sock" -snapshotter "$sn" -n 0 -layers 1 \
 				-mountdir "$T/mnt" -tsv "$T/layer16.tsv" > "$T/last.out" 2>&1 ||
 				{ cat "$T/last.out"; return 1; }
-			for op in layer16 layer16-prepare layer16-write layer16-commit; do
+			for op in layer16 layer16-prepare layer16-write layer16-commit layer16-mount \
+				layer16-unmount; do
 				awk -F'\t' -v op="$op" -v sn="$sn" -v i="$i" \
 					'$3 == op { printf "%s\t%s\t%s\t%s\n", op, sn, i, $4 }' \
 					"$T/layer16.tsv" >> "$rounds"
@@ -141,7 +142,7 @@ part_layer16() {
 		done
 	done
 	# where the time goes: the whole run and its parts
-	for op in layer16 layer16-prepare layer16-write layer16-commit; do
+	for op in layer16 layer16-prepare layer16-write layer16-mount layer16-unmount layer16-commit; do
 		round_summary "$rounds" "$op" overlayfs
 	done
 }

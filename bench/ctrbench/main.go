@@ -33,7 +33,8 @@ import (
 )
 
 var ops = []string{"prepare0", "prepare", "stat", "mounts", "usage", "commit", "view", "list",
-	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit"}
+	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit",
+	"layer16-mount", "layer16-unmount"}
 
 type result map[string][]time.Duration
 
@@ -102,7 +103,9 @@ func writeLayer(root string, buf []byte, rnd *rand.Rand) error {
 }
 
 // layers: containerd's benchmark shape, 16 layers each prepared on the previous commit,
-// mounted, written, unmounted and committed; "layer16" is one whole run.
+// mounted, written, unmounted and committed; "layer16" is one whole run, "layer16-write" its
+// mounts, writes and unmounts, of which "layer16-mount" and "layer16-unmount" are the mounts
+// and the unmounts (an unmount waits for the layer's writeback).
 func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir string, r result) {
 	buf := make([]byte, 1<<20)
 	rnd := rand.New(rand.NewSource(1))
@@ -110,7 +113,7 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 		fail("mount dir", err)
 	}
 	for k := 0; k < runs; k++ {
-		var prep, write, commit time.Duration
+		var prep, write, commit, mnt, umnt time.Duration
 		parent := ""
 		var committed []string
 		start := time.Now()
@@ -127,13 +130,16 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 			if err := mount.All(mounts, dir); err != nil {
 				fail("layer mount", err)
 			}
+			mnt += time.Since(t)
 			err = writeLayer(dir, buf, rnd)
+			tu := time.Now()
 			if uerr := mount.UnmountAll(dir, 0); err == nil {
 				err = uerr
 			}
 			if err != nil {
 				fail("layer write", err)
 			}
+			umnt += time.Since(tu)
 			write += time.Since(t)
 			t = time.Now()
 			if err := sn.Commit(ctx, name, key); err != nil {
@@ -147,6 +153,8 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 		r["layer16-prepare"] = append(r["layer16-prepare"], prep)
 		r["layer16-write"] = append(r["layer16-write"], write)
 		r["layer16-commit"] = append(r["layer16-commit"], commit)
+		r["layer16-mount"] = append(r["layer16-mount"], mnt)
+		r["layer16-unmount"] = append(r["layer16-unmount"], umnt)
 		for i := len(committed) - 1; i >= 0; i-- {
 			if err := sn.Remove(ctx, committed[i]); err != nil {
 				fail("layer remove", err)
