@@ -303,9 +303,10 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 	echo "| --- | --- | --- | --- | --- |"
 	rounds_rows ctr-run overlayfs '%s' overlayfs thinsnap devmapper
 	echo
-	echo "Where it goes: the snapshot steps of a start one by one, each a process as in a start"
-	echo "(\`ctr snapshots prepare\` on the image's layer, the \`mount\` command containerd would run,"
-	echo "\`umount\`, \`ctr snapshots rm\`), interleaved the same way, medians of the rounds in ms:"
+	echo "Where it goes: the snapshot steps of a start one by one through containerd's API, in one"
+	echo "ctrbench process per snapshotter and round (no process start in these figures): prepare on"
+	echo "the image's layer, mount, unmount, remove, 3 of each per round, interleaved the same way;"
+	echo "medians of the rounds in ms:"
 	echo
 	echo "| step | overlayfs | thinsnap | devmapper | thinsnap × overlayfs, per round (p10–p90) |"
 	echo "| --- | --- | --- | --- | --- |"
@@ -321,14 +322,15 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 	done | awk 'NF == 2 { d += $1 - $2 } END { printf "%.0f", d }')
 	echo "In this run a start on thinsnap took $(fmt "$run_ts") ms against overlayfs's $(fmt "$run_ov") ms"
 	echo "(medians); the four snapshot steps together differ by ${steps_d:-–} ms (thinsnap minus"
-	echo "overlayfs, medians). Each step here carries the start of a process (\`ctr\`, \`mount\`,"
-	echo "\`umount\`), the same for all three; the container itself (the shim, runc, the task's"
-	echo "cgroup) is the rest of a start and does not depend on the snapshotter. The unmount named"
+	echo "overlayfs, medians). The rest of a start (\`ctr\`, the shim, runc, the task's cgroup) is"
+	echo "processes whose cost does not depend on the snapshotter. The unmount named"
 	echo "as the suspect: a thin snapshot is its own ext4, so its unmount writes back the superblock,"
 	echo "the journal and whatever the container wrote through the thin pool and the loop device, and"
 	echo "waits for the flush; overlayfs's upper directory stays on the mounted root filesystem, so its"
-	echo "unmount writes nothing. A container that writes nothing (this one) leaves the unmount little"
-	echo "to flush; the 16-layer run below writes 10 MiB per layer and shows that cost."
+	echo "unmount writes nothing. This container writes next to nothing, so what its unmount flushes"
+	echo "is ext4's own (the superblock, the journal): $(rounds_ms steps thinsnap-umount) ms on thinsnap against $(rounds_ms steps overlayfs-umount) ms"
+	echo "on overlayfs here; the 16-layer run below writes 10 MiB per layer and shows the writeback's"
+	echo "cost."
 	echo
 	echo "## The command's start"
 	echo

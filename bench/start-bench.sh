@@ -4,7 +4,8 @@
 #   command  the process time of `thinsnap ls` vs `dmsetup ls` (fork to exit, wall clock)
 #   ctr-run  `ctr run --rm` of a small busybox image on thinsnap (thinsnapd behind containerd),
 #            overlayfs and containerd's devmapper (its own loop-file pool of the same shape)
-#   steps    the ctr-run snapshot steps one by one: prepare, mount, unmount, remove
+#   steps    the ctr-run snapshot steps one by one (in one ctrbench process per snapshotter and
+#            round): prepare, mount, unmount, remove
 #   layer16  one 16-layer run of bench/ctrbench (prepare, mount, write 10 MiB, unmount, commit
 #            per layer) on the same three, through containerd, and its three parts
 # For each contender: median and p10-p90 in ms; for each ratio: the median of the per-round
@@ -100,23 +101,24 @@ part_ctr_run() {
 	round_summary "$rounds" ctr-run overlayfs
 }
 
-# Where a container start goes, step by step through `ctr snapshots` (one ctr process per
-# step, alike for all three): prepare on the image's layer, mount, unmount, remove
+# Where a container start goes: its snapshot steps one by one, through containerd's API from one
+# ctrbench process per snapshotter and round (no process start in the figures): prepare on the
+# image's layer, mount, unmount, remove; 3 of each per round
 part_steps() {
-	local i sn top m
+	local i sn top
 	for i in $(seq 1 "$RUN_ROUNDS"); do
 		sync
 		for sn in $(rotate "$i" thinsnap overlayfs devmapper); do
-			cs() { ctr -a "$T/ctrd.sock" -n "run-$sn" snapshots --snapshotter "$sn" "$@"; }
-			top=$(cs ls | awk '$NF == "Committed" { print $1; exit }')
+			top=$(ctr -a "$T/ctrd.sock" -n "run-$sn" snapshots --snapshotter "$sn" ls |
+				awk '$NF == "Committed" { print $1; exit }')
 			[ -n "$top" ] || { echo "steps: no committed layer on $sn"; return 1; }
-			mkdir -p "$T/steps"
-			round_timed steps "$sn-prepare" "$i" cs prepare "s$i-$sn" "$top" || return 1
-			# (devmapper's mounts have no options: its line ends in an empty "-o")
-			m=$(cs mounts "$T/steps" "s$i-$sn" | sed 's/ -o *$//') || return 1
-			round_timed steps "$sn-mount" "$i" sh -c "$m" || return 1
-			round_timed steps "$sn-umount" "$i" umount "$T/steps" || return 1
-			round_timed steps "$sn-remove" "$i" cs rm "s$i-$sn" || return 1
+			rm -f "$T/steps.tsv"
+			"$R/bench/ctrbench" -containerd "$T/ctrd.sock" -snapshotter "$sn" -namespace "run-$sn" \
+				-n 0 -steps 3 -parent "$top" -mountdir "$T/mnt" -tsv "$T/steps.tsv" \
+				> "$T/last.out" 2>&1 || { cat "$T/last.out"; return 1; }
+			awk -F'\t' -v sn="$sn" -v i="$i" 'BEGIN { OFS = "\t" }
+				$3 ~ /^steps-/ { st = substr($3, 7); if (st == "unmount") st = "umount"
+					print "steps", sn "-" st, i, $4 }' "$T/steps.tsv" >> "$rounds"
 		done
 	done
 	round_summary "$rounds" steps overlayfs-prepare | grep -v 'x overlayfs-prepare'

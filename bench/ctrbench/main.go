@@ -3,8 +3,9 @@
 // behind a containerd daemon (-containerd SOCK -snapshotter NAME), or containerd's devmapper
 // snapshotter in this process (-devmapper-pool). Rounds of prepare/commit/view/remove, plus
 // optional 16-layer runs (prepare, mount, write 10 x 1 MiB, unmount, commit per layer: the shape
-// of containerd's snapshots/benchsuite). Prints median and p90 per operation; -tsv appends every
-// sample as "system<TAB>via<TAB>op<TAB>ms" (bench/report.sh aggregates them). Built offline in
+// of containerd's snapshots/benchsuite) and a container start's snapshot steps (-steps). Prints
+// median and p90 per operation; -tsv appends every sample as "system<TAB>via<TAB>op<TAB>ms"
+// (bench/report.sh aggregates them). Built offline in
 // GOPATH mode (bench/ctrbench/build.sh); run as root on dm-thin (bench/run-all.sh, run.sh).
 package main
 
@@ -34,7 +35,8 @@ import (
 
 var ops = []string{"prepare0", "prepare", "stat", "mounts", "usage", "commit", "view", "list",
 	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit",
-	"layer16-mount", "layer16-unmount"}
+	"layer16-mount", "layer16-unmount", "steps-prepare", "steps-mount", "steps-unmount",
+	"steps-remove"}
 
 type result map[string][]time.Duration
 
@@ -163,6 +165,22 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 	}
 }
 
+// steps: a container start's snapshot steps one by one, in this process: an active snapshot
+// prepared on parent (an image's top layer), mounted, unmounted and removed, runs times.
+func steps(ctx context.Context, sn snapshots.Snapshotter, runs int, parent, prefix, dir string, r result) {
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		fail("mount dir", err)
+	}
+	for k := 0; k < runs; k++ {
+		key := fmt.Sprintf("%sstep-%d-%d", prefix, os.Getpid(), k)
+		var mounts []mount.Mount
+		timed(r, "steps-prepare", func() (err error) { mounts, err = sn.Prepare(ctx, key, parent); return })
+		timed(r, "steps-mount", func() error { return mount.All(mounts, dir) })
+		timed(r, "steps-unmount", func() error { return mount.UnmountAll(dir, 0) })
+		timed(r, "steps-remove", func() error { return sn.Remove(ctx, key) })
+	}
+}
+
 func pct(d []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -214,8 +232,11 @@ func main() {
 	runs := flag.Int("layers", 0, "16-layer runs (0: none)")
 	mdir := flag.String("mountdir", "/tmp/ctrbench-mnt", "where the 16-layer runs mount")
 	tsv := flag.String("tsv", "", "append samples to this file")
+	nsteps := flag.Int("steps", 0, "container-start snapshot steps on -parent (0: none)")
+	parent := flag.String("parent", "", "the committed snapshot the -steps prepare on")
+	ns := flag.String("namespace", "ctrbench", "containerd namespace")
 	flag.Parse()
-	ctx := namespaces.WithNamespace(context.Background(), "ctrbench")
+	ctx := namespaces.WithNamespace(context.Background(), *ns)
 	results := map[string]result{}
 	bench := func(ctx context.Context, label, via string, sn snapshots.Snapshotter) {
 		// -n 0: the 16-layer runs alone (bench/start-bench.sh interleaves one run at a time)
@@ -225,6 +246,9 @@ func main() {
 		}
 		if *runs > 0 {
 			layers(ctx, sn, *runs, label+"-", filepath.Join(*mdir, label), r)
+		}
+		if *nsteps > 0 {
+			steps(ctx, sn, *nsteps, *parent, label+"-", filepath.Join(*mdir, label+"-steps"), r)
 		}
 		results[label] = r
 		writeTSV(*tsv, label, via, r)
