@@ -305,23 +305,23 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 	echo
 	echo "Where it goes: the snapshot steps of a start one by one through containerd's API, in one"
 	echo "ctrbench process per snapshotter and round (no process start in these figures): prepare on"
-	echo "the image's layer, mount, unmount, remove, 3 of each per round, interleaved the same way;"
-	echo "medians of the rounds in ms:"
+	echo "the image's layer, mount, read every file once (the container's first reads), unmount,"
+	echo "remove, 3 of each per round, interleaved the same way; medians of the rounds in ms:"
 	echo
 	echo "| step | overlayfs | thinsnap | devmapper | thinsnap × overlayfs, per round (p10–p90) |"
 	echo "| --- | --- | --- | --- | --- |"
-	for st in prepare mount umount remove; do
+	for st in prepare mount read umount remove; do
 		printf '| %s | %s | %s | %s | %s |\n' "$st" "$(rounds_ms steps "overlayfs-$st")" \
 			"$(rounds_ms steps "thinsnap-$st")" "$(rounds_ms steps "devmapper-$st")" \
 			"$(ratio_text steps "thinsnap-$st" "overlayfs-$st")"
 	done
 	echo
 	run_ts=$(rs ctr-run thinsnap overlayfs 5) run_ov=$(rs ctr-run thinsnap overlayfs 8)
-	steps_d=$(for st in prepare mount umount remove; do
+	steps_d=$(for st in prepare mount read umount remove; do
 		echo "$(rs steps "thinsnap-$st" "" 5) $(rs steps "overlayfs-$st" "" 5)"
 	done | awk 'NF == 2 { d += $1 - $2 } END { printf "%.0f", d }')
 	echo "In this run a start on thinsnap took $(fmt "$run_ts") ms against overlayfs's $(fmt "$run_ov") ms"
-	echo "(medians); the four snapshot steps together differ by ${steps_d:-–} ms (thinsnap minus"
+	echo "(medians); the snapshot steps together differ by ${steps_d:-–} ms (thinsnap minus"
 	echo "overlayfs, medians). The rest of a start (\`ctr\`, the shim, runc, the task's cgroup) is"
 	echo "processes whose cost does not depend on the snapshotter. The unmount named"
 	echo "as the suspect: a thin snapshot is its own ext4, so its unmount writes back the superblock,"

@@ -5,7 +5,7 @@
 #   ctr-run  `ctr run --rm` of a small busybox image on thinsnap (thinsnapd behind containerd),
 #            overlayfs and containerd's devmapper (its own loop-file pool of the same shape)
 #   steps    the ctr-run snapshot steps one by one (in one ctrbench process per snapshotter and
-#            round): prepare, mount, unmount, remove
+#            round): prepare, mount, read every file, unmount, remove
 #   layer16  one 16-layer run of bench/ctrbench (prepare, mount, write 10 MiB, unmount, commit
 #            per layer) on the same three, through containerd, and its three parts
 # For each contender: median and p10-p90 in ms; for each ratio: the median of the per-round
@@ -103,7 +103,7 @@ part_ctr_run() {
 
 # Where a container start goes: its snapshot steps one by one, through containerd's API from one
 # ctrbench process per snapshotter and round (no process start in the figures): prepare on the
-# image's layer, mount, unmount, remove; 3 of each per round
+# image's layer, mount, read every file once, unmount, remove; 3 of each per round
 part_steps() {
 	local i sn top
 	for i in $(seq 1 "$RUN_ROUNDS"); do

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -35,8 +36,8 @@ import (
 
 var ops = []string{"prepare0", "prepare", "stat", "mounts", "usage", "commit", "view", "list",
 	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit",
-	"layer16-mount", "layer16-unmount", "steps-prepare", "steps-mount", "steps-unmount",
-	"steps-remove"}
+	"layer16-mount", "layer16-unmount", "steps-prepare", "steps-mount", "steps-read",
+	"steps-unmount", "steps-remove"}
 
 type result map[string][]time.Duration
 
@@ -166,7 +167,9 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 }
 
 // steps: a container start's snapshot steps one by one, in this process: an active snapshot
-// prepared on parent (an image's top layer), mounted, unmounted and removed, runs times.
+// prepared on parent (an image's top layer), mounted, every file in it read once (as a start
+// reads its binary: from the page cache, or through the device if the cache does not hold the
+// snapshot's files), unmounted and removed, runs times.
 func steps(ctx context.Context, sn snapshots.Snapshotter, runs int, parent, prefix, dir string, r result) {
 	if err := os.MkdirAll(dir, 0755); err != nil {
 		fail("mount dir", err)
@@ -176,9 +179,26 @@ func steps(ctx context.Context, sn snapshots.Snapshotter, runs int, parent, pref
 		var mounts []mount.Mount
 		timed(r, "steps-prepare", func() (err error) { mounts, err = sn.Prepare(ctx, key, parent); return })
 		timed(r, "steps-mount", func() error { return mount.All(mounts, dir) })
+		timed(r, "steps-read", func() error { return readAll(dir) })
 		timed(r, "steps-unmount", func() error { return mount.UnmountAll(dir, 0) })
 		timed(r, "steps-remove", func() error { return sn.Remove(ctx, key) })
 	}
+}
+
+// readAll reads every regular file under root once.
+func readAll(root string) error {
+	return filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(io.Discard, f)
+		return err
+	})
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
