@@ -29,8 +29,16 @@ sort -t $'\t' -k1,1 -k2,2 -k3,3 -k4,4g "$samples" | awk -F'\t' '
 	  v[++n] = $4 }
 	END { flush() }' > "$OUT/stats.tmp"
 # ---- the interleaved rounds: per part and contender, the median of each round's samples ----
-rounds=$OUT/rounds.tsv
-[ -f "$rounds" ] || : > "$rounds"
+# plus a derived part: a 16-layer run's writes alone (its write part less its mounts and
+# unmounts), per contender and round
+rounds=$OUT/rounds-all.tsv
+cat "$OUT/rounds.tsv" 2> /dev/null > "$rounds"
+awk -F'\t' 'BEGIN { OFS = "\t" }
+	$1 == "layer16-write" { w[$2 SUBSEP $3] = $4 }
+	$1 == "layer16-mount" { m[$2 SUBSEP $3] = $4 }
+	$1 == "layer16-unmount" { u[$2 SUBSEP $3] = $4 }
+	END { for (k in w) if ((k in m) && (k in u)) { split(k, a, SUBSEP)
+		print "layer16-files", a[1], a[2], sprintf("%.3f", w[k] - m[k] - u[k]) } }' "$rounds" >> "$rounds"
 # rstat PART CONTENDER [REFERENCE] -> "n ratio_median ratio_p10 ratio_p90 median p10 p90
 # ref_median": the contender's per-round values (median, p10, p90 over the rounds) and, with
 # REFERENCE, its per-round ratio to REFERENCE over the rounds both have (percentiles interpolate
@@ -326,11 +334,11 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 	echo "processes whose cost does not depend on the snapshotter. The unmount named"
 	echo "as the suspect: a thin snapshot is its own ext4, so its unmount writes back the superblock,"
 	echo "the journal and whatever the container wrote through the thin pool and the loop device, and"
-	echo "waits for the flush; overlayfs's upper directory stays on the mounted root filesystem, so its"
-	echo "unmount writes nothing. This container writes next to nothing, so what its unmount flushes"
-	echo "is ext4's own (the superblock, the journal): $(rounds_ms steps thinsnap-umount) ms on thinsnap against $(rounds_ms steps overlayfs-umount) ms"
-	echo "on overlayfs here; the 16-layer run below writes 10 MiB per layer and shows the writeback's"
-	echo "cost."
+	echo "waits for the flush; overlayfs's unmount syncs its upper filesystem. This container writes"
+	echo "next to nothing: its unmount took $(rounds_ms steps thinsnap-umount) ms on thinsnap against $(rounds_ms steps overlayfs-umount) ms on overlayfs;"
+	echo "the mount $(rounds_ms steps thinsnap-mount) against $(rounds_ms steps overlayfs-mount) ms, the first read of the image's files $(rounds_ms steps thinsnap-read) against"
+	echo "$(rounds_ms steps overlayfs-read) ms (a new snapshot's page cache starts cold: the cache belongs to the block"
+	echo "device). The 16-layer run below writes 10 MiB per layer and shows the writeback's cost."
 	echo
 	echo "## The command's start"
 	echo
@@ -353,19 +361,23 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 	echo "| per 16 layers | overlayfs | thinsnap | thinsnap × overlayfs | devmapper | devmapper × overlayfs |"
 	echo "| --- | --- | --- | --- | --- | --- |"
 	for p in "layer16 whole run" "layer16-prepare prepares" "layer16-write mount + write + unmount" \
-		"layer16-mount of which mounts" "layer16-unmount of which unmounts" "layer16-commit commits"; do
+		"layer16-mount of which mounts" "layer16-files of which writes" \
+		"layer16-unmount of which unmounts" "layer16-commit commits"; do
 		[ -n "$(rs "${p%% *}" overlayfs "" 5)" ] || continue
 		printf '| %s | %s | %s | %s | %s | %s |\n' "${p#* }" "$(rounds_ms "${p%% *}" overlayfs)" \
 			"$(rounds_ms "${p%% *}" thinsnap)" "$(ratio_text "${p%% *}" thinsnap overlayfs)" \
 			"$(rounds_ms "${p%% *}" devmapper)" "$(ratio_text "${p%% *}" devmapper overlayfs)"
 	done
 	echo
-	echo "Rounds: $(rs layer16 thinsnap overlayfs 1). overlayfs writes each layer's 10 MiB into the page cache of its"
-	echo "upper directory's ext4, which stays mounted: its unmount flushes nothing, and the data is not on"
-	echo "disk when its commit returns. A thin snapshot is its own ext4: its unmount writes the data and"
-	echo "the journal through the thin pool and the loop device into the host's file and waits for the"
-	echo "flush; in this run the 16 unmounts took $(rounds_ms layer16-unmount thinsnap) ms on thinsnap against"
-	echo "$(rounds_ms layer16-unmount overlayfs) ms on overlayfs (devmapper, an ext4 on a thin device too: $(rounds_ms layer16-unmount devmapper) ms)."
+	echo "Rounds: $(rs layer16 thinsnap overlayfs 1). *Writes*: the write part less its mounts and unmounts,"
+	echo "per round. A thin snapshot is its own ext4: its unmount writes the layer's data and journal"
+	echo "through the thin pool and the loop device into the host's file and waits for the flush."
+	echo "overlayfs's unmount syncs its upper filesystem (containerd's root ext4) as well, so both"
+	echo "write the 10 MiB before \`umount\` returns: in this run the 16 unmounts took"
+	echo "$(rounds_ms layer16-unmount thinsnap) ms on thinsnap against $(rounds_ms layer16-unmount overlayfs) ms on overlayfs (per round $(ratio_text layer16-unmount thinsnap overlayfs)), the"
+	echo "mounts $(rounds_ms layer16-mount thinsnap) against $(rounds_ms layer16-mount overlayfs) ms and the writes alone $(rounds_ms layer16-files thinsnap) against $(rounds_ms layer16-files overlayfs) ms"
+	echo "(devmapper, an ext4 on a thin device too: unmounts $(rounds_ms layer16-unmount devmapper), mounts $(rounds_ms layer16-mount devmapper), writes"
+	echo "$(rounds_ms layer16-files devmapper) ms)."
 	echo
 	echo "## Image unpack"
 	echo
