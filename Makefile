@@ -334,22 +334,26 @@ bench: $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 bench-scale: $(R)/bench/bench-scale $(R)/bench/scalebench $(R)/thinsnapd $(R)/thinsnap
 	scripts/dmrun --timeout 1500 -- bench/scale/run.sh
 
-# The performance report: every contender in one boot (bench/run-all.sh), then
-# docs/performance.md and .png from the samples (bench/report.sh). BENCH_OUT holds the samples,
-# logs and the unpack image (made once, on the host: slow in the VM).
+# The performance report: every contender in one boot (bench/run-all.sh: the comparisons in
+# interleaved rounds), then docs/performance.md and .png from the samples (bench/report.sh).
+# BENCH_OUT holds the samples, logs and the unpack image (made once, on the host: slow in the
+# VM); the host's load average is sampled every 10 s while the VM runs (host-load-samples).
 BENCH_OUT ?= build/bench
-BENCH_VARS := BENCH_FAIR_ROUNDS BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_LAYER_RUNS BENCH_UNPACK_ROUNDS
+BENCH_VARS := BENCH_FAIR_ROUNDS BENCH_ROUNDS BENCH_API_ROUNDS BENCH_CALL_ROUNDS BENCH_START_ROUNDS \
+	BENCH_RUN_ROUNDS BENCH_LAYER_ROUNDS BENCH_UNPACK_ROUNDS BENCH_SCALE
 bench-report: $(R)/thinsnap $(R)/thinsnapd $(BENCH_BINS) $(R)/bench/ctrbench $(R)/bench/scalebench
 	@mkdir -p $(BENCH_OUT)
 	@[ -f $(BENCH_OUT)/image.tar ] || bench/unpack-bench.sh --make-image $(BENCH_OUT)/image.tar
 	@cut -d' ' -f1-3 /proc/loadavg > $(BENCH_OUT)/host-load
-	@rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \
+	@while :; do cut -d' ' -f1 /proc/loadavg; sleep 10; done > $(BENCH_OUT)/host-load-samples & \
+	  sampler=$$!; rc=0; scripts/dmrun --timeout 2400 -- env OUT=$(BENCH_OUT) \
 	    $(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)=$($(v)))) bench/run-all.sh || rc=$$?; \
-	  cut -d' ' -f1-3 /proc/loadavg >> $(BENCH_OUT)/host-load; bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
+	  kill $$sampler; cut -d' ' -f1-3 /proc/loadavg >> $(BENCH_OUT)/host-load; \
+	  bench/report.sh $(BENCH_OUT) || rc=1; exit $$rc
 
-# Start-up figures: `thinsnap ls` vs `dmsetup ls`, `ctr run --rm` and 16-layer runs on thinsnap,
-# overlayfs and devmapper, each interleaved in one boot (bench/start-bench.sh); the host's load
-# before the boot is printed with them.
+# Start-up figures alone (bench-report runs the same parts): `thinsnap ls` vs `dmsetup ls`,
+# `ctr run --rm` and 16-layer runs on thinsnap, overlayfs and devmapper, each interleaved in one
+# boot (bench/start-bench.sh); the host's load before the boot is printed with them.
 bench-start: $(R)/thinsnap $(R)/thinsnapd $(R)/bench/ctrbench
 	scripts/dmrun --timeout 2400 -- env HOST_LOAD="$$(cut -d' ' -f1-3 /proc/loadavg)" \
 	    $(foreach v,START_ROUNDS RUN_ROUNDS LAYER_ROUNDS START_PARTS,$(if $($(v)),$(v)="$($(v))")) \

@@ -12,19 +12,12 @@ set -eu
 reps=${1:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
 THINSNAP=${THINSNAP:-$top/build/release/thinsnap}
-B=$(mktemp -d "${TMPDIR:-/tmp}/stream-bench.XXXXXX")
-cleanups=()
-cleanup() {
-	local i
-	for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[$i]}" > /dev/null 2>&1 || true; done
-	rm -rf "$B"
-}
-trap cleanup EXIT
+. "$top/bench/lib.sh"
+bench_scratch stream-bench
 unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_FS_TYPE
 export THINSNAP_BASE_IMAGE_SIZE=1G
 ta() { "$THINSNAP" --state-dir "$B/a" --pool "sba$$" "$@"; }
 tb() { "$THINSNAP" --state-dir "$B/b" --pool "sbb$$" "$@"; }
-now() { date +%s.%N; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2> /dev/null || true; }
 mib() { echo "scale=2; $1 / 1048576" | bc; }
 # median and spread (max - min) of the numbers on stdin

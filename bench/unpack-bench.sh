@@ -12,20 +12,13 @@
 set -eu
 mode=all img=""
 case ${1:-} in
---make-image) mode=make; img=$2 ;;
+--make-image) mode="make"; img=$2 ;;
 --image) mode=run; img=$2 ;;
 esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 THINSNAP=${THINSNAP:-$top/build/release/thinsnap}
-B=$(mktemp -d "${TMPDIR:-/tmp}/unpack-bench.XXXXXX")
-cleanups=()
-cleanup() {
-	local i
-	for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[$i]}" > /dev/null 2>&1 || true; done
-	rm -rf "$B"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
+. "$top/bench/lib.sh"
+bench_scratch unpack-bench
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- the image ----
@@ -86,9 +79,8 @@ echo "thinsnap unpack:            ${t_ts}s"
 
 # ---- containerd ----
 command -v containerd > /dev/null && command -v ctr > /dev/null || { echo "no containerd"; exit 0; }
-results=()
 run_ctd() { # NAME SNAPSHOTTER EXTRA_TOML
-	local name=$1 sn=$2 extra=$3 d="$B/ctd-$1" pid t0 t
+	local sn=$2 extra=$3 d="$B/ctd-$1" pid t0 t
 	mkdir -p "$d"
 	cat > "$d/config.toml" << EOF
 version = 2

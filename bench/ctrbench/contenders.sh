@@ -1,10 +1,13 @@
+# shellcheck shell=bash
 # The contenders of the snapshotter benchmarks (bench/run-all.sh, bench/start-bench.sh) on
 # identical loop-file pools: thinsnap's (`thinsnap pool create`), containerd's devmapper pool,
 # and containerd's root (overlayfs, devmapper's metadata, content) on ext4; thinsnapd, and a
 # containerd with it as a proxy plugin beside its devmapper and overlayfs snapshotters.
 # Source it. The functions use R (build/release), THINSNAP, T (the scratch directory: thinsnap's
 # state in $T/ts, containerd's root filesystem on $T/ctrd), TSPOOL and DMPOOL (the two pools'
-# names); they append loop devices to the array loops and daemons' pids to the array pids.
+# names) and, if set, TCPOOL: a second thinsnap pool of the same shape (state in $T/tc) for the
+# command while thinsnapd holds TSPOOL; they append loop devices to the array loops and daemons'
+# pids to the array pids.
 #   ctrbench_setup        the pools and containerd's filesystem
 #   ctrbench_daemons DIR  thinsnapd and containerd (their logs in DIR)
 #   ctrbench_teardown     unmounts under $T, removes the pools and loop devices, then $T
@@ -21,6 +24,10 @@ ctrbench_setup() {
 	dmsetup create "$DMPOOL" --table "0 $(blockdev --getsz "$d") thin-pool $m $d 128 0" || return 1
 	"$THINSNAP" --state-dir "$T/ts" --pool "$TSPOOL" pool create --data-size 8G \
 		--metadata-size 64M --block-size 64K || return 1
+	if [ -n "${TCPOOL:-}" ]; then
+		"$THINSNAP" --state-dir "$T/tc" --pool "$TCPOOL" pool create --data-size 8G \
+			--metadata-size 64M --block-size 64K || return 1
+	fi
 	# containerd's root (overlayfs snapshots, devmapper's metadata, content) on ext4
 	e=$(ctrbench_loopfile "$T/ctrd.ext4" 8G) && loops+=("$e") || return 1
 	mkfs.ext4 -q -E nodiscard "$e" || return 1
@@ -79,6 +86,8 @@ ctrbench_teardown() {
 		umount -l "$m" 2> /dev/null
 	done
 	"$THINSNAP" --state-dir "$T/ts" --pool "$TSPOOL" pool destroy --force > /dev/null 2>&1
+	[ -n "${TCPOOL:-}" ] &&
+		"$THINSNAP" --state-dir "$T/tc" --pool "$TCPOOL" pool destroy --force > /dev/null 2>&1
 	for m in $(dmsetup ls 2> /dev/null | awk '{ print $1 }' | grep "^$DMPOOL" | sort -r); do
 		dmsetup remove "$m" 2> /dev/null || dmsetup remove --force "$m" 2> /dev/null
 	done

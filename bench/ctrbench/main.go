@@ -3,8 +3,9 @@
 // behind a containerd daemon (-containerd SOCK -snapshotter NAME), or containerd's devmapper
 // snapshotter in this process (-devmapper-pool). Rounds of prepare/commit/view/remove, plus
 // optional 16-layer runs (prepare, mount, write 10 x 1 MiB, unmount, commit per layer: the shape
-// of containerd's snapshots/benchsuite). Prints median and p90 per operation; -tsv appends every
-// sample as "system<TAB>via<TAB>op<TAB>ms" (bench/report.sh aggregates them). Built offline in
+// of containerd's snapshots/benchsuite) and a container start's snapshot steps (-steps). Prints
+// median and p90 per operation; -tsv appends every sample as "system<TAB>via<TAB>op<TAB>ms"
+// (bench/report.sh aggregates them). Built offline in
 // GOPATH mode (bench/ctrbench/build.sh); run as root on dm-thin (bench/run-all.sh, run.sh).
 package main
 
@@ -12,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -33,7 +35,9 @@ import (
 )
 
 var ops = []string{"prepare0", "prepare", "stat", "mounts", "usage", "commit", "view", "list",
-	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit"}
+	"remove", "cycle", "layer16", "layer16-prepare", "layer16-write", "layer16-commit",
+	"layer16-mount", "layer16-unmount", "steps-prepare", "steps-mount", "steps-read",
+	"steps-unmount", "steps-remove"}
 
 type result map[string][]time.Duration
 
@@ -102,7 +106,9 @@ func writeLayer(root string, buf []byte, rnd *rand.Rand) error {
 }
 
 // layers: containerd's benchmark shape, 16 layers each prepared on the previous commit,
-// mounted, written, unmounted and committed; "layer16" is one whole run.
+// mounted, written, unmounted and committed; "layer16" is one whole run, "layer16-write" its
+// mounts, writes and unmounts, of which "layer16-mount" and "layer16-unmount" are the mounts
+// and the unmounts (an unmount waits for the layer's writeback).
 func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir string, r result) {
 	buf := make([]byte, 1<<20)
 	rnd := rand.New(rand.NewSource(1))
@@ -110,7 +116,7 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 		fail("mount dir", err)
 	}
 	for k := 0; k < runs; k++ {
-		var prep, write, commit time.Duration
+		var prep, write, commit, mnt, umnt time.Duration
 		parent := ""
 		var committed []string
 		start := time.Now()
@@ -127,13 +133,16 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 			if err := mount.All(mounts, dir); err != nil {
 				fail("layer mount", err)
 			}
+			mnt += time.Since(t)
 			err = writeLayer(dir, buf, rnd)
+			tu := time.Now()
 			if uerr := mount.UnmountAll(dir, 0); err == nil {
 				err = uerr
 			}
 			if err != nil {
 				fail("layer write", err)
 			}
+			umnt += time.Since(tu)
 			write += time.Since(t)
 			t = time.Now()
 			if err := sn.Commit(ctx, name, key); err != nil {
@@ -147,12 +156,49 @@ func layers(ctx context.Context, sn snapshots.Snapshotter, runs int, prefix, dir
 		r["layer16-prepare"] = append(r["layer16-prepare"], prep)
 		r["layer16-write"] = append(r["layer16-write"], write)
 		r["layer16-commit"] = append(r["layer16-commit"], commit)
+		r["layer16-mount"] = append(r["layer16-mount"], mnt)
+		r["layer16-unmount"] = append(r["layer16-unmount"], umnt)
 		for i := len(committed) - 1; i >= 0; i-- {
 			if err := sn.Remove(ctx, committed[i]); err != nil {
 				fail("layer remove", err)
 			}
 		}
 	}
+}
+
+// steps: a container start's snapshot steps one by one, in this process: an active snapshot
+// prepared on parent (an image's top layer), mounted, every file in it read once (as a start
+// reads its binary: from the page cache, or through the device if the cache does not hold the
+// snapshot's files), unmounted and removed, runs times.
+func steps(ctx context.Context, sn snapshots.Snapshotter, runs int, parent, prefix, dir string, r result) {
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		fail("mount dir", err)
+	}
+	for k := 0; k < runs; k++ {
+		key := fmt.Sprintf("%sstep-%d-%d", prefix, os.Getpid(), k)
+		var mounts []mount.Mount
+		timed(r, "steps-prepare", func() (err error) { mounts, err = sn.Prepare(ctx, key, parent); return })
+		timed(r, "steps-mount", func() error { return mount.All(mounts, dir) })
+		timed(r, "steps-read", func() error { return readAll(dir) })
+		timed(r, "steps-unmount", func() error { return mount.UnmountAll(dir, 0) })
+		timed(r, "steps-remove", func() error { return sn.Remove(ctx, key) })
+	}
+}
+
+// readAll reads every regular file under root once.
+func readAll(root string) error {
+	return filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(io.Discard, f)
+		return err
+	})
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -206,8 +252,11 @@ func main() {
 	runs := flag.Int("layers", 0, "16-layer runs (0: none)")
 	mdir := flag.String("mountdir", "/tmp/ctrbench-mnt", "where the 16-layer runs mount")
 	tsv := flag.String("tsv", "", "append samples to this file")
+	nsteps := flag.Int("steps", 0, "container-start snapshot steps on -parent (0: none)")
+	parent := flag.String("parent", "", "the committed snapshot the -steps prepare on")
+	ns := flag.String("namespace", "ctrbench", "containerd namespace")
 	flag.Parse()
-	ctx := namespaces.WithNamespace(context.Background(), "ctrbench")
+	ctx := namespaces.WithNamespace(context.Background(), *ns)
 	results := map[string]result{}
 	bench := func(ctx context.Context, label, via string, sn snapshots.Snapshotter) {
 		// -n 0: the 16-layer runs alone (bench/start-bench.sh interleaves one run at a time)
@@ -217,6 +266,9 @@ func main() {
 		}
 		if *runs > 0 {
 			layers(ctx, sn, *runs, label+"-", filepath.Join(*mdir, label), r)
+		}
+		if *nsteps > 0 {
+			steps(ctx, sn, *nsteps, *parent, label+"-", filepath.Join(*mdir, label+"-steps"), r)
 		}
 		results[label] = r
 		writeTSV(*tsv, label, via, r)
