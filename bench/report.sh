@@ -276,6 +276,12 @@ libs() { ldd "$1" 2> /dev/null | grep -c '=>'; }
 		"overlayfs ctr" le 1.2 "thinsnap unpack / ctr import onto overlayfs"
 	round_goal "image unpack vs overlayfs (\`ctr images import\` onto each)" op:unpack "thinsnap ctr" \
 		"overlayfs ctr" le 1.2 "thinsnap / overlayfs"
+	# scale: the goal rows of the pair rounds' own table (bench/scale/report.sh, below)
+	if [ -f "$OUT/scale.md" ]; then
+		awk '/^### Goals at .*interleaved with the floor/ { on = 1; next }
+			on && /^\| (prepare|remove) of an active snapshot/ { print }
+			on && /^### / { on = 0 }' "$OUT/scale.md"
+	fi
 	echo
 	echo "## Snapshot operations"
 	echo
