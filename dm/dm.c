@@ -150,6 +150,13 @@ static int check_name(const char *name, struct thinsnap_error *reterr)
 	return 0;
 }
 
+static int check_uuid(const char *uuid, const char *what, struct thinsnap_error *reterr)
+{
+	if (!uuid || !*uuid || strlen(uuid) > THINSNAP_DM_UUID_MAX)
+		return thinsnap_error_setf(reterr, -EINVAL, "dm %s: invalid uuid", what);
+	return 0;
+}
+
 /* Prologue of every intent: init, validate the name. */
 static int begin(const char *name, struct thinsnap_error *reterr)
 {
@@ -425,8 +432,9 @@ int thinsnap_dm_remove_by_uuid(const char *uuid, struct thinsnap_error *reterr)
 
 	if (r < 0)
 		return r;
-	if (!uuid || !*uuid || strlen(uuid) > THINSNAP_DM_UUID_MAX)
-		return thinsnap_error_setf(reterr, -EINVAL, "dm remove: invalid uuid");
+	r = check_uuid(uuid, "remove", reterr);
+	if (r < 0)
+		return r;
 	return remove_retrying(NULL, uuid, false, reterr);
 }
 
@@ -475,8 +483,11 @@ int thinsnap_dm_info_by_uuid(const char *uuid, struct thinsnap_dm_info *ret_info
 
 	if (r < 0)
 		return r;
-	if (!uuid || !*uuid || strlen(uuid) > THINSNAP_DM_UUID_MAX || !ret_info)
-		return thinsnap_error_setf(reterr, -EINVAL, "dm info: invalid uuid");
+	if (!ret_info)
+		return thinsnap_error_setf(reterr, -EINVAL, "dm info: no result");
+	r = check_uuid(uuid, "info", reterr);
+	if (r < 0)
+		return r;
 	LOCKED;
 	dmt = new_task(DM_DEVICE_INFO, NULL);
 	if (!dmt || !dm_task_set_uuid(dmt, uuid))

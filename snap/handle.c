@@ -33,18 +33,23 @@ int thinsnap_snap_check_open(struct thinsnap_snapshotter *s, struct thinsnap_err
 	return 0;
 }
 
-int thinsnap_snap_check_writable_status(struct thinsnap_snapshotter *s,
-					struct thinsnap_pool_status *ret_st,
-					struct thinsnap_error *reterr)
+/* Open (also once the write lock is held: a close may have come first) and not read-only. */
+static int check_open_rw(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	int r = thinsnap_snap_check_open(s, reterr);
+
+	if (r == 0 && s->read_only)
+		r = thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
+	return r;
+}
+
+/* The pool's mode: -ENODEV naming the repair step if it refuses writes. */
+static int check_pool_mode(struct thinsnap_snapshotter *s, struct thinsnap_pool_status *ret_st,
+			   struct thinsnap_error *reterr)
 {
 	struct thinsnap_pool_status st;
 	int r;
 
-	r = thinsnap_snap_check_open(s, reterr);
-	if (r < 0)
-		return r;
-	if (s->read_only)
-		return thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
 	/* no metadata commit before it (two flushes): the counts are as of the last commit */
 	r = thinsnap_pool_status_nocommit(s->pool, &st, reterr);
 	if (r < 0)
@@ -71,6 +76,17 @@ int thinsnap_snap_check_writable_status(struct thinsnap_snapshotter *s,
 					   "stopped)",
 					   s->pool_name, thinsnap_pool_mode_name(st.mode));
 	return 0;
+}
+
+int thinsnap_snap_check_writable_status(struct thinsnap_snapshotter *s,
+					struct thinsnap_pool_status *ret_st,
+					struct thinsnap_error *reterr)
+{
+	int r = check_open_rw(s, reterr);
+
+	if (r == 0)
+		r = check_pool_mode(s, ret_st, reterr);
+	return r;
 }
 
 int thinsnap_snap_check_writable(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
@@ -113,10 +129,9 @@ static int write_lookup(struct thinsnap_snapshotter *s, const char *key, bool po
 	if (r < 0)
 		return r;
 	*locked = lock_writes(s);
-	if (pool_checked)
-		r = thinsnap_snap_check_writable(s, reterr);
-	else if (s->read_only)
-		r = thinsnap_error_setf(reterr, -EROFS, "snapshotter is open read-only");
+	r = check_open_rw(s, reterr);
+	if (r == 0 && pool_checked)
+		r = check_pool_mode(s, NULL, reterr);
 	if (r < 0)
 		return r;
 	e = thinsnap_meta_get(s->meta, key);
@@ -145,7 +160,7 @@ int thinsnap_snap_diagnose_pool(struct thinsnap_snapshotter *s, int r,
 				struct thinsnap_error *reterr)
 {
 	struct thinsnap_error why = { 0 };
-	int rw = thinsnap_snap_check_writable(s, &why);
+	int rw = check_pool_mode(s, NULL, &why);
 
 	if (rw == -ENODEV) { /* the modes that refuse writes */
 		if (reterr)
