@@ -373,7 +373,9 @@ int thinsnap_pool_thin_info(struct thinsnap_pool *pool, const char *dm_name,
 		struct thinsnap_error table_err = { 0 };
 
 		r = thinsnap_dm_table(dm_name, true, &len, &target, &params, &table_err);
-		if (r == -ENXIO) { /* removed since thinsnap_dm_info(): a writer deleted it */
+		/* removed since thinsnap_dm_info(): a writer deleted it (-ENXIO), or also made
+		 * the next device of that id, whose table is not loaded yet (-ENODATA) */
+		if (r == -ENXIO || r == -ENODATA) {
 			memset(&ti, 0, sizeof(ti));
 			*ret_info = ti;
 			return 0;
