@@ -36,6 +36,7 @@ struct thinsnap_meta {
 	char *state_dir;
 	int dirfd;
 	int lockfd;
+	bool writer_died; /* the lock's last holder died holding it */
 	int fd;
 	int fd2;        /* the copy (redundant), or -EBADF: the same bytes at the same offsets */
 	bool sync_copy; /* the next synced append syncs the copy (they take turns) */
@@ -106,8 +107,11 @@ int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
 
 /*
  * Takes flock(LOCK_EX|LOCK_NB) on LOCK_NAME in the state directory (dirfd, named state_dir
- * in messages) and writes this process's pid into it. *ret_fd: the lock, held until closed.
+ * in messages) and writes this process's pid into it. *ret_fd: the lock, held until
+ * thinsnap_meta_lock_release(). *ret_holder_died (optional): the last holder died holding it.
  * -EAGAIN: another writer holds it (the message names it).
  */
-int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
+int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool *ret_holder_died,
 			    struct thinsnap_error *reterr);
+/* Lets go of the lock in order: empties the file (no holder died), then closes it. */
+void thinsnap_meta_lock_release(int fd);

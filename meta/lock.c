@@ -1,7 +1,9 @@
 /*
  * meta/: the state directory's writer lock: flock(LOCK_EX|LOCK_NB) on <state_dir>/lock, which
  * holds the pid of its holder, so that a refused writer can say who holds it. The lock is the
- * open file: closing it releases it, also when the process dies.
+ * open file: closing it releases it, also when the process dies. A holder that lets go of it
+ * empties the file first, so a pid found in it by the next holder says that the last one died
+ * holding it (killed mid-operation), and what it may have left half done is looked for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +41,22 @@ static void holder_name(long pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
+/* The pid "<pid>\n" in the lock file (fd) names, or 0. */
+static long recorded_pid(int fd)
+{
+	char buf[32];
+	uint64_t v = 0;
+	ssize_t k = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	if (thinsnap_parse_u64_prefix(buf, &v, NULL) < 0 || v > LONG_MAX)
+		return 0;
+	return (long)v;
+}
+
+int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool *ret_holder_died,
 			    struct thinsnap_error *reterr)
 {
 	CLEANUP_CLOSE int fd = -EBADF;
@@ -53,29 +70,39 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd,
 					   state_dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
-		long holder = 0;
-		uint64_t v = 0;
-		ssize_t k;
+		long holder;
 
 		if (e != EWOULDBLOCK)
 			return thinsnap_error_setf(reterr, -e, "locking '%s/" LOCK_NAME "': %s",
 						   state_dir, strerror(e));
-		k = pread(fd, pid, sizeof(pid) - 1, 0);
-		if (k > 0) {
-			pid[k] = '\0';
-			if (thinsnap_parse_u64_prefix(pid, &v, NULL) == 0 && v <= LONG_MAX)
-				holder = (long)v; /* "<pid>\n" as written below */
-		}
+		holder = recorded_pid(fd);
+		if (holder <= 0) /* not one of ours (flock(1), say): no pid recorded */
+			return thinsnap_error_setf(
+				reterr, -EAGAIN, "state directory '%s' is locked by another writer",
+				state_dir);
 		holder_name(holder, comm, sizeof(comm));
 		return thinsnap_error_setf(
 			reterr, -EAGAIN,
 			"state directory '%s' is locked by another writer (%s%spid %ld)", state_dir,
 			comm, comm[0] ? ", " : "", holder);
 	}
+	if (ret_holder_died)
+		*ret_holder_died = recorded_pid(fd) > 0;
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
 		return thinsnap_error_setf(reterr, -errno, "writing '%s/" LOCK_NAME "': %m",
 					   state_dir);
 	*ret_fd = TAKE_FD(fd);
 	return 0;
+}
+
+void thinsnap_meta_lock_release(int fd)
+{
+	if (fd < 0)
+		return;
+	/* in order (see the top of this file); if it fails, the next holder only looks for
+	 * what a killed writer would have left */
+	if (ftruncate(fd, 0) < 0)
+		(void)0;
+	(void)close(fd);
 }

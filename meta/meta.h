@@ -325,6 +325,10 @@ int thinsnap_meta_alloc_dev_id(struct thinsnap_meta *m, uint32_t *ret_dev_id,
  * by an unfinished intent (what alloc_dev_id never returns). */
 bool thinsnap_meta_dev_id_known(struct thinsnap_meta *m, uint32_t dev_id);
 
+/* Whether the writer lock's last holder died holding it (killed mid-operation): what an
+ * operation may leave between two system calls (a suspended device) is to be looked for. */
+bool thinsnap_meta_writer_died(const struct thinsnap_meta *m);
+
 /* Whether dev_id is a pending delete. */
 bool thinsnap_meta_delete_pending(struct thinsnap_meta *m, uint32_t dev_id);
 

@@ -135,6 +135,11 @@ bool thinsnap_meta_dev_id_known(struct thinsnap_meta *m, uint32_t dev_id)
 		thinsnap_meta_intent_touching(&m->ix, dev_id));
 }
 
+bool thinsnap_meta_writer_died(const struct thinsnap_meta *m)
+{
+	return m && m->writer_died;
+}
+
 bool thinsnap_meta_delete_pending(struct thinsnap_meta *m, uint32_t dev_id)
 {
 	return m && dev_id < THINSNAP_META_DEV_ID_LIMIT &&

@@ -640,8 +640,7 @@ void thinsnap_meta_free(struct thinsnap_meta *m)
 		(void)close(m->fd);
 	if (m->fd2 >= 0)
 		(void)close(m->fd2);
-	if (m->lockfd >= 0)
-		(void)close(m->lockfd);
+	thinsnap_meta_lock_release(m->lockfd);
 	if (m->dirfd >= 0)
 		(void)close(m->dirfd);
 	free(m->state_dir);
@@ -688,8 +687,8 @@ int thinsnap_meta_open(const struct thinsnap_meta_open_opts *opts, struct thinsn
 	if (m->dirfd < 0)
 		return thinsnap_error_setf(reterr, -errno, "opening state directory '%s': %m",
 					   m->state_dir);
-	if (!m->read_only &&
-	    (r = thinsnap_meta_lock_take(m->dirfd, m->state_dir, &m->lockfd, reterr)) < 0)
+	if (!m->read_only && (r = thinsnap_meta_lock_take(m->dirfd, m->state_dir, &m->lockfd,
+							  &m->writer_died, reterr)) < 0)
 		return r;
 	flags = (m->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
 	m->fd = openat(m->dirfd, JOURNAL_NAME, flags);

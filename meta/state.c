@@ -33,8 +33,7 @@ void thinsnap_state_lock_free(struct thinsnap_state_lock *lock)
 {
 	if (!lock)
 		return;
-	if (lock->fd >= 0)
-		(void)close(lock->fd);
+	thinsnap_meta_lock_release(lock->fd);
 	if (lock->dirfd >= 0)
 		(void)close(lock->dirfd);
 	free(lock->state_dir);
@@ -62,7 +61,7 @@ int thinsnap_state_lock(const char *state_dir, struct thinsnap_state_lock **ret_
 	if (l->dirfd < 0)
 		return thinsnap_error_setf(reterr, -errno, "opening state directory '%s': %m",
 					   state_dir);
-	r = thinsnap_meta_lock_take(l->dirfd, state_dir, &l->fd, reterr);
+	r = thinsnap_meta_lock_take(l->dirfd, state_dir, &l->fd, NULL, reterr);
 	if (r < 0)
 		return r;
 	*ret_lock = TAKE_PTR(l);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "base/fault.h"
 #include "base/parse.h"
 #include "pool/internal.h"
 
@@ -132,6 +133,10 @@ int thinsnap_pool_create_snap(struct thinsnap_pool *pool, uint32_t dev_id, uint3
 		r = thinsnap_dm_suspend(origin, false, reterr);
 		if (r < 0)
 			return r;
+		/* a kill here leaves the origin suspended: see thinsnap_pool_resume_left_suspended() */
+		r = THINSNAP_FAULT("pool.create_snap.after_suspend");
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "injected fault after the suspend");
 	}
 	r = pool_message(pool, msg, reterr);
 	if (origin) {
@@ -279,6 +284,11 @@ int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name, u
 					   dm_name, pool->name);
 	if (info.read_only)
 		return thinsnap_error_setf(reterr, -EROFS, "dm device '%s' is read-only", dm_name);
+	if (info.suspended) { /* left so by a resize killed between its suspend and resume */
+		r = thinsnap_dm_resume(dm_name, reterr);
+		if (r < 0)
+			return r;
+	}
 	r = thinsnap_dm_table(dm_name, false, &len, &target, &params, reterr);
 	if (r < 0)
 		return r;
@@ -297,8 +307,56 @@ int thinsnap_pool_resize_thin(struct thinsnap_pool *pool, const char *dm_name, u
 	if (r < 0)
 		return r;
 	r = thinsnap_dm_suspend(dm_name, false, reterr);
+	if (r >= 0) {
+		r = THINSNAP_FAULT("pool.resize.after_suspend");
+		if (r < 0)
+			return thinsnap_error_setf(reterr, r, "injected fault after the suspend");
+	}
 	r2 = thinsnap_dm_resume(dm_name, r < 0 ? NULL : reterr);
 	return r < 0 ? r : r2;
+}
+
+/* Resumes dm_name if it is a suspended thin device of this pool: 1 when it did, else 0. */
+static int resume_if_suspended(struct thinsnap_pool *pool, const char *dm_name,
+			       struct thinsnap_error *reterr)
+{
+	struct thinsnap_dm_info info;
+	int r;
+
+	r = thinsnap_dm_info(dm_name, &info, reterr);
+	if (r < 0 || !info.exists || !info.suspended || !is_our_thin(pool, info.uuid, NULL))
+		return r;
+	r = thinsnap_dm_resume(dm_name, reterr);
+	return r < 0 ? r : 1;
+}
+
+int thinsnap_pool_resume_thin(struct thinsnap_pool *pool, const char *dm_name,
+			      struct thinsnap_error *reterr)
+{
+	if (!pool || !dm_name)
+		return thinsnap_error_setf(reterr, -EINVAL, "resume: no pool or name");
+	int r = resume_if_suspended(pool, dm_name, reterr);
+	return r < 0 ? r : 0;
+}
+
+int thinsnap_pool_resume_left_suspended(struct thinsnap_pool *pool, size_t *ret_n,
+					struct thinsnap_error *reterr)
+{
+	char **names = NULL;
+	size_t n = 0, resumed = 0;
+	int r;
+
+	r = thinsnap_pool_active_names(pool, &names, &n, reterr);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = resume_if_suspended(pool, names[i], reterr);
+		resumed += r > 0;
+	}
+	thinsnap_pool_names_free(names, n);
+	if (ret_n)
+		*ret_n = resumed;
+	return r < 0 ? r : 0;
 }
 
 int thinsnap_pool_deactivate_thin(struct thinsnap_pool *pool, const char *dm_name,

@@ -26,6 +26,34 @@ fi
 passed=0
 failed=0
 skipped=0
+
+dm_names() { dmsetup ls 2> /dev/null | awk '$1 != "No" {print $1}' | sort; }
+# The dm devices made since BEFORE (a file of names) that are suspended: resumed, and named.
+# A device left so makes every read of it, and every global sync (the VM's shutdown),
+# wait forever.
+resume_left_suspended() {
+	local n
+	for n in $(dm_names | comm -13 "$1" -); do
+		if dmsetup info "$n" 2> /dev/null | grep -q '^State: *SUSPENDED'; then
+			echo "$n"
+			dmsetup resume "$n" 2> /dev/null
+		fi
+	done
+}
+# What a test that ran out of time was waiting on: its processes in D state, the dm devices.
+timeout_report() {
+	echo "-- processes waiting in the kernel (D state):"
+	ps -eo pid,stat,wchan:32,args 2> /dev/null | awk 'NR == 1 || $2 ~ /^D/'
+	echo "-- dm devices:"
+	dmsetup info -c 2> /dev/null
+}
+# Unmounts what a test left mounted under its scratch directory (innermost first).
+umount_under() {
+	local m
+	for m in $(awk -v d="$1" 'index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r); do
+		umount -l "$m" 2> /dev/null
+	done
+}
 tests=("$@")
 if [ -n "$queue" ]; then
 	mapfile -t tests < "$queue/list"
@@ -39,11 +67,19 @@ for t in "${tests[@]}"; do
 	fi
 	log=build/test-logs/$name.log
 	scratch=$(mktemp -d /tmp/thinsnap-it.XXXXXX)
+	dm_names > "$scratch.dm-before"
 	start=$(date +%s.%N)
 	TMPDIR="$scratch" timeout -k 5 "${TEST_TIMEOUT:-900}" bash "$t" > "$log" 2>&1
 	rc=$?
 	secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo '?')
-	rm -rf "$scratch"
+	[ "$rc" = 124 ] || [ "$rc" = 137 ] && timeout_report >> "$log"
+	left=$(resume_left_suspended "$scratch.dm-before")
+	if [ -n "$left" ]; then
+		echo "FAIL: the test left dm devices suspended (resumed now): $left" >> "$log"
+		[ "$rc" = 0 ] && rc=1
+	fi
+	umount_under "$scratch"
+	rm -rf --one-file-system "$scratch" "$scratch.dm-before"
 	case $rc in
 	0) passed=$((passed + 1)); printf 'ok   %s (%.1fs)\n' "$name" "$secs" ;;
 	77) skipped=$((skipped + 1)); echo "skip $name: $(tail -n 1 "$log")" ;;

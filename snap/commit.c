@@ -9,6 +9,7 @@
 
 #include "base/fault.h"
 #include "mkfs/mkfs.h"
+#include "pool/thin.h"
 #include "snap/internal.h"
 
 /* The inodes e's filesystem uses: from its superblock while its device dm is active, else as
@@ -19,7 +20,7 @@ static uint64_t inodes_used(const struct thinsnap_meta_snap *e,
 	char path[THINSNAP_POOL_DM_NAME_MAX + 32];
 	uint64_t inodes = e->usage_inodes;
 
-	if (ti->exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
+	if (ti->exists && !ti->suspended && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0)
 		(void)thinsnap_mkfs_inodes_used(path, &inodes, NULL);
 	return inodes;
 }
@@ -135,6 +136,12 @@ int thinsnap_commit(struct thinsnap_snapshotter *s, const char *name, const char
 	r = thinsnap_pool_thin_info(s->pool, dm, &ti, reterr);
 	if (r < 0)
 		return r;
+	if (ti.suspended) { /* no operation of ours is in flight (write lock): left over */
+		r = thinsnap_pool_resume_thin(s->pool, dm, reterr);
+		if (r < 0)
+			return r;
+		ti.suspended = false;
+	}
 
 	/* A kept key, or one still open (mounted): the committed snapshot is a thin snapshot
 	 * of the live device, taken while it is suspended (the filesystem frozen). */

@@ -254,7 +254,9 @@ static int usage_mapped(struct thinsnap_snapshotter *s, const char *key, struct 
 		total = ti.mapped_sectors * 512;
 		char path[THINSNAP_POOL_DM_NAME_MAX + 32];
 		uint64_t inodes = 0;
-		if (ti.exists && thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0 &&
+		/* a suspended device (a commit of it in flight) would block the read */
+		if (ti.exists && !ti.suspended &&
+		    thinsnap_pool_dev_path(dm, path, sizeof(path)) == 0 &&
 		    (mounted_inodes_used(path, &inodes) == 0 ||
 		     thinsnap_mkfs_inodes_used(path, &inodes, NULL) == 0))
 			inodes_used = inodes;

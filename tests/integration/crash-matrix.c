@@ -47,10 +47,18 @@ static int n_runs, n_killed, n_completed;
 static bool discard; /* the handles discard a removed device's blocks (discard_blocks) */
 
 static const char *points[] = {
-	"snap.txn.after_intent",     "snap.txn.after_pool",      "snap.txn.after_tid",
-	"snap.txn.before_sync_join", "snap.txn.after_finish",    "snap.commit.after_deactivate",
-	"snap.create.before_grow",   "meta.append.before_write", "meta.append.before_sync",
+	"snap.txn.after_intent",
+	"snap.txn.after_pool",
+	"snap.txn.after_tid",
+	"snap.txn.before_sync_join",
+	"snap.txn.after_finish",
+	"snap.commit.after_deactivate",
+	"snap.create.before_grow",
+	"meta.append.before_write",
+	"meta.append.before_sync",
 	"meta.append.after_sync",
+	"pool.create_snap.after_suspend",
+	"pool.resize.after_suspend",
 };
 #define N_POINTS (sizeof(points) / sizeof(points[0]))
 
@@ -226,6 +234,15 @@ static void assert_consistent(const char *what)
 	if (journal != pool)
 		fail_msg("%s: the journal holds %u thin ids, thin_dump shows %u", what, journal,
 			 pool);
+	/* a device left suspended (killed between suspend and resume) would hang its reads */
+	char cmd[512], suspended[256];
+	snprintf(cmd, sizeof(cmd),
+		 "for n in $(dmsetup ls | awk '$1 ~ /^%s-/ {print $1}'); do "
+		 "dmsetup info \"$n\" | grep -q '^State: *SUSPENDED' && echo \"$n\"; done; true",
+		 P.name);
+	sh_out(suspended, sizeof(suspended), cmd);
+	if (suspended[0])
+		fail_msg("%s: device %s is left suspended", what, suspended);
 	committed_sum("x-base", sum, sizeof(sum));
 	if (strcmp(sum, base_sum) != 0)
 		fail_msg("%s: committed x-base changed: %s, was %s", what, sum, base_sum);
@@ -313,10 +330,12 @@ enum op {
 	OP_REMOVE,
 	OP_CLEANUP,
 	OP_UPDATE,
+	OP_RESIZE,
 	OP__N
 };
-static const char *op_names[] = { "prepare",     "prepare-child", "prepare-grow", "view",  "commit",
-				  "commit-keep", "remove",        "cleanup",      "update" };
+static const char *op_names[] = { "prepare", "prepare-child", "prepare-grow", "view",
+				  "commit",  "commit-keep",   "remove",       "cleanup",
+				  "update",  "resize" };
 
 static int run_op(enum op op)
 {
@@ -351,6 +370,8 @@ static int run_op(enum op op)
 		r = thinsnap_update(S, &upd, paths, 1, &got, &e);
 		thinsnap_info_free(got);
 		return r;
+	case OP_RESIZE: /* from the fixture's 64 MiB */
+		return thinsnap_resize(S, "x-active", 96ull << 20, &e);
 	case OP__N:
 		break;
 	}
@@ -499,6 +520,15 @@ static void verify(enum op op, const char *what)
 			fail_msg("%s: label l is '%s'", what, v);
 		break;
 	}
+	case OP_RESIZE: /* the contents stay; a second resize finishes what a kill cut */
+		assert_false(has_new);
+		assert_true(has_active);
+		if (run_op(OP_RESIZE) < 0)
+			fail_msg("%s: the second resize failed", what);
+		active_sum_of("x-active", sum, sizeof(sum));
+		if (strcmp(sum, active_sum) != 0)
+			fail_msg("%s: the resized snapshot changed", what);
+		break;
 	case OP__N:
 		break;
 	}

@@ -21,7 +21,7 @@ check_fs() { # DEV NAME
 	assert_contains "$T/last.err" "busy"
 	echo "hello from $2" > "$mnt/file"
 	mkdir "$mnt/dir"
-	sync
+	sync -f "$mnt"
 	umount "$mnt"
 	mount -t ext4 -o ro "$dev" "$mnt"
 	assert_eq "$(cat "$mnt/file")" "hello from $2" "file read back after remount"

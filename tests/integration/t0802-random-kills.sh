@@ -71,7 +71,7 @@ for ((i = 1; i <= cycles; i++)); do
 	delay=$(printf '0.%03d' $((RANDOM % max_delay_ms)))
 	rc=0
 	# shellcheck disable=SC2086
-	{ timeout -s KILL "$delay" "$THINSNAP" --state-dir "$st" --pool "$pool" -q $op \
+	{ timeout --foreground -s KILL "$delay" "$THINSNAP" --state-dir "$st" --pool "$pool" -q $op \
 		> /dev/null 2> "$T/op.err"; } 2> /dev/null || rc=$?
 	case $rc in
 	137) killed=$((killed + 1)) ;;

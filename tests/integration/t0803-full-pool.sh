@@ -65,7 +65,7 @@ awk -v u="$used" 'BEGIN { exit !(u < 50) }' || fail "space not freed: ${used}% u
 # new snapshots work again, and the committed contents are intact
 ok ts prepare --target "$T/mnt" after base
 echo more > "$T/mnt/more"
-sync
+sync -f "$T/mnt"
 umount "$T/mnt"
 ok ts view --target "$T/mnt" look base
 assert_eq "$(tree_sum "$T/mnt")" "$want" "committed contents after the full pool"

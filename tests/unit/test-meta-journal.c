@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -495,6 +496,35 @@ static void test_lock_and_readonly(void **state)
 	tu_rmrf(dir);
 }
 
+/* The lock's last holder let go of it in order, or died holding it (a pid left in the file). */
+static void test_lock_holder_died(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct thinsnap_meta *m = open_w(dir, "p");
+	struct stat st;
+
+	(void)state;
+	assert_false(thinsnap_meta_writer_died(m)); /* a new state directory */
+	assert_int_equal(stat(tu_path(dir, "lock"), &st), 0);
+	assert_true(st.st_size > 0); /* the holder's pid, while it holds it */
+	thinsnap_meta_free(m);
+	assert_int_equal(stat(tu_path(dir, "lock"), &st), 0);
+	assert_int_equal(st.st_size, 0); /* let go of in order */
+	m = open_w(dir, "p");
+	assert_false(thinsnap_meta_writer_died(m));
+	thinsnap_meta_free(m);
+	/* a holder killed holding it leaves its pid */
+	assert_int_equal(tu_write(tu_path(dir, "lock"), "4242\n", 5), 0);
+	m = open_w(dir, "p");
+	assert_true(thinsnap_meta_writer_died(m));
+	thinsnap_meta_free(m);
+	m = open_w(dir, "p");
+	assert_false(thinsnap_meta_writer_died(m));
+	assert_false(thinsnap_meta_writer_died(NULL));
+	thinsnap_meta_free(m);
+	tu_rmrf(dir);
+}
+
 /* The public calls on a state directory: journal presence, the writer lock, forgetting a pool. */
 static void test_state_dir(void **state)
 {
@@ -874,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_lazy_finish),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_lock_and_readonly),
+		cmocka_unit_test(test_lock_holder_died),
 		cmocka_unit_test(test_state_dir),
 		cmocka_unit_test(test_pool_identity),
 		cmocka_unit_test(test_damage_and_salvage),
