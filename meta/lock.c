@@ -1,9 +1,11 @@
 /*
  * meta/: the state directory's writer lock: flock(LOCK_EX|LOCK_NB) on <state_dir>/lock, which
- * holds the pid of its holder, so that a refused writer can say who holds it. The lock is the
- * open file: closing it releases it, also when the process dies. A holder that lets go of it
- * empties the file first, so a pid found in it by the next holder says that the last one died
- * holding it (killed mid-operation), and what it may have left half done is looked for.
+ * holds "<pid>\n" of its holder, so that a refused writer can say who holds it. The lock is
+ * the open file: closing it releases it, also when the process dies. A holder that lets go of
+ * it in order first marks the file "<pid> released\n"; a pid without the mark, found by the
+ * next holder, says that the last one died holding it (killed mid-operation), and what it may
+ * have left half done is looked for. The file never reads empty while held: the pid is
+ * written over the old contents, then the rest cut off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,18 +43,24 @@ static void holder_name(long pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-/* The pid "<pid>\n" in the lock file (fd) names, or 0. */
-static long recorded_pid(int fd)
+#define RELEASED " released\n"
+
+/* The pid the lock file (fd) names, or 0; *ret_released: it carries the release mark. */
+static long recorded_pid(int fd, bool *ret_released)
 {
-	char buf[32];
+	char buf[64];
 	uint64_t v = 0;
 	ssize_t k = pread(fd, buf, sizeof(buf) - 1, 0);
 
+	if (ret_released)
+		*ret_released = false;
 	if (k <= 0)
 		return 0;
 	buf[k] = '\0';
 	if (thinsnap_parse_u64_prefix(buf, &v, NULL) < 0 || v > LONG_MAX)
 		return 0;
+	if (ret_released)
+		*ret_released = strstr(buf, RELEASED) != NULL;
 	return (long)v;
 }
 
@@ -75,7 +83,7 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool 
 		if (e != EWOULDBLOCK)
 			return thinsnap_error_setf(reterr, -e, "locking '%s/" LOCK_NAME "': %s",
 						   state_dir, strerror(e));
-		holder = recorded_pid(fd);
+		holder = recorded_pid(fd, NULL);
 		if (holder <= 0) /* not one of ours (flock(1), say): no pid recorded */
 			return thinsnap_error_setf(
 				reterr, -EAGAIN, "state directory '%s' is locked by another writer",
@@ -86,10 +94,12 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool 
 			"state directory '%s' is locked by another writer (%s%spid %ld)", state_dir,
 			comm, comm[0] ? ", " : "", holder);
 	}
-	if (ret_holder_died)
-		*ret_holder_died = recorded_pid(fd) > 0;
+	if (ret_holder_died) {
+		bool released;
+		*ret_holder_died = recorded_pid(fd, &released) > 0 && !released;
+	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+	if (pwrite(fd, pid, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
 		return thinsnap_error_setf(reterr, -errno, "writing '%s/" LOCK_NAME "': %m",
 					   state_dir);
 	*ret_fd = TAKE_FD(fd);
@@ -98,11 +108,15 @@ int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool 
 
 void thinsnap_meta_lock_release(int fd)
 {
+	char buf[64];
+	int n;
+
 	if (fd < 0)
 		return;
-	/* in order (see the top of this file); if it fails, the next holder only looks for
-	 * what a killed writer would have left */
-	if (ftruncate(fd, 0) < 0)
+	/* in order (see the top of this file); if the mark cannot be written, the next holder
+	 * only looks for what a killed writer would have left */
+	n = snprintf(buf, sizeof(buf), "%ld" RELEASED, (long)getpid());
+	if (pwrite(fd, buf, (size_t)n, 0) != n)
 		(void)0;
 	(void)close(fd);
 }

@@ -502,14 +502,24 @@ static void test_lock_holder_died(void **state)
 	char *dir = tu_mkdtemp();
 	struct thinsnap_meta *m = open_w(dir, "p");
 	struct stat st;
+	char want[64];
+	uint8_t *got;
+	size_t len = 0;
 
 	(void)state;
 	assert_false(thinsnap_meta_writer_died(m)); /* a new state directory */
 	assert_int_equal(stat(tu_path(dir, "lock"), &st), 0);
 	assert_true(st.st_size > 0); /* the holder's pid, while it holds it */
 	thinsnap_meta_free(m);
+	/* let go of in order: its pid, marked released */
+	snprintf(want, sizeof(want), "%d released\n", (int)getpid());
 	assert_int_equal(stat(tu_path(dir, "lock"), &st), 0);
-	assert_int_equal(st.st_size, 0); /* let go of in order */
+	assert_int_equal(st.st_size, (off_t)strlen(want));
+	got = tu_read(tu_path(dir, "lock"), &len);
+	assert_non_null(got);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(got, want, len);
+	free(got);
 	m = open_w(dir, "p");
 	assert_false(thinsnap_meta_writer_died(m));
 	thinsnap_meta_free(m);
