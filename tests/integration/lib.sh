@@ -6,6 +6,15 @@ set -eu
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 THINSNAP=${THINSNAP:-$TOP/build/release/thinsnap}
 T=$(mktemp -d "${TMPDIR:-/tmp}/t.XXXXXX")
+# The command's and thinsnapd's settings come from each test alone, none from the caller's
+# environment: every variable config/config.c reads (the tests' own knobs, THINSNAP_CACHE,
+# THINSNAP_FAKE_BIND, THINSNAP_SUITE_*, stay).
+unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
+	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
+	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT \
+	THINSNAP_SPACE_WARNING_MARGIN_PERCENT THINSNAP_METRICS_ADDRESS THINSNAP_MONITOR_INTERVAL \
+	THINSNAP_AUTOGROW_THRESHOLD_PERCENT THINSNAP_AUTOGROW_PERCENT THINSNAP_AUTOGROW_MAX_SIZE \
+	THINSNAP_AUTOGROW_METADATA_MAX_SIZE
 _cleanups=()
 
 at_exit() { _cleanups+=("$*"); }
@@ -73,6 +82,16 @@ assert_base_intact() {
 	assert_eq "$(tree_sum "$T/mnt")" "$want" "committed contents $1"
 	umount "$T/mnt"
 	ok ts rm look
+}
+
+# Polls a shell condition every 0.2 s for up to SECONDS; 1 if it never held.
+#   poll SECONDS CONDITION
+poll() {
+	local end=$((SECONDS + $1))
+	until eval "$2"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
 }
 
 # Waits up to SECONDS (30) for a daemon (PID) to create its unix socket; 0 once it exists.

@@ -35,9 +35,6 @@ pool_meta_bytes() {
 	dmsetup status "$pool" | awk '{split($5, a, "/"); print a[2] * 4096}'
 }
 
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_AUTOGROW_THRESHOLD_PERCENT \
-	THINSNAP_AUTOGROW_PERCENT THINSNAP_AUTOGROW_MAX_SIZE THINSNAP_MONITOR_INTERVAL \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 st="$T/state"
 pool=tslvm$$
 MiB=1048576
@@ -61,12 +58,3 @@ lvm_pool() {
 	ok ts commit base base-a
 }
 
-# Polls a shell condition every 0.2 s for up to SECONDS; 1 if it never held.
-#   poll SECONDS CONDITION
-poll() {
-	local end=$((SECONDS + $1))
-	until eval "$2"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.2
-	done
-}

@@ -11,8 +11,6 @@ SNAPDRIVE=${SNAPDRIVE:-$TOP/build/release/tests/snapdrive}
 [ -x "$SNAPDRIVE" ] || "$TOP/tests/snapdrive/build.sh" "$SNAPDRIVE" || fail "building snapdrive"
 THINSNAPD=${THINSNAPD:-$TOP/build/release/thinsnapd}
 [ -x "$THINSNAPD" ] || skip "no $THINSNAPD"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS \
-	THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 # small base devices keep mkfs quick; the command and the daemon read the same variable
 export THINSNAP_BASE_IMAGE_SIZE=64MB
 st=$T/state

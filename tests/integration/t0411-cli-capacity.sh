@@ -2,9 +2,6 @@
 # Capacity through the command: prepare --size grows a child beyond its parent, resize grows
 # an active snapshot (mounted), smaller sizes and bad ones are refused with one line.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 require_thin
 st="$T/state"
 pool=tscap$$

@@ -5,9 +5,6 @@
 # blocks are free in the pool but stay allocated in the file. The state directory is on a
 # tmpfs: it punches holes (the VM's hostfs root does not).
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 require_thin
 mkdir "$T/shm" "$T/mnt"
 mount -t tmpfs -o size=700M tmpfs "$T/shm" || skip "no tmpfs"

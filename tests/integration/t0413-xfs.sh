@@ -3,9 +3,6 @@
 # nouuid (every snapshot has the base's uuid), views ro,nouuid,norecovery; prepare, write,
 # commit, view, two snapshots of one base mounted at once, --size and resize grow xfs.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 require_thin
 command -v mkfs.xfs > /dev/null || skip "no mkfs.xfs (xfsprogs)"
 grep -qw xfs /proc/filesystems || modprobe -q xfs 2>/dev/null || true

@@ -3,11 +3,6 @@
 # crosses the threshold (woken by the pool's low-water dm event: the timer is an hour in the
 # first phase), stops at autogrow_max_size, then logs the space warnings once per crossing.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT \
-	THINSNAP_AUTOGROW_THRESHOLD_PERCENT THINSNAP_AUTOGROW_PERCENT THINSNAP_AUTOGROW_MAX_SIZE \
-	THINSNAP_MONITOR_INTERVAL THINSNAP_SPACE_WARNING_MARGIN_PERCENT
 require_thin
 [ -x "$TOP/build/release/thinsnapd" ] || skip "no build/release/thinsnapd"
 st="$T/state"
@@ -27,14 +22,6 @@ pool_data() { # VAR_USED VAR_TOTAL
 }
 low_water() { dmsetup table "$pool" | awk '{print $7}'; }
 file_size() { stat -c %s "$st/pool/data"; }
-# waits up to 30 s for a shell condition
-wait_for() {
-	for _ in $(seq 1 300); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 start_daemon() { # INTERVAL
 	cat > "$T/config.toml" <<- EOF
@@ -50,7 +37,7 @@ start_daemon() { # INTERVAL
 		--address "$T/run/d.sock" --log-level debug 2>> "$log" &
 	dpid=$!
 	at_exit "kill -KILL $dpid"
-	wait_for '[ -S "$T/run/d.sock" ]' || dfail "thinsnapd did not start"
+	poll 30 '[ -S "$T/run/d.sock" ]' || dfail "thinsnapd did not start"
 }
 stop_daemon() {
 	local t0=$SECONDS
@@ -75,12 +62,12 @@ assert_eq "$(file_size)" $((64 * MiB)) "data file before"
 # phase 1: the monitor's timer is an hour, so only the low-water event can make it grow
 start_daemon 3600
 # the low-water mark comes to match the 50% threshold: 512 of 1024 blocks
-wait_for '[ "$(low_water)" = 512 ]' ||
+poll 30 '[ "$(low_water)" = 512 ]' ||
 	dfail "low-water mark: $(dmsetup table "$pool")"
 pool_data used total
 assert_eq "$total" $((64 * MiB)) "pool data before"
 fill 36 a
-wait_for '[ "$(file_size)" -gt $((64 * MiB)) ]' || dfail "data file did not grow on the event"
+poll 30 '[ "$(file_size)" -gt $((64 * MiB)) ]' || dfail "data file did not grow on the event"
 pool_data used total
 [ "$total" -gt $((64 * MiB)) ] || dfail "pool data did not grow: $total"
 assert_eq "$total" "$(file_size)" "pool data = file size"
@@ -92,17 +79,17 @@ stop_daemon
 # phase 2: a 1 s timer; fill past the cap: 160 MiB, never more
 start_daemon 1
 fill 60 b
-wait_for '[ "$(file_size)" -eq $((160 * MiB)) ]' || dfail "did not grow to the cap: $(file_size)"
-wait_for 'grep -q "cannot grow further" "$log"' || dfail "no cap warning"
+poll 30 '[ "$(file_size)" -eq $((160 * MiB)) ]' || dfail "did not grow to the cap: $(file_size)"
+poll 30 'grep -q "cannot grow further" "$log"' || dfail "no cap warning"
 pool_data used total
 assert_eq "$total" $((160 * MiB)) "pool data at the cap"
 # into the warning band: free between 10% and 20% of 160 MiB (aim at 24 MiB)
 fill $(((total - used) / MiB - 24)) c
-wait_for 'grep -q "within 10% of the 10% floor" "$log"' || dfail "no near-floor warning"
+poll 30 'grep -q "within 10% of the 10% floor" "$log"' || dfail "no near-floor warning"
 # below the floor (aim at 10 MiB free of 160)
 pool_data used total
 fill $(((total - used) / MiB - 10)) d
-wait_for 'grep -q "below the 10% floor" "$log"' || dfail "no floor warning"
+poll 30 'grep -q "below the 10% floor" "$log"' || dfail "no floor warning"
 sleep 2
 assert_eq "$(file_size)" $((160 * MiB)) "data file past the cap"
 assert_eq "$(grep -c "below the 10% floor" "$log")" 1 "floor warning once per crossing"

@@ -7,9 +7,6 @@
 # 8 MiB on a parent holding 24 MiB reports about 8 MiB; a fresh view about nothing; 4 MiB
 # more show at once (an active snapshot's new blocks are counted from its own device).
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT THINSNAP_METRICS_ADDRESS
 require_thin
 command -v curl > /dev/null || skip "no curl"
 command -v jq > /dev/null || skip "no jq"

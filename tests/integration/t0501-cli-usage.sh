@@ -2,8 +2,6 @@
 # The command's own errors need no pool: exit 2 and one line for usage errors (unknown verb,
 # option, bad size), --help on every verb, --version, and config-file rejections with the line.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 [ -x "$THINSNAP" ] || fail "no $THINSNAP"
 st="$T/state"
 

@@ -3,8 +3,6 @@
 # commit, view, ls/info/tree/usage/mounts/label (text and parsed JSON), remove, pool status,
 # check, cleanup, pool destroy.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v jq > /dev/null || skip "no jq"
 st="$T/state"

@@ -3,8 +3,6 @@
 # and exit 1: unknown key, bad filter, parent not committed, commit of a view, remove with
 # children, a pool that does not exist, a state directory locked by another writer.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 st="$T/state"
 pool=tserr$$
@@ -77,7 +75,7 @@ assert_contains "$T/err" "^thinsnap: pool status nosuchpool$$: "
 flock -o "$st/lock" sleep 30 &
 locker=$!
 at_exit "kill $locker"
-sleep 0.5
+poll 30 '! flock -n "$st/lock" true' || fail "flock did not take the lock"
 rc ts prepare b
 assert_eq "$rc" 75 "state dir locked: busy"
 assert_contains "$T/err" "^thinsnap: prepare b: busy: state directory '.*' is locked by another writer"

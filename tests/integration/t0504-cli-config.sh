@@ -3,9 +3,6 @@
 # file in containerd's devmapper form is accepted as is.
 . "$(dirname "$0")/lib.sh"
 require_thin
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 command -v jq > /dev/null || skip "no jq"
 st="$T/state"
 pool=tscfg$$

@@ -3,8 +3,6 @@
 # `thinsnap prepare demo` creates a loop-file pool there and just works.
 . "$(dirname "$0")/lib.sh"
 require_thin
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 if [ -e /dev/mapper/thinsnap-pool ]; then skip "a pool named thinsnap-pool already exists"; fi
 st="$T/state"
 ts() { env -u THINSNAP_POOL -u THINSNAP_CONFIG "$THINSNAP" --state-dir "$st" "$@"; }

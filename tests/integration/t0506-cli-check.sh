@@ -4,8 +4,6 @@
 # repair deletes it, and check agrees again. async_remove leaves a pending delete that
 # check does not count as disagreement and cleanup deletes.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v jq > /dev/null || skip "no jq"
 st="$T/state"

@@ -6,8 +6,6 @@
 # commits nothing; a killed unpack leaves no mount (the library's own mount namespace) and
 # nothing committed half-way, and check stays clean.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 for t in jq zstd python3 sha256sum; do command -v $t > /dev/null || skip "no $t"; done
 [ -x /bin/busybox ] || skip "no busybox-static"

@@ -3,8 +3,6 @@
 # "No space left on device", nothing is committed (not even the layer's key), check stays
 # clean, and a layer that fits still unpacks on the same pool afterwards.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v sha256sum > /dev/null || skip "no sha256sum"
 st="$T/state"

@@ -5,9 +5,6 @@
 # daemon and leaves nothing; the received snapshots read back identical once it stops.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/stream-lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS \
-	THINSNAP_MIN_FREE_DATA_PERCENT THINSNAP_MIN_FREE_METADATA_PERCENT
 require_thin
 command -v jq > /dev/null || skip "no jq"
 SNAPDRIVE=${SNAPDRIVE:-$TOP/build/release/tests/snapdrive}

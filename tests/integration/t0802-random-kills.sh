@@ -5,8 +5,6 @@
 # through a view) what its ancestry says. TEST_KILL_CYCLES cycles (200 by default; the
 # figure in docs/reliability.md is from TEST_KILL_CYCLES=1000).
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v jq > /dev/null || skip "no jq"
 cycles=${TEST_KILL_CYCLES:-200}

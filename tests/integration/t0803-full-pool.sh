@@ -5,8 +5,6 @@
 # pool returns to read-write; the committed snapshot's contents are intact. (The free-space
 # floor that refuses new snapshots early is tested by t0410.)
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v jq > /dev/null || skip "no jq"
 st="$T/state"

@@ -3,8 +3,6 @@
 # a real pool (ASan does not work in the VM): no invalid access, no definite or indirect
 # leak, in any verb.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_BASE_IMAGE_SIZE \
-	THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 require_thin
 command -v valgrind > /dev/null || skip "no valgrind"
 st="$T/state"

@@ -6,8 +6,6 @@
 # reads and committed contents still work; `thinsnap repair` checks the metadata, clears the
 # flag and brings the pool and the active snapshot back; nothing is lost or leaked.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS \
-	THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 export THINSNAP_BASE_IMAGE_SIZE=128MB
 require_thin
 command -v jq > /dev/null || skip "no jq"

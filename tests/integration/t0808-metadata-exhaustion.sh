@@ -7,9 +7,6 @@
 # step, `thinsnap pool grow --metadata`; growing it brings the pool back to read-write, and
 # nothing committed is lost and nothing leaks (the journal's thin ids are the pool's).
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS \
-	THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS THINSNAP_MIN_FREE_DATA_PERCENT \
-	THINSNAP_MIN_FREE_METADATA_PERCENT
 export THINSNAP_BASE_IMAGE_SIZE=512MB
 require_thin
 command -v jq > /dev/null || skip "no jq"

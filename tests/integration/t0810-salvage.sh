@@ -6,8 +6,6 @@
 # device (the pool's list is the same), the ones no record names become lost+found/<id>
 # with their filesystem type, their data is readable through a view, and check is clean.
 . "$(dirname "$0")/lib.sh"
-unset THINSNAP_STATE_DIR THINSNAP_POOL THINSNAP_CONFIG THINSNAP_FS_TYPE THINSNAP_FS_OPTIONS \
-	THINSNAP_ASYNC_REMOVE THINSNAP_DISCARD_BLOCKS
 export THINSNAP_BASE_IMAGE_SIZE=64MB
 require_thin
 command -v jq > /dev/null || skip "no jq"
