@@ -113,5 +113,6 @@ int thinsnap_meta_journal_create(struct thinsnap_meta *m, const char *pool_uuid,
  */
 int thinsnap_meta_lock_take(int dirfd, const char *state_dir, int *ret_fd, bool *ret_holder_died,
 			    struct thinsnap_error *reterr);
-/* Lets go of the lock in order: empties the file (no holder died), then closes it. */
+/* Lets go of the lock in order: marks the file "<pid> released" (no holder died), then
+ * closes it. */
 void thinsnap_meta_lock_release(int fd);
