@@ -256,8 +256,8 @@ int thinsnap_snap_open_pool(struct thinsnap_snapshotter *s, struct thinsnap_pool
 /* The journal, as this handle opens it; a reader of a pool never written to gets NULL. */
 int thinsnap_snap_open_meta(struct thinsnap_snapshotter *s, struct thinsnap_meta **ret,
 			    struct thinsnap_error *reterr);
-/* Resolves every unfinished intent against the pool, and after a reboot what a lost intent
- * left (a writer's open). */
+/* Resumes what a writer killed holding the lock left suspended, resolves every unfinished
+ * intent against the pool, and after a reboot what a lost intent left (a writer's open). */
 int thinsnap_snap_recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr);
 /* Makes the next writer's open look for what a lost intent left, as after a reboot (the
  * journal's sync failed). */

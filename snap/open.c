@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "base/version.h"
-#include "pool/thin.h"
 #include "snap/internal.h"
 
 #define DEFAULT_BASE_SIZE (10ull << 30)
@@ -137,18 +136,6 @@ int thinsnap_open(const struct thinsnap_options *o, struct thinsnap_snapshotter 
 	r = thinsnap_pool_transaction_id(s->pool, &s->tid, reterr);
 	if (r < 0)
 		return r;
-	if (!s->read_only && thinsnap_meta_writer_died(s->meta)) {
-		/* killed between a suspend and its resume (a snapshot of an active device, a
-		 * resize): every read of that device would wait forever */
-		size_t n = 0;
-		r = thinsnap_pool_resume_left_suspended(s->pool, &n, reterr);
-		if (r < 0)
-			return r;
-		if (n)
-			thinsnap_snap_logf(s, THINSNAP_LOG_INFO,
-					   "resumed %zu device(s) a killed writer left suspended",
-					   n);
-	}
 	if (!s->read_only) {
 		r = thinsnap_snap_recover(s, reterr);
 		if (r < 0)

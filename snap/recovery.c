@@ -1,5 +1,6 @@
 /*
- * Crash recovery at a writer's open: each unfinished intent is resolved by the rule in
+ * Crash recovery at a writer's open: after a writer died holding the lock, the thin devices it
+ * left suspended are resumed; each unfinished intent is resolved by the rule in
  * snap/recovery-rule.c (the pool's device list, or its transaction id, decides), carried out on
  * the pool; after a reboot, what a lost intent left; then every active snapshot and view whose
  * device is missing (after a reboot) is activated again.
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "pool/thin.h"
 #include "snap/internal.h"
 
 static int resolve_intent(const struct thinsnap_meta_intent *in, void *userdata);
@@ -262,12 +264,34 @@ static int recover_boot(struct resolve_ctx *c)
 	return boot_id_record(s, now, c->reterr);
 }
 
+/*
+ * A writer killed between a suspend and its resume (a snapshot of an active device, a resize)
+ * left that device suspended: every read of it would wait forever. Looked for only when the
+ * lock's last holder died holding it (meta/lock.c).
+ */
+static int resume_left_suspended(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
+{
+	size_t n = 0;
+	int r;
+
+	if (!thinsnap_meta_writer_died(s->meta))
+		return 0;
+	r = thinsnap_pool_resume_left_suspended(s->pool, &n, reterr);
+	if (r >= 0 && n)
+		thinsnap_snap_logf(s, THINSNAP_LOG_INFO,
+				   "resumed %zu device(s) a killed writer left suspended", n);
+	return r;
+}
+
 int thinsnap_snap_recover(struct thinsnap_snapshotter *s, struct thinsnap_error *reterr)
 {
 	struct resolve_ctx c = { .s = s, .reterr = reterr };
 	CLEANUP(thinsnap_pool_thin_ids_freep) uint32_t *ids = NULL;
 	int r;
 
+	r = resume_left_suspended(s, reterr); /* first: recovery may read those devices */
+	if (r < 0)
+		return r;
 	r = thinsnap_meta_unfinished(s->meta, resolve_intent, &c);
 	ids = c.pool_ids;
 	if (r < 0)
